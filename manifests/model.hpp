@@ -1,0 +1,140 @@
+#pragma once
+// The manifest model: plain data for every kind pgconverge reads, with where each field
+// was declared so that any later stage can point the user at the right file, line and field.
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "util/source_location.hpp"
+
+namespace pgc::manifests {
+
+// Where each dotted field path of one manifest was declared ("spec.replication.mode" → file:line:col).
+// The empty path "" is the document itself.
+class FieldLocations {
+ public:
+  void set(const std::string& path, SourceLocation where) { by_path_[path] = std::move(where); }
+
+  // The location of path, or of its closest declared ancestor, or of the document.
+  [[nodiscard]] SourceLocation at(const std::string& path) const;
+
+ private:
+  std::map<std::string, SourceLocation> by_path_;
+};
+
+struct Metadata {
+  std::string name;
+  std::string namespace_;  // StackGres namespace; "default" when absent
+  std::map<std::string, std::string> labels;
+  std::map<std::string, std::string> annotations;
+};
+
+// Fields every manifest has: its identity and where its fields were declared.
+struct ManifestBase {
+  std::string api_version;
+  std::string kind;
+  Metadata metadata;
+  FieldLocations locations;
+};
+
+enum class ReplicationMode { async, sync, strict_sync, sync_all, strict_sync_all };
+enum class Role { ha_read, ha, readonly, none };
+
+// "strict-sync" ↔ ReplicationMode::strict_sync, "ha-read" ↔ Role::ha_read.
+std::string to_string(ReplicationMode mode);
+std::string to_string(Role role);
+std::optional<ReplicationMode> parse_replication_mode(const std::string& text);
+std::optional<Role> parse_role(const std::string& text);
+// The values accepted in manifests, in documentation order.
+const std::vector<std::string>& replication_mode_names();
+const std::vector<std::string>& role_names();
+
+// true for strict-sync and strict-sync-all.
+bool is_strict(ReplicationMode mode);
+// true for sync-all and strict-sync-all.
+bool is_all(ReplicationMode mode);
+
+// One entry of spec.replication.groups[].
+struct ReplicationGroup {
+  std::string name;       // defaults to "group-<index+1>"
+  Role role = Role::ha_read;
+  int instances = 1;
+  std::optional<int> min_instances;
+};
+
+// spec.replication.
+struct Replication {
+  ReplicationMode mode = ReplicationMode::async;
+  Role role = Role::ha_read;
+  std::optional<int> sync_instances;  // as written; defaults to 1 for sync/strict-sync
+  std::vector<ReplicationGroup> groups;
+  std::string initialization_mode = "FromExistingBackup";
+};
+
+// stackgres.io/v1 SGCluster: the fields pgconverge acts on.
+struct SGCluster : ManifestBase {
+  std::string postgres_version;  // "15" or "16.1"
+  std::string postgres_flavor = "vanilla";
+  int instances = 1;
+  std::string sg_instance_profile;           // empty → none referenced
+  std::string sg_postgres_config;            // spec.configurations.sgPostgresConfig
+  std::string sg_pooling_config;             // spec.configurations.sgPoolingConfig
+  bool disable_connection_pooling = false;   // spec.pods.disableConnectionPooling
+  std::map<std::string, std::string> node_selector;  // spec.pods.scheduling.nodeSelector
+  Replication replication;
+  // spec.configurations.patroni.dynamicConfig: Patroni DCS keys that override the defaults
+  // (StackGres' own field), as a JSON object; null when absent.
+  nlohmann::json patroni_dynamic_config;
+};
+
+// stackgres.io/v1 SGPostgresConfig.
+struct SGPostgresConfig : ManifestBase {
+  std::string postgres_version;                      // spec.postgresVersion (a major, e.g. "15")
+  std::map<std::string, std::string> parameters;     // spec.postgresql.conf
+};
+
+// stackgres.io/v1 SGInstanceProfile.
+struct SGInstanceProfile : ManifestBase {
+  std::string cpu;     // e.g. "1" or "500m"
+  std::string memory;  // e.g. "2Gi"
+};
+
+// stackgres.io/v1 SGPoolingConfig (PgBouncer).
+struct SGPoolingConfig : ManifestBase {
+  std::map<std::string, std::string> pgbouncer;     // spec.pgBouncer.pgbouncer.ini.pgbouncer
+  std::map<std::string, std::string> databases;     // ...ini.databases
+  std::map<std::string, std::string> users;         // ...ini.users
+};
+
+// pgconverge.io/v1 Host: a machine reached over SSH.
+struct Host : ManifestBase {
+  std::string address;      // where SSH, Patroni's REST API and PostgreSQL are reached
+  int ssh_port = 22;
+  std::string ssh_user = "root";  // non-root users run commands with `sudo -n`
+};
+
+// pgconverge.io/v1 EtcdCluster: an existing etcd (v3 API) used as Patroni's DCS.
+struct EtcdCluster : ManifestBase {
+  std::vector<std::string> endpoints;  // "host:port"
+};
+
+// Everything loaded from a source directory, each kind in file then document order.
+struct ManifestSet {
+  std::vector<SGCluster> clusters;
+  std::vector<SGPostgresConfig> postgres_configs;
+  std::vector<SGInstanceProfile> instance_profiles;
+  std::vector<SGPoolingConfig> pooling_configs;
+  std::vector<Host> hosts;
+  std::vector<EtcdCluster> etcd_clusters;
+};
+
+// The annotation naming the EtcdCluster a cluster uses when there are several.
+inline constexpr const char* k_dcs_annotation = "pgconverge.io/dcs";
+// The label that places a cluster's members when it has no nodeSelector.
+inline constexpr const char* k_cluster_label = "pgconverge.io/cluster";
+
+}  // namespace pgc::manifests

@@ -1,0 +1,52 @@
+#pragma once
+// The Patroni REST API (3.0.2 shapes) over HTTP with Boost.Beast (no Beast header here).
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "util/expected.hpp"
+
+namespace pgc::providers {
+
+struct HttpResponse {
+  int status = 0;
+  std::string body;
+  // The body parsed as JSON, or null when it is not JSON.
+  [[nodiscard]] nlohmann::json json() const;
+};
+
+struct PatroniEndpoint {
+  std::string address;
+  int port = 8008;
+  std::string username;  // Basic auth for unsafe methods; empty → none
+  std::string password;  // never logged
+  std::chrono::milliseconds timeout{5000};
+};
+
+// A client for one member's REST API. Not thread-safe; cheap to create.
+class PatroniClient {
+ public:
+  virtual ~PatroniClient() = default;
+  // GET /cluster, GET /patroni, GET /config: the JSON body (error unless 200).
+  virtual Result<nlohmann::json> cluster() = 0;
+  virtual Result<nlohmann::json> patroni() = 0;
+  virtual Result<nlohmann::json> config() = 0;
+  // PATCH /config with a JSON merge patch. A 200 does not mean applied (Patroni drops invalid
+  // changes after answering): callers verify by observing.
+  virtual Result<nlohmann::json> patch_config(const nlohmann::json& patch) = 0;
+  virtual Result<HttpResponse> reload() = 0;                       // POST /reload
+  virtual Result<HttpResponse> restart(bool only_pending) = 0;     // POST /restart
+  virtual Result<HttpResponse> switchover(const std::string& leader,
+                                          const std::string& candidate) = 0;  // POST /switchover
+  // Any request; for health endpoints like GET /replica whose status code is the answer.
+  virtual Result<HttpResponse> request(const std::string& method, const std::string& target,
+                                       const std::optional<nlohmann::json>& body = std::nullopt) = 0;
+};
+
+std::unique_ptr<PatroniClient> make_patroni_client(const PatroniEndpoint& endpoint);
+
+}  // namespace pgc::providers

@@ -1,0 +1,71 @@
+#pragma once
+// A host reached over SSH: run commands and write files atomically. The interface is what the
+// core uses; connect_ssh() returns the libssh implementation (no libssh header here).
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "util/expected.hpp"
+
+namespace pgc::providers {
+
+struct CommandResult {
+  int exit_status = -1;
+  std::string out;
+  std::string err;
+};
+
+// File ownership and permissions for write_file.
+struct FileMode {
+  std::string owner = "root";
+  std::string group = "root";
+  unsigned mode = 0644;
+};
+
+// One connection to one host, reused for a whole run. Not thread-safe: use one per thread.
+class RemoteHost {
+ public:
+  virtual ~RemoteHost() = default;
+
+  // The host's name for messages, e.g. "pg-2 (10.250.0.12)".
+  [[nodiscard]] virtual std::string describe() const = 0;
+
+  // Runs argv (each word shell-quoted; no value ever reaches the shell unquoted) as root
+  // (through `sudo -n` for non-root users). Fails only when the command could not be run or
+  // timed out; a non-zero exit status is a result, not a failure.
+  virtual Result<CommandResult> run(const std::vector<std::string>& argv,
+                                    std::chrono::milliseconds timeout) = 0;
+
+  // Runs a fixed shell script (trusted text written by pgconverge, never manifest values).
+  // Values must be passed as positional arguments, which are quoted.
+  virtual Result<CommandResult> run_script(const std::string& script,
+                                           const std::vector<std::string>& args,
+                                           std::chrono::milliseconds timeout) = 0;
+
+  // Reads a file; nullopt when it does not exist.
+  virtual Result<std::optional<std::string>> read_file(const std::string& path) = 0;
+
+  // Writes content to path atomically: temp file in the same directory, fsync, chown/chmod,
+  // rename over path, fsync the directory. Never leaves a half-written file at path.
+  virtual Result<void> write_file(const std::string& path, const std::string& content,
+                                  const FileMode& mode) = 0;
+};
+
+struct SshOptions {
+  std::string host_name;          // Host metadata.name, for messages
+  std::string address;
+  int port = 22;
+  std::string user = "root";
+  std::string identity_file;      // private key; empty → ssh-agent, then ~/.ssh/id_*
+  std::string known_hosts_file;   // strict checking; empty → ~/.ssh/known_hosts
+  std::chrono::milliseconds connect_timeout{10000};
+};
+
+// Connects and authenticates with strict host key checking: an unknown or changed host key is
+// an error ("host pg-2 (10.0.0.12): ssh: host key mismatch ..."), never accepted.
+Result<std::unique_ptr<RemoteHost>> connect_ssh(const SshOptions& options);
+
+}  // namespace pgc::providers

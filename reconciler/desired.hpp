@@ -1,0 +1,82 @@
+#pragma once
+// The desired state: what every host must run, compiled from the manifests. Plain data only.
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "manifests/model.hpp"
+#include "util/source_location.hpp"
+
+namespace pgc::reconciler {
+
+// Patroni tags derived from a member's role (replication-semantics §3).
+struct MemberTags {
+  bool nofailover = false;
+  bool noloadbalance = false;
+};
+
+// One Patroni member: a slot of a cluster placed on a Host.
+struct DesiredMember {
+  std::string name;        // Patroni member name: "<cluster>-<slot>"
+  int slot = 0;            // 0-based, main group first, then groups in order
+  std::string host;        // Host metadata.name
+  std::string address;     // Host spec.address
+  std::string group;       // "" for the main group, else the group's name
+  manifests::Role role = manifests::Role::ha_read;
+  MemberTags tags;
+  // This member's local patroni.yml as a tree; secrets appear as secret references
+  // (see k_secret_prefix), resolved only when the file is written to the host.
+  nlohmann::json patroni_config;
+  std::string config_path;   // e.g. /etc/patroni/15-<cluster>.yml
+  std::string service;       // systemd unit, e.g. patroni@15-<cluster>
+};
+
+// The secrets a cluster needs; generated on first bootstrap, never printed.
+enum class SecretKind { superuser, replication, rewind, restapi };
+std::string to_string(SecretKind kind);
+
+// A secret reference in a compiled config: "secret:<kind>", e.g. "secret:superuser".
+inline constexpr const char* k_secret_prefix = "secret:";
+
+// One SGCluster compiled.
+struct DesiredCluster {
+  std::string name;
+  std::string namespace_;
+  manifests::ReplicationMode mode = manifests::ReplicationMode::async;
+  manifests::Role role = manifests::Role::ha_read;
+  int instances = 0;
+  std::optional<int> sync_instances;  // effective syncInstances for sync/strict-sync
+  std::string postgres_version;       // as declared ("15", "16.1")
+  int postgres_major = 0;
+  std::string bin_dir;                // /usr/lib/postgresql/<major>/bin
+  std::vector<std::string> etcd_endpoints;
+  // The Patroni dynamic configuration (DCS) keys pgconverge owns for this cluster, with their
+  // values. Keys absent here are never touched (e.g. `pause`). `synchronous_node_count` is absent
+  // when the mode leaves it untouched.
+  nlohmann::json dynamic_config;
+  std::vector<DesiredMember> members;
+  std::vector<std::string> packages;  // Debian packages each member host needs
+  SourceLocation where;               // the SGCluster document
+};
+
+struct DesiredState {
+  std::vector<DesiredCluster> clusters;
+};
+
+// Where members already live (cluster name → member slot → host name), from observation or the
+// state dir; makes placement sticky. Empty on a first run.
+using PlacementHistory = std::map<std::string, std::map<int, std::string>>;
+
+// Compiles validated manifests into the desired state. Placement problems (too few hosts,
+// unknown DCS) are returned as error diagnostics naming the cluster; nothing is partially compiled.
+struct CompileResult {
+  DesiredState state;
+  Diagnostics diagnostics;
+};
+CompileResult compile(const manifests::ManifestSet& manifests, const PlacementHistory& history = {});
+
+}  // namespace pgc::reconciler
