@@ -1,2 +1,2 @@
 // Implementation pending (being written); intentionally empty translation unit.
-#include "providers/ssh/ssh_host.hpp"
+#include "providers/ssh/remote_host.hpp"

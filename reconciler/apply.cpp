@@ -1,0 +1,375 @@
+#include "reconciler/apply.hpp"
+
+#include <algorithm>
+#include <filesystem>
+#include <functional>
+#include <set>
+#include <thread>
+
+#include "util/parallel.hpp"
+
+#include "reconciler/converged.hpp"
+#include "util/strings.hpp"
+
+namespace pgc::reconciler {
+namespace {
+
+using namespace std::chrono_literals;
+using json = nlohmann::json;
+using providers::CommandResult;
+
+constexpr auto k_command_timeout = std::chrono::seconds(60);
+constexpr auto k_install_timeout = std::chrono::minutes(15);
+constexpr auto k_poll = std::chrono::milliseconds(500);
+
+const manifests::Host* find_host(const manifests::ManifestSet& manifests, const std::string& name) {
+  for (const auto& h : manifests.hosts)
+    if (h.metadata.name == name) return &h;
+  return nullptr;
+}
+
+const DesiredCluster* find_cluster(const DesiredState& desired, const std::string& name) {
+  for (const auto& c : desired.clusters)
+    if (c.name == name) return &c;
+  return nullptr;
+}
+
+const DesiredMember* find_member(const DesiredCluster& cluster, const std::string& name) {
+  for (const auto& m : cluster.members)
+    if (m.name == name) return &m;
+  return nullptr;
+}
+
+std::vector<std::string> member_addresses(const DesiredCluster& cluster) {
+  std::vector<std::string> out;
+  for (const auto& m : cluster.members) out.push_back(m.address);
+  return out;
+}
+
+// Runs argv on a host; a non-zero exit is an error naming host, step and stderr.
+Result<CommandResult> run_checked(providers::RemoteHost& host, const std::vector<std::string>& argv,
+                                  std::chrono::milliseconds timeout) {
+  auto result = host.run(argv, timeout);
+  if (!result) return std::unexpected(result.error());
+  if (result->exit_status != 0)
+    return fail("host " + host.describe() + ": `" + join(argv, " ") + "` exited with status " +
+                std::to_string(result->exit_status) + ": " + trim(result->err).substr(0, 300));
+  return result;
+}
+
+Result<void> as_void(const Result<CommandResult>& r) {
+  if (!r) return std::unexpected(r.error());
+  return {};
+}
+
+// Polls observe_cluster until ready(observed) or the deadline; returns the last observation.
+template <typename Ready>
+Result<ObservedCluster> wait_for(const DesiredCluster& cluster, const ClusterSecrets& secrets, World& world,
+                                 std::chrono::seconds timeout, const std::string& what, bool with_postgres,
+                                 Progress& progress, const Progress::Token& token, Ready ready) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  ObservedCluster last;
+  while (true) {
+    last = observe_cluster(cluster, member_addresses(cluster), &secrets, world, with_postgres, 4);
+    if (ready(last)) return last;
+    if (std::chrono::steady_clock::now() >= deadline)
+      return fail("timed out after " + std::to_string(timeout.count()) + "s waiting for " + what);
+    progress.update(token, "waiting for " + what);
+    std::this_thread::sleep_for(k_poll);
+  }
+}
+
+class Executor {
+ public:
+  Executor(const manifests::ManifestSet& manifests, const DesiredState& desired,
+           const std::map<std::string, ClusterSecrets>& secrets, World& world, Sessions& sessions, Progress& progress,
+           const ApplyOptions& options)
+      : manifests_(manifests), desired_(desired), secrets_(secrets), world_(world), sessions_(sessions),
+        progress_(progress), options_(options) {}
+
+  Result<void> execute(const Change& change) {
+    auto token = progress_.begin(change.host.empty() ? change.cluster : change.host,
+                                 to_string(change.step) + " " + (change.member.empty() ? change.cluster : change.member));
+    auto result = dispatch(change, token);
+    progress_.finish(token, result ? "ok" : "failed: " + result.error().message);
+    return result;
+  }
+
+ private:
+  Result<providers::RemoteHost*> session(const std::string& host_name) {
+    const auto* host = find_host(manifests_, host_name);
+    if (!host) return fail("host " + host_name + " is not declared");
+    return sessions_.get(*host);
+  }
+
+  Result<void> dispatch(const Change& change, const Progress::Token& token) {
+    switch (change.step) {
+      case Step::install_packages: return install_packages(change);
+      case Step::write_config: return write_config(change);
+      case Step::reload_member: return systemctl(change.host, {"reload", member(change).service});
+      case Step::start_member: return start_member(change, token);
+      case Step::patch_dcs: return patch_dcs(change, token);
+      case Step::restart_member: return restart_member(change, token);
+      case Step::switchover: return switchover(change, token);
+      case Step::stop_member: return stop_member(change);
+    }
+    return fail("unknown step");
+  }
+
+  const DesiredCluster& cluster(const Change& change) {
+    const auto* c = find_cluster(desired_, change.cluster);
+    if (!c) throw FatalError("internal: plan names unknown cluster " + change.cluster);
+    return *c;
+  }
+  const DesiredMember& member(const Change& change) {
+    const auto* m = find_member(cluster(change), change.member);
+    if (!m) throw FatalError("internal: plan names unknown member " + change.member);
+    return *m;
+  }
+  const ClusterSecrets& secrets(const std::string& cluster_name) { return secrets_.at(cluster_name); }
+
+  Result<void> systemctl(const std::string& host_name, std::vector<std::string> args) {
+    auto s = session(host_name);
+    if (!s) return std::unexpected(s.error());
+    args.insert(args.begin(), "systemctl");
+    return as_void(run_checked(**s, args, k_command_timeout));
+  }
+
+  Result<void> install_packages(const Change& change) {
+    auto s = session(change.host);
+    if (!s) return std::unexpected(s.error());
+    std::vector<std::string> argv{"env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "install", "-y", "-q",
+                                  "--no-install-recommends"};
+    for (const auto& p : change.payload["packages"]) argv.push_back(p.get<std::string>());
+    return as_void(run_checked(**s, argv, k_install_timeout));
+  }
+
+  Result<void> write_config(const Change& change) {
+    const auto& m = member(change);
+    auto s = session(change.host);
+    if (!s) return std::unexpected(s.error());
+    std::string data_dir = m.patroni_config["postgresql"].value("data_dir", "");
+    std::string parent = std::filesystem::path(data_dir).parent_path().string();
+    std::string config_dir = std::filesystem::path(m.config_path).parent_path().string();
+    // Directories Patroni needs; the socket dir is what systemd-tmpfiles makes on a real VM.
+    static const std::string script = R"SH(
+set -eu
+install -d -o root -g postgres -m 0750 "$1"
+install -d -o postgres -g postgres -m 0700 "$2"
+install -d -o postgres -g postgres -m 2775 /var/run/postgresql
+)SH";
+    auto dirs = (*s)->run_script(script, {config_dir, parent}, k_command_timeout);
+    if (!dirs) return std::unexpected(dirs.error());
+    if (dirs->exit_status != 0) return fail("host " + (*s)->describe() + ": preparing directories: " + trim(dirs->err));
+    return (*s)->write_file(m.config_path, config_text(m, secrets(change.cluster)),
+                            providers::FileMode{"root", "postgres", 0640});
+  }
+
+  Result<void> start_member(const Change& change, const Progress::Token& token) {
+    const auto& m = member(change);
+    if (change.payload.value("enable", false))
+      if (auto r = systemctl(change.host, {"enable", m.service}); !r) return r;
+    if (auto r = systemctl(change.host, {"start", m.service}); !r) return r;
+    std::string wait = change.payload.value("wait", "running");
+    const auto& c = cluster(change);
+    auto ready = [&](const ObservedCluster& oc) {
+      const auto* om = oc.member(m.name);
+      if (!om) return false;
+      if (wait == "leader") return om->role == "leader" && om->state == "running";
+      if (wait == "streaming")
+        return (om->role == "replica" || om->role == "sync_standby") &&
+               (om->state == "running" || om->state == "streaming");
+      return om->state == "running" || om->state == "streaming";
+    };
+    auto r = wait_for(c, secrets(c.name), world_, options_.wait_timeout, m.name + " " + wait, false, progress_, token,
+                      ready);
+    if (!r) return std::unexpected(r.error());
+    return {};
+  }
+
+  Result<std::unique_ptr<providers::PatroniClient>> leader_client(const DesiredCluster& c, ObservedCluster* out) {
+    auto oc = observe_cluster(c, member_addresses(c), &secrets(c.name), world_, true, 4);
+    if (!oc.api_reachable) return fail("cluster " + c.name + ": Patroni REST API not reachable: " + oc.error);
+    const auto* leader = oc.leader();
+    std::string address = leader ? leader->host : c.members.front().address;
+    if (out) *out = oc;
+    return world_.patroni(patroni_endpoint(address, &secrets(c.name)));
+  }
+
+  Result<void> patch_dcs(const Change& change, const Progress::Token& token) {
+    const auto& c = cluster(change);
+    const auto& sec = secrets(c.name);
+    json patch = change.payload["patch"];
+    bool wants_strict = patch.value("synchronous_mode_strict", false);
+    if (wants_strict) {
+      // Enabling strict with no streaming replica blocks every write (§5.4): wait for one.
+      auto streams = wait_for(c, sec, world_, options_.wait_timeout, "a streaming replica before enabling strict mode",
+                              false, progress_, token,
+                              [](const ObservedCluster& oc) { return !oc.streaming_replicas().empty(); });
+      if (!streams) return std::unexpected(streams.error());
+    }
+    ObservedCluster before;
+    auto client = leader_client(c, &before);
+    if (!client) return std::unexpected(client.error());
+    if (change.payload.value("release_first", false)) {
+      // Patroni 3.0.2 only releases a '*' (blocked writes) when synchronous_mode goes off (§5.5).
+      auto r = (*client)->patch_config({{"synchronous_mode", false}, {"synchronous_mode_strict", false}});
+      if (!r) return std::unexpected(r.error());
+      auto released = wait_for(c, sec, world_, options_.wait_timeout, "synchronous_standby_names to leave '*'", true,
+                               progress_, token, [](const ObservedCluster& oc) {
+                                 const auto* l = oc.leader();
+                                 if (!l || !oc.postgres.contains(l->name)) return false;
+                                 return trim(oc.postgres.at(l->name).synchronous_standby_names) != "*";
+                               });
+      if (!released) return std::unexpected(released.error());
+    }
+    auto r = (*client)->patch_config(patch);
+    if (!r) return std::unexpected(r.error());
+    // A 200 is not proof (§5.6): read the configuration back until every patched key holds.
+    std::map<std::string, json> keys;
+    std::function<void(const json&, const std::string&)> flat = [&](const json& v, const std::string& p) {
+      if (v.is_object() && !v.empty()) {
+        for (auto it = v.begin(); it != v.end(); ++it) flat(it.value(), p + "/" + it.key());
+      } else {
+        keys[p] = v;
+      }
+    };
+    flat(patch, "");
+    auto stored = wait_for(c, sec, world_, std::min(options_.wait_timeout, std::chrono::seconds(30)),
+                           "Patroni to store the configuration", false, progress_, token, [&](const ObservedCluster& oc) {
+                             for (const auto& [p, v] : keys) {
+                               json::json_pointer ptr(p);
+                               if (!oc.dcs_config.contains(ptr) || !same_setting(oc.dcs_config.at(ptr), v)) return false;
+                             }
+                             return true;
+                           });
+    if (!stored) return fail("Patroni answered the PATCH but did not store it (" + stored.error().message + ")");
+    return {};
+  }
+
+  Result<void> restart_member(const Change& change, const Progress::Token& token) {
+    const auto& c = cluster(change);
+    const auto& m = member(change);
+    auto client = world_.patroni(patroni_endpoint(m.address, &secrets(c.name)));
+    auto r = client->restart(true);
+    if (!r) return std::unexpected(r.error());
+    if (r->status != 200 && r->status != 503)
+      return fail("POST /restart on " + m.name + " answered " + std::to_string(r->status) + ": " + r->body.substr(0, 200));
+    auto done = wait_for(c, secrets(c.name), world_, options_.wait_timeout, m.name + " to restart", false, progress_,
+                         token, [&](const ObservedCluster& oc) {
+                           const auto* om = oc.member(m.name);
+                           return om && !om->pending_restart && (om->state == "running" || om->state == "streaming");
+                         });
+    if (!done) return std::unexpected(done.error());
+    return {};
+  }
+
+  Result<void> switchover(const Change& change, const Progress::Token& token) {
+    const auto& c = cluster(change);
+    std::string leader = change.payload["leader"], candidate = change.payload["candidate"];
+    // In sync mode the candidate must be a sync standby (§5.8): wait until it is one.
+    if (c.dynamic_config.value("synchronous_mode", false)) {
+      auto ok = wait_for(c, secrets(c.name), world_, options_.wait_timeout, candidate + " to be a sync standby", false,
+                         progress_, token, [&](const ObservedCluster& oc) {
+                           auto s = oc.sync_standbys();
+                           return std::find(s.begin(), s.end(), candidate) != s.end();
+                         });
+      if (!ok) return std::unexpected(ok.error());
+    }
+    auto client = leader_client(c, nullptr);
+    if (!client) return std::unexpected(client.error());
+    auto r = (*client)->switchover(leader, candidate);
+    if (!r) return std::unexpected(r.error());
+    if (r->status != 200 && r->status != 202)
+      return fail("POST /switchover " + leader + " → " + candidate + " answered " + std::to_string(r->status) + ": " +
+                  trim(r->body).substr(0, 200));
+    auto done = wait_for(c, secrets(c.name), world_, options_.wait_timeout, candidate + " to lead", false, progress_,
+                         token, [&](const ObservedCluster& oc) {
+                           const auto* l = oc.leader();
+                           return l && l->name == candidate && l->state == "running";
+                         });
+    if (!done) return std::unexpected(done.error());
+    return {};
+  }
+
+  Result<void> stop_member(const Change& change) {
+    std::string service = change.payload.value("service", "");
+    if (auto r = systemctl(change.host, {"stop", service}); !r) return r;
+    return systemctl(change.host, {"disable", service});
+  }
+
+  const manifests::ManifestSet& manifests_;
+  const DesiredState& desired_;
+  const std::map<std::string, ClusterSecrets>& secrets_;
+  World& world_;
+  Sessions& sessions_;
+  Progress& progress_;
+  const ApplyOptions& options_;
+};
+
+}  // namespace
+
+bool ApplyReport::ok() const {
+  if (!host_errors.empty()) return false;
+  return std::all_of(clusters.begin(), clusters.end(),
+                     [](const ClusterOutcome& c) { return c.converged && c.errors.empty(); });
+}
+
+std::vector<std::string> wait_converged(const DesiredCluster& cluster, const ClusterSecrets& secrets, World& world,
+                                        std::chrono::seconds timeout, std::size_t workers, Progress* progress) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::optional<Progress::Token> token;
+  if (progress) token = progress->begin(cluster.name, "verify");
+  std::vector<std::string> diffs;
+  while (true) {
+    auto oc = observe_cluster(cluster, member_addresses(cluster), &secrets, world, true, workers);
+    diffs = differences(cluster, oc);
+    if (diffs.empty() || std::chrono::steady_clock::now() >= deadline) break;
+    if (progress) progress->update(*token, diffs.front());
+    std::this_thread::sleep_for(k_poll);
+  }
+  if (progress) progress->finish(*token, diffs.empty() ? "converged" : "not converged: " + diffs.front());
+  return diffs;
+}
+
+ApplyReport apply(const Plan& plan, const manifests::ManifestSet& manifests, const DesiredState& desired,
+                  const std::map<std::string, ClusterSecrets>& secrets, World& world, Sessions& sessions,
+                  Progress& progress, const ApplyOptions& options) {
+  ApplyReport report;
+  report.host_errors = plan.host_errors;
+  Executor executor(manifests, desired, secrets, world, sessions, progress, options);
+  std::set<std::string> failed_hosts;
+  for (const auto& change : plan.host_changes) {
+    if (auto r = executor.execute(change); !r) {
+      report.host_errors.push_back(r.error().message);
+      failed_hosts.insert(change.host);
+    }
+  }
+  // Clusters are independent: run them in parallel, each in order.
+  report.clusters.resize(plan.clusters.size());
+  parallel_for(plan.clusters.size(), options.workers, [&](std::size_t i) {
+    const auto& cp = plan.clusters[i];
+    auto& outcome = report.clusters[i];
+    outcome.name = cp.name;
+    outcome.errors = cp.errors;
+    for (const auto& change : cp.changes) {
+      if (!change.host.empty() && failed_hosts.contains(change.host)) {
+        outcome.errors.push_back(change.subject + ": skipped, host setup failed");
+        continue;
+      }
+      if (auto r = executor.execute(change); !r) {
+        outcome.errors.push_back(change.subject + ": " + r.error().message);
+        break;  // later steps depend on this one
+      }
+    }
+    const auto* dc = find_cluster(desired, cp.name);
+    if (!dc || !secrets.contains(cp.name)) return;
+    outcome.differences = wait_converged(*dc, secrets.at(cp.name), world,
+                                         outcome.errors.empty() ? options.wait_timeout : std::chrono::seconds(0),
+                                         options.workers, &progress);
+    outcome.converged = outcome.differences.empty();
+  });
+  return report;
+}
+
+}  // namespace pgc::reconciler

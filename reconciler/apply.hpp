@@ -1,0 +1,49 @@
+#pragma once
+// The apply pass: executes a plan's changes in order, waiting on observation (never on an HTTP
+// status) where the next step depends on the previous one, then verifies convergence.
+
+#include <chrono>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "manifests/model.hpp"
+#include "reconciler/desired.hpp"
+#include "reconciler/observe.hpp"
+#include "reconciler/plan.hpp"
+#include "reconciler/progress.hpp"
+#include "reconciler/secrets.hpp"
+#include "reconciler/world.hpp"
+
+namespace pgc::reconciler {
+
+struct ApplyOptions {
+  std::chrono::seconds wait_timeout{180};  // --wait-timeout: bound on every wait and on verification
+  std::size_t workers = 8;
+};
+
+struct ClusterOutcome {
+  std::string name;
+  bool converged = false;
+  std::vector<std::string> differences;  // what still differs after the wait
+  std::vector<std::string> errors;       // steps that failed
+};
+
+struct ApplyReport {
+  std::vector<std::string> host_errors;
+  std::vector<ClusterOutcome> clusters;
+  [[nodiscard]] bool ok() const;
+};
+
+// Executes plan. Changes of one cluster run in order; a failed step stops that cluster's
+// remaining steps (other clusters go on). Then every cluster is verified by observation.
+ApplyReport apply(const Plan& plan, const manifests::ManifestSet& manifests, const DesiredState& desired,
+                  const std::map<std::string, ClusterSecrets>& secrets, World& world, Sessions& sessions,
+                  Progress& progress, const ApplyOptions& options);
+
+// Waits until the cluster converges or the timeout passes; returns the last differences.
+std::vector<std::string> wait_converged(const DesiredCluster& cluster, const ClusterSecrets& secrets, World& world,
+                                        std::chrono::seconds timeout, std::size_t workers,
+                                        Progress* progress = nullptr);
+
+}  // namespace pgc::reconciler

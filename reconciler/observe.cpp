@@ -1,0 +1,301 @@
+#include "reconciler/observe.hpp"
+
+#include <set>
+#include <sstream>
+
+#include "util/parallel.hpp"
+#include "util/strings.hpp"
+
+namespace pgc::reconciler {
+namespace {
+
+constexpr auto k_probe_timeout = std::chrono::seconds(30);
+
+// Minimal base64 decoding for file contents sent back by the probe.
+std::string base64_decode(std::string_view in) {
+  static constexpr std::string_view chars =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  unsigned buffer = 0;
+  int bits = 0;
+  for (char c : in) {
+    auto pos = chars.find(c);
+    if (pos == std::string_view::npos) continue;  // '=' padding and whitespace
+    buffer = (buffer << 6) | static_cast<unsigned>(pos);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out += static_cast<char>((buffer >> bits) & 0xFFu);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+const std::string& host_probe_script() {
+  // Arguments come in pairs: KIND VALUE. Output: one line per item, fields separated by spaces;
+  // values are pgconverge-generated paths and names without spaces, contents are base64.
+  static const std::string script = R"SH(
+set -u
+while [ "$#" -ge 2 ]; do
+  kind=$1; item=$2; shift 2
+  case "$kind" in
+    pkg)
+      if dpkg-query -W -f='${Status}' "$item" 2>/dev/null | grep -q 'install ok installed'; then
+        echo "pkg $item 1"; else echo "pkg $item 0"; fi ;;
+    svc)
+      a=$(systemctl is-active "$item" 2>/dev/null | head -n1); e=$(systemctl is-enabled "$item" 2>/dev/null | head -n1)
+      echo "svc $item ${a:-unknown} ${e:-unknown}" ;;
+    file)
+      if [ -f "$item" ]; then echo "file $item 1 $(base64 -w0 < "$item")"; else echo "file $item 0"; fi ;;
+    dir)
+      if [ -f "$item/PG_VERSION" ]; then echo "dir $item 1"; else echo "dir $item 0"; fi ;;
+  esac
+done
+echo "end"
+)SH";
+  return script;
+}
+
+std::vector<std::string> host_probe_args(const HostProbe& probe) {
+  std::vector<std::string> args;
+  auto add = [&](const char* kind, const std::vector<std::string>& items) {
+    for (const auto& item : items) {
+      args.emplace_back(kind);
+      args.push_back(item);
+    }
+  };
+  add("pkg", probe.packages);
+  add("svc", probe.services);
+  add("file", probe.files);
+  add("dir", probe.data_dirs);
+  return args;
+}
+
+Result<ObservedHost> parse_host_probe(const std::string& host_name, const std::string& output) {
+  ObservedHost host;
+  host.name = host_name;
+  host.reachable = true;
+  bool ended = false;
+  std::istringstream in(output);
+  std::string line;
+  while (std::getline(in, line)) {
+    auto f = split(trim(line), ' ');
+    if (f.empty() || f[0].empty()) continue;
+    if (f[0] == "end") {
+      ended = true;
+    } else if (f[0] == "pkg" && f.size() == 3) {
+      host.packages[f[1]] = f[2] == "1";
+    } else if (f[0] == "svc" && f.size() == 4) {
+      host.services[f[1]] = f[2];
+      host.service_enabled[f[1]] = f[3];
+    } else if (f[0] == "file" && (f.size() == 3 || f.size() == 4)) {
+      if (f[2] == "1") host.files[f[1]] = base64_decode(f.size() == 4 ? f[3] : "");
+      else host.files[f[1]] = std::nullopt;
+    } else if (f[0] == "dir" && f.size() == 3) {
+      host.data_dirs[f[1]] = f[2] == "1";
+    } else {
+      return fail("host " + host_name + ": probe: unexpected output line: " + line.substr(0, 80));
+    }
+  }
+  if (!ended) return fail("host " + host_name + ": probe: output ended early");
+  return host;
+}
+
+HostProbe probe_for(const DesiredState& desired) {
+  std::set<std::string> packages, files, services, dirs;
+  for (const auto& cluster : desired.clusters) {
+    packages.insert(cluster.packages.begin(), cluster.packages.end());
+    for (const auto& member : cluster.members) {
+      files.insert(member.config_path);
+      services.insert(member.service);
+      if (member.patroni_config.contains("postgresql"))
+        dirs.insert(member.patroni_config["postgresql"].value("data_dir", ""));
+    }
+  }
+  dirs.erase("");
+  return HostProbe{{packages.begin(), packages.end()}, {files.begin(), files.end()},
+                   {services.begin(), services.end()}, {dirs.begin(), dirs.end()}};
+}
+
+Result<providers::RemoteHost*> Sessions::get(const manifests::Host& host) {
+  {
+    std::lock_guard lock(mutex_);
+    if (auto it = open_.find(host.metadata.name); it != open_.end()) return it->second.get();
+    if (auto it = failed_.find(host.metadata.name); it != failed_.end()) return std::unexpected(it->second);
+  }
+  auto connected = world_.connect(host);
+  std::lock_guard lock(mutex_);
+  if (!connected) {
+    failed_[host.metadata.name] = connected.error();
+    return std::unexpected(connected.error());
+  }
+  auto* raw = connected->get();
+  open_[host.metadata.name] = std::move(*connected);
+  return raw;
+}
+
+providers::PatroniEndpoint patroni_endpoint(const std::string& address, const ClusterSecrets* secrets) {
+  providers::PatroniEndpoint endpoint;
+  endpoint.address = address;
+  endpoint.port = 8008;
+  if (secrets && secrets->values.contains(SecretKind::restapi)) {
+    endpoint.username = "pgconverge";
+    endpoint.password = secrets->get(SecretKind::restapi);
+  }
+  endpoint.timeout = std::chrono::milliseconds(3000);
+  return endpoint;
+}
+
+namespace {
+
+ObservedMember parse_member(const nlohmann::json& m) {
+  ObservedMember member;
+  member.name = m.value("name", "");
+  member.host = m.value("host", "");
+  member.port = m.value("port", 0);
+  member.role = m.value("role", "");
+  if (member.role == "master" || member.role == "primary") member.role = "leader";
+  member.state = m.value("state", "");
+  if (m.contains("timeline") && m["timeline"].is_number()) member.timeline = m["timeline"].get<long>();
+  if (m.contains("lag") && m["lag"].is_number()) member.lag_bytes = m["lag"].get<long long>();
+  if (m.contains("tags") && m["tags"].is_object()) member.tags = m["tags"];
+  member.pending_restart = m.value("pending_restart", false);
+  return member;
+}
+
+}  // namespace
+
+ObservedCluster observe_cluster(const DesiredCluster& cluster, const std::vector<std::string>& addresses,
+                                const ClusterSecrets* secrets, World& world, bool with_postgres,
+                                std::size_t workers) {
+  ObservedCluster observed;
+  observed.name = cluster.name;
+  std::vector<std::string> errors;
+  std::string api_address;
+  for (const auto& address : addresses) {
+    auto client = world.patroni(patroni_endpoint(address, secrets));
+    auto body = client->cluster();
+    if (!body) {
+      errors.push_back(body.error().message);
+      continue;
+    }
+    // A member of another cluster on that address is not ours.
+    auto cfg = client->config();
+    if (!cfg) {
+      errors.push_back(cfg.error().message);
+      continue;
+    }
+    observed.api_reachable = true;
+    api_address = address;
+    observed.paused = body->value("pause", false);
+    if (body->contains("members"))
+      for (const auto& m : (*body)["members"]) observed.members.push_back(parse_member(m));
+    observed.dcs_config = *cfg;
+    break;
+  }
+  if (!observed.api_reachable) {
+    observed.error = errors.empty() ? "no member address to ask" : errors.front();
+    return observed;
+  }
+  if (const auto* leader = observed.leader()) {
+    auto info = world.patroni(patroni_endpoint(leader->host.empty() ? api_address : leader->host, secrets))->patroni();
+    if (info) observed.system_identifier = info->value("database_system_identifier", "");
+  }
+  // Tags as each member reports them (GET /cluster omits empty tags).
+  for (const auto& m : observed.members) observed.member_tags[m.name] = m.tags;
+
+  if (with_postgres && secrets) {
+    std::vector<std::pair<std::string, std::string>> targets;  // member → address
+    for (const auto& m : observed.members)
+      if (!m.host.empty()) targets.emplace_back(m.name, m.host);
+    std::vector<ObservedPostgres> results(targets.size());
+    parallel_for(targets.size(), workers, [&](std::size_t i) {
+      providers::PgConnection conn;
+      conn.host = targets[i].second;
+      conn.user = "postgres";
+      conn.password = secrets->get(SecretKind::superuser);
+      conn.connect_timeout = std::chrono::milliseconds(3000);
+      conn.statement_timeout = std::chrono::milliseconds(3000);
+      auto pg = world.postgres(conn);
+      auto& out = results[i];
+      if (!pg) {
+        out.error = pg.error().message;
+        return;
+      }
+      out.reachable = true;
+      out.in_recovery = pg->in_recovery;
+      out.server_version = pg->server_version;
+      out.synchronous_standby_names = pg->synchronous_standby_names;
+      for (const auto& row : pg->replication)
+        if (row.state == "streaming") out.sync_states.emplace_back(row.application_name, row.sync_state);
+      out.pending_restart = pg->pending_restart;
+    });
+    for (std::size_t i = 0; i < targets.size(); ++i) observed.postgres[targets[i].first] = results[i];
+  }
+  return observed;
+}
+
+ObservedState observe(const manifests::ManifestSet& manifests, const DesiredState& desired,
+                      const std::map<std::string, ClusterSecrets>& secrets, World& world,
+                      Sessions& sessions, const ObserveOptions& options) {
+  ObservedState state;
+  // 1. Every host, one SSH round trip each, in parallel.
+  auto probe = probe_for(desired);
+  auto args = host_probe_args(probe);
+  std::vector<ObservedHost> hosts(manifests.hosts.size());
+  parallel_for(manifests.hosts.size(), options.workers, [&](std::size_t i) {
+    const auto& host = manifests.hosts[i];
+    auto& out = hosts[i];
+    out.name = host.metadata.name;
+    auto session = sessions.get(host);
+    if (!session) {
+      out.error = session.error().message;
+      return;
+    }
+    auto result = (*session)->run_script(host_probe_script(), args, k_probe_timeout);
+    if (!result) {
+      out.error = result.error().message;
+      return;
+    }
+    if (result->exit_status != 0) {
+      out.error = "host " + (*session)->describe() + ": probe exited with status " +
+                  std::to_string(result->exit_status) + ": " + trim(result->err).substr(0, 200);
+      return;
+    }
+    auto parsed = parse_host_probe(host.metadata.name, result->out);
+    if (!parsed) {
+      out.error = parsed.error().message;
+      return;
+    }
+    out = std::move(*parsed);
+  });
+  for (auto& h : hosts) state.hosts[h.name] = std::move(h);
+
+  // 2. Every cluster through Patroni and PostgreSQL, in parallel.
+  std::vector<ObservedCluster> clusters(desired.clusters.size());
+  parallel_for(desired.clusters.size(), options.workers, [&](std::size_t i) {
+    const auto& cluster = desired.clusters[i];
+    std::vector<std::string> addresses;
+    for (const auto& member : cluster.members) addresses.push_back(member.address);
+    // Hosts that hold this cluster's config but no desired member (scaled down or moved).
+    for (const auto& host : manifests.hosts) {
+      const auto& oh = state.hosts[host.metadata.name];
+      for (const auto& member : cluster.members) {
+        auto it = oh.files.find(member.config_path);
+        if (it != oh.files.end() && it->second &&
+            std::find(addresses.begin(), addresses.end(), host.address) == addresses.end())
+          addresses.push_back(host.address);
+        break;
+      }
+    }
+    auto sit = secrets.find(cluster.name);
+    clusters[i] = observe_cluster(cluster, addresses, sit == secrets.end() ? nullptr : &sit->second, world,
+                                  true, options.workers);
+  });
+  for (auto& c : clusters) state.clusters[c.name] = std::move(c);
+  return state;
+}
+
+}  // namespace pgc::reconciler

@@ -1,0 +1,73 @@
+#pragma once
+// The observe pass: probe every host over SSH (one round trip each), then every cluster over the
+// Patroni REST API and every member over libpq, in parallel with a bounded worker pool.
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "manifests/model.hpp"
+#include "providers/ssh/remote_host.hpp"
+#include "reconciler/desired.hpp"
+#include "reconciler/observed.hpp"
+#include "reconciler/secrets.hpp"
+#include "reconciler/world.hpp"
+
+namespace pgc::reconciler {
+
+// What to look at on one host.
+struct HostProbe {
+  std::vector<std::string> packages;
+  std::vector<std::string> files;
+  std::vector<std::string> services;
+  std::vector<std::string> data_dirs;
+};
+
+// The fixed shell script run on each host; its arguments are the probe's items, quoted.
+const std::string& host_probe_script();
+// The arguments for host_probe_script().
+std::vector<std::string> host_probe_args(const HostProbe& probe);
+// Parses the script's output into an ObservedHost (reachable = true).
+Result<ObservedHost> parse_host_probe(const std::string& host_name, const std::string& output);
+
+// What every host should be probed for, given the desired state (all clusters' files, services
+// and data dirs on every host, so that members placed earlier or elsewhere are seen too).
+HostProbe probe_for(const DesiredState& desired);
+
+// SSH sessions opened during a run, one per host, reused by observe and apply. Thread-safe for
+// distinct hosts; a session itself is used by one thread at a time.
+class Sessions {
+ public:
+  explicit Sessions(World& world) : world_(world) {}
+  // The session for host, connecting on first use; the error is remembered (no retry storm).
+  Result<providers::RemoteHost*> get(const manifests::Host& host);
+
+ private:
+  World& world_;
+  std::mutex mutex_;
+  std::map<std::string, std::unique_ptr<providers::RemoteHost>> open_;
+  std::map<std::string, Error> failed_;
+};
+
+struct ObserveOptions {
+  std::size_t workers = 8;
+};
+
+// Observes all hosts and clusters. secrets: per cluster name (REST/libpq credentials); clusters
+// whose secrets are unknown are observed through the unauthenticated endpoints only.
+ObservedState observe(const manifests::ManifestSet& manifests, const DesiredState& desired,
+                      const std::map<std::string, ClusterSecrets>& secrets, World& world,
+                      Sessions& sessions, const ObserveOptions& options);
+
+// Observes one cluster through the Patroni REST API of the given addresses (first that answers)
+// and PostgreSQL on each member. Used by observe() and by apply's waits.
+ObservedCluster observe_cluster(const DesiredCluster& cluster, const std::vector<std::string>& addresses,
+                                const ClusterSecrets* secrets, World& world, bool with_postgres,
+                                std::size_t workers);
+
+// The REST endpoint of a member address for a cluster (port 8008, Basic auth when known).
+providers::PatroniEndpoint patroni_endpoint(const std::string& address, const ClusterSecrets* secrets);
+
+}  // namespace pgc::reconciler

@@ -1,0 +1,486 @@
+#include "reconciler/plan.hpp"
+
+#include <algorithm>
+#include <set>
+
+#include "reconciler/yaml_json.hpp"
+#include "util/strings.hpp"
+
+namespace pgc::reconciler {
+namespace {
+
+using json = nlohmann::json;
+
+void flatten(const json& value, const std::string& pointer, std::map<std::string, json>& out) {
+  if (value.is_object() && !value.empty()) {
+    for (auto it = value.begin(); it != value.end(); ++it) flatten(it.value(), pointer + "/" + it.key(), out);
+    return;
+  }
+  out[pointer] = value;
+}
+
+std::string dotted(const std::string& pointer) {
+  std::string out = pointer.substr(pointer.empty() ? 0 : 1);
+  std::replace(out.begin(), out.end(), '/', '.');
+  return out;
+}
+
+bool is_secret_path(const std::string& pointer) {
+  return pointer.ends_with("/password");
+}
+
+std::string show(const json& value) {
+  if (value.is_null()) return "(unset)";
+  if (value.is_string()) return value.get<std::string>();
+  return value.dump();
+}
+
+json at_pointer(const json& doc, const std::string& pointer) {
+  json::json_pointer ptr(pointer);
+  return doc.contains(ptr) ? doc.at(ptr) : json();
+}
+
+// Members of the desired cluster by name.
+const DesiredMember* find_member(const DesiredCluster& cluster, const std::string& name) {
+  for (const auto& m : cluster.members)
+    if (m.name == name) return &m;
+  return nullptr;
+}
+
+const manifests::Host* host_by_address(const manifests::ManifestSet& manifests, const std::string& address) {
+  for (const auto& h : manifests.hosts)
+    if (h.address == address) return &h;
+  return nullptr;
+}
+
+std::string member_subject(const DesiredMember& m) { return "member " + m.name + " (" + m.host + ")"; }
+
+// "a", "a and b", "a, b and c"
+std::string and_list(const std::vector<std::string>& names) {
+  if (names.size() <= 1) return names.empty() ? "" : names.front();
+  std::vector<std::string> head(names.begin(), names.end() - 1);
+  return join(head, ", ") + " and " + names.back();
+}
+
+// The member expected to lead after apply: the live leader if it stays, else the first slot that
+// may become leader.
+std::string expected_leader(const DesiredCluster& desired, const ObservedCluster& observed) {
+  if (const auto* leader = observed.leader())
+    if (find_member(desired, leader->name)) return leader->name;
+  for (const auto& m : desired.members)
+    if (!m.tags.nofailover) return m.name;
+  return desired.members.empty() ? "" : desired.members.front().name;
+}
+
+}  // namespace
+
+std::string to_string(Action action) {
+  switch (action) {
+    case Action::create: return "create";
+    case Action::update: return "update";
+    case Action::remove: return "remove";
+    case Action::restart: return "restart";
+  }
+  return "?";
+}
+
+std::string action_symbol(Action action) {
+  switch (action) {
+    case Action::create: return "+";
+    case Action::update: return "~";
+    case Action::remove: return "-";
+    case Action::restart: return "!";
+  }
+  return "?";
+}
+
+std::string to_string(Step step) {
+  switch (step) {
+    case Step::install_packages: return "install-packages";
+    case Step::write_config: return "write-config";
+    case Step::reload_member: return "reload";
+    case Step::start_member: return "start";
+    case Step::patch_dcs: return "patch-dcs";
+    case Step::restart_member: return "restart";
+    case Step::switchover: return "switchover";
+    case Step::stop_member: return "stop";
+  }
+  return "?";
+}
+
+bool Plan::has_changes() const {
+  if (!host_changes.empty()) return true;
+  return std::any_of(clusters.begin(), clusters.end(), [](const ClusterPlan& c) { return !c.changes.empty(); });
+}
+
+bool Plan::has_errors() const {
+  if (!host_errors.empty()) return true;
+  return std::any_of(clusters.begin(), clusters.end(), [](const ClusterPlan& c) { return !c.errors.empty(); });
+}
+
+std::size_t Plan::change_count() const {
+  std::size_t n = host_changes.size();
+  for (const auto& c : clusters) n += c.changes.size();
+  return n;
+}
+
+std::map<std::string, json> owned_dcs_keys(const DesiredCluster& cluster) {
+  std::map<std::string, json> out;
+  flatten(cluster.dynamic_config, "", out);
+  return out;
+}
+
+bool same_setting(const json& a, const json& b) {
+  if (a == b) return true;
+  if (a.is_null() || b.is_null()) return false;
+  auto canon = [](const json& v) -> std::string {
+    if (v.is_boolean()) return v.get<bool>() ? "on" : "off";
+    if (v.is_string()) {
+      std::string s = v.get<std::string>();
+      std::transform(s.begin(), s.end(), s.begin(), ::tolower);
+      if (s == "true" || s == "on" || s == "yes") return "on";
+      if (s == "false" || s == "off" || s == "no") return "off";
+      return s;
+    }
+    if (v.is_number()) return v.dump();
+    return v.dump();
+  };
+  if (a.is_structured() || b.is_structured()) return false;
+  return canon(a) == canon(b);
+}
+
+std::string config_text(const DesiredMember& member, const ClusterSecrets& secrets) {
+  return "# Managed by pgconverge: local edits are reverted on the next apply.\n" +
+         to_yaml(resolve_secrets(member.patroni_config, secrets));
+}
+
+std::vector<std::string> changed_keys(const json& before, const json& after) {
+  std::map<std::string, json> a, b;
+  flatten(before, "", a);
+  flatten(after, "", b);
+  std::set<std::string> keys;
+  for (const auto& [k, v] : a) keys.insert(k);
+  for (const auto& [k, v] : b) keys.insert(k);
+  std::vector<std::string> out;
+  for (const auto& k : keys) {
+    auto ia = a.find(k), ib = b.find(k);
+    if (ia == a.end() || ib == b.end() || ia->second != ib->second) out.push_back(dotted(k));
+  }
+  return out;
+}
+
+Impact analyse_impact(const DesiredCluster& desired, const ObservedCluster& observed) {
+  Impact impact;
+  impact.mode = manifests::to_string(desired.mode);
+  impact.strict = desired.dynamic_config.value("synchronous_mode_strict", false);
+  bool sync = desired.dynamic_config.value("synchronous_mode", false);
+  impact.desired_sync = sync ? desired.dynamic_config.value("synchronous_node_count", 1) : 0;
+
+  std::string leader = expected_leader(desired, observed);
+  std::vector<std::string> replicas, failover_replicas, readonly_replicas;
+  for (const auto& m : desired.members) {
+    if (m.tags.nofailover) {
+      if (m.name != leader) readonly_replicas.push_back(m.name);
+    } else {
+      impact.leader_candidates.push_back(m.name);
+      if (m.name != leader) failover_replicas.push_back(m.name);
+    }
+    if (m.name != leader) replicas.push_back(m.name);
+  }
+  // Patroni picks sync standbys among nofailover=false members first.
+  impact.sync_candidates = failover_replicas;
+  impact.sync_candidates.insert(impact.sync_candidates.end(), readonly_replicas.begin(), readonly_replicas.end());
+  for (const auto& name : observed.streaming_replicas())
+    if (find_member(desired, name)) impact.streaming.push_back(name);
+
+  int replica_count = static_cast<int>(replicas.size());
+  int streaming = static_cast<int>(impact.streaming.size());
+  impact.effective_sync_declared = std::min(impact.desired_sync, replica_count);
+  impact.effective_sync_now = std::min(impact.desired_sync, streaming);
+
+  // What a failure does to writes.
+  if (!sync) {
+    impact.statements.push_back(impact.mode + ": commits never wait for a replica; a failover can lose the last "
+                                "transactions not yet replicated");
+  } else if (replicas.empty()) {
+    impact.statements.push_back(impact.mode + ": no replica is declared, so replication stays asynchronous");
+  } else {
+    std::string lost = replicas.size() == 1 ? replicas.front() + " is lost"
+                       : replicas.size() == 2 ? and_list(replicas) + " are both lost"
+                                              : and_list(replicas) + " are all lost";
+    if (impact.strict) {
+      impact.statements.push_back(impact.mode + ": writes block if " + lost +
+                                  " (Patroni lowers the sync count to the replicas left and blocks only when none is)");
+    } else {
+      int ttl = desired.dynamic_config.value("ttl", 30);
+      impact.statements.push_back(impact.mode + ": each commit waits for " +
+                                  std::to_string(impact.effective_sync_declared) + " sync standby(s); if " + lost +
+                                  ", commits stall until Patroni's next HA loop (up to ttl " + std::to_string(ttl) +
+                                  "s), then continue without synchronous replication");
+    }
+  }
+  impact.statements.push_back("may become leader: " + and_list(impact.leader_candidates));
+  if (!readonly_replicas.empty())
+    impact.statements.push_back("never become leader (nofailover): " + and_list(readonly_replicas));
+
+  // The traps of replication-semantics §5.
+  if (sync && impact.desired_sync > replica_count)
+    impact.warnings.push_back("synchronous_node_count " + std::to_string(impact.desired_sync) + " exceeds the " +
+                              std::to_string(replica_count) + " replica(s) that can be sync standbys: Patroni keeps " +
+                              std::to_string(replica_count));
+  if (sync && observed.api_reachable && streaming < impact.effective_sync_declared)
+    impact.warnings.push_back("only " + std::to_string(streaming) + " of " + std::to_string(replica_count) +
+                              " replica(s) stream now: Patroni keeps " + std::to_string(impact.effective_sync_now) +
+                              " sync standby(s) until more catch up");
+  if (impact.strict && observed.api_reachable && streaming == 0)
+    impact.warnings.push_back("strict mode with no streaming replica: every write blocks until one streams "
+                              "(pgconverge enables strict only after a replica streams)");
+  if (sync && !replicas.empty()) {
+    if (failover_replicas.empty()) {
+      impact.warnings.push_back("only readonly/none members (" + and_list(readonly_replicas) +
+                                ") can be sync standbys: no automatic failover is possible");
+    } else if (impact.effective_sync_declared > static_cast<int>(failover_replicas.size())) {
+      std::vector<std::string> used(readonly_replicas.begin(),
+                                    readonly_replicas.begin() + (impact.effective_sync_declared -
+                                                                 static_cast<int>(failover_replicas.size())));
+      impact.warnings.push_back("sync standbys will include readonly/none member(s) " + and_list(used) +
+                                ", which can never become leader");
+    }
+  }
+  return impact;
+}
+
+namespace {
+
+// The member changes of one cluster, in execution order.
+void plan_cluster(const manifests::ManifestSet& manifests, const DesiredCluster& desired,
+                  const ObservedState& observed, const ClusterSecrets& secrets, ClusterPlan& plan) {
+  static const ObservedCluster k_unobserved{};
+  auto oc_it = observed.clusters.find(desired.name);
+  const ObservedCluster& oc = oc_it == observed.clusters.end() ? k_unobserved : oc_it->second;
+
+  // Which members can be acted on (their host answered).
+  std::vector<const DesiredMember*> members;
+  bool any_data = false;
+  for (const auto& m : desired.members) {
+    auto h = observed.hosts.find(m.host);
+    if (h == observed.hosts.end() || !h->second.reachable) {
+      plan.errors.push_back("member " + m.name + " on host " + m.host + ": " +
+                            (h == observed.hosts.end() ? std::string("not observed") : h->second.error));
+      continue;
+    }
+    members.push_back(&m);
+    std::string data_dir = m.patroni_config["postgresql"].value("data_dir", "");
+    auto d = h->second.data_dirs.find(data_dir);
+    if (d != h->second.data_dirs.end() && d->second) any_data = true;
+  }
+  plan.bootstrap = !oc.api_reachable && !any_data;
+  bool replication_changes = false;
+
+  // 1. Local configs (tags first: before any DCS change). 2. Reloads of running members.
+  std::vector<Change> reloads;
+  std::vector<const DesiredMember*> to_start;
+  for (const auto* m : members) {
+    const auto& oh = observed.hosts.at(m->host);
+    std::string text = config_text(*m, secrets);
+    auto f = oh.files.find(m->config_path);
+    bool active = oh.services.contains(m->service) && oh.services.at(m->service) == "active";
+    bool enabled = oh.service_enabled.contains(m->service) && oh.service_enabled.at(m->service) == "enabled";
+    Change write{member_subject(*m) + ": " + m->config_path, Action::create, "", "", "", Step::write_config,
+                 desired.name, m->name, m->host};
+    if (f == oh.files.end() || !f->second) {
+      write.after = "patroni.yml for " + m->name;
+      write.reason = "absent";
+      plan.changes.push_back(write);
+    } else if (*f->second != text) {
+      auto current = yaml_to_json(*f->second);
+      auto wanted = resolve_secrets(m->patroni_config, secrets);
+      write.action = Action::update;
+      if (!current) {
+        write.reason = "not valid YAML (" + current.error().message + ")";
+      } else {
+        auto keys = changed_keys(*current, wanted);
+        std::vector<std::string> before, after;
+        for (const auto& k : keys) {
+          std::string ptr = "/" + k;
+          std::replace(ptr.begin(), ptr.end(), '.', '/');
+          bool secret = is_secret_path(ptr);
+          before.push_back(k + "=" + (secret ? std::string(k_redacted) : show(at_pointer(*current, ptr))));
+          after.push_back(k + "=" + (secret ? std::string(k_redacted) : show(at_pointer(wanted, ptr))));
+        }
+        write.before = join(before, ", ");
+        write.after = join(after, ", ");
+        write.reason = keys.empty() ? "formatting or comments differ (drift)" : "drift in " + join(keys, ", ");
+        if (std::any_of(keys.begin(), keys.end(), [](const std::string& k) { return starts_with(k, "tags."); }))
+          replication_changes = true;
+      }
+      plan.changes.push_back(write);
+      if (active)
+        reloads.push_back(Change{member_subject(*m) + ": " + m->service, Action::update, "", "", 
+                                 "local config changed; Patroni re-reads it on reload", Step::reload_member,
+                                 desired.name, m->name, m->host});
+    }
+    if (!active || !enabled) to_start.push_back(m);
+  }
+  plan.changes.insert(plan.changes.end(), reloads.begin(), reloads.end());
+
+  // 3. Starts: on bootstrap the first member alone, until it leads; then the others.
+  for (std::size_t i = 0; i < to_start.size(); ++i) {
+    const auto* m = to_start[i];
+    const auto& oh = observed.hosts.at(m->host);
+    std::string state = oh.services.contains(m->service) ? oh.services.at(m->service) : "unknown";
+    Change start{member_subject(*m) + ": " + m->service, Action::create, state, "active", "", Step::start_member,
+                 desired.name, m->name, m->host};
+    if (plan.bootstrap && i == 0) {
+      start.reason = "bootstrap the cluster on this member";
+      start.payload["wait"] = "leader";
+    } else if (plan.bootstrap) {
+      start.reason = "join as a replica";
+      start.payload["wait"] = "streaming";
+    } else {
+      start.action = Action::update;
+      start.reason = state == "active" ? "service not enabled at boot" : "service " + state;
+      start.payload["wait"] = oc.leader() ? "streaming" : "running";
+    }
+    start.payload["enable"] = true;
+    if (!oc.member(m->name)) replication_changes = true;
+    plan.changes.push_back(start);
+  }
+
+  // 4. The DCS keys pgconverge owns, in one PATCH (never the keys it does not own, e.g. pause).
+  json patch = json::object();
+  std::vector<std::string> before, after, keys;
+  for (const auto& [pointer, value] : owned_dcs_keys(desired)) {
+    json current = at_pointer(oc.dcs_config, pointer);
+    if (same_setting(current, value)) continue;
+    patch[json::json_pointer(pointer)] = value;
+    keys.push_back(dotted(pointer));
+    before.push_back(dotted(pointer) + "=" + show(current));
+    after.push_back(dotted(pointer) + "=" + show(value));
+    if (pointer.starts_with("/synchronous_")) replication_changes = true;
+  }
+  if (!patch.empty()) {
+    Change change{"cluster " + desired.name + ": Patroni dynamic configuration", Action::update, join(before, ", "),
+                  join(after, ", "), plan.bootstrap ? "declared settings (applied once replicas stream)" : "drift in " + join(keys, ", "),
+                  Step::patch_dcs, desired.name, "", ""};
+    change.payload["patch"] = patch;
+    // Patroni 3.0.2 keeps '*' after strict is turned off with sync still on; only
+    // synchronous_mode: false releases the waiting commits (replication-semantics §5.5).
+    const auto* leader = oc.leader();
+    if (leader && oc.postgres.contains(leader->name) &&
+        trim(oc.postgres.at(leader->name).synchronous_standby_names) == "*" &&
+        !desired.dynamic_config.value("synchronous_mode_strict", false))
+      change.payload["release_first"] = true;
+    plan.changes.push_back(change);
+  }
+
+  // 5. Pending restarts, replicas first, one at a time; the leader after a switchover.
+  const ObservedMember* pending_leader = nullptr;
+  for (const auto& om : oc.members) {
+    const auto* m = find_member(desired, om.name);
+    if (!m || !om.pending_restart) continue;
+    if (om.role == "leader") {
+      pending_leader = &om;
+      continue;
+    }
+    plan.changes.push_back(Change{member_subject(*m) + ": PostgreSQL", Action::restart, "pending restart", "restarted",
+                                  "a changed parameter needs a restart", Step::restart_member, desired.name, m->name,
+                                  m->host});
+  }
+  auto candidate_for = [&](const std::string& leader_name) -> std::string {
+    std::vector<std::string> syncs = oc.sync_standbys();
+    for (const auto& name : syncs)
+      if (const auto* m = find_member(desired, name); m && !m->tags.nofailover && name != leader_name) return name;
+    for (const auto& name : oc.streaming_replicas())
+      if (const auto* m = find_member(desired, name); m && !m->tags.nofailover && name != leader_name) return name;
+    return "";
+  };
+  if (pending_leader) {
+    const auto* m = find_member(desired, pending_leader->name);
+    std::string candidate = candidate_for(pending_leader->name);
+    if (!candidate.empty()) {
+      Change sw{"cluster " + desired.name + ": leader", Action::update, pending_leader->name, candidate,
+                "the leader needs a restart; switch over to a sync standby first", Step::switchover, desired.name, "", ""};
+      sw.payload = {{"leader", pending_leader->name}, {"candidate", candidate}};
+      plan.changes.push_back(sw);
+    }
+    plan.changes.push_back(Change{member_subject(*m) + ": PostgreSQL", Action::restart, "pending restart", "restarted",
+                                  candidate.empty() ? "a changed parameter needs a restart (no replica to switch over to)"
+                                                    : "a changed parameter needs a restart (as a replica)",
+                                  Step::restart_member, desired.name, m->name, m->host});
+  }
+
+  // 6. Scale down: members Patroni knows that are no longer declared; never the leader.
+  for (const auto& om : oc.members) {
+    if (find_member(desired, om.name)) continue;
+    replication_changes = true;
+    const auto* host = host_by_address(manifests, om.host);
+    if (!host) {
+      plan.errors.push_back("member " + om.name + " at " + om.host + " is not declared and no Host has that address");
+      continue;
+    }
+    if (om.role == "leader") {
+      std::string candidate = candidate_for(om.name);
+      if (candidate.empty()) {
+        plan.errors.push_back("member " + om.name + " leads but is not declared, and no declared replica can take over");
+        continue;
+      }
+      Change sw{"cluster " + desired.name + ": leader", Action::update, om.name, candidate,
+                "the leader is being removed; switch over first", Step::switchover, desired.name, "", ""};
+      sw.payload = {{"leader", om.name}, {"candidate", candidate}};
+      plan.changes.push_back(sw);
+    }
+    Change stop{"member " + om.name + " (" + host->metadata.name + "): " + desired.members.front().service,
+                Action::remove, "running", "stopped (data directory kept)", "no longer declared (instances " +
+                std::to_string(desired.instances) + ")", Step::stop_member, desired.name, om.name, host->metadata.name};
+    stop.payload["service"] = desired.members.empty() ? "" : desired.members.front().service;
+    stop.payload["config_path"] = desired.members.empty() ? "" : desired.members.front().config_path;
+    plan.changes.push_back(stop);
+  }
+
+  if (replication_changes || plan.bootstrap) plan.impact = analyse_impact(desired, oc);
+}
+
+}  // namespace
+
+Plan diff(const manifests::ManifestSet& manifests, const DesiredState& desired, const ObservedState& observed,
+          const std::map<std::string, ClusterSecrets>& secrets) {
+  Plan plan;
+  for (const auto& [name, host] : observed.hosts)
+    if (!host.reachable) plan.host_errors.push_back(host.error.empty() ? "host " + name + ": not reachable" : host.error);
+
+  // Packages every member host needs, one change per host.
+  std::map<std::string, std::set<std::string>> missing;
+  for (const auto& cluster : desired.clusters)
+    for (const auto& m : cluster.members) {
+      auto h = observed.hosts.find(m.host);
+      if (h == observed.hosts.end() || !h->second.reachable) continue;
+      for (const auto& p : cluster.packages) {
+        auto it = h->second.packages.find(p);
+        if (it == h->second.packages.end() || !it->second) missing[m.host].insert(p);
+      }
+    }
+  for (const auto& [host, pkgs] : missing) {
+    std::vector<std::string> list(pkgs.begin(), pkgs.end());
+    Change c{"host " + host + ": packages", Action::create, "", join(list, ", "), "not installed",
+             Step::install_packages, "", "", host};
+    c.payload["packages"] = list;
+    plan.host_changes.push_back(c);
+  }
+
+  for (const auto& cluster : desired.clusters) {
+    ClusterPlan cp;
+    cp.name = cluster.name;
+    cp.namespace_ = cluster.namespace_;
+    auto s = secrets.find(cluster.name);
+    if (s == secrets.end()) {
+      cp.errors.push_back("cluster " + cluster.name + ": secrets unavailable");
+    } else {
+      plan_cluster(manifests, cluster, observed, s->second, cp);
+    }
+    plan.clusters.push_back(std::move(cp));
+  }
+  return plan;
+}
+
+}  // namespace pgc::reconciler

@@ -1,0 +1,38 @@
+#include "reconciler/world.hpp"
+
+namespace pgc::reconciler {
+namespace {
+
+class RealWorld final : public World {
+ public:
+  explicit RealWorld(SshSettings ssh) : ssh_(std::move(ssh)) {}
+
+  Result<std::unique_ptr<providers::RemoteHost>> connect(const manifests::Host& host) override {
+    providers::SshOptions options;
+    options.host_name = host.metadata.name;
+    options.address = host.address;
+    options.port = host.ssh_port;
+    options.user = host.ssh_user;
+    options.identity_file = ssh_.identity_file;
+    options.known_hosts_file = ssh_.known_hosts_file;
+    options.connect_timeout = std::chrono::milliseconds(ssh_.connect_timeout_ms);
+    return providers::connect_ssh(options);
+  }
+
+  std::unique_ptr<providers::PatroniClient> patroni(const providers::PatroniEndpoint& endpoint) override {
+    return providers::make_patroni_client(endpoint);
+  }
+
+  Result<providers::PgObservation> postgres(const providers::PgConnection& connection) override {
+    return providers::observe_postgres(connection);
+  }
+
+ private:
+  SshSettings ssh_;
+};
+
+}  // namespace
+
+std::unique_ptr<World> make_real_world(const SshSettings& ssh) { return std::make_unique<RealWorld>(ssh); }
+
+}  // namespace pgc::reconciler

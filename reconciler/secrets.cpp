@@ -1,0 +1,137 @@
+#include "reconciler/secrets.hpp"
+
+#include <fstream>
+
+#include "util/atomic_file.hpp"
+#include "util/strings.hpp"
+
+namespace pgc::reconciler {
+namespace {
+
+constexpr SecretKind k_all_kinds[] = {SecretKind::superuser, SecretKind::replication,
+                                      SecretKind::rewind, SecretKind::restapi};
+
+std::optional<SecretKind> parse_kind(const std::string& text) {
+  for (auto kind : k_all_kinds)
+    if (to_string(kind) == text) return kind;
+  return std::nullopt;
+}
+
+}  // namespace
+
+const std::string& ClusterSecrets::get(SecretKind kind) const {
+  auto it = values.find(kind);
+  if (it == values.end()) throw FatalError("internal: secret " + to_string(kind) + " missing");
+  return it->second;
+}
+
+bool ClusterSecrets::complete() const {
+  for (auto kind : k_all_kinds)
+    if (!values.contains(kind) || values.at(kind).empty()) return false;
+  return true;
+}
+
+ClusterSecrets generate_secrets() {
+  static constexpr std::string_view alphabet =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+  std::ifstream urandom("/dev/urandom", std::ios::binary);
+  if (!urandom) throw FatalError("cannot open /dev/urandom to generate secrets");
+  ClusterSecrets secrets;
+  for (auto kind : k_all_kinds) {
+    std::string value;
+    while (value.size() < 32) {
+      unsigned char byte = 0;
+      urandom.read(reinterpret_cast<char*>(&byte), 1);
+      if (!urandom) throw FatalError("short read from /dev/urandom");
+      if (byte < 248) value += alphabet[byte % alphabet.size()];  // 248 = 4*62: no modulo bias
+    }
+    secrets.values[kind] = value;
+  }
+  return secrets;
+}
+
+std::optional<ClusterSecrets> recover_secrets(const nlohmann::json& config) {
+  ClusterSecrets secrets;
+  auto grab = [&](SecretKind kind, const nlohmann::json::json_pointer& ptr) {
+    if (config.contains(ptr) && config.at(ptr).is_string()) secrets.values[kind] = config.at(ptr).get<std::string>();
+  };
+  grab(SecretKind::superuser, nlohmann::json::json_pointer("/postgresql/authentication/superuser/password"));
+  grab(SecretKind::replication, nlohmann::json::json_pointer("/postgresql/authentication/replication/password"));
+  grab(SecretKind::rewind, nlohmann::json::json_pointer("/postgresql/authentication/rewind/password"));
+  grab(SecretKind::restapi, nlohmann::json::json_pointer("/restapi/authentication/password"));
+  if (!secrets.complete()) return std::nullopt;
+  return secrets;
+}
+
+nlohmann::json resolve_secrets(const nlohmann::json& config, const ClusterSecrets& secrets) {
+  if (config.is_object()) {
+    nlohmann::json out = nlohmann::json::object();
+    for (auto it = config.begin(); it != config.end(); ++it) out[it.key()] = resolve_secrets(it.value(), secrets);
+    return out;
+  }
+  if (config.is_array()) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& v : config) out.push_back(resolve_secrets(v, secrets));
+    return out;
+  }
+  if (config.is_string()) {
+    const auto& s = config.get_ref<const std::string&>();
+    if (starts_with(s, k_secret_prefix)) {
+      if (auto kind = parse_kind(s.substr(std::string_view(k_secret_prefix).size()))) return secrets.get(*kind);
+    }
+  }
+  return config;
+}
+
+nlohmann::json redact_secrets(const nlohmann::json& value, const ClusterSecrets& secrets) {
+  if (value.is_object()) {
+    nlohmann::json out = nlohmann::json::object();
+    for (auto it = value.begin(); it != value.end(); ++it) out[it.key()] = redact_secrets(it.value(), secrets);
+    return out;
+  }
+  if (value.is_array()) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& v : value) out.push_back(redact_secrets(v, secrets));
+    return out;
+  }
+  if (value.is_string()) {
+    for (const auto& [kind, secret] : secrets.values)
+      if (!secret.empty() && value.get_ref<const std::string&>().find(secret) != std::string::npos)
+        return std::string(k_redacted);
+  }
+  return value;
+}
+
+std::filesystem::path SecretStore::path_for(const std::string& ns, const std::string& cluster) const {
+  return dir_ / "secrets" / (ns + "." + cluster + ".json");
+}
+
+Result<std::optional<ClusterSecrets>> SecretStore::load(const std::string& ns, const std::string& cluster) const {
+  auto path = path_for(ns, cluster);
+  if (!std::filesystem::exists(path)) return std::optional<ClusterSecrets>{};
+  auto text = read_whole_file(path);
+  if (!text) return std::unexpected(text.error().with_context("state dir"));
+  auto doc = nlohmann::json::parse(*text, nullptr, false);
+  if (doc.is_discarded() || !doc.is_object())
+    return fail("state dir: " + path.string() + ": not a valid secrets file");
+  ClusterSecrets secrets;
+  for (auto it = doc.begin(); it != doc.end(); ++it)
+    if (auto kind = parse_kind(it.key()); kind && it.value().is_string()) secrets.values[*kind] = it.value();
+  if (!secrets.complete()) return fail("state dir: " + path.string() + ": incomplete secrets file");
+  return std::optional<ClusterSecrets>(secrets);
+}
+
+Result<void> SecretStore::save(const std::string& ns, const std::string& cluster,
+                               const ClusterSecrets& secrets) const {
+  nlohmann::json doc = nlohmann::json::object();
+  for (const auto& [kind, value] : secrets.values) doc[to_string(kind)] = value;
+  std::error_code ec;
+  std::filesystem::create_directories(dir_ / "secrets", ec);
+  std::filesystem::permissions(dir_ / "secrets", std::filesystem::perms::owner_all, ec);
+  auto written = write_file_atomically(path_for(ns, cluster), doc.dump(2) + "\n",
+                                       std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  if (!written) return std::unexpected(written.error().with_context("state dir"));
+  return {};
+}
+
+}  // namespace pgc::reconciler

@@ -1,0 +1,38 @@
+#pragma once
+// The outside world as the core sees it: factories for connections to hosts, Patroni and
+// PostgreSQL. The product uses make_real_world(); unit tests pass fakes.
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "manifests/model.hpp"
+#include "providers/patroni/patroni_client.hpp"
+#include "providers/postgres/postgres_probe.hpp"
+#include "providers/ssh/remote_host.hpp"
+#include "util/expected.hpp"
+
+namespace pgc::reconciler {
+
+// Thread-safe: each call returns an independent connection.
+class World {
+ public:
+  virtual ~World() = default;
+  // Connects to a host over SSH (strict host key checking).
+  virtual Result<std::unique_ptr<providers::RemoteHost>> connect(const manifests::Host& host) = 0;
+  // A client for one member's Patroni REST API.
+  virtual std::unique_ptr<providers::PatroniClient> patroni(const providers::PatroniEndpoint& endpoint) = 0;
+  // Observes one member's PostgreSQL over libpq.
+  virtual Result<providers::PgObservation> postgres(const providers::PgConnection& connection) = 0;
+};
+
+struct SshSettings {
+  std::string identity_file;     // --ssh-identity; empty → agent
+  std::string known_hosts_file;  // --known-hosts; empty → ~/.ssh/known_hosts
+  int connect_timeout_ms = 10000;
+};
+
+// The real world: libssh, Patroni REST over HTTP, libpq.
+std::unique_ptr<World> make_real_world(const SshSettings& ssh);
+
+}  // namespace pgc::reconciler

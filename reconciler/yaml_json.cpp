@@ -1,0 +1,119 @@
+#include "reconciler/yaml_json.hpp"
+
+#include <yaml-cpp/yaml.h>
+
+#include <cmath>
+#include <regex>
+
+namespace pgc::reconciler {
+namespace {
+
+void emit(YAML::Emitter& out, const nlohmann::json& value) {
+  switch (value.type()) {
+    case nlohmann::json::value_t::object:
+      if (value.empty()) {
+        out << YAML::Flow << YAML::BeginMap << YAML::EndMap;
+        return;
+      }
+      out << YAML::BeginMap;
+      for (auto it = value.begin(); it != value.end(); ++it) {
+        out << YAML::Key << it.key() << YAML::Value;
+        emit(out, it.value());
+      }
+      out << YAML::EndMap;
+      return;
+    case nlohmann::json::value_t::array:
+      if (value.empty()) {
+        out << YAML::Flow << YAML::BeginSeq << YAML::EndSeq;
+        return;
+      }
+      out << YAML::BeginSeq;
+      for (const auto& v : value) emit(out, v);
+      out << YAML::EndSeq;
+      return;
+    case nlohmann::json::value_t::boolean:
+      out << YAML::TrueFalseBool << value.get<bool>();
+      return;
+    case nlohmann::json::value_t::number_integer:
+      out << value.get<long long>();
+      return;
+    case nlohmann::json::value_t::number_unsigned:
+      out << value.get<unsigned long long>();
+      return;
+    case nlohmann::json::value_t::number_float:
+      out << value.get<double>();
+      return;
+    case nlohmann::json::value_t::string: {
+      const auto& s = value.get_ref<const std::string&>();
+      // Quote anything a YAML reader would not take back as this exact string.
+      static const std::regex plain(R"(^[A-Za-z_/][A-Za-z0-9_./:@%+-]*$)");
+      static const std::regex special(R"(^(true|false|yes|no|on|off|y|n|null|~)$)", std::regex::icase);
+      if (std::regex_match(s, plain) && !std::regex_match(s, special)) out << s;
+      else out << YAML::DoubleQuoted << s;
+      return;
+    }
+    case nlohmann::json::value_t::null:
+    default:
+      out << YAML::Null;
+      return;
+  }
+}
+
+nlohmann::json scalar_to_json(const YAML::Node& node) {
+  const std::string& s = node.Scalar();
+  if (node.Tag() == "!") return s;  // quoted in the source: always a string
+  static const std::regex integer(R"(^[-+]?[0-9]+$)");
+  static const std::regex real(R"(^[-+]?([0-9]+\.[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?$)");
+  if (s == "true" || s == "True" || s == "TRUE") return true;
+  if (s == "false" || s == "False" || s == "FALSE") return false;
+  if (s == "null" || s == "~" || s.empty()) return nullptr;
+  if (std::regex_match(s, integer)) {
+    try {
+      return std::stoll(s);
+    } catch (...) {
+      return s;
+    }
+  }
+  if (std::regex_match(s, real)) return std::stod(s);
+  return s;
+}
+
+nlohmann::json node_to_json(const YAML::Node& node) {
+  switch (node.Type()) {
+    case YAML::NodeType::Map: {
+      nlohmann::json out = nlohmann::json::object();
+      for (const auto& kv : node) out[kv.first.as<std::string>()] = node_to_json(kv.second);
+      return out;
+    }
+    case YAML::NodeType::Sequence: {
+      nlohmann::json out = nlohmann::json::array();
+      for (const auto& v : node) out.push_back(node_to_json(v));
+      return out;
+    }
+    case YAML::NodeType::Scalar:
+      return scalar_to_json(node);
+    default:
+      return nullptr;
+  }
+}
+
+}  // namespace
+
+std::string to_yaml(const nlohmann::json& value) {
+  YAML::Emitter out;
+  out.SetIndent(2);
+  emit(out, value);
+  std::string text = out.c_str();
+  if (text.empty() || text.back() != '\n') text += '\n';
+  return text;
+}
+
+Result<nlohmann::json> yaml_to_json(const std::string& text) {
+  try {
+    return node_to_json(YAML::Load(text));
+  } catch (const YAML::Exception& e) {
+    return fail(std::string("invalid YAML: ") + e.what());
+  }
+}
+
+}  // namespace pgc::reconciler

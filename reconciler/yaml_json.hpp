@@ -1,0 +1,19 @@
+#pragma once
+// Conversions between JSON trees (the core's plain data) and YAML text (files on hosts, output).
+
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "util/expected.hpp"
+
+namespace pgc::reconciler {
+
+// Deterministic block-style YAML: keys in the JSON object's order (sorted), booleans as
+// true/false, strings quoted whenever YAML would read them as another type.
+std::string to_yaml(const nlohmann::json& value);
+
+// Parses YAML text into JSON (scalars that read as booleans/integers/floats become such).
+Result<nlohmann::json> yaml_to_json(const std::string& text);
+
+}  // namespace pgc::reconciler
