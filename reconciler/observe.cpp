@@ -3,6 +3,7 @@
 #include <set>
 #include <sstream>
 
+#include "reconciler/yaml_json.hpp"
 #include "util/parallel.hpp"
 #include "util/strings.hpp"
 
@@ -181,7 +182,6 @@ ObservedCluster observe_cluster(const DesiredCluster& cluster, const std::vector
       errors.push_back(body.error().message);
       continue;
     }
-    // A member of another cluster on that address is not ours.
     auto cfg = client->config();
     if (!cfg) {
       errors.push_back(cfg.error().message);
@@ -237,11 +237,8 @@ ObservedCluster observe_cluster(const DesiredCluster& cluster, const std::vector
   return observed;
 }
 
-ObservedState observe(const manifests::ManifestSet& manifests, const DesiredState& desired,
-                      const std::map<std::string, ClusterSecrets>& secrets, World& world,
-                      Sessions& sessions, const ObserveOptions& options) {
-  ObservedState state;
-  // 1. Every host, one SSH round trip each, in parallel.
+std::map<std::string, ObservedHost> observe_hosts(const manifests::ManifestSet& manifests, const DesiredState& desired,
+                                                  Sessions& sessions, const ObserveOptions& options) {
   auto probe = probe_for(desired);
   auto args = host_probe_args(probe);
   std::vector<ObservedHost> hosts(manifests.hosts.size());
@@ -271,31 +268,62 @@ ObservedState observe(const manifests::ManifestSet& manifests, const DesiredStat
     }
     out = std::move(*parsed);
   });
-  for (auto& h : hosts) state.hosts[h.name] = std::move(h);
+  std::map<std::string, ObservedHost> out;
+  for (auto& h : hosts) out[h.name] = std::move(h);
+  return out;
+}
 
-  // 2. Every cluster through Patroni and PostgreSQL, in parallel.
+std::map<std::string, ObservedCluster> observe_clusters(const manifests::ManifestSet& manifests,
+                                                        const DesiredState& desired,
+                                                        const std::map<std::string, ObservedHost>& hosts,
+                                                        const std::map<std::string, ClusterSecrets>& secrets,
+                                                        World& world, const ObserveOptions& options) {
   std::vector<ObservedCluster> clusters(desired.clusters.size());
   parallel_for(desired.clusters.size(), options.workers, [&](std::size_t i) {
     const auto& cluster = desired.clusters[i];
     std::vector<std::string> addresses;
     for (const auto& member : cluster.members) addresses.push_back(member.address);
-    // Hosts that hold this cluster's config but no desired member (scaled down or moved).
-    for (const auto& host : manifests.hosts) {
-      const auto& oh = state.hosts[host.metadata.name];
-      for (const auto& member : cluster.members) {
-        auto it = oh.files.find(member.config_path);
-        if (it != oh.files.end() && it->second &&
+    // Hosts that hold this cluster's config without a declared member (scaled down or moved).
+    if (!cluster.members.empty()) {
+      const auto& path = cluster.members.front().config_path;
+      for (const auto& host : manifests.hosts) {
+        auto oh = hosts.find(host.metadata.name);
+        if (oh == hosts.end()) continue;
+        auto f = oh->second.files.find(path);
+        if (f != oh->second.files.end() && f->second &&
             std::find(addresses.begin(), addresses.end(), host.address) == addresses.end())
           addresses.push_back(host.address);
-        break;
       }
     }
     auto sit = secrets.find(cluster.name);
     clusters[i] = observe_cluster(cluster, addresses, sit == secrets.end() ? nullptr : &sit->second, world,
                                   true, options.workers);
   });
-  for (auto& c : clusters) state.clusters[c.name] = std::move(c);
-  return state;
+  std::map<std::string, ObservedCluster> out;
+  for (auto& c : clusters) out[c.name] = std::move(c);
+  return out;
+}
+
+PlacementHistory placement_from(const DesiredState& desired, const std::map<std::string, ObservedHost>& hosts) {
+  PlacementHistory history;
+  for (const auto& cluster : desired.clusters) {
+    if (cluster.members.empty()) continue;
+    const auto& path = cluster.members.front().config_path;
+    std::string prefix = cluster.name + "-";
+    for (const auto& [host_name, host] : hosts) {
+      auto f = host.files.find(path);
+      if (f == host.files.end() || !f->second) continue;
+      auto config = yaml_to_json(*f->second);
+      if (!config || !config->is_object() || config->value("scope", "") != cluster.name) continue;
+      std::string name = config->value("name", "");
+      if (!starts_with(name, prefix)) continue;
+      try {
+        history[cluster.name][std::stoi(name.substr(prefix.size()))] = host_name;
+      } catch (...) {
+      }
+    }
+  }
+  return history;
 }
 
 }  // namespace pgc::reconciler

@@ -55,11 +55,21 @@ struct ObserveOptions {
   std::size_t workers = 8;
 };
 
-// Observes all hosts and clusters. secrets: per cluster name (REST/libpq credentials); clusters
-// whose secrets are unknown are observed through the unauthenticated endpoints only.
-ObservedState observe(const manifests::ManifestSet& manifests, const DesiredState& desired,
-                      const std::map<std::string, ClusterSecrets>& secrets, World& world,
-                      Sessions& sessions, const ObserveOptions& options);
+// Probes every host over SSH, one round trip each, in parallel.
+std::map<std::string, ObservedHost> observe_hosts(const manifests::ManifestSet& manifests, const DesiredState& desired,
+                                                  Sessions& sessions, const ObserveOptions& options);
+
+// Observes every cluster through Patroni and PostgreSQL, in parallel. secrets: per cluster name
+// (REST/libpq credentials); clusters whose secrets are unknown are observed without libpq.
+std::map<std::string, ObservedCluster> observe_clusters(const manifests::ManifestSet& manifests,
+                                                        const DesiredState& desired,
+                                                        const std::map<std::string, ObservedHost>& hosts,
+                                                        const std::map<std::string, ClusterSecrets>& secrets,
+                                                        World& world, const ObserveOptions& options);
+
+// Where members live now, read from the member names in the Patroni configs found on the hosts;
+// feeds sticky placement.
+PlacementHistory placement_from(const DesiredState& desired, const std::map<std::string, ObservedHost>& hosts);
 
 // Observes one cluster through the Patroni REST API of the given addresses (first that answers)
 // and PostgreSQL on each member. Used by observe() and by apply's waits.

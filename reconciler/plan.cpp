@@ -40,6 +40,21 @@ json at_pointer(const json& doc, const std::string& pointer) {
   return doc.contains(ptr) ? doc.at(ptr) : json();
 }
 
+Change make_change(std::string subject, Action action, std::string before, std::string after, std::string reason,
+                   Step step, std::string cluster, std::string member, std::string host) {
+  Change c;
+  c.subject = std::move(subject);
+  c.action = action;
+  c.before = std::move(before);
+  c.after = std::move(after);
+  c.reason = std::move(reason);
+  c.step = step;
+  c.cluster = std::move(cluster);
+  c.member = std::move(member);
+  c.host = std::move(host);
+  return c;
+}
+
 // Members of the desired cluster by name.
 const DesiredMember* find_member(const DesiredCluster& cluster, const std::string& name) {
   for (const auto& m : cluster.members)
@@ -286,8 +301,8 @@ void plan_cluster(const manifests::ManifestSet& manifests, const DesiredCluster&
     auto f = oh.files.find(m->config_path);
     bool active = oh.services.contains(m->service) && oh.services.at(m->service) == "active";
     bool enabled = oh.service_enabled.contains(m->service) && oh.service_enabled.at(m->service) == "enabled";
-    Change write{member_subject(*m) + ": " + m->config_path, Action::create, "", "", "", Step::write_config,
-                 desired.name, m->name, m->host};
+    Change write = make_change(member_subject(*m) + ": " + m->config_path, Action::create, "", "", "", Step::write_config,
+                 desired.name, m->name, m->host);
     if (f == oh.files.end() || !f->second) {
       write.after = "patroni.yml for " + m->name;
       write.reason = "absent";
@@ -305,8 +320,11 @@ void plan_cluster(const manifests::ManifestSet& manifests, const DesiredCluster&
           std::string ptr = "/" + k;
           std::replace(ptr.begin(), ptr.end(), '.', '/');
           bool secret = is_secret_path(ptr);
-          before.push_back(k + "=" + (secret ? std::string(k_redacted) : show(at_pointer(*current, ptr))));
-          after.push_back(k + "=" + (secret ? std::string(k_redacted) : show(at_pointer(wanted, ptr))));
+          FieldChange fc{k, secret ? std::string(k_redacted) : show(at_pointer(*current, ptr)),
+                         secret ? std::string(k_redacted) : show(at_pointer(wanted, ptr))};
+          before.push_back(k + "=" + fc.before);
+          after.push_back(k + "=" + fc.after);
+          write.fields.push_back(std::move(fc));
         }
         write.before = join(before, ", ");
         write.after = join(after, ", ");
@@ -316,9 +334,9 @@ void plan_cluster(const manifests::ManifestSet& manifests, const DesiredCluster&
       }
       plan.changes.push_back(write);
       if (active)
-        reloads.push_back(Change{member_subject(*m) + ": " + m->service, Action::update, "", "", 
+        reloads.push_back(make_change(member_subject(*m) + ": " + m->service, Action::update, "", "", 
                                  "local config changed; Patroni re-reads it on reload", Step::reload_member,
-                                 desired.name, m->name, m->host});
+                                 desired.name, m->name, m->host));
     }
     if (!active || !enabled) to_start.push_back(m);
   }
@@ -329,8 +347,8 @@ void plan_cluster(const manifests::ManifestSet& manifests, const DesiredCluster&
     const auto* m = to_start[i];
     const auto& oh = observed.hosts.at(m->host);
     std::string state = oh.services.contains(m->service) ? oh.services.at(m->service) : "unknown";
-    Change start{member_subject(*m) + ": " + m->service, Action::create, state, "active", "", Step::start_member,
-                 desired.name, m->name, m->host};
+    Change start = make_change(member_subject(*m) + ": " + m->service, Action::create, state, "active", "", Step::start_member,
+                 desired.name, m->name, m->host);
     if (plan.bootstrap && i == 0) {
       start.reason = "bootstrap the cluster on this member";
       start.payload["wait"] = "leader";
@@ -350,6 +368,7 @@ void plan_cluster(const manifests::ManifestSet& manifests, const DesiredCluster&
   // 4. The DCS keys pgconverge owns, in one PATCH (never the keys it does not own, e.g. pause).
   json patch = json::object();
   std::vector<std::string> before, after, keys;
+  std::vector<FieldChange> dcs_fields;
   for (const auto& [pointer, value] : owned_dcs_keys(desired)) {
     json current = at_pointer(oc.dcs_config, pointer);
     if (same_setting(current, value)) continue;
@@ -357,13 +376,15 @@ void plan_cluster(const manifests::ManifestSet& manifests, const DesiredCluster&
     keys.push_back(dotted(pointer));
     before.push_back(dotted(pointer) + "=" + show(current));
     after.push_back(dotted(pointer) + "=" + show(value));
+    dcs_fields.push_back(FieldChange{dotted(pointer), show(current), show(value)});
     if (pointer.starts_with("/synchronous_")) replication_changes = true;
   }
   if (!patch.empty()) {
-    Change change{"cluster " + desired.name + ": Patroni dynamic configuration", Action::update, join(before, ", "),
+    Change change = make_change("cluster " + desired.name + ": Patroni dynamic configuration", Action::update, join(before, ", "),
                   join(after, ", "), plan.bootstrap ? "declared settings (applied once replicas stream)" : "drift in " + join(keys, ", "),
-                  Step::patch_dcs, desired.name, "", ""};
+                  Step::patch_dcs, desired.name, "", "");
     change.payload["patch"] = patch;
+    change.fields = std::move(dcs_fields);
     // Patroni 3.0.2 keeps '*' after strict is turned off with sync still on; only
     // synchronous_mode: false releases the waiting commits (replication-semantics §5.5).
     const auto* leader = oc.leader();
@@ -383,9 +404,9 @@ void plan_cluster(const manifests::ManifestSet& manifests, const DesiredCluster&
       pending_leader = &om;
       continue;
     }
-    plan.changes.push_back(Change{member_subject(*m) + ": PostgreSQL", Action::restart, "pending restart", "restarted",
+    plan.changes.push_back(make_change(member_subject(*m) + ": PostgreSQL", Action::restart, "pending restart", "restarted",
                                   "a changed parameter needs a restart", Step::restart_member, desired.name, m->name,
-                                  m->host});
+                                  m->host));
   }
   auto candidate_for = [&](const std::string& leader_name) -> std::string {
     std::vector<std::string> syncs = oc.sync_standbys();
@@ -399,15 +420,15 @@ void plan_cluster(const manifests::ManifestSet& manifests, const DesiredCluster&
     const auto* m = find_member(desired, pending_leader->name);
     std::string candidate = candidate_for(pending_leader->name);
     if (!candidate.empty()) {
-      Change sw{"cluster " + desired.name + ": leader", Action::update, pending_leader->name, candidate,
-                "the leader needs a restart; switch over to a sync standby first", Step::switchover, desired.name, "", ""};
+      Change sw = make_change("cluster " + desired.name + ": leader", Action::update, pending_leader->name, candidate,
+                "the leader needs a restart; switch over to a sync standby first", Step::switchover, desired.name, "", "");
       sw.payload = {{"leader", pending_leader->name}, {"candidate", candidate}};
       plan.changes.push_back(sw);
     }
-    plan.changes.push_back(Change{member_subject(*m) + ": PostgreSQL", Action::restart, "pending restart", "restarted",
+    plan.changes.push_back(make_change(member_subject(*m) + ": PostgreSQL", Action::restart, "pending restart", "restarted",
                                   candidate.empty() ? "a changed parameter needs a restart (no replica to switch over to)"
                                                     : "a changed parameter needs a restart (as a replica)",
-                                  Step::restart_member, desired.name, m->name, m->host});
+                                  Step::restart_member, desired.name, m->name, m->host));
   }
 
   // 6. Scale down: members Patroni knows that are no longer declared; never the leader.
@@ -425,14 +446,14 @@ void plan_cluster(const manifests::ManifestSet& manifests, const DesiredCluster&
         plan.errors.push_back("member " + om.name + " leads but is not declared, and no declared replica can take over");
         continue;
       }
-      Change sw{"cluster " + desired.name + ": leader", Action::update, om.name, candidate,
-                "the leader is being removed; switch over first", Step::switchover, desired.name, "", ""};
+      Change sw = make_change("cluster " + desired.name + ": leader", Action::update, om.name, candidate,
+                "the leader is being removed; switch over first", Step::switchover, desired.name, "", "");
       sw.payload = {{"leader", om.name}, {"candidate", candidate}};
       plan.changes.push_back(sw);
     }
-    Change stop{"member " + om.name + " (" + host->metadata.name + "): " + desired.members.front().service,
+    Change stop = make_change("member " + om.name + " (" + host->metadata.name + "): " + desired.members.front().service,
                 Action::remove, "running", "stopped (data directory kept)", "no longer declared (instances " +
-                std::to_string(desired.instances) + ")", Step::stop_member, desired.name, om.name, host->metadata.name};
+                std::to_string(desired.instances) + ")", Step::stop_member, desired.name, om.name, host->metadata.name);
     stop.payload["service"] = desired.members.empty() ? "" : desired.members.front().service;
     stop.payload["config_path"] = desired.members.empty() ? "" : desired.members.front().config_path;
     plan.changes.push_back(stop);
@@ -462,8 +483,8 @@ Plan diff(const manifests::ManifestSet& manifests, const DesiredState& desired, 
     }
   for (const auto& [host, pkgs] : missing) {
     std::vector<std::string> list(pkgs.begin(), pkgs.end());
-    Change c{"host " + host + ": packages", Action::create, "", join(list, ", "), "not installed",
-             Step::install_packages, "", "", host};
+    Change c = make_change("host " + host + ": packages", Action::create, "", join(list, ", "), "not installed",
+             Step::install_packages, "", "", host);
     c.payload["packages"] = list;
     plan.host_changes.push_back(c);
   }

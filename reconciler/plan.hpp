@@ -35,6 +35,13 @@ enum class Step {
 };
 std::string to_string(Step step);
 
+// One changed field of a change, for display ("synchronous_node_count: 1 → 2").
+struct FieldChange {
+  std::string key;
+  std::string before;  // "(unset)" when absent; secrets redacted
+  std::string after;
+};
+
 struct Change {
   std::string subject;   // e.g. "member sync-cluster-1 (pg-2): /etc/patroni/15-sync-cluster.yml"
   Action action = Action::update;
@@ -46,6 +53,7 @@ struct Change {
   std::string member;
   std::string host;
   nlohmann::json payload = nlohmann::json::object();
+  std::vector<FieldChange> fields;  // per-field before/after, for display
 };
 
 // What a replication change means before it is applied.

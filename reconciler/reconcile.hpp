@@ -1,0 +1,55 @@
+#pragma once
+// A reconcile is a straight list of named passes:
+//   load manifests → compile → probe hosts → place (sticky) → secrets → observe clusters → diff
+// and, for apply, → save secrets → apply → verify. Each pass is one function call in reconcile.cpp.
+
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <optional>
+#include <ostream>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "manifests/loader.hpp"
+#include "reconciler/apply.hpp"
+#include "reconciler/desired.hpp"
+#include "reconciler/observe.hpp"
+#include "reconciler/observed.hpp"
+#include "reconciler/plan.hpp"
+#include "reconciler/secrets.hpp"
+#include "reconciler/world.hpp"
+
+namespace pgc::reconciler {
+
+struct RunOptions {
+  std::vector<std::filesystem::path> sources;  // -s: directories or files
+  std::filesystem::path state_dir;             // --state-dir
+  std::optional<std::string> cluster;          // only this cluster
+  std::size_t workers = 8;                     // bounded worker pool for observation
+};
+
+// Everything the passes up to diff produced.
+struct Prepared {
+  manifests::LoadResult loaded;
+  DesiredState desired;
+  ObservedState observed;
+  std::map<std::string, ClusterSecrets> secrets;
+  std::set<std::string> new_secrets;  // clusters whose secrets were generated in this run
+  Plan plan;
+};
+
+// The default state dir: $PGCONVERGE_STATE_DIR, else $XDG_STATE_HOME/pgconverge, else
+// ~/.local/state/pgconverge.
+std::filesystem::path default_state_dir();
+
+// Runs the passes up to diff. Invalid manifests: the diagnostics are written to err and an error
+// returned, nothing observed or applied.
+Result<Prepared> prepare(const RunOptions& options, World& world, Sessions& sessions, std::ostream& err);
+
+// Saves secrets generated or recovered in this run to the state dir (0600) before apply uses them.
+Result<void> save_secrets(const Prepared& prepared, const std::filesystem::path& state_dir);
+
+}  // namespace pgc::reconciler
