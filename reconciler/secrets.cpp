@@ -19,6 +19,16 @@ std::optional<SecretKind> parse_kind(const std::string& text) {
 
 }  // namespace
 
+std::string to_string(SecretKind kind) {
+  switch (kind) {
+    case SecretKind::superuser: return "superuser";
+    case SecretKind::replication: return "replication";
+    case SecretKind::rewind: return "rewind";
+    case SecretKind::restapi: return "restapi";
+  }
+  return "unknown";
+}
+
 const std::string& ClusterSecrets::get(SecretKind kind) const {
   auto it = values.find(kind);
   if (it == values.end()) throw FatalError("internal: secret " + to_string(kind) + " missing");

@@ -1,0 +1,267 @@
+#include <catch2/catch.hpp>
+
+#include "core_fixtures.hpp"
+#include "reconciler/plan.hpp"
+#include "reconciler/plan_output.hpp"
+
+#include <sstream>
+
+using namespace pgc;
+using namespace pgc::reconciler;
+using manifests::ReplicationMode;
+
+namespace {
+
+manifests::ManifestSet hosts_for(const DesiredCluster& c) {
+  manifests::ManifestSet set;
+  for (const auto& m : c.members) {
+    manifests::Host h;
+    h.metadata.name = m.host;
+    h.address = m.address;
+    set.hosts.push_back(h);
+  }
+  return set;
+}
+
+// Hosts with packages installed; config files written exactly as desired when `configured`.
+ObservedState observed_hosts(const DesiredCluster& c, bool configured, const ClusterSecrets& secrets) {
+  ObservedState o;
+  for (const auto& m : c.members) {
+    ObservedHost h;
+    h.name = m.host;
+    h.reachable = true;
+    for (const auto& p : c.packages) h.packages[p] = true;
+    if (configured) {
+      h.files[m.config_path] = config_text(m, secrets);
+      h.services[m.service] = "active";
+      h.service_enabled[m.service] = "enabled";
+      h.data_dirs["/var/lib/postgresql/15/c"] = true;
+    } else {
+      h.files[m.config_path] = std::nullopt;
+      h.services[m.service] = "inactive";
+      h.service_enabled[m.service] = "disabled";
+      h.data_dirs["/var/lib/postgresql/15/c"] = false;
+    }
+    o.hosts[m.host] = h;
+  }
+  return o;
+}
+
+std::vector<Step> steps(const ClusterPlan& p) {
+  std::vector<Step> out;
+  for (const auto& c : p.changes) out.push_back(c.step);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("plan: bootstrap writes configs, starts the first member alone, then the rest, then patches the DCS") {
+  auto c = testing::make_cluster(3, ReplicationMode::strict_sync, 2);
+  auto secrets = testing::fixed_secrets();
+  DesiredState desired{{c}};
+  auto observed = observed_hosts(c, false, secrets);
+  auto plan = diff(hosts_for(c), desired, observed, {{"c", secrets}});
+  REQUIRE(plan.clusters.size() == 1);
+  const auto& cp = plan.clusters[0];
+  CHECK(cp.bootstrap);
+  CHECK(steps(cp) == std::vector<Step>{Step::write_config, Step::write_config, Step::write_config,
+                                       Step::start_member, Step::start_member, Step::start_member, Step::patch_dcs});
+  CHECK(cp.changes[3].payload["wait"] == "leader");
+  CHECK(cp.changes[3].member == "c-0");
+  CHECK(cp.changes[4].payload["wait"] == "streaming");
+  CHECK(cp.changes[6].payload["patch"]["synchronous_mode_strict"] == true);
+  REQUIRE(cp.impact);
+  CHECK(cp.impact->statements[0] ==
+        "strict-sync: writes block if c-1 and c-2 are both lost (Patroni lowers the sync count to the replicas left "
+        "and blocks only when none is)");
+}
+
+TEST_CASE("plan: a converged cluster has no changes") {
+  auto c = testing::make_cluster(3, ReplicationMode::sync, 1);
+  auto secrets = testing::fixed_secrets();
+  auto observed = observed_hosts(c, true, secrets);
+  observed.clusters["c"] = testing::healthy(c, 1);
+  auto plan = diff(hosts_for(c), DesiredState{{c}}, observed, {{"c", secrets}});
+  CHECK_FALSE(plan.has_changes());
+  CHECK_FALSE(plan.has_errors());
+  CHECK_FALSE(plan.clusters[0].impact);
+}
+
+TEST_CASE("plan: DCS drift (patronictl edit-config) is one PATCH of the owned keys, never others") {
+  auto c = testing::make_cluster(3, ReplicationMode::sync, 2);
+  auto secrets = testing::fixed_secrets();
+  auto observed = observed_hosts(c, true, secrets);
+  auto oc = testing::healthy(c, 2);
+  oc.dcs_config["synchronous_node_count"] = 1;
+  oc.dcs_config["pause"] = true;                 // not ours: must not appear in the patch
+  oc.dcs_config["maximum_lag_on_failover"] = 5;  // not ours
+  observed.clusters["c"] = oc;
+  auto plan = diff(hosts_for(c), DesiredState{{c}}, observed, {{"c", secrets}});
+  REQUIRE(plan.clusters[0].changes.size() == 1);
+  const auto& change = plan.clusters[0].changes[0];
+  CHECK(change.step == Step::patch_dcs);
+  CHECK(change.payload["patch"] == nlohmann::json{{"synchronous_node_count", 2}});
+  CHECK(change.reason == "drift in synchronous_node_count");
+  REQUIRE(change.fields.size() == 1);
+  CHECK(change.fields[0].before == "1");
+  CHECK(change.fields[0].after == "2");
+}
+
+TEST_CASE("plan: Patroni storing 10 as \"10\" or on as true is not drift") {
+  CHECK(same_setting(nlohmann::json(10), nlohmann::json("10")));
+  CHECK(same_setting(nlohmann::json(true), nlohmann::json("on")));
+  CHECK_FALSE(same_setting(nlohmann::json(1), nlohmann::json(2)));
+  CHECK_FALSE(same_setting(nlohmann::json(), nlohmann::json(false)));
+}
+
+TEST_CASE("plan: an edited config file is drift, shown by key with secrets redacted, then reloaded") {
+  auto c = testing::make_cluster(2, ReplicationMode::async);
+  auto secrets = testing::fixed_secrets();
+  auto observed = observed_hosts(c, true, secrets);
+  observed.clusters["c"] = testing::healthy(c, 0);
+  auto edited = c.members[1];
+  edited.patroni_config["tags"]["nofailover"] = true;
+  edited.patroni_config["postgresql"]["authentication"]["superuser"]["password"] = "typed-by-hand";
+  observed.hosts["h2"].files[c.members[1].config_path] = config_text(edited, secrets);
+  auto plan = diff(hosts_for(c), DesiredState{{c}}, observed, {{"c", secrets}});
+  const auto& cp = plan.clusters[0];
+  REQUIRE(steps(cp) == std::vector<Step>{Step::write_config, Step::reload_member});
+  CHECK(cp.changes[0].reason ==
+        "drift in postgresql.authentication.superuser.password, tags.nofailover");
+  std::ostringstream text;
+  print_plan(plan, text);
+  CHECK(text.str().find("typed-by-hand") == std::string::npos);
+  CHECK(text.str().find("SUPERsecret1") == std::string::npos);
+  CHECK(text.str().find("tags.nofailover: true → false") != std::string::npos);
+  CHECK(plan_to_json(plan).dump().find("SUPERsecret1") == std::string::npos);
+}
+
+TEST_CASE("plan: a stopped service is drift and is started") {
+  auto c = testing::make_cluster(2, ReplicationMode::async);
+  auto secrets = testing::fixed_secrets();
+  auto observed = observed_hosts(c, true, secrets);
+  observed.hosts["h2"].services[c.members[1].service] = "inactive";
+  auto oc = testing::healthy(c, 0);
+  oc.members.pop_back();
+  observed.clusters["c"] = oc;
+  auto plan = diff(hosts_for(c), DesiredState{{c}}, observed, {{"c", secrets}});
+  REQUIRE(steps(plan.clusters[0]) == std::vector<Step>{Step::start_member});
+  CHECK(plan.clusters[0].changes[0].reason == "service inactive");
+  CHECK(plan.clusters[0].changes[0].payload["wait"] == "streaming");
+}
+
+TEST_CASE("plan: scale down switches over away from a removed leader, then stops it") {
+  auto four = testing::make_cluster(4, ReplicationMode::sync_all);
+  auto three = testing::make_cluster(3, ReplicationMode::sync_all);
+  auto secrets = testing::fixed_secrets();
+  auto observed = observed_hosts(three, true, secrets);
+  auto oc = testing::healthy(four, 3);
+  oc.dcs_config["synchronous_node_count"] = 3;
+  std::swap(oc.members[0].role, oc.members[3].role);  // c-3 leads
+  observed.clusters["c"] = oc;
+  auto set = hosts_for(four);
+  auto plan = diff(set, DesiredState{{three}}, observed, {{"c", secrets}});
+  const auto& cp = plan.clusters[0];
+  // Lower the count first, then switch over, then stop the removed member.
+  REQUIRE(steps(cp) == std::vector<Step>{Step::patch_dcs, Step::switchover, Step::stop_member});
+  CHECK(cp.changes[0].payload["patch"] == nlohmann::json{{"synchronous_node_count", 2}});
+  CHECK(cp.changes[1].payload["leader"] == "c-3");
+  CHECK(cp.changes[2].member == "c-3");
+  CHECK(cp.changes[2].host == "h4");
+}
+
+TEST_CASE("plan: pending restarts restart replicas first, switch over, then restart the old leader") {
+  auto c = testing::make_cluster(3, ReplicationMode::sync, 1);
+  auto secrets = testing::fixed_secrets();
+  auto observed = observed_hosts(c, true, secrets);
+  auto oc = testing::healthy(c, 1);
+  for (auto& m : oc.members) m.pending_restart = true;
+  observed.clusters["c"] = oc;
+  auto plan = diff(hosts_for(c), DesiredState{{c}}, observed, {{"c", secrets}});
+  const auto& cp = plan.clusters[0];
+  REQUIRE(steps(cp) == std::vector<Step>{Step::restart_member, Step::restart_member, Step::switchover,
+                                         Step::restart_member});
+  CHECK(cp.changes[2].payload == nlohmann::json{{"leader", "c-0"}, {"candidate", "c-1"}});
+  CHECK(cp.changes[3].member == "c-0");
+}
+
+TEST_CASE("plan: leaving strict while the leader holds '*' releases synchronous_mode first") {
+  auto c = testing::make_cluster(3, ReplicationMode::sync, 1);
+  auto secrets = testing::fixed_secrets();
+  auto observed = observed_hosts(c, true, secrets);
+  auto oc = testing::healthy(c, 1);
+  oc.dcs_config["synchronous_mode_strict"] = true;
+  oc.postgres["c-0"].synchronous_standby_names = "*";
+  observed.clusters["c"] = oc;
+  auto plan = diff(hosts_for(c), DesiredState{{c}}, observed, {{"c", secrets}});
+  REQUIRE(plan.clusters[0].changes.size() == 1);
+  CHECK(plan.clusters[0].changes[0].payload["release_first"] == true);
+}
+
+TEST_CASE("plan: an unreachable host is an error for its member only") {
+  auto c = testing::make_cluster(3, ReplicationMode::async);
+  auto secrets = testing::fixed_secrets();
+  auto observed = observed_hosts(c, false, secrets);
+  observed.hosts["h2"] = ObservedHost{};
+  observed.hosts["h2"].name = "h2";
+  observed.hosts["h2"].error = "host h2 (10.0.0.12): ssh: host key mismatch";
+  auto plan = diff(hosts_for(c), DesiredState{{c}}, observed, {{"c", secrets}});
+  CHECK(plan.host_errors == std::vector<std::string>{"host h2 (10.0.0.12): ssh: host key mismatch"});
+  CHECK(plan.clusters[0].errors ==
+        std::vector<std::string>{"member c-1 on host h2: host h2 (10.0.0.12): ssh: host key mismatch"});
+  std::size_t writes = 0;
+  for (const auto& ch : plan.clusters[0].changes) writes += ch.step == Step::write_config;
+  CHECK(writes == 2);
+}
+
+TEST_CASE("plan: missing packages are installed per host before anything else") {
+  auto c = testing::make_cluster(1, ReplicationMode::async);
+  auto secrets = testing::fixed_secrets();
+  auto observed = observed_hosts(c, false, secrets);
+  observed.hosts["h1"].packages["patroni"] = false;
+  auto plan = diff(hosts_for(c), DesiredState{{c}}, observed, {{"c", secrets}});
+  REQUIRE(plan.host_changes.size() == 1);
+  CHECK(plan.host_changes[0].payload["packages"] == nlohmann::json{"patroni"});
+}
+
+TEST_CASE("impact: traps of the reference are warned about") {
+  SECTION("count capped by the replicas") {
+    auto c = testing::make_cluster(3, ReplicationMode::sync, 3);
+    auto impact = analyse_impact(c, testing::healthy(c, 2));
+    CHECK(impact.effective_sync_declared == 2);
+    CHECK(impact.warnings.at(0) ==
+          "synchronous_node_count 3 exceeds the 2 replica(s) that can be sync standbys: Patroni keeps 2");
+  }
+  SECTION("strict with no streaming replica") {
+    auto c = testing::make_cluster(2, ReplicationMode::strict_sync, 1);
+    auto oc = testing::healthy(c, 0);
+    oc.members[1].state = "stopped";
+    auto impact = analyse_impact(c, oc);
+    CHECK(impact.effective_sync_now == 0);
+    CHECK(std::find(impact.warnings.begin(), impact.warnings.end(),
+                    "strict mode with no streaming replica: every write blocks until one streams (pgconverge enables "
+                    "strict only after a replica streams)") != impact.warnings.end());
+  }
+  SECTION("only readonly/none members as sync standbys") {
+    auto c = testing::make_cluster(3, ReplicationMode::sync, 1);
+    c.members[1].tags.nofailover = true;
+    c.members[2].tags.nofailover = true;
+    auto impact = analyse_impact(c, testing::healthy(c, 1));
+    CHECK(impact.leader_candidates == std::vector<std::string>{"c-0"});
+    CHECK(impact.warnings.back() ==
+          "only readonly/none members (c-1 and c-2) can be sync standbys: no automatic failover is possible");
+  }
+  SECTION("async never waits") {
+    auto c = testing::make_cluster(3, ReplicationMode::async);
+    auto impact = analyse_impact(c, testing::healthy(c, 0));
+    CHECK(impact.desired_sync == 0);
+    CHECK(impact.statements.at(0).starts_with("async: commits never wait"));
+  }
+  SECTION("non-strict sync stalls until the next HA loop") {
+    auto c = testing::make_cluster(3, ReplicationMode::sync_all);
+    auto impact = analyse_impact(c, testing::healthy(c, 2));
+    CHECK(impact.statements.at(0) ==
+          "sync-all: each commit waits for 2 sync standby(s); if c-1 and c-2 are both lost, commits stall until "
+          "Patroni's next HA loop (up to ttl 30s), then continue without synchronous replication");
+  }
+}
