@@ -1,0 +1,39 @@
+#pragma once
+// The commands that touch hosts: plan, apply, status. Each returns the process exit code
+// (0 ok / nothing to do, 1 error or not converged, 2 changes pending for plan).
+
+#include <optional>
+#include <ostream>
+#include <string>
+#include <vector>
+
+namespace CLI {
+class App;
+}
+
+namespace pgc::cli {
+
+struct ReconcileArgs {
+  std::vector<std::string> sources;
+  std::string state_dir;          // empty → default_state_dir()
+  std::string ssh_identity;
+  std::string known_hosts;
+  std::optional<std::string> cluster;
+  std::string output = "text";    // text | json
+  int wait_timeout_s = 180;
+  int workers = 8;
+  std::string progress = "auto";  // auto | live | log | quiet
+};
+
+// Adds the options shared by plan/apply/status to a subcommand.
+void add_reconcile_options(CLI::App& command, ReconcileArgs& args);
+
+int run_plan(const ReconcileArgs& args, std::ostream& out, std::ostream& err);
+int run_apply(const ReconcileArgs& args, std::ostream& out, std::ostream& err);
+int run_status(const ReconcileArgs& args, std::ostream& out, std::ostream& err);
+
+// Registers plan, apply and status on the top-level app; the chosen command's exit code is
+// written to exit_code when it runs.
+void register_reconcile_commands(CLI::App& app, std::ostream& out, std::ostream& err, int& exit_code);
+
+}  // namespace pgc::cli
