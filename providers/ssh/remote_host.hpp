@@ -45,11 +45,15 @@ class RemoteHost {
                                            const std::vector<std::string>& args,
                                            std::chrono::milliseconds timeout) = 0;
 
-  // Reads a file; nullopt when it does not exist.
+  // Reads a file; nullopt when it does not exist (a dangling symlink counts as absent). Any other
+  // failure (a directory, permission denied, a timeout) is an error.
   virtual Result<std::optional<std::string>> read_file(const std::string& path) = 0;
 
   // Writes content to path atomically: temp file in the same directory, fsync, chown/chmod,
-  // rename over path, fsync the directory. Never leaves a half-written file at path.
+  // rename over path, fsync the directory. Never leaves a half-written file at path. path must
+  // be absolute and its parent directory must exist (the caller creates directories); content
+  // may be binary and never appears on a command line. A symlink at path is replaced, not
+  // followed.
   virtual Result<void> write_file(const std::string& path, const std::string& content,
                                   const FileMode& mode) = 0;
 };
@@ -61,11 +65,16 @@ struct SshOptions {
   std::string user = "root";
   std::string identity_file;      // private key; empty → ssh-agent, then ~/.ssh/id_*
   std::string known_hosts_file;   // strict checking; empty → ~/.ssh/known_hosts
-  std::chrono::milliseconds connect_timeout{10000};
+  std::chrono::milliseconds connect_timeout{10000};  // also bounds each blocking SSH round trip
+  std::chrono::milliseconds file_timeout{60000};     // for read_file and write_file
 };
 
 // Connects and authenticates with strict host key checking: an unknown or changed host key is
-// an error ("host pg-2 (10.0.0.12): ssh: host key mismatch ..."), never accepted.
+// an error ("host pg-2 (10.0.0.12): ssh: host key mismatch ..."), never accepted, and
+// known_hosts is never written. Only known_hosts_file is consulted (not the global
+// /etc/ssh/ssh_known_hosts) and ~/.ssh/config is not read: SshOptions is the whole
+// configuration. If the connection is later lost, the call that notices fails and the next
+// call reconnects (verifying the host key again); a failed command is never retried.
 Result<std::unique_ptr<RemoteHost>> connect_ssh(const SshOptions& options);
 
 }  // namespace pgc::providers

@@ -19,7 +19,7 @@ transition() {
   grep -q "^      $mode:" "$WORK/out" || fail "plan impact does not describe $mode"
   local t0=$SECONDS
   expect_exit 0 pgc apply --progress log
-  echo "mode change $mode: apply start to converged ${SECONDS-t0}s" | sed "s/\${SECONDS-t0}/$((SECONDS - t0))/"
+  echo "mode change to $mode: apply start to converged $((SECONDS - t0))s"
   check_replication walk "$want"
   expect_exit 0 pgc plan
 }
