@@ -35,12 +35,16 @@ class RemoteHost {
 
   // Runs argv (each word shell-quoted; no value ever reaches the shell unquoted) as root
   // (through `sudo -n` for non-root users). Fails only when the command could not be run or
-  // timed out; a non-zero exit status is a result, not a failure.
+  // timed out; a non-zero exit status is a result, not a failure (a command killed by a signal
+  // reports 128 + its number, and a line saying so is appended to err). argv[0] must be a
+  // program, not a shell builtin: the host runs it under timeout(1), which stops it shortly
+  // after we give up waiting. stdin is empty.
   virtual Result<CommandResult> run(const std::vector<std::string>& argv,
                                     std::chrono::milliseconds timeout) = 0;
 
-  // Runs a fixed shell script (trusted text written by pgconverge, never manifest values).
-  // Values must be passed as positional arguments, which are quoted.
+  // Runs a fixed shell script (trusted text written by pgconverge, never manifest values) with
+  // `sh -s`, the text on stdin. Values must be passed as positional arguments, which are
+  // quoted. Commands in the script read an empty stdin.
   virtual Result<CommandResult> run_script(const std::string& script,
                                            const std::vector<std::string>& args,
                                            std::chrono::milliseconds timeout) = 0;

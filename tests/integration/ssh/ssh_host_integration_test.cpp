@@ -1,0 +1,720 @@
+// The libssh RemoteHost against a real sshd: a private one on 127.0.0.1 that this process
+// starts (with its own host key, client key and config in a temp dir) and kills by PID at the
+// end. Needs root (sshd, and the files written are checked for root ownership), sshd and
+// ssh-keygen; without them it prints why and exits 77, which CTest reports as skipped.
+
+#define CATCH_CONFIG_RUNNER
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <thread>
+
+#include "providers/ssh/remote_host.hpp"
+#include "util/strings.hpp"
+
+extern char** environ;
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+using pgc::providers::FileMode;
+using pgc::providers::RemoteHost;
+using pgc::providers::SshOptions;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+// Runs a local shell command (built from our own temp paths, quoted) and returns its stdout;
+// throws when it fails.
+std::string local(const std::string& command) {
+  FILE* pipe = popen(command.c_str(), "r");
+  if (pipe == nullptr) throw std::runtime_error("popen failed: " + command);
+  std::string out;
+  char buffer[4096];
+  std::size_t n = 0;
+  while ((n = fread(buffer, 1, sizeof buffer, pipe)) > 0) out.append(buffer, n);
+  if (pclose(pipe) != 0) throw std::runtime_error("command failed: " + command);
+  return out;
+}
+
+std::string slurp(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+void spit(const fs::path& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << text;
+}
+
+fs::path make_temp_dir(const std::string& prefix) {
+  std::string pattern = (fs::temp_directory_path() / (prefix + ".XXXXXX")).string();
+  if (mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+  return pattern;
+}
+
+// A fresh directory per test, removed afterwards.
+struct TempDir {
+  fs::path path = make_temp_dir("pgc-ssh-test");
+  TempDir() = default;
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  ~TempDir() {
+    std::error_code ignored;
+    fs::remove_all(path, ignored);
+  }
+  [[nodiscard]] std::vector<std::string> names() const {
+    std::vector<std::string> out;
+    for (const auto& entry : fs::directory_iterator(path)) out.push_back(entry.path().filename().string());
+    std::sort(out.begin(), out.end());
+    return out;
+  }
+};
+
+int free_loopback_port() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof address;
+  if (bind(fd, reinterpret_cast<sockaddr*>(&address), length) != 0 ||
+      getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0)
+    throw std::runtime_error("cannot find a free port");
+  close(fd);
+  return ntohs(address.sin_port);
+}
+
+bool port_open(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  address.sin_port = htons(static_cast<uint16_t>(port));
+  bool ok = connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0;
+  close(fd);
+  return ok;
+}
+
+bool process_gone(pid_t pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  if (!stat) return true;
+  std::string line;
+  std::getline(stat, line);
+  auto close_paren = line.rfind(')');
+  return close_paren != std::string::npos && line.size() > close_paren + 2 && line[close_paren + 2] == 'Z';
+}
+
+// A throwaway sshd on 127.0.0.1:<free port>, its keys and config in a temp dir. Runs in a
+// private mount namespace where root's ~/.bashrc is empty (sshd's bash sources it for every
+// command; this machine's pyenv setup there costs ~0.7 s a command and would dominate timings).
+class PrivateSshd {
+ public:
+  // Why the suite cannot run here, if it cannot.
+  static std::optional<std::string> missing_prerequisite() {
+    if (geteuid() != 0) return "not running as root";
+    for (const char* tool : {"/usr/sbin/sshd", "/usr/bin/ssh-keygen"})
+      if (access(tool, X_OK) != 0) return std::string(tool) + " is not installed";
+    return std::nullopt;
+  }
+
+  PrivateSshd() = default;
+  PrivateSshd(const PrivateSshd&) = delete;
+  PrivateSshd& operator=(const PrivateSshd&) = delete;
+  ~PrivateSshd() { stop(); }
+
+  void start() {
+    dir_ = make_temp_dir("pgc-sshd");
+    auto q = [](const fs::path& p) { return pgc::shell_quote(p.string()); };
+    for (const char* key : {"host_key", "other_host_key", "client_key", "stranger_key"})
+      local("ssh-keygen -q -t ed25519 -N '' -C pgc-test -f " + q(dir_ / key));
+    local("ssh-keygen -q -t ecdsa -N '' -C pgc-test -f " + q(dir_ / "other_type_key"));
+    fs::copy_file(dir_ / "client_key.pub", dir_ / "authorized_keys");
+    if (!fs::exists("/run/sshd")) {  // sshd's privilege separation directory
+      fs::create_directories("/run/sshd");
+      created_run_sshd_ = true;
+    }
+    for (int attempt = 0; attempt < 5 && pid_ <= 0; ++attempt) try_start(q);
+    if (pid_ <= 0) throw std::runtime_error("sshd did not start; see " + (dir_ / "sshd.log").string());
+    spit(dir_ / "known_hosts", known_hosts_line("host_key.pub"));
+    spit(dir_ / "known_hosts_changed", known_hosts_line("other_host_key.pub"));
+    spit(dir_ / "known_hosts_empty", "");
+    spit(dir_ / "known_hosts_other_type", known_hosts_line("other_type_key.pub"));
+  }
+
+  void stop() {
+    if (pid_ > 0) {
+      kill(pid_, SIGTERM);
+      int status = 0;
+      waitpid(pid_, &status, 0);
+      pid_ = -1;
+    }
+    if (created_run_sshd_) {
+      std::error_code ignored;
+      fs::remove(fs::path("/run/sshd"), ignored);
+      created_run_sshd_ = false;
+    }
+    if (!dir_.empty() && std::getenv("PGC_SSH_TEST_KEEP") != nullptr) {
+      std::fprintf(stderr, "kept %s (PGC_SSH_TEST_KEEP)\n", dir_.c_str());
+    } else if (!dir_.empty()) {
+      std::error_code ignored;
+      fs::remove_all(dir_, ignored);
+      dir_.clear();
+    }
+  }
+
+  [[nodiscard]] SshOptions options(const std::string& known_hosts = "known_hosts") const {
+    SshOptions o;
+    o.host_name = "lab";
+    o.address = "127.0.0.1";
+    o.port = port_;
+    o.user = "root";
+    o.identity_file = (dir_ / "client_key").string();
+    o.known_hosts_file = (dir_ / known_hosts).string();
+    o.connect_timeout = 5s;
+    return o;
+  }
+
+  [[nodiscard]] const fs::path& dir() const { return dir_; }
+  [[nodiscard]] pid_t pid() const { return pid_; }
+
+  // "SHA256:…" of a public key file in the temp dir, as ssh-keygen prints it.
+  [[nodiscard]] std::string fingerprint(const std::string& pub) const {
+    auto words = pgc::split(local("ssh-keygen -E sha256 -lf " + pgc::shell_quote((dir_ / pub).string())), ' ');
+    return words.at(1);
+  }
+
+  // How many logins sshd has accepted so far.
+  [[nodiscard]] int accepted_logins() const {
+    std::string log = slurp(dir_ / "sshd.log");
+    int count = 0;
+    for (std::size_t at = log.find("Accepted publickey"); at != std::string::npos;
+         at = log.find("Accepted publickey", at + 1))
+      ++count;
+    return count;
+  }
+
+  // The per-connection sshd processes (children of the listener).
+  [[nodiscard]] std::vector<pid_t> connection_processes() const {
+    std::ifstream children("/proc/" + std::to_string(pid_) + "/task/" + std::to_string(pid_) + "/children");
+    std::vector<pid_t> out;
+    for (pid_t child = 0; children >> child;) out.push_back(child);
+    return out;
+  }
+
+ private:
+  template <typename Quote>
+  void try_start(Quote q) {
+    port_ = free_loopback_port();
+    spit(dir_ / "sshd_config",
+         "ListenAddress 127.0.0.1:" + std::to_string(port_) + "\n" +
+         "HostKey " + (dir_ / "host_key").string() + "\n" +
+         "PidFile " + (dir_ / "sshd.pid").string() + "\n" +
+         "AuthorizedKeysFile " + (dir_ / "authorized_keys").string() + "\n" +
+         "PermitRootLogin prohibit-password\n"
+         "PasswordAuthentication no\n"
+         "KbdInteractiveAuthentication no\n"
+         "StrictModes no\n"
+         "UsePAM no\n"
+         "UseDNS no\n"
+         "PrintMotd no\n"
+         "LogLevel INFO\n");
+    local("/usr/sbin/sshd -t -f " + q(dir_ / "sshd_config"));
+    std::string script = "mount --bind /dev/null /root/.bashrc 2>/dev/null; exec /usr/sbin/sshd -D -e -f " +
+                         q(dir_ / "sshd_config");
+    bool have_unshare = access("/usr/bin/unshare", X_OK) == 0;
+    std::vector<std::string> words = have_unshare
+        ? std::vector<std::string>{"/usr/bin/unshare", "--mount", "--propagation", "private", "/bin/sh", "-c", script}
+        : std::vector<std::string>{"/usr/sbin/sshd", "-D", "-e", "-f", (dir_ / "sshd_config").string()};
+    std::vector<char*> argv;
+    for (auto& w : words) argv.push_back(w.data());
+    argv.push_back(nullptr);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    std::string log = (dir_ / "sshd.log").string();
+    posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+    posix_spawn_file_actions_adddup2(&actions, 1, 2);
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+    pid_t pid = -1;
+    int rc = posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
+    posix_spawn_file_actions_destroy(&actions);
+    if (rc != 0) throw std::runtime_error("cannot start sshd");
+    // unshare and sh exec into sshd: pid is sshd's own.
+    for (auto until = Clock::now() + 5s; Clock::now() < until; std::this_thread::sleep_for(20ms)) {
+      int status = 0;
+      if (waitpid(pid, &status, WNOHANG) == pid) return;  // exited (port taken?): try another port
+      if (port_open(port_)) {
+        pid_ = pid;
+        return;
+      }
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, nullptr, 0);
+  }
+
+  [[nodiscard]] std::string known_hosts_line(const std::string& pub) const {
+    auto words = pgc::split(pgc::trim(slurp(dir_ / pub)), ' ');
+    return "[127.0.0.1]:" + std::to_string(port_) + " " + words.at(0) + " " + words.at(1) + "\n";
+  }
+
+  fs::path dir_;
+  int port_ = 0;
+  pid_t pid_ = -1;
+  bool created_run_sshd_ = false;
+};
+
+PrivateSshd* g_sshd = nullptr;
+
+std::unique_ptr<RemoteHost> connect_or_fail(const SshOptions& options) {
+  auto host = pgc::providers::connect_ssh(options);
+  if (!host) FAIL(host.error().message);
+  return std::move(*host);
+}
+
+std::string describe_mode(const fs::path& path) {
+  struct stat st{};
+  if (stat(path.c_str(), &st) != 0) return "missing";
+  char text[64];
+  std::snprintf(text, sizeof text, "%04o %u:%u", st.st_mode & 07777, st.st_uid, st.st_gid);
+  return text;
+}
+
+}  // namespace
+
+TEST_CASE("ssh: run returns the exit status and keeps stdout and stderr apart", "[ssh][integration]") {
+  auto host = connect_or_fail(g_sshd->options());
+  CHECK(host->describe() == "lab (127.0.0.1)");
+
+  auto r = host->run({"sh", "-c", "echo out; echo err >&2; echo out2; exit 3"}, 10s);
+  REQUIRE(r);
+  CHECK(r->exit_status == 3);
+  CHECK(r->out == "out\nout2\n");
+  CHECK(r->err == "err\n");
+
+  auto t = host->run({"true"}, 10s);
+  REQUIRE(t);
+  CHECK(t->exit_status == 0);
+  CHECK(t->out.empty());
+  CHECK(t->err.empty());
+
+  auto missing = host->run({"pgc-no-such-command"}, 10s);
+  REQUIRE(missing);
+  CHECK(missing->exit_status == 127);
+
+  // stdin is closed: a command that reads it sees end of input instead of hanging.
+  auto cat = host->run({"cat"}, 5s);
+  REQUIRE(cat);
+  CHECK(cat->exit_status == 0);
+  CHECK(cat->out.empty());
+}
+
+TEST_CASE("ssh: run passes hostile arguments through as literal words", "[ssh][integration]") {
+  TempDir temp;
+  auto marker = (temp.path / "pwned").string();
+  auto host = connect_or_fail(g_sshd->options());
+  std::vector<std::string> hostile{"a b",        "",          "'",     "\"",        "$(touch " + marker + ")",
+                                   "`touch " + marker + "`",    "x\ny",  "; touch " + marker, "*",
+                                   "-n",         "\\",        "~",     "$HOME",     "a'b\"c'd",
+                                   "--",         "\t",        "|| touch " + marker, "é ü 日本"};
+  std::vector<std::string> argv{"printf", "%s\\0"};
+  argv.insert(argv.end(), hostile.begin(), hostile.end());
+  auto r = host->run(argv, 10s);
+  REQUIRE(r);
+  CHECK(r->exit_status == 0);
+  CHECK(r->err.empty());
+  std::vector<std::string> words;
+  for (std::size_t start = 0, end = 0; (end = r->out.find('\0', start)) != std::string::npos; start = end + 1)
+    words.push_back(r->out.substr(start, end - start));
+  CHECK(words == hostile);
+  CHECK_FALSE(fs::exists(marker));
+
+  auto nul = host->run({"echo", std::string("a\0b", 3)}, 10s);
+  REQUIRE_FALSE(nul);
+  CHECK(nul.error().message == "host lab (127.0.0.1): ssh: argument 1 of echo contains a NUL byte");
+  auto empty = host->run({}, 10s);
+  REQUIRE_FALSE(empty);
+  CHECK(empty.error().message == "host lab (127.0.0.1): ssh: empty command");
+}
+
+TEST_CASE("ssh: run collects 5 MB on stdout and on stderr at the same time", "[ssh][integration]") {
+  auto host = connect_or_fail(g_sshd->options());
+  constexpr std::size_t size = 5U << 20;
+  auto only_out = host->run({"sh", "-c", "yes 0123456789abcdef | head -c " + std::to_string(size)}, 60s);
+  REQUIRE(only_out);
+  CHECK(only_out->exit_status == 0);
+  REQUIRE(only_out->out.size() == size);
+  CHECK(only_out->out.substr(0, 17) == "0123456789abcdef\n");
+  CHECK(only_out->out.find_first_not_of("0123456789abcdef\n") == std::string::npos);
+
+  auto both = host->run({"sh", "-c",
+                         "yes out | head -c " + std::to_string(size) + " & yes err | head -c " +
+                             std::to_string(size) + " >&2; wait"},
+                        60s);
+  REQUIRE(both);
+  CHECK(both->exit_status == 0);
+  CHECK(both->out.size() == size);
+  CHECK(both->err.size() == size);
+  CHECK(both->out.find_first_not_of("out\n") == std::string::npos);
+  CHECK(both->err.find_first_not_of("err\n") == std::string::npos);
+}
+
+TEST_CASE("ssh: run times out, signals the command and keeps the session usable", "[ssh][integration]") {
+  TempDir temp;
+  auto host = connect_or_fail(g_sshd->options());
+
+  auto started = Clock::now();
+  auto r = host->run({"sleep", "10"}, 1s);
+  auto took = Clock::now() - started;
+  REQUIRE_FALSE(r);
+  CHECK(r.error().message == "host lab (127.0.0.1): ssh: timed out after 1s running sleep");
+  CHECK(took >= 1s);
+  CHECK(took < 2s);
+
+  auto after = host->run({"echo", "still here"}, 10s);
+  REQUIRE(after);
+  CHECK(after->out == "still here\n");
+
+  // The abandoned command gets SIGTERM rather than running on.
+  auto pid_file = (temp.path / "pid").string();
+  auto sleeper = host->run({"sh", "-c", "echo $$ >\"$1\"; exec sleep 30", "sh", pid_file}, 1500ms);
+  REQUIRE_FALSE(sleeper);
+  CHECK(sleeper.error().message == "host lab (127.0.0.1): ssh: timed out after 1.5s running sh");
+  pid_t pid = std::stoi(slurp(pid_file));
+  bool gone = false;
+  for (auto until = Clock::now() + 3s; !gone && Clock::now() < until; std::this_thread::sleep_for(20ms))
+    gone = process_gone(pid);
+  CHECK(gone);
+}
+
+TEST_CASE("ssh: a command killed by a signal reports 128 + the signal", "[ssh][integration]") {
+  auto host = connect_or_fail(g_sshd->options());
+  auto r = host->run({"sh", "-c", "echo before; kill -TERM $$"}, 10s);
+  REQUIRE(r);
+  CHECK(r->exit_status == 143);
+  CHECK(r->out == "before\n");
+  CHECK(r->err == "pgconverge: the command was killed by signal TERM\n");
+}
+
+TEST_CASE("ssh: run_script gets its values as quoted positional arguments", "[ssh][integration]") {
+  TempDir temp;
+  auto marker = (temp.path / "pwned").string();
+  auto host = connect_or_fail(g_sshd->options());
+  const std::string script = R"SH(set -eu
+printf '%s\n' "$#"
+for a in "$@"; do printf '[%s]\n' "$a"; done
+# a command reading stdin must not eat the rest of the script
+cat
+echo "after cat"
+echo "to stderr" >&2
+exit 4)SH";
+  std::vector<std::string> args{"a b", "$(touch " + marker + ")", "'", "", "x\ny", "-e", "*"};
+  auto r = host->run_script(script, args, 10s);
+  REQUIRE(r);
+  CHECK(r->exit_status == 4);
+  CHECK(r->out == "7\n[a b]\n[$(touch " + marker + ")]\n[']\n[]\n[x\ny]\n[-e]\n[*]\nafter cat\n");
+  CHECK(r->err == "to stderr\n");
+  CHECK_FALSE(fs::exists(marker));
+
+  auto no_args = host->run_script("echo \"$#:$0\"", {}, 10s);
+  REQUIRE(no_args);
+  CHECK(no_args->out == "0:sh\n");
+
+  auto slow = host->run_script("sleep 5", {}, 500ms);
+  REQUIRE_FALSE(slow);
+  CHECK(slow.error().message == "host lab (127.0.0.1): ssh: timed out after 500ms running a script");
+}
+
+TEST_CASE("ssh: read_file tells a missing file from a present one", "[ssh][integration]") {
+  TempDir temp;
+  auto host = connect_or_fail(g_sshd->options());
+  spit(temp.path / "present", std::string("line 1\nbinary \0 \xff\n", 17));
+  spit(temp.path / "empty", "");
+  fs::create_symlink(temp.path / "nowhere", temp.path / "dangling");
+
+  auto present = host->read_file((temp.path / "present").string());
+  REQUIRE(present);
+  REQUIRE(present->has_value());
+  CHECK(**present == std::string("line 1\nbinary \0 \xff\n", 17));
+
+  auto empty = host->read_file((temp.path / "empty").string());
+  REQUIRE(empty);
+  REQUIRE(empty->has_value());
+  CHECK((*empty)->empty());
+
+  for (const char* absent : {"missing", "missing-dir/missing", "dangling"}) {
+    auto r = host->read_file((temp.path / absent).string());
+    REQUIRE(r);
+    CHECK_FALSE(r->has_value());
+  }
+
+  auto dir = host->read_file(temp.path.string());
+  REQUIRE_FALSE(dir);
+  CHECK(dir.error().message == "host lab (127.0.0.1): reading " + temp.path.string() + ": cat: " +
+                                   temp.path.string() + ": Is a directory (exit status 1)");
+
+  auto relative = host->read_file("etc/passwd");
+  REQUIRE_FALSE(relative);
+  CHECK(relative.error().message == "host lab (127.0.0.1): reading etc/passwd: the path must be absolute");
+}
+
+TEST_CASE("ssh: write_file replaces a file atomically with owner and mode", "[ssh][integration]") {
+  TempDir temp;
+  auto host = connect_or_fail(g_sshd->options());
+  auto path = temp.path / "config.yml";
+
+  REQUIRE(host->write_file(path.string(), "scope: main\n", FileMode{"root", "root", 0640}));
+  CHECK(slurp(path) == "scope: main\n");
+  CHECK(describe_mode(path) == "0640 0:0");
+  CHECK(temp.names() == std::vector<std::string>{"config.yml"});
+
+  // Over an existing file with other permissions; content with quotes, $ and no final newline.
+  chmod(path.c_str(), 0777);
+  const std::string tricky = "a: '$(rm -rf /)'\nb: \"`x`\"\n\\\nEOF";
+  REQUIRE(host->write_file(path.string(), tricky, FileMode{"root", "root", 0600}));
+  CHECK(slurp(path) == tricky);
+  CHECK(describe_mode(path) == "0600 0:0");
+
+  // Binary, 5 MB, including NUL bytes; read back through read_file.
+  std::string big(5U << 20, '\0');
+  for (std::size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>((i * 7919) % 251);
+  auto started = Clock::now();
+  REQUIRE(host->write_file(path.string(), big, FileMode{"root", "root", 0644}));
+  auto took = Clock::now() - started;
+  CHECK(took < 10s);
+  CHECK(slurp(path) == big);
+  auto back = host->read_file(path.string());
+  REQUIRE(back);
+  REQUIRE(back->has_value());
+  CHECK(**back == big);
+
+  REQUIRE(host->write_file(path.string(), "", FileMode{"root", "root", 0644}));
+  CHECK(slurp(path).empty());
+  CHECK(temp.names() == std::vector<std::string>{"config.yml"});
+
+  // A symlink at path is replaced by the file, not followed.
+  spit(temp.path / "target", "untouched");
+  fs::create_symlink(temp.path / "target", temp.path / "link");
+  REQUIRE(host->write_file((temp.path / "link").string(), "new", FileMode{}));
+  CHECK(!fs::is_symlink(temp.path / "link"));
+  CHECK(slurp(temp.path / "link") == "new");
+  CHECK(slurp(temp.path / "target") == "untouched");
+}
+
+TEST_CASE("ssh: a failed write_file leaves the original and no temp file", "[ssh][integration]") {
+  TempDir temp;
+  auto host = connect_or_fail(g_sshd->options());
+  auto path = temp.path / "config.yml";
+  spit(path, "original\n");
+  chmod(path.c_str(), 0644);
+
+  auto r = host->write_file(path.string(), "replacement\n", FileMode{"pgc-no-such-user", "root", 0640});
+  REQUIRE_FALSE(r);
+  CHECK(r.error().message == "host lab (127.0.0.1): writing " + path.string() +
+                                 ": chown: invalid user: 'pgc-no-such-user:root' (exit status 1)");
+  CHECK(slurp(path) == "original\n");
+  CHECK(describe_mode(path) == "0644 0:0");
+  CHECK(temp.names() == std::vector<std::string>{"config.yml"});
+
+  auto missing_parent = temp.path / "missing" / "f";
+  auto no_dir = host->write_file(missing_parent.string(), "x", FileMode{});
+  REQUIRE_FALSE(no_dir);
+  CHECK(no_dir.error().message == "host lab (127.0.0.1): writing " + missing_parent.string() +
+                                      ": parent directory " + (temp.path / "missing").string() +
+                                      " does not exist (exit status 1)");
+
+  fs::create_directory(temp.path / "adir");
+  auto onto_dir = host->write_file((temp.path / "adir").string(), "x", FileMode{});
+  REQUIRE_FALSE(onto_dir);
+  CHECK(onto_dir.error().message == "host lab (127.0.0.1): writing " + (temp.path / "adir").string() + ": " +
+                                        (temp.path / "adir").string() + " is a directory (exit status 1)");
+
+  auto relative = host->write_file("relative/f", "x", FileMode{});
+  REQUIRE_FALSE(relative);
+  CHECK(relative.error().message ==
+        "host lab (127.0.0.1): writing relative/f: the path must be absolute and name a file");
+  auto bad_mode = host->write_file(path.string(), "x", FileMode{"root", "root", 010000});
+  REQUIRE_FALSE(bad_mode);
+  CHECK(bad_mode.error().message == "host lab (127.0.0.1): writing " + path.string() + ": invalid mode 10000");
+
+  CHECK(temp.names() == std::vector<std::string>{"adir", "config.yml"});
+  CHECK(slurp(path) == "original\n");
+}
+
+TEST_CASE("ssh: a changed host key is refused before logging in", "[ssh][integration]") {
+  auto options = g_sshd->options("known_hosts_changed");
+  int logins = g_sshd->accepted_logins();
+  auto r = pgc::providers::connect_ssh(options);
+  REQUIRE_FALSE(r);
+  CHECK(r.error().message == "host lab (127.0.0.1): ssh: host key mismatch: the key offered (" +
+                                 g_sshd->fingerprint("host_key.pub") + ") differs from " +
+                                 options.known_hosts_file + "; refusing to connect");
+  CHECK(g_sshd->accepted_logins() == logins);
+  CHECK(slurp(options.known_hosts_file).find(pgc::split(slurp(g_sshd->dir() / "host_key.pub"), ' ').at(1)) ==
+        std::string::npos);  // never written
+}
+
+TEST_CASE("ssh: an unknown host key is refused", "[ssh][integration]") {
+  int logins = g_sshd->accepted_logins();
+  auto empty = g_sshd->options("known_hosts_empty");
+  auto r = pgc::providers::connect_ssh(empty);
+  REQUIRE_FALSE(r);
+  CHECK(r.error().message == "host lab (127.0.0.1): ssh: unknown host key: the key offered (" +
+                                 g_sshd->fingerprint("host_key.pub") + ") for [127.0.0.1]:" +
+                                 std::to_string(empty.port) + " is not in " + empty.known_hosts_file +
+                                 "; refusing to connect");
+  CHECK(slurp(empty.known_hosts_file).empty());
+
+  auto missing = g_sshd->options("known_hosts_missing");
+  auto m = pgc::providers::connect_ssh(missing);
+  REQUIRE_FALSE(m);
+  CHECK(m.error().message == "host lab (127.0.0.1): ssh: cannot verify the host key (" +
+                                 g_sshd->fingerprint("host_key.pub") + "): known_hosts file " +
+                                 missing.known_hosts_file + " is missing or unreadable; refusing to connect");
+  CHECK_FALSE(fs::exists(missing.known_hosts_file));
+  CHECK(g_sshd->accepted_logins() == logins);
+}
+
+TEST_CASE("ssh: a hashed known_hosts entry is accepted", "[ssh][integration]") {
+  auto hashed = g_sshd->dir() / "known_hosts_hashed";
+  fs::copy_file(g_sshd->dir() / "known_hosts", hashed, fs::copy_options::overwrite_existing);
+  local("ssh-keygen -q -H -f " + pgc::shell_quote(hashed.string()) + " 2>/dev/null");
+  REQUIRE(slurp(hashed).starts_with("|1|"));
+  auto host = connect_or_fail(g_sshd->options("known_hosts_hashed"));
+  auto r = host->run({"true"}, 10s);
+  REQUIRE(r);
+  CHECK(r->exit_status == 0);
+}
+
+TEST_CASE("ssh: a key the server does not accept is a clear error", "[ssh][integration]") {
+  auto options = g_sshd->options();
+  options.identity_file = (g_sshd->dir() / "stranger_key").string();
+  auto r = pgc::providers::connect_ssh(options);
+  REQUIRE_FALSE(r);
+  CHECK(r.error().message == "host lab (127.0.0.1): ssh: authentication as root with key " +
+                                 options.identity_file + " was refused");
+
+  options.identity_file = (g_sshd->dir() / "no-such-key").string();
+  auto missing = pgc::providers::connect_ssh(options);
+  REQUIRE_FALSE(missing);
+  CHECK(missing.error().message == "host lab (127.0.0.1): ssh: cannot read private key " +
+                                       options.identity_file + ": No such file or directory");
+}
+
+TEST_CASE("ssh: a dropped idle connection is replaced before the next command", "[ssh][integration]") {
+  auto host = connect_or_fail(g_sshd->options());
+  REQUIRE(host->run({"true"}, 10s));
+  int logins = g_sshd->accepted_logins();
+  auto connections = g_sshd->connection_processes();
+  REQUIRE(connections.size() == 1);
+  kill(connections.front(), SIGKILL);  // our own sshd's child serving this connection
+  std::this_thread::sleep_for(200ms);
+
+  auto r = host->run({"echo", "one"}, 10s);
+  REQUIRE(r);
+  CHECK(r->out == "one\n");
+  CHECK(g_sshd->accepted_logins() == logins + 1);
+  auto next = host->run({"echo", "two"}, 10s);
+  REQUIRE(next);
+  CHECK(next->out == "two\n");
+  CHECK(g_sshd->accepted_logins() == logins + 1);
+}
+
+TEST_CASE("ssh: a connection lost while a command runs fails that call; the next reconnects",
+          "[ssh][integration]") {
+  auto host = connect_or_fail(g_sshd->options());
+  REQUIRE(host->run({"true"}, 10s));
+  int logins = g_sshd->accepted_logins();
+  auto connections = g_sshd->connection_processes();
+  REQUIRE(connections.size() == 1);
+  std::thread killer([pid = connections.front()] {
+    std::this_thread::sleep_for(300ms);
+    kill(pid, SIGKILL);
+  });
+  auto started = Clock::now();
+  auto r = host->run({"sleep", "5"}, 10s);
+  killer.join();
+  REQUIRE_FALSE(r);
+  CHECK(r.error().message.starts_with("host lab (127.0.0.1): ssh: running sleep: connection lost: "));
+  CHECK(Clock::now() - started < 3s);
+  auto next = host->run({"echo", "back"}, 10s);
+  REQUIRE(next);
+  CHECK(next->out == "back\n");
+  CHECK(g_sshd->accepted_logins() == logins + 1);
+}
+
+TEST_CASE("ssh: a host key of another type than known_hosts lists is refused", "[ssh][integration]") {
+  auto options = g_sshd->options("known_hosts_other_type");
+  auto r = pgc::providers::connect_ssh(options);
+  REQUIRE_FALSE(r);
+  CHECK(r.error().message == "host lab (127.0.0.1): ssh: host key mismatch: the server offered a ssh-ed25519 key (" +
+                                 g_sshd->fingerprint("host_key.pub") + ") but " + options.known_hosts_file +
+                                 " lists a key of another type for [127.0.0.1]:" + std::to_string(options.port) +
+                                 "; refusing to connect");
+}
+
+TEST_CASE("ssh: timings", "[ssh][integration][timing]") {
+  using ms = std::chrono::duration<double, std::milli>;
+  auto options = g_sshd->options();
+  constexpr int connects = 10;
+  auto started = Clock::now();
+  for (int i = 0; i < connects; ++i) connect_or_fail(options);
+  auto connect_ms = ms(Clock::now() - started).count() / connects;
+
+  auto host = connect_or_fail(options);
+  constexpr int runs = 100;
+  started = Clock::now();
+  for (int i = 0; i < runs; ++i) REQUIRE(host->run({"true"}, 10s));
+  auto run_ms = ms(Clock::now() - started).count() / runs;
+
+  TempDir temp;
+  std::string config(2048, 'x');
+  constexpr int writes = 20;
+  started = Clock::now();
+  for (int i = 0; i < writes; ++i)
+    REQUIRE(host->write_file((temp.path / "config.yml").string(), config, FileMode{"root", "root", 0640}));
+  auto write_ms = ms(Clock::now() - started).count() / writes;
+
+  started = Clock::now();
+  for (int i = 0; i < writes; ++i) REQUIRE(host->read_file((temp.path / "config.yml").string()));
+  auto read_ms = ms(Clock::now() - started).count() / writes;
+
+  std::printf("timing: connect+auth %.1f ms (mean of %d); run(true) %.2f ms (mean of %d, one session); "
+              "write_file 2 KiB %.1f ms (mean of %d); read_file %.2f ms (mean of %d)\n",
+              connect_ms, connects, run_ms, runs, write_ms, writes, read_ms, writes);
+  CHECK(run_ms < 200);
+}
+
+int main(int argc, char** argv) {
+  if (auto missing = PrivateSshd::missing_prerequisite()) {
+    std::printf("SKIPPED: %s\n", missing->c_str());
+    return 77;
+  }
+  signal(SIGPIPE, SIG_IGN);
+  int result = 1;
+  try {
+    PrivateSshd sshd;
+    sshd.start();
+    g_sshd = &sshd;
+    result = Catch::Session().run(argc, argv);
+    g_sshd = nullptr;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "ssh integration: %s\n", e.what());
+    return 1;
+  }
+  return result;
+}
