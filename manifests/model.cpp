@@ -1,5 +1,8 @@
 #include "manifests/model.hpp"
 
+#include <algorithm>
+#include <string_view>
+
 namespace pgc::manifests {
 
 SourceLocation FieldLocations::at(const std::string& path) const {
@@ -45,6 +48,24 @@ std::optional<Role> parse_role(const std::string& text) {
 
 bool is_strict(ReplicationMode mode) {
   return mode == ReplicationMode::strict_sync || mode == ReplicationMode::strict_sync_all;
+}
+
+const std::vector<int>& known_postgres_majors() {
+  static const std::vector<int> majors{12, 13, 14, 15, 16, 17};
+  return majors;
+}
+
+std::optional<int> postgres_major(const std::string& version) {
+  auto digits = [](std::string_view text) {
+    return !text.empty() && text.size() <= 4 &&
+           std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
+  };
+  std::string_view text(version);
+  auto dot = text.find('.');
+  std::string_view major = text.substr(0, dot);
+  if (!digits(major)) return std::nullopt;
+  if (dot != std::string_view::npos && !digits(text.substr(dot + 1))) return std::nullopt;
+  return std::stoi(std::string(major));
 }
 
 bool is_all(ReplicationMode mode) {

@@ -4,6 +4,7 @@
 
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -39,6 +40,9 @@ struct ManifestBase {
   std::string kind;
   Metadata metadata;
   FieldLocations locations;
+  // Dotted paths whose values failed the schema check (already reported); validate() skips the
+  // rules that read them, so one typo does not cascade into misleading errors.
+  std::set<std::string> invalid_fields;
 };
 
 enum class ReplicationMode { async, sync, strict_sync, sync_all, strict_sync_all };
@@ -57,6 +61,12 @@ const std::vector<std::string>& role_names();
 bool is_strict(ReplicationMode mode);
 // true for sync-all and strict-sync-all.
 bool is_all(ReplicationMode mode);
+
+// The PostgreSQL majors pgconverge accepts in spec.postgres.version, ascending.
+const std::vector<int>& known_postgres_majors();
+// The major of "15" or "16.1" (→ 15, 16); nullopt unless the text is MAJOR or MAJOR.MINOR digits.
+// Does not check that the major is known.
+std::optional<int> postgres_major(const std::string& version);
 
 // One entry of spec.replication.groups[].
 struct ReplicationGroup {

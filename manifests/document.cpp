@@ -1,0 +1,299 @@
+#include "manifests/document.hpp"
+
+#include <algorithm>
+#include <initializer_list>
+#include <limits>
+#include <string_view>
+
+#include "manifests/schema.hpp"
+#include "util/strings.hpp"
+
+namespace pgc::manifests {
+
+namespace {
+
+// The node at a path of map keys below root, or nullptr.
+const YamlValue* find_path(const YamlValue* root, std::initializer_list<std::string_view> keys) {
+  const YamlValue* node = root;
+  for (auto key : keys) {
+    if (!node) return nullptr;
+    node = node->find(key);
+  }
+  return node;
+}
+
+std::optional<std::string> read_text(const YamlValue* node) {
+  if (!node || node->kind != YamlValue::Kind::scalar) return std::nullopt;
+  return node->text;
+}
+
+std::optional<int> read_int(const YamlValue* node) {
+  if (!node) return std::nullopt;
+  auto n = scalar_integer(*node);
+  if (!n || *n < std::numeric_limits<int>::min() || *n > std::numeric_limits<int>::max()) return std::nullopt;
+  return static_cast<int>(*n);
+}
+
+std::optional<bool> read_bool(const YamlValue* node) {
+  if (!node) return std::nullopt;
+  return scalar_boolean(*node);
+}
+
+// A map of scalars (labels, nodeSelector, postgresql.conf); non-scalar values were reported.
+std::map<std::string, std::string> read_string_map(const YamlValue* node) {
+  std::map<std::string, std::string> out;
+  if (!node || node->kind != YamlValue::Kind::map) return out;
+  for (const auto& entry : node->entries)
+    if (entry.value.kind == YamlValue::Kind::scalar) out.emplace(entry.key, entry.value.text);
+  return out;
+}
+
+// Reports a problem found while reading a field of manifest m.
+struct Reader {
+  ManifestBase& m;
+  Diagnostics& diagnostics;
+
+  void error(const std::string& field, std::string message) {
+    diagnostics.push_back(Diagnostic{Severity::error, m.locations.at(field), field, std::move(message)});
+    m.invalid_fields.insert(field);
+  }
+  void warning(const std::string& field, std::string message) {
+    diagnostics.push_back(Diagnostic{Severity::warning, m.locations.at(field), field, std::move(message)});
+  }
+};
+
+void read_metadata(const YamlValue& document, ManifestBase& m) {
+  const YamlValue* metadata = document.find("metadata");
+  m.metadata.name = read_text(find_path(metadata, {"name"})).value_or("");
+  m.metadata.namespace_ = read_text(find_path(metadata, {"namespace"})).value_or("default");
+  m.metadata.labels = read_string_map(find_path(metadata, {"labels"}));
+  m.metadata.annotations = read_string_map(find_path(metadata, {"annotations"}));
+}
+
+std::string enum_error(const std::vector<std::string>& allowed, const std::string& got) {
+  return "must be " + join_or(allowed) + " (got \"" + got + "\")";
+}
+
+void read_replication(const YamlValue* replication, SGCluster& c, Reader& r) {
+  if (!replication || replication->kind != YamlValue::Kind::map) return;
+  Replication& out = c.replication;
+  if (auto mode = read_text(replication->find("mode"))) {
+    if (auto parsed = parse_replication_mode(*mode)) out.mode = *parsed;
+    else r.error("spec.replication.mode", enum_error(replication_mode_names(), *mode));
+  }
+  if (auto role = read_text(replication->find("role"))) {
+    auto parsed = parse_role(*role);
+    if (parsed == Role::ha_read || parsed == Role::ha) out.role = *parsed;
+    else r.error("spec.replication.role", enum_error({"ha-read", "ha"}, *role));
+  }
+  out.sync_instances = read_int(replication->find("syncInstances"));
+  if (const YamlValue* groups = replication->find("groups"); groups && groups->kind == YamlValue::Kind::list) {
+    for (std::size_t i = 0; i < groups->items.size(); ++i) {
+      const YamlValue& item = groups->items[i];
+      const std::string path = item_path("spec.replication.groups", i);
+      ReplicationGroup group;
+      group.name = "group-" + std::to_string(i + 1);
+      if (auto name = read_text(item.find("name")); name && !name->empty()) group.name = *name;
+      if (auto role = read_text(item.find("role"))) {
+        if (auto parsed = parse_role(*role)) group.role = *parsed;
+        else r.error(path + ".role", enum_error(role_names(), *role));
+      }
+      if (item.kind == YamlValue::Kind::map && !item.find("instances")) {
+        r.error(path + ".instances", "is required");
+      }
+      if (auto n = read_int(item.find("instances"))) group.instances = *n;
+      group.min_instances = read_int(item.find("minInstances"));
+      out.groups.push_back(std::move(group));
+    }
+  }
+  if (auto mode = read_text(find_path(replication, {"initialization", "mode"}))) {
+    static const std::vector<std::string> modes{"FromPrimary", "FromReplica", "FromExistingBackup",
+                                                "FromNewlyCreatedBackup"};
+    if (std::find(modes.begin(), modes.end(), *mode) != modes.end()) out.initialization_mode = *mode;
+    else r.error("spec.replication.initialization.mode", enum_error(modes, *mode));
+  }
+}
+
+SGCluster read_cluster(const YamlValue& document, ManifestBase base, Diagnostics& diagnostics) {
+  SGCluster c;
+  static_cast<ManifestBase&>(c) = std::move(base);
+  Reader r{c, diagnostics};
+  const YamlValue* spec = document.find("spec");
+  c.postgres_version = read_text(find_path(spec, {"postgres", "version"})).value_or("");
+  c.postgres_flavor = read_text(find_path(spec, {"postgres", "flavor"})).value_or("vanilla");
+  c.instances = read_int(find_path(spec, {"instances"})).value_or(1);
+  c.sg_instance_profile = read_text(find_path(spec, {"sgInstanceProfile"})).value_or("");
+  c.sg_postgres_config = read_text(find_path(spec, {"configurations", "sgPostgresConfig"})).value_or("");
+  c.sg_pooling_config = read_text(find_path(spec, {"configurations", "sgPoolingConfig"})).value_or("");
+  c.disable_connection_pooling = read_bool(find_path(spec, {"pods", "disableConnectionPooling"})).value_or(false);
+  c.node_selector = read_string_map(find_path(spec, {"pods", "scheduling", "nodeSelector"}));
+  read_replication(find_path(spec, {"replication"}), c, r);
+  const YamlValue* dynamic = find_path(spec, {"configurations", "patroni", "dynamicConfig"});
+  if (dynamic && dynamic->kind == YamlValue::Kind::map) c.patroni_dynamic_config = to_json(*dynamic);
+  return c;
+}
+
+SGPostgresConfig read_postgres_config(const YamlValue& document, ManifestBase base) {
+  SGPostgresConfig p;
+  static_cast<ManifestBase&>(p) = std::move(base);
+  const YamlValue* spec = document.find("spec");
+  p.postgres_version = read_text(find_path(spec, {"postgresVersion"})).value_or("");
+  p.parameters = read_string_map(find_path(spec, {"postgresql.conf"}));
+  return p;
+}
+
+SGInstanceProfile read_instance_profile(const YamlValue& document, ManifestBase base) {
+  SGInstanceProfile p;
+  static_cast<ManifestBase&>(p) = std::move(base);
+  const YamlValue* spec = document.find("spec");
+  p.cpu = read_text(find_path(spec, {"cpu"})).value_or("");
+  p.memory = read_text(find_path(spec, {"memory"})).value_or("");
+  return p;
+}
+
+// databases/users entries: a mapping of parameters (StackGres) becomes "k=v k=v"; a string stays.
+std::map<std::string, std::string> read_pgbouncer_section(const YamlValue* node, const std::string& path,
+                                                          Reader& r) {
+  std::map<std::string, std::string> out;
+  if (!node || node->kind != YamlValue::Kind::map) return out;
+  for (const auto& entry : node->entries) {
+    const std::string entry_path = child_path(path, entry.key);
+    if (out.contains(entry.key)) continue;  // duplicate key, already reported
+    if (entry.value.kind == YamlValue::Kind::scalar || entry.value.kind == YamlValue::Kind::null) {
+      out.emplace(entry.key, entry.value.text);
+      continue;
+    }
+    if (entry.value.kind != YamlValue::Kind::map) {
+      r.error(entry_path, "must be a mapping of parameters or a string (got " + entry.value.describe() + ")");
+      continue;
+    }
+    std::vector<std::string> parts;
+    for (const auto& parameter : entry.value.entries) {
+      if (parameter.value.kind == YamlValue::Kind::scalar) {
+        parts.push_back(parameter.key + "=" + parameter.value.text);
+      } else {
+        r.error(child_path(entry_path, parameter.key),
+                "must be a string (got " + parameter.value.describe() + ")");
+      }
+    }
+    out.emplace(entry.key, join(parts, " "));
+  }
+  return out;
+}
+
+SGPoolingConfig read_pooling_config(const YamlValue& document, ManifestBase base, Diagnostics& diagnostics) {
+  SGPoolingConfig p;
+  static_cast<ManifestBase&>(p) = std::move(base);
+  Reader r{p, diagnostics};
+  const YamlValue* ini = find_path(document.find("spec"), {"pgBouncer", "pgbouncer.ini"});
+  const std::string path = "spec.pgBouncer.pgbouncer.ini";
+  p.pgbouncer = read_string_map(find_path(ini, {"pgbouncer"}));
+  p.databases = read_pgbouncer_section(find_path(ini, {"databases"}), path + ".databases", r);
+  p.users = read_pgbouncer_section(find_path(ini, {"users"}), path + ".users", r);
+  return p;
+}
+
+Host read_host(const YamlValue& document, ManifestBase base) {
+  Host h;
+  static_cast<ManifestBase&>(h) = std::move(base);
+  const YamlValue* spec = document.find("spec");
+  h.address = read_text(find_path(spec, {"address"})).value_or("");
+  h.ssh_port = read_int(find_path(spec, {"ssh", "port"})).value_or(22);
+  h.ssh_user = read_text(find_path(spec, {"ssh", "user"})).value_or("root");
+  return h;
+}
+
+EtcdCluster read_etcd_cluster(const YamlValue& document, ManifestBase base) {
+  EtcdCluster e;
+  static_cast<ManifestBase&>(e) = std::move(base);
+  const YamlValue* endpoints = find_path(document.find("spec"), {"endpoints"});
+  if (endpoints && endpoints->kind == YamlValue::Kind::list)
+    for (const auto& item : endpoints->items)
+      if (item.kind == YamlValue::Kind::scalar) e.endpoints.push_back(item.text);
+  return e;
+}
+
+SourceLocation key_location(const YamlValue& map, std::string_view key) {
+  for (const auto& entry : map.entries)
+    if (entry.key == key) return entry.key_where;
+  return map.where;
+}
+
+std::vector<std::string> kind_names() {
+  std::vector<std::string> names;
+  for (const auto& k : supported_kinds()) names.push_back(k.kind);
+  return names;
+}
+
+}  // namespace
+
+void add_document(const YamlValue& document, ManifestSet& set, Diagnostics& diagnostics) {
+  auto report = [&](Severity severity, SourceLocation where, std::string field, std::string message) {
+    diagnostics.push_back(Diagnostic{severity, std::move(where), std::move(field), std::move(message)});
+  };
+  if (document.kind != YamlValue::Kind::map) {
+    report(Severity::error, document.where, "", "a manifest must be a mapping (got " + document.describe() + ")");
+    return;
+  }
+
+  // Identity: kind first (it selects the schema), then apiVersion.
+  const YamlValue* kind_node = document.find("kind");
+  if (!kind_node || kind_node->kind == YamlValue::Kind::null) {
+    report(Severity::error, document.where, "kind", "is required");
+    return;
+  }
+  if (kind_node->kind != YamlValue::Kind::scalar) {
+    report(Severity::error, key_location(document, "kind"), "kind",
+           "must be a string (got " + kind_node->describe() + ")");
+    return;
+  }
+  const std::string& kind = kind_node->text;
+  const auto& kinds = supported_kinds();
+  auto known = std::find_if(kinds.begin(), kinds.end(), [&](const KindInfo& k) { return k.kind == kind; });
+  if (known == kinds.end()) {
+    const auto& unsupported = unsupported_stackgres_kinds();
+    if (std::find(unsupported.begin(), unsupported.end(), kind) != unsupported.end()) {
+      report(Severity::warning, key_location(document, "kind"), "kind",
+             kind + " is not managed by pgconverge; document ignored");
+      return;
+    }
+    std::string message = "unknown kind \"" + kind + "\"";
+    if (auto hint = did_you_mean(kind, kind_names())) message += " (did you mean '" + *hint + "'?)";
+    else message += " (expected " + join_or(kind_names()) + ")";
+    report(Severity::error, key_location(document, "kind"), "kind", message);
+    return;
+  }
+  const YamlValue* api_node = document.find("apiVersion");
+  if (!api_node || api_node->kind == YamlValue::Kind::null) {
+    report(Severity::error, document.where, "apiVersion", "is required");
+  } else if (api_node->kind != YamlValue::Kind::scalar || api_node->text != known->api_version) {
+    report(Severity::error, key_location(document, "apiVersion"), "apiVersion",
+           "must be " + known->api_version + " for kind " + kind + " (got " + api_node->describe() + ")");
+  }
+
+  // Which fields exist, their types, and where each one was declared.
+  SchemaCheck check;
+  check_schema(document, *document_schema(kind), "", check);
+  diagnostics.insert(diagnostics.end(), check.diagnostics.begin(), check.diagnostics.end());
+
+  ManifestBase base;
+  base.api_version = known->api_version;
+  base.kind = kind;
+  base.locations = std::move(check.locations);
+  base.invalid_fields = std::move(check.invalid);
+  read_metadata(document, base);
+  if ((kind == "Host" || kind == "EtcdCluster") && find_path(&document, {"metadata", "namespace"})) {
+    report(Severity::warning, base.locations.at("metadata.namespace"), "metadata.namespace",
+           "ignored (" + kind + " is not namespaced)");
+  }
+
+  // The fields of the kind.
+  if (kind == "SGCluster") set.clusters.push_back(read_cluster(document, std::move(base), diagnostics));
+  else if (kind == "SGPostgresConfig") set.postgres_configs.push_back(read_postgres_config(document, std::move(base)));
+  else if (kind == "SGInstanceProfile") set.instance_profiles.push_back(read_instance_profile(document, std::move(base)));
+  else if (kind == "SGPoolingConfig") set.pooling_configs.push_back(read_pooling_config(document, std::move(base), diagnostics));
+  else if (kind == "Host") set.hosts.push_back(read_host(document, std::move(base)));
+  else if (kind == "EtcdCluster") set.etcd_clusters.push_back(read_etcd_cluster(document, std::move(base)));
+}
+
+}  // namespace pgc::manifests

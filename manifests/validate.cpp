@@ -1,0 +1,394 @@
+// validate(): StackGres' own rules (spec §4), references between manifests, duplicates and DCS.
+#include <algorithm>
+#include <map>
+#include <regex>
+#include <set>
+#include <string_view>
+
+#include "manifests/loader.hpp"
+#include "manifests/schema.hpp"
+#include "util/strings.hpp"
+
+namespace pgc::manifests {
+
+namespace {
+
+// postgresql.conf parameters pgconverge, Patroni or the Debian packaging own (StackGres' blocklist).
+const std::set<std::string, std::less<>>& blocklisted_parameters() {
+  static const std::set<std::string, std::less<>> names{
+      "archive_command",   "archive_mode",   "dynamic_library_path",     "lc_messages",
+      "listen_addresses",  "logging_collector", "log_destination",       "log_directory",
+      "log_filename",      "log_rotation_age", "log_rotation_size",      "log_truncate_on_rotation",
+      "port",              "wal_log_hints"};
+  return names;
+}
+
+// Reports findings about one manifest, at the location of the field they concern.
+class Reporter {
+ public:
+  Reporter(const ManifestBase& m, Diagnostics& diagnostics) : m_(m), diagnostics_(diagnostics) {}
+
+  void error(const std::string& field, std::string message) { add(Severity::error, field, std::move(message)); }
+  void warning(const std::string& field, std::string message) { add(Severity::warning, field, std::move(message)); }
+
+  // True when field, one of its ancestors or one of its descendants had the wrong type: rules
+  // reading it would only repeat the schema error with a default value.
+  [[nodiscard]] bool invalid(const std::string& field) const {
+    auto below = [](const std::string& path, const std::string& prefix) {
+      return path.size() > prefix.size() && starts_with(path, prefix) &&
+             (path[prefix.size()] == '.' || path[prefix.size()] == '[');
+    };
+    return std::any_of(m_.invalid_fields.begin(), m_.invalid_fields.end(), [&](const std::string& p) {
+      return p == field || below(p, field) || below(field, p);
+    });
+  }
+
+  [[nodiscard]] SourceLocation at(const std::string& field) const { return m_.locations.at(field); }
+
+ private:
+  void add(Severity severity, const std::string& field, std::string message) {
+    diagnostics_.push_back(Diagnostic{severity, m_.locations.at(field), field, std::move(message)});
+  }
+
+  const ManifestBase& m_;
+  Diagnostics& diagnostics_;
+};
+
+std::string quoted(const std::string& text) { return "\"" + text + "\""; }
+
+std::string known_majors_text() {
+  std::vector<std::string> majors;
+  for (int major : known_postgres_majors()) majors.push_back(std::to_string(major));
+  return join_or(majors);
+}
+
+bool known_major(int major) {
+  const auto& majors = known_postgres_majors();
+  return std::find(majors.begin(), majors.end(), major) != majors.end();
+}
+
+// How a kind's manifests are named: SGCluster names are stricter; Host/EtcdCluster are global.
+struct KindRules {
+  std::string kind;
+  bool namespaced = true;
+  bool cluster_name = false;
+};
+
+// metadata.name / metadata.namespace syntax.
+void check_identity(const ManifestBase& m, const KindRules& rules, Diagnostics& diagnostics) {
+  Reporter r(m, diagnostics);
+  static const std::regex cluster_name("[a-z]([-a-z0-9]*[a-z0-9])?");
+  static const std::regex subdomain(R"([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*)");
+  static const std::regex label("[a-z0-9]([-a-z0-9]*[a-z0-9])?");
+  const std::string& name = m.metadata.name;
+  if (!r.invalid("metadata.name")) {
+    const bool cluster = rules.cluster_name;
+    const std::size_t max = cluster ? 44 : 253;
+    if (name.empty()) {
+      r.error("metadata.name", "is required");
+    } else if (!std::regex_match(name, cluster ? cluster_name : subdomain)) {
+      r.error("metadata.name", "must match " +
+                                   std::string(cluster ? "^[a-z]([-a-z0-9]*[a-z0-9])?$"
+                                                       : R"(^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$)") +
+                                   " (got " + quoted(name) + ")");
+    } else if (name.size() > max) {
+      r.error("metadata.name", "must be at most " + std::to_string(max) + " characters, got " +
+                                   std::to_string(name.size()));
+    }
+  }
+  if (rules.namespaced && !r.invalid("metadata.namespace")) {
+    const std::string& ns = m.metadata.namespace_;
+    if (!std::regex_match(ns, label))
+      r.error("metadata.namespace", "must match ^[a-z0-9]([-a-z0-9]*[a-z0-9])?$ (got " + quoted(ns) + ")");
+    else if (ns.size() > 63)
+      r.error("metadata.namespace", "must be at most 63 characters, got " + std::to_string(ns.size()));
+  }
+}
+
+// Duplicate names of one kind: per namespace for StackGres kinds, globally for Host/EtcdCluster.
+template <typename T>
+void check_duplicates(const std::vector<T>& manifests, const KindRules& rules, Diagnostics& diagnostics) {
+  std::map<std::pair<std::string, std::string>, const T*> seen;
+  for (const auto& m : manifests) {
+    if (m.metadata.name.empty()) continue;
+    const bool namespaced = rules.namespaced;
+    auto key = std::make_pair(namespaced ? m.metadata.namespace_ : std::string(), m.metadata.name);
+    auto [it, inserted] = seen.emplace(key, &m);
+    if (inserted) continue;
+    std::string message = "duplicate " + rules.kind + " " + quoted(m.metadata.name);
+    if (namespaced) message += " in namespace " + quoted(m.metadata.namespace_);
+    message += " (first declared at " + it->second->locations.at("metadata.name").str() + ")";
+    Reporter(m, diagnostics).error("metadata.name", message);
+  }
+}
+
+// "SGPostgresConfig \"x\" not found in namespace \"y\" (did you mean 'z'?)"
+template <typename T>
+const T* find_reference(const std::vector<T>& candidates, const std::string& kind, const std::string& name,
+                        const std::string& namespace_, const std::string& field, Reporter& r) {
+  std::vector<std::string> names;
+  for (const auto& c : candidates) {
+    if (c.metadata.namespace_ != namespace_) continue;
+    if (c.metadata.name == name) return &c;
+    names.push_back(c.metadata.name);
+  }
+  std::string message = kind + " " + quoted(name) + " not found in namespace " + quoted(namespace_);
+  if (auto hint = did_you_mean(name, names)) message += " (did you mean '" + *hint + "'?)";
+  r.error(field, message);
+  return nullptr;
+}
+
+void check_postgres_version(const SGCluster& c, Reporter& r) {
+  const std::string field = "spec.postgres.version";
+  if (r.invalid(field)) return;
+  if (c.postgres_version.empty()) {
+    r.error(field, "is required");
+    return;
+  }
+  auto major = postgres_major(c.postgres_version);
+  if (!major) {
+    r.error(field, "must be MAJOR or MAJOR.MINOR, e.g. 15 or 16.1 (got " + quoted(c.postgres_version) + ")");
+  } else if (!known_major(*major)) {
+    r.error(field, "major must be " + known_majors_text() + " (got " + quoted(c.postgres_version) + ")");
+  }
+  if (!r.invalid("spec.postgres.flavor") && c.postgres_flavor != "vanilla")
+    r.error("spec.postgres.flavor", "must be vanilla (got " + quoted(c.postgres_flavor) + ")");
+}
+
+void check_replication(const SGCluster& c, Reporter& r) {
+  const Replication& rep = c.replication;
+  const bool instances_ok = !r.invalid("spec.instances");
+  if (instances_ok && c.instances < 0)
+    r.error("spec.instances", "must be at least 0, got " + std::to_string(c.instances));
+
+  // syncInstances: ≥ 1; < instances for sync/strict-sync (default 1); unused by the other modes.
+  const std::string sync_field = "spec.replication.syncInstances";
+  const bool sync_ok = !r.invalid(sync_field) && !r.invalid("spec.replication.mode");
+  if (sync_ok && rep.sync_instances && *rep.sync_instances < 1)
+    r.error(sync_field, "must be at least 1, got " + std::to_string(*rep.sync_instances));
+  const bool counted = rep.mode == ReplicationMode::sync || rep.mode == ReplicationMode::strict_sync;
+  if (sync_ok && instances_ok && counted && c.instances >= 0) {
+    int sync = rep.sync_instances.value_or(1);
+    if (sync >= 1 && c.instances <= sync) {
+      std::string message = "must be less than spec.instances (" + std::to_string(c.instances) + "), got " +
+                            std::to_string(sync);
+      if (!rep.sync_instances) message += " (the default for " + to_string(rep.mode) + ")";
+      r.error(sync_field, message);
+    }
+  }
+  if (sync_ok && rep.sync_instances && !counted) {
+    r.warning(sync_field, "ignored in " + to_string(rep.mode) + " mode (" +
+                              (rep.mode == ReplicationMode::async ? "no replica is synchronous"
+                                                                  : "every replica is synchronous") +
+                              ")");
+  }
+
+  // Groups: ≥ 1 instance each, unique names, and the main group keeps at least one member.
+  bool groups_ok = !r.invalid("spec.replication.groups");
+  int in_groups = 0;
+  std::map<std::string, std::string> names;  // name → path of the first group using it
+  for (std::size_t i = 0; i < rep.groups.size(); ++i) {
+    const ReplicationGroup& g = rep.groups[i];
+    const std::string path = item_path("spec.replication.groups", i);
+    if (!r.invalid(path + ".instances") && g.instances < 1)
+      r.error(path + ".instances", "must be at least 1, got " + std::to_string(g.instances));
+    in_groups += g.instances;
+    auto [it, inserted] = names.emplace(g.name, path);
+    if (!inserted)
+      r.error(path + ".name", "duplicate group name " + quoted(g.name) + " (first declared at " +
+                                  r.at(it->second + ".name").str() + ")");
+  }
+  if (groups_ok && instances_ok && !rep.groups.empty() && c.instances >= 0 && c.instances <= in_groups) {
+    r.error("spec.instances", "must be greater than the sum of spec.replication.groups[].instances (" +
+                                  std::to_string(in_groups) + "), got " + std::to_string(c.instances));
+  }
+}
+
+void check_references(const SGCluster& c, const ManifestSet& set, Reporter& r) {
+  const std::string& ns = c.metadata.namespace_;
+  if (!c.sg_instance_profile.empty() && !r.invalid("spec.sgInstanceProfile"))
+    find_reference(set.instance_profiles, "SGInstanceProfile", c.sg_instance_profile, ns, "spec.sgInstanceProfile", r);
+  if (!c.sg_pooling_config.empty() && !r.invalid("spec.configurations.sgPoolingConfig"))
+    find_reference(set.pooling_configs, "SGPoolingConfig", c.sg_pooling_config, ns,
+                   "spec.configurations.sgPoolingConfig", r);
+  const std::string pg_field = "spec.configurations.sgPostgresConfig";
+  if (c.sg_postgres_config.empty() || r.invalid(pg_field)) return;
+  const SGPostgresConfig* config =
+      find_reference(set.postgres_configs, "SGPostgresConfig", c.sg_postgres_config, ns, pg_field, r);
+  if (!config) return;
+  auto cluster_major = postgres_major(c.postgres_version);
+  auto config_major = postgres_major(config->postgres_version);
+  if (cluster_major && config_major && *cluster_major != *config_major) {
+    r.error(pg_field, "SGPostgresConfig " + quoted(config->metadata.name) + " has postgresVersion " +
+                          config->postgres_version + ", which does not match the cluster's major " +
+                          std::to_string(*cluster_major));
+  }
+}
+
+void check_dcs(const SGCluster& c, const ManifestSet& set, Reporter& r) {
+  if (auto it = c.metadata.annotations.find(k_dcs_annotation); it != c.metadata.annotations.end()) {
+    const std::string field = std::string("metadata.annotations.") + k_dcs_annotation;
+    std::vector<std::string> names;
+    for (const auto& e : set.etcd_clusters) {
+      if (e.metadata.name == it->second) return;
+      names.push_back(e.metadata.name);
+    }
+    std::string message = "EtcdCluster " + quoted(it->second) + " not found";
+    if (auto hint = did_you_mean(it->second, names)) message += " (did you mean '" + *hint + "'?)";
+    r.error(field, message);
+    return;
+  }
+  if (set.etcd_clusters.empty()) {
+    r.error("", "SGCluster " + quoted(c.metadata.name) +
+                    " needs an EtcdCluster as Patroni's DCS, but none is declared");
+  } else if (set.etcd_clusters.size() > 1) {
+    std::vector<std::string> names;
+    for (const auto& e : set.etcd_clusters) names.push_back(e.metadata.name);
+    std::sort(names.begin(), names.end());
+    r.error("metadata.annotations", "several EtcdClusters are declared (" + join(names, ", ") +
+                                        "); set annotation " + k_dcs_annotation + " to choose one");
+  }
+}
+
+std::string describe_json(const nlohmann::json& value) {
+  if (value.is_string()) return "the string " + value.dump();
+  if (value.is_object()) return "a mapping";
+  if (value.is_array()) return "a list";
+  return value.dump();
+}
+
+// Values Patroni would store and then silently drop (pitfall 6), and keys pgconverge owns. Keys
+// the compiler does not pass to Patroni (postgresql, standby_cluster, pause) are left to it.
+void check_dynamic_config(const SGCluster& c, Reporter& r) {
+  const std::string base = "spec.configurations.patroni.dynamicConfig";
+  const nlohmann::json& config = c.patroni_dynamic_config;
+  if (!config.is_object() || r.invalid(base)) return;
+  static const std::map<std::string, std::string> owned{
+      {"synchronous_mode", "spec.replication.mode"},
+      {"synchronous_mode_strict", "spec.replication.mode"},
+      {"synchronous_node_count", "spec.replication.syncInstances"},
+  };
+  static const std::set<std::string> integers{
+      "ttl", "loop_wait", "retry_timeout", "maximum_lag_on_failover", "maximum_lag_on_syncnode",
+      "max_timelines_history", "primary_start_timeout", "primary_stop_timeout", "master_start_timeout",
+      "master_stop_timeout"};
+  static const std::set<std::string> booleans{"check_timeline", "failsafe_mode"};
+
+  for (const auto& [key, value] : config.items()) {
+    const std::string field = child_path(base, key);
+    auto wrong = [&](const std::string& what) {
+      r.error(field, "must be " + what + " (got " + describe_json(value) + ")");
+    };
+    if (auto it = owned.find(key); it != owned.end()) {
+      r.error(field, "owned by pgconverge; set " + it->second + " instead");
+    } else if (value.is_null()) {
+      continue;
+    } else if (integers.contains(key)) {
+      if (!value.is_number_integer()) wrong("an integer");
+      else if (value.get<long long>() < 0) r.error(field, "must be at least 0, got " + value.dump());
+    } else if (booleans.contains(key)) {
+      if (!value.is_boolean()) wrong("a boolean (true or false)");
+    } else if (key == "slots") {
+      if (!value.is_object()) wrong("a mapping");
+    } else if (key == "ignore_slots") {
+      if (!value.is_array()) wrong("a list");
+    }
+  }
+}
+
+void check_cluster(const SGCluster& c, const ManifestSet& set, Diagnostics& diagnostics) {
+  Reporter r(c, diagnostics);
+  check_postgres_version(c, r);
+  check_replication(c, r);
+  check_references(c, set, r);
+  check_dcs(c, set, r);
+  check_dynamic_config(c, r);
+}
+
+void check_postgres_config(const SGPostgresConfig& p, Diagnostics& diagnostics) {
+  Reporter r(p, diagnostics);
+  const std::string field = "spec.postgresVersion";
+  if (!r.invalid(field)) {
+    auto major = postgres_major(p.postgres_version);
+    if (p.postgres_version.empty())
+      r.error(field, "is required");
+    else if (!major || !known_major(*major) || p.postgres_version.find('.') != std::string::npos)
+      r.error(field, "must be " + known_majors_text() + " (got " + quoted(p.postgres_version) + ")");
+  }
+  for (const auto& [name, value] : p.parameters)
+    if (blocklisted_parameters().contains(name))
+      r.error("spec.postgresql.conf." + name, "is managed by pgconverge and may not be set");
+}
+
+void check_instance_profile(const SGInstanceProfile& p, Diagnostics& diagnostics) {
+  Reporter r(p, diagnostics);
+  static const std::regex cpu("[1-9][0-9]*m?");
+  static const std::regex memory(R"([0-9]+(\.[0-9]+)?(Mi|Gi))");
+  if (!p.cpu.empty() && !r.invalid("spec.cpu") && !std::regex_match(p.cpu, cpu))
+    r.error("spec.cpu", "must be a whole number of cores or millicores, e.g. 2 or 500m (got " + quoted(p.cpu) + ")");
+  if (!p.memory.empty() && !r.invalid("spec.memory") && !std::regex_match(p.memory, memory))
+    r.error("spec.memory", "must be a size in Mi or Gi, e.g. 512Mi or 2Gi (got " + quoted(p.memory) + ")");
+}
+
+void check_hosts(const std::vector<Host>& hosts, Diagnostics& diagnostics) {
+  std::map<std::string, const Host*> addresses;
+  for (const auto& h : hosts) {
+    Reporter r(h, diagnostics);
+    if (!r.invalid("spec.address")) {
+      if (h.address.empty()) {
+        r.error("spec.address", "is required");
+      } else if (auto [it, inserted] = addresses.emplace(h.address, &h); !inserted) {
+        r.error("spec.address", "duplicate address " + quoted(h.address) + " (first declared by Host " +
+                                    quoted(it->second->metadata.name) + " at " +
+                                    it->second->locations.at("spec.address").str() + ")");
+      }
+    }
+    if (!r.invalid("spec.ssh.port") && (h.ssh_port < 1 || h.ssh_port > 65535))
+      r.error("spec.ssh.port", "must be between 1 and 65535, got " + std::to_string(h.ssh_port));
+    if (!r.invalid("spec.ssh.user") && h.ssh_user.empty()) r.error("spec.ssh.user", "must not be empty");
+  }
+}
+
+// "host:port" or "[v6]:port", port 1..65535.
+bool valid_endpoint(const std::string& endpoint) {
+  static const std::regex form(R"(([A-Za-z0-9][-A-Za-z0-9.]*|\[[0-9A-Fa-f:.]+\]):([0-9]{1,5}))");
+  std::smatch m;
+  if (!std::regex_match(endpoint, m, form)) return false;
+  int port = std::stoi(m[2].str());
+  return port >= 1 && port <= 65535;
+}
+
+void check_etcd_cluster(const EtcdCluster& e, Diagnostics& diagnostics) {
+  Reporter r(e, diagnostics);
+  if (r.invalid("spec.endpoints")) return;
+  if (e.endpoints.empty()) {
+    r.error("spec.endpoints", "must list at least one host:port");
+    return;
+  }
+  for (std::size_t i = 0; i < e.endpoints.size(); ++i)
+    if (!valid_endpoint(e.endpoints[i]))
+      r.error(item_path("spec.endpoints", i), "must be host:port, e.g. 10.0.0.2:2379 (got " + quoted(e.endpoints[i]) + ")");
+}
+
+}  // namespace
+
+void validate(const ManifestSet& manifests, Diagnostics& diagnostics) {
+  auto identities = [&](const auto& list, const KindRules& rules) {
+    for (const auto& m : list) check_identity(m, rules, diagnostics);
+    check_duplicates(list, rules, diagnostics);
+  };
+  identities(manifests.clusters, {"SGCluster", true, true});
+  identities(manifests.postgres_configs, {"SGPostgresConfig", true, false});
+  identities(manifests.instance_profiles, {"SGInstanceProfile", true, false});
+  identities(manifests.pooling_configs, {"SGPoolingConfig", true, false});
+  identities(manifests.hosts, {"Host", false, false});
+  identities(manifests.etcd_clusters, {"EtcdCluster", false, false});
+
+  for (const auto& c : manifests.clusters) check_cluster(c, manifests, diagnostics);
+  for (const auto& p : manifests.postgres_configs) check_postgres_config(p, diagnostics);
+  for (const auto& p : manifests.instance_profiles) check_instance_profile(p, diagnostics);
+  check_hosts(manifests.hosts, diagnostics);
+  for (const auto& e : manifests.etcd_clusters) check_etcd_cluster(e, diagnostics);
+}
+
+}  // namespace pgc::manifests
