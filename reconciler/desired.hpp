@@ -42,6 +42,14 @@ std::string to_string(SecretKind kind);
 // A secret reference in a compiled config: "secret:<kind>", e.g. "secret:superuser".
 inline constexpr const char* k_secret_prefix = "secret:";
 
+// The reference to a secret of kind, e.g. "secret:superuser".
+std::string secret_reference(SecretKind kind);
+
+// SGCluster annotation listing extra client addresses/CIDRs (comma or space separated) that
+// pg_hba lets reach every database with scram-sha-256, e.g. the machine running pgconverge
+// (it observes members over libpq) and applications. Members can always reach each other.
+inline constexpr const char* k_client_cidrs_annotation = "pgconverge.io/client-cidrs";
+
 // One SGCluster compiled.
 struct DesiredCluster {
   std::string name;
@@ -54,17 +62,24 @@ struct DesiredCluster {
   int postgres_major = 0;
   std::string bin_dir;                // /usr/lib/postgresql/<major>/bin
   std::vector<std::string> etcd_endpoints;
+  std::string dcs_name;               // the EtcdCluster's metadata.name
   // The Patroni dynamic configuration (DCS) keys pgconverge owns for this cluster, with their
   // values. Keys absent here are never touched (e.g. `pause`). `synchronous_node_count` is absent
   // when the mode leaves it untouched.
   nlohmann::json dynamic_config;
   std::vector<DesiredMember> members;
   std::vector<std::string> packages;  // Debian packages each member host needs
+  // APT repositories the packages need beyond Debian 12 main ("pgdg" for PostgreSQL other than
+  // 15); pgconverge does not configure them, compile() warns.
+  std::vector<std::string> repositories;
   SourceLocation where;               // the SGCluster document
 };
 
 struct DesiredState {
   std::vector<DesiredCluster> clusters;
+
+  // The cluster named name, or nullptr.
+  [[nodiscard]] const DesiredCluster* find(const std::string& name) const;
 };
 
 // Where members already live (cluster name → member slot → host name), from observation or the

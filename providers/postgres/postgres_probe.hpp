@@ -35,6 +35,10 @@ struct PgObservation {
   std::vector<std::string> pending_restart;  // pg_settings names with pending_restart
 };
 
+// Errors read "postgres 10.0.0.12:5432: connect: <libpq's message on one line>",
+// "...: query: ERROR: <server message>" or "...: query: timed out after 3s"; the password never
+// appears. Thread-safe (each call has its own connection).
+
 // Connects, reads everything in PgObservation, disconnects. Never hangs: the connection and
 // each query are bounded by the timeouts (the query is cancelled with PQcancel).
 Result<PgObservation> observe_postgres(const PgConnection& connection);
