@@ -1,0 +1,606 @@
+// compile(): validated manifests → the desired state (placement, Patroni DCS keys, each
+// member's patroni.yml, packages). Follows replication-semantics §2 (mode → DCS) and §3 (role → tags).
+#include <algorithm>
+#include <set>
+
+#include "reconciler/desired.hpp"
+#include "reconciler/placement.hpp"
+#include "util/strings.hpp"
+
+namespace pgc::reconciler {
+namespace {
+
+using json = nlohmann::json;
+using manifests::ReplicationMode;
+using manifests::Role;
+
+constexpr int k_postgres_port = 5432;
+constexpr int k_restapi_port = 8008;
+constexpr int k_debian_postgres_major = 15;  // the only PostgreSQL in Debian 12 main
+constexpr const char* k_patroni_namespace = "/service/";
+constexpr const char* k_restapi_user = "pgconverge";
+constexpr const char* k_superuser = "postgres";
+constexpr const char* k_replication_user = "replicator";
+constexpr const char* k_rewind_user = "rewind_user";
+constexpr const char* k_socket_dir = "/var/run/postgresql";
+constexpr const char* k_default_wal_keep_size = "512MB";
+// Spare WAL senders / slots beyond one per member: base backups, pg_rewind, a scale-up in flight.
+constexpr int k_wal_sender_margin = 4;
+constexpr int k_min_wal_senders = 10;  // PostgreSQL's default; never go below it
+
+// DCS keys the replication mode owns; spec.configurations.patroni.dynamicConfig cannot set them.
+const std::set<std::string>& mode_keys() {
+  static const std::set<std::string> keys{"synchronous_mode", "synchronous_mode_strict", "synchronous_node_count"};
+  return keys;
+}
+
+// dynamicConfig keys Patroni reads as integers / booleans (checked before anything is sent:
+// Patroni 3.0.2 stores a mistyped value, then silently drops the whole change).
+const std::set<std::string>& integer_dcs_keys() {
+  static const std::set<std::string> keys{"ttl", "loop_wait", "retry_timeout", "maximum_lag_on_failover",
+                                          "maximum_lag_on_syncnode", "master_start_timeout", "master_stop_timeout",
+                                          "primary_start_timeout", "primary_stop_timeout", "max_timelines_history"};
+  return keys;
+}
+const std::set<std::string>& boolean_dcs_keys() {
+  static const std::set<std::string> keys{"check_timeline", "failsafe_mode"};
+  return keys;
+}
+
+// dynamicConfig keys pgconverge does not take from the manifest, and why.
+std::optional<std::string> ignored_dcs_key_reason(const std::string& key) {
+  if (mode_keys().contains(key)) return "set from spec.replication.mode";
+  if (key == "postgresql")
+    return "PostgreSQL parameters come from the SGPostgresConfig; pg_hba, use_slots and use_pg_rewind from pgconverge";
+  if (key == "standby_cluster") return "standby clusters are not supported";
+  if (key == "pause") return "maintenance mode is not declared; pgconverge never touches it";
+  return std::nullopt;
+}
+
+// PostgreSQL parameters Patroni or pgconverge set themselves; a user value is dropped.
+std::optional<std::string> managed_parameter_reason(const std::string& name) {
+  static const std::set<std::string> by_patroni{"listen_addresses", "port", "hba_file", "ident_file",
+                                                "data_directory", "config_file", "unix_socket_directories",
+                                                "synchronous_standby_names", "primary_conninfo",
+                                                "primary_slot_name"};
+  // StackGres' own blocklist (replication-semantics §4); validation rejects them already.
+  static const std::set<std::string> blocklisted{
+      "archive_command",  "archive_mode",      "dynamic_library_path", "lc_messages",
+      "logging_collector", "log_destination",  "log_directory",        "log_filename",
+      "log_rotation_age", "log_rotation_size", "log_truncate_on_rotation"};
+  if (by_patroni.contains(name)) return "set by Patroni from the host's address and the cluster";
+  if (blocklisted.contains(name)) return "not settable in an SGPostgresConfig";
+  return std::nullopt;
+}
+
+std::string lower(std::string text) {
+  for (char& c : text)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  return text;
+}
+
+bool is_hex_digit(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
+
+// Settings written as on/true/yes/1 all mean on.
+bool is_on(const std::string& value) {
+  auto v = lower(trim(value));
+  return v == "on" || v == "true" || v == "yes" || v == "1";
+}
+
+std::optional<int> parse_small_int(std::string_view text) {
+  if (text.empty() || text.size() > 9) return std::nullopt;
+  int n = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') return std::nullopt;
+    n = n * 10 + (c - '0');
+  }
+  return n;
+}
+
+// The major of "15" or "16.1".
+std::optional<int> postgres_major(const std::string& version) {
+  auto parts = split(version, '.');
+  if (parts.empty() || parts.size() > 2) return std::nullopt;
+  for (const auto& p : parts)
+    if (!parse_small_int(p)) return std::nullopt;
+  return parse_small_int(parts.front());
+}
+
+bool is_ipv4(std::string_view text) {
+  auto parts = split(text, '.');
+  if (parts.size() != 4) return false;
+  return std::all_of(parts.begin(), parts.end(), [](const std::string& p) {
+    auto n = parse_small_int(p);
+    return n && p.size() <= 3 && *n <= 255;
+  });
+}
+
+bool is_ipv6(std::string_view text) {
+  if (text.find(':') == std::string_view::npos) return false;
+  return std::all_of(text.begin(), text.end(), [](char c) { return is_hex_digit(c) || c == ':' || c == '.'; });
+}
+
+// The pg_hba address of one host: a /32 or /128 for an IP, else the host name as written.
+std::string hba_address(const std::string& address) {
+  if (is_ipv4(address)) return address + "/32";
+  if (is_ipv6(address)) return address + "/128";
+  return address;
+}
+
+// "10.0.0.11:8008" or "[fd00::1]:8008".
+std::string host_port(const std::string& address, int port) {
+  if (is_ipv6(address)) return "[" + address + "]:" + std::to_string(port);
+  return address + ":" + std::to_string(port);
+}
+
+// A client entry of the client-cidrs annotation as a pg_hba address, or nullopt when malformed.
+std::optional<std::string> client_cidr(const std::string& entry) {
+  auto slash = entry.find('/');
+  std::string address = entry.substr(0, slash);
+  int max_prefix = is_ipv4(address) ? 32 : (is_ipv6(address) ? 128 : -1);
+  if (max_prefix < 0) return std::nullopt;
+  if (slash == std::string::npos) return address + "/" + std::to_string(max_prefix);
+  auto prefix = parse_small_int(std::string_view(entry).substr(slash + 1));
+  if (!prefix || *prefix > max_prefix) return std::nullopt;
+  return entry;
+}
+
+// Everything compile() gathers about one cluster before building its configs.
+struct ClusterInputs {
+  const manifests::SGCluster* cluster = nullptr;
+  const manifests::SGPostgresConfig* postgres_config = nullptr;  // nullptr: none referenced
+  const manifests::EtcdCluster* dcs = nullptr;
+  int major = 0;
+  SlotHosts hosts;                                    // slot → host
+  std::vector<const manifests::Host*> pool;           // every host the cluster may use
+  std::vector<std::string> client_cidrs;              // from the client-cidrs annotation
+};
+
+class Compiler {
+ public:
+  Compiler(const manifests::ManifestSet& manifests, Diagnostics& diagnostics)
+      : manifests_(manifests), diagnostics_(diagnostics) {}
+
+  // Compiles one placed cluster; appends its diagnostics. Returns nullopt on error.
+  std::optional<DesiredCluster> compile_cluster(const manifests::SGCluster& cluster, const SlotHosts* placed) {
+    std::size_t errors_before = error_count();
+    ClusterInputs in;
+    in.cluster = &cluster;
+    in.major = major_of(cluster);
+    in.postgres_config = postgres_config_of(cluster);
+    in.dcs = dcs_of(cluster);
+    in.client_cidrs = client_cidrs_of(cluster);
+    in.pool = matching_hosts(cluster, manifests_.hosts);
+    if (placed) in.hosts = *placed;
+    check_cluster_name(cluster);
+    for (const auto* host : in.hosts)
+      if (host->address.empty()) error(*host, "spec.address", "Host " + host->metadata.name + " has no address");
+    json dynamic = dynamic_config(in);
+    if (!placed || error_count() != errors_before) return std::nullopt;
+    return build(in, std::move(dynamic));
+  }
+
+ private:
+  std::size_t error_count() const {
+    return static_cast<std::size_t>(std::count_if(diagnostics_.begin(), diagnostics_.end(),
+                                                  [](const Diagnostic& d) { return d.severity == Severity::error; }));
+  }
+  void error(const manifests::ManifestBase& m, const std::string& field, std::string message) {
+    diagnostics_.push_back(Diagnostic{Severity::error, m.locations.at(field), field, std::move(message)});
+  }
+  void warning(const manifests::ManifestBase& m, const std::string& field, std::string message) {
+    diagnostics_.push_back(Diagnostic{Severity::warning, m.locations.at(field), field, std::move(message)});
+  }
+
+  int major_of(const manifests::SGCluster& cluster) {
+    auto major = postgres_major(cluster.postgres_version);
+    if (!major) {
+      error(cluster, "spec.postgres.version",
+            "must be a PostgreSQL version such as \"15\" or \"16.1\" (got \"" + cluster.postgres_version + "\")");
+      return 0;
+    }
+    std::vector<std::string> notes;
+    if (*major != k_debian_postgres_major)
+      notes.push_back("Debian 12 main ships only PostgreSQL " + std::to_string(k_debian_postgres_major) +
+                      ": postgresql-" + std::to_string(*major) +
+                      " needs the PGDG repository (apt.postgresql.org), which pgconverge does not configure");
+    if (cluster.postgres_version.find('.') != std::string::npos)
+      notes.push_back("the minor version is not pinned: the hosts get the newest " + std::to_string(*major) +
+                      ".x their repositories have");
+    if (!notes.empty()) warning(cluster, "spec.postgres.version", join(notes, "; "));
+    return *major;
+  }
+
+  // Same namespace first (StackGres references are namespaced), else the only one of that name.
+  template <typename T>
+  const T* find_named(const std::vector<T>& all, const std::string& name, const std::string& ns) {
+    const T* any = nullptr;
+    for (const auto& m : all) {
+      if (m.metadata.name != name) continue;
+      if (m.metadata.namespace_ == ns) return &m;
+      if (!any) any = &m;
+    }
+    return any;
+  }
+
+  const manifests::SGPostgresConfig* postgres_config_of(const manifests::SGCluster& cluster) {
+    if (cluster.sg_postgres_config.empty()) return nullptr;
+    const auto* config = find_named(manifests_.postgres_configs, cluster.sg_postgres_config, cluster.metadata.namespace_);
+    if (!config)
+      error(cluster, "spec.configurations.sgPostgresConfig",
+            "no SGPostgresConfig named \"" + cluster.sg_postgres_config + "\"");
+    return config;
+  }
+
+  const manifests::EtcdCluster* dcs_of(const manifests::SGCluster& cluster) {
+    const auto& all = manifests_.etcd_clusters;
+    std::vector<std::string> names;
+    for (const auto& e : all) names.push_back(e.metadata.name);
+    const manifests::EtcdCluster* dcs = nullptr;
+    auto annotation = cluster.metadata.annotations.find(manifests::k_dcs_annotation);
+    std::string field = std::string("metadata.annotations.") + manifests::k_dcs_annotation;
+    if (annotation != cluster.metadata.annotations.end()) {
+      for (const auto& e : all)
+        if (e.metadata.name == annotation->second) dcs = &e;
+      if (!dcs) {
+        error(cluster, field,
+              "no EtcdCluster named \"" + annotation->second + "\"" +
+                  (names.empty() ? std::string(" (none is declared)") : " (declared: " + join(names, ", ") + ")"));
+        return nullptr;
+      }
+    } else if (all.empty()) {
+      error(cluster, "metadata.name",
+            "cluster \"" + cluster.metadata.name + "\" needs an EtcdCluster for Patroni's DCS, but none is declared");
+      return nullptr;
+    } else if (all.size() > 1) {
+      error(cluster, "metadata.annotations",
+            "cluster \"" + cluster.metadata.name + "\": " + std::to_string(all.size()) +
+                " EtcdClusters are declared (" + join(names, ", ") + "); name one with the annotation " +
+                manifests::k_dcs_annotation);
+      return nullptr;
+    } else {
+      dcs = &all.front();
+    }
+    if (dcs->endpoints.empty()) {
+      error(*dcs, "spec.endpoints", "EtcdCluster \"" + dcs->metadata.name + "\" has no endpoints");
+      return nullptr;
+    }
+    return dcs;
+  }
+
+  std::vector<std::string> client_cidrs_of(const manifests::SGCluster& cluster) {
+    std::vector<std::string> out;
+    auto it = cluster.metadata.annotations.find(k_client_cidrs_annotation);
+    if (it == cluster.metadata.annotations.end()) return out;
+    std::string field = std::string("metadata.annotations.") + k_client_cidrs_annotation;
+    std::string text = it->second;
+    std::replace(text.begin(), text.end(), ',', ' ');
+    for (const auto& word : split(text, ' ')) {
+      std::string entry = trim(word);
+      if (entry.empty()) continue;
+      auto cidr = client_cidr(entry);
+      if (!cidr) {
+        error(cluster, field, "\"" + entry + "\" is not an IPv4/IPv6 address or CIDR");
+        continue;
+      }
+      if (cidr->ends_with("/0"))
+        warning(cluster, field, *cidr + " lets every address try to log in to every database");
+      out.push_back(*cidr);
+    }
+    return out;
+  }
+
+  void check_cluster_name(const manifests::SGCluster& cluster) {
+    for (const auto& other : manifests_.clusters) {
+      if (&other == &cluster) break;
+      if (other.metadata.name == cluster.metadata.name)
+        error(cluster, "metadata.name",
+              "cluster name \"" + cluster.metadata.name + "\" is already used in namespace \"" +
+                  other.metadata.namespace_ + "\" (the Patroni scope and the files on the hosts are named after it)");
+    }
+    if (cluster.metadata.name == "main")
+      warning(cluster, "metadata.name",
+              "a cluster named \"main\" uses the data directory of the cluster Debian's postgresql package "
+              "creates (/var/lib/postgresql/<major>/main)");
+  }
+
+  // synchronous_mode / _strict / _node_count for the mode (replication-semantics §2).
+  static json replication_keys(ReplicationMode mode, int instances, int sync_instances) {
+    bool strict = manifests::is_strict(mode);
+    switch (mode) {
+      case ReplicationMode::async:
+        return {{"synchronous_mode", false}, {"synchronous_mode_strict", false}};
+      case ReplicationMode::sync:
+      case ReplicationMode::strict_sync:
+        return {{"synchronous_mode", true}, {"synchronous_mode_strict", strict},
+                {"synchronous_node_count", sync_instances}};
+      case ReplicationMode::sync_all:
+      case ReplicationMode::strict_sync_all:
+        if (instances < 2) return {{"synchronous_mode", false}, {"synchronous_mode_strict", false}};
+        return {{"synchronous_mode", true}, {"synchronous_mode_strict", strict},
+                {"synchronous_node_count", instances - 1}};
+    }
+    return json::object();
+  }
+
+  // spec.configurations.patroni.dynamicConfig, type-checked, without the keys pgconverge owns.
+  json dynamic_overrides(const manifests::SGCluster& cluster) {
+    json out = json::object();
+    const auto& given = cluster.patroni_dynamic_config;
+    if (given.is_null()) return out;
+    const std::string base = "spec.configurations.patroni.dynamicConfig";
+    if (!given.is_object()) {
+      error(cluster, base, "must be a mapping");
+      return out;
+    }
+    for (auto it = given.begin(); it != given.end(); ++it) {
+      const std::string& key = it.key();
+      std::string field = base + "." + key;
+      const json& value = it.value();
+      if (value.is_null()) continue;
+      if (auto reason = ignored_dcs_key_reason(key)) {
+        warning(cluster, field, "ignored (" + *reason + ")");
+        continue;
+      }
+      if (integer_dcs_keys().contains(key)) {
+        std::optional<int> n;
+        if (value.is_number_integer()) {
+          auto v = value.get<long long>();
+          if (v >= 0 && v <= 1'000'000'000) n = static_cast<int>(v);
+        } else if (value.is_string()) {
+          n = parse_small_int(value.get<std::string>());
+        }
+        if (!n) {
+          error(cluster, field, "must be a non-negative integer (got " + value.dump() + ")");
+          continue;
+        }
+        out[key] = *n;
+        continue;
+      }
+      if (boolean_dcs_keys().contains(key) && !value.is_boolean()) {
+        error(cluster, field, "must be a boolean (true or false) (got " + value.dump() + ")");
+        continue;
+      }
+      out[key] = value;
+    }
+    return out;
+  }
+
+  // postgresql.parameters: the SGPostgresConfig's, minus what Patroni sets, plus what
+  // replication needs.
+  json postgres_parameters(const ClusterInputs& in) {
+    json params = json::object();
+    const auto* config = in.postgres_config;
+    auto field = [](const std::string& name) { return "spec.postgresql.conf." + name; };
+    if (config) {
+      for (const auto& [name, value] : config->parameters) {
+        if (auto reason = managed_parameter_reason(name)) {
+          warning(*config, field(name), "ignored (" + *reason + ")");
+          continue;
+        }
+        params[name] = value;
+      }
+    }
+    auto user = [&](const std::string& name) -> std::optional<std::string> {
+      if (!config) return std::nullopt;
+      auto it = config->parameters.find(name);
+      if (it == config->parameters.end()) return std::nullopt;
+      return it->second;
+    };
+    // Settings replication depends on: forced, with a warning when the manifest disagrees.
+    auto force = [&](const std::string& name, const std::string& value, bool agrees, const std::string& why) {
+      auto given = user(name);
+      if (given && !agrees && !managed_parameter_reason(name))
+        warning(*config, field(name), "set to " + value + " instead (" + why + ")");
+      params[name] = value;
+    };
+    auto wal_level = user("wal_level");
+    if (wal_level && lower(trim(*wal_level)) == "logical") {
+      params["wal_level"] = "logical";
+    } else {
+      force("wal_level", "replica", wal_level && lower(trim(*wal_level)) == "replica", "streaming replicas need it");
+    }
+    auto hot_standby = user("hot_standby");
+    force("hot_standby", "on", hot_standby && is_on(*hot_standby), "replicas serve reads and Patroni checks them");
+    force("wal_log_hints", "on", true, "pg_rewind needs it");
+    auto encryption = user("password_encryption");
+    force("password_encryption", "scram-sha-256", encryption && lower(trim(*encryption)) == "scram-sha-256",
+          "pg_hba authenticates with scram-sha-256");
+    int floor = std::max(k_min_wal_senders, std::max(in.cluster->instances, 0) + k_wal_sender_margin);
+    for (const std::string name : {"max_wal_senders", "max_replication_slots"}) {
+      auto given = user(name);
+      auto n = given ? parse_small_int(trim(*given)) : std::nullopt;
+      if (n && *n >= floor) continue;  // the manifest's value is kept as written
+      if (given)
+        warning(*config, field(name),
+                "raised to " + std::to_string(floor) + " (one per member plus " + std::to_string(k_wal_sender_margin) +
+                    " for base backups and scale-up)");
+      params[name] = std::to_string(floor);
+    }
+    if (in.major >= 13) {
+      if (!user("wal_keep_size")) params["wal_keep_size"] = k_default_wal_keep_size;
+    } else if (!user("wal_keep_segments")) {
+      params["wal_keep_segments"] = "32";
+    }
+    return params;
+  }
+
+  // pg_hba: peer for the local postgres user, replication from 127.0.0.1 (a rejoining former
+  // primary connects that way), and scram-sha-256 from every host the cluster may use (so that
+  // scaling within the pool never waits on a pg_hba change) and the declared clients.
+  static json pg_hba(const ClusterInputs& in) {
+    json lines = json::array();
+    lines.push_back(std::string("local all ") + k_superuser + " peer");
+    lines.push_back(std::string("host replication ") + k_replication_user + " 127.0.0.1/32 scram-sha-256");
+    std::vector<std::string> addresses;
+    for (const auto* h : in.pool)
+      if (!h->address.empty()) addresses.push_back(hba_address(h->address));
+    for (const auto* h : in.hosts)
+      if (!h->address.empty() && std::find(addresses.begin(), addresses.end(), hba_address(h->address)) == addresses.end())
+        addresses.push_back(hba_address(h->address));
+    for (const auto& a : addresses)
+      lines.push_back(std::string("host replication ") + k_replication_user + " " + a + " scram-sha-256");
+    for (const auto& a : addresses) lines.push_back("host all all " + a + " scram-sha-256");
+    for (const auto& c : in.client_cidrs) lines.push_back("host all all " + c + " scram-sha-256");
+    return lines;
+  }
+
+  json dynamic_config(const ClusterInputs& in) {
+    const auto& cluster = *in.cluster;
+    json config = {{"ttl", 30}, {"loop_wait", 10}, {"retry_timeout", 10}, {"check_timeline", true}};
+    json overrides = dynamic_overrides(cluster);
+    for (auto it = overrides.begin(); it != overrides.end(); ++it) config[it.key()] = it.value();
+    int sync_instances = cluster.replication.sync_instances.value_or(1);
+    json keys = replication_keys(cluster.replication.mode, cluster.instances, sync_instances);
+    for (auto it = keys.begin(); it != keys.end(); ++it) config[it.key()] = it.value();
+    config["postgresql"] = {{"use_pg_rewind", true}, {"use_slots", true},
+                            {"parameters", postgres_parameters(in)}, {"pg_hba", pg_hba(in)}};
+    int ttl = config.value("ttl", 30);
+    int loop_wait = config.value("loop_wait", 10);
+    int retry_timeout = config.value("retry_timeout", 10);
+    if (config["ttl"].is_number_integer() && loop_wait + 2 * retry_timeout > ttl)
+      warning(cluster, "spec.configurations.patroni.dynamicConfig",
+              "loop_wait + 2 × retry_timeout (" + std::to_string(loop_wait + 2 * retry_timeout) +
+                  ") exceeds ttl (" + std::to_string(ttl) + "): Patroni may lose the leader lock on a short DCS hiccup");
+    return config;
+  }
+
+  static MemberTags tags_for(Role role) {
+    switch (role) {
+      case Role::ha_read: return {false, false};
+      case Role::ha: return {false, true};
+      case Role::readonly: return {true, false};
+      case Role::none: return {true, true};
+    }
+    return {};
+  }
+
+  // etcd3.hosts wants host:port; a scheme in an endpoint becomes etcd3.protocol.
+  static json etcd3_section(const manifests::EtcdCluster& dcs) {
+    json hosts = json::array();
+    bool https = false;
+    for (const auto& endpoint : dcs.endpoints) {
+      std::string e = endpoint;
+      if (starts_with(e, "https://")) {
+        https = true;
+        e = e.substr(8);
+      } else if (starts_with(e, "http://")) {
+        e = e.substr(7);
+      }
+      while (!e.empty() && e.back() == '/') e.pop_back();
+      hosts.push_back(e);
+    }
+    json section = {{"hosts", hosts}};
+    if (https) section["protocol"] = "https";
+    return section;
+  }
+
+  DesiredCluster build(const ClusterInputs& in, json dynamic) {
+    const auto& cluster = *in.cluster;
+    DesiredCluster out;
+    out.name = cluster.metadata.name;
+    out.namespace_ = cluster.metadata.namespace_;
+    out.mode = cluster.replication.mode;
+    out.role = cluster.replication.role;
+    out.instances = cluster.instances;
+    if (cluster.replication.mode == ReplicationMode::sync || cluster.replication.mode == ReplicationMode::strict_sync)
+      out.sync_instances = cluster.replication.sync_instances.value_or(1);
+    out.postgres_version = cluster.postgres_version;
+    out.postgres_major = in.major;
+    std::string major = std::to_string(in.major);
+    out.bin_dir = "/usr/lib/postgresql/" + major + "/bin";
+    out.dcs_name = in.dcs->metadata.name;
+    json etcd3 = etcd3_section(*in.dcs);
+    for (const auto& h : etcd3["hosts"]) out.etcd_endpoints.push_back(h.get<std::string>());
+    out.dynamic_config = std::move(dynamic);
+    out.packages = {"postgresql-" + major, "postgresql-client-" + major, "patroni", "python3-etcd"};
+    if (in.major != k_debian_postgres_major) out.repositories = {"pgdg"};
+    out.where = cluster.locations.at("");
+
+    // Strict modes bootstrap non-strict: strict with no streaming replica blocks every write,
+    // bootstrap included (§5.4); apply enables strict once a replica streams.
+    json bootstrap_dcs = out.dynamic_config;
+    bootstrap_dcs["synchronous_mode_strict"] = false;
+    std::string data_dir = "/var/lib/postgresql/" + major + "/" + out.name;
+
+    auto slots = member_slots(cluster);
+    for (std::size_t i = 0; i < slots.size() && i < in.hosts.size(); ++i) {
+      const auto& slot = slots[i];
+      const auto& host = *in.hosts[i];
+      DesiredMember m;
+      m.name = out.name + "-" + std::to_string(slot.index);
+      m.slot = slot.index;
+      m.host = host.metadata.name;
+      m.address = host.address;
+      m.group = slot.group;
+      m.role = slot.role;
+      m.tags = tags_for(slot.role);
+      m.config_path = "/etc/patroni/" + major + "-" + out.name + ".yml";
+      m.service = "patroni@" + major + "-" + out.name;
+      m.patroni_config = {
+          {"scope", out.name},
+          {"namespace", k_patroni_namespace},
+          {"name", m.name},
+          {"restapi",
+           {{"listen", host_port(host.address, k_restapi_port)},
+            {"connect_address", host_port(host.address, k_restapi_port)},
+            {"authentication", {{"username", k_restapi_user}, {"password", secret_reference(SecretKind::restapi)}}}}},
+          {"etcd3", etcd3},
+          // bootstrap.pg_hba repeats the DCS lines: Patroni 3.0.2's --validate-config requires it,
+          // and Patroni uses the DCS pg_hba anyway once it exists.
+          {"bootstrap",
+           {{"dcs", bootstrap_dcs},
+            {"initdb", json::array({{{"encoding", "UTF8"}}, "data-checksums"})},
+            {"pg_hba", bootstrap_dcs["postgresql"]["pg_hba"]}}},
+          {"postgresql",
+           {{"listen", host.address + ",127.0.0.1:" + std::to_string(k_postgres_port)},
+            {"connect_address", host_port(host.address, k_postgres_port)},
+            {"data_dir", data_dir},
+            {"bin_dir", out.bin_dir},
+            {"pgpass", "/var/lib/postgresql/" + major + "/" + out.name + ".pgpass"},
+            {"use_unix_socket", true},
+            {"authentication",
+             {{"superuser", {{"username", k_superuser}, {"password", secret_reference(SecretKind::superuser)}}},
+              {"replication",
+               {{"username", k_replication_user}, {"password", secret_reference(SecretKind::replication)}}},
+              {"rewind", {{"username", k_rewind_user}, {"password", secret_reference(SecretKind::rewind)}}}}},
+            {"parameters", {{"unix_socket_directories", k_socket_dir}}}}},
+          // Real booleans: Patroni 3.0.2 reads the string "false" as true (§3).
+          {"tags",
+           {{"nofailover", m.tags.nofailover},
+            {"noloadbalance", m.tags.noloadbalance},
+            {"clonefrom", false},
+            {"nosync", false}}},
+      };
+      out.members.push_back(std::move(m));
+    }
+    return out;
+  }
+
+  const manifests::ManifestSet& manifests_;
+  Diagnostics& diagnostics_;
+};
+
+}  // namespace
+
+CompileResult compile(const manifests::ManifestSet& manifests, const PlacementHistory& history) {
+  CompileResult result;
+  auto placements = place_all(manifests, history);
+  result.diagnostics = placements.diagnostics;
+  Compiler compiler(manifests, result.diagnostics);
+  for (const auto& cluster : manifests.clusters) {
+    auto placed = placements.by_cluster.find(cluster.metadata.name);
+    const SlotHosts* hosts = placed == placements.by_cluster.end() ? nullptr : &placed->second;
+    if (auto compiled = compiler.compile_cluster(cluster, hosts)) result.state.clusters.push_back(std::move(*compiled));
+  }
+  // Nothing partially compiled: one error anywhere and the desired state is empty.
+  if (has_errors(result.diagnostics)) result.state = {};
+  std::stable_sort(result.diagnostics.begin(), result.diagnostics.end(), [](const Diagnostic& a, const Diagnostic& b) {
+    if (a.where.file != b.where.file) return a.where.file < b.where.file;
+    if (a.where.line != b.where.line) return a.where.line < b.where.line;
+    return a.where.column < b.where.column;
+  });
+  return result;
+}
+
+}  // namespace pgc::reconciler

@@ -1,0 +1,158 @@
+#include "reconciler/render.hpp"
+
+#include <regex>
+
+#include <yaml-cpp/yaml.h>
+
+#include "util/strings.hpp"
+
+namespace pgc::reconciler {
+namespace {
+
+using ordered = nlohmann::ordered_json;
+
+// A copy of value with secret references and passwords replaced by <redacted>.
+ordered redacted(const nlohmann::json& value, bool under_password = false) {
+  if (value.is_object()) {
+    ordered out = ordered::object();
+    for (auto it = value.begin(); it != value.end(); ++it) out[it.key()] = redacted(it.value(), under_password || it.key() == "password");
+    return out;
+  }
+  if (value.is_array()) {
+    ordered out = ordered::array();
+    for (const auto& v : value) out.push_back(redacted(v, under_password));
+    return out;
+  }
+  if (value.is_string() &&
+      (under_password || starts_with(value.get_ref<const std::string&>(), k_secret_prefix)))
+    return std::string(k_redacted);
+  if (under_password && !value.is_null()) return std::string(k_redacted);
+  return ordered(value);
+}
+
+ordered strings(const std::vector<std::string>& list) {
+  ordered out = ordered::array();
+  for (const auto& s : list) out.push_back(s);
+  return out;
+}
+
+ordered member_tree(const DesiredMember& m) {
+  ordered j = ordered::object();
+  j["name"] = m.name;
+  j["slot"] = m.slot;
+  j["host"] = m.host;
+  j["address"] = m.address;
+  j["role"] = manifests::to_string(m.role);
+  j["group"] = m.group;
+  j["tags"] = {{"nofailover", m.tags.nofailover}, {"noloadbalance", m.tags.noloadbalance}};
+  j["configPath"] = m.config_path;
+  j["service"] = m.service;
+  j["patroniConfig"] = redacted(m.patroni_config);
+  return j;
+}
+
+ordered cluster_tree(const DesiredCluster& c) {
+  ordered j = ordered::object();
+  j["name"] = c.name;
+  j["namespace"] = c.namespace_;
+  j["mode"] = manifests::to_string(c.mode);
+  j["role"] = manifests::to_string(c.role);
+  j["instances"] = c.instances;
+  if (c.sync_instances) j["syncInstances"] = *c.sync_instances;
+  j["postgresVersion"] = c.postgres_version;
+  j["postgresMajor"] = c.postgres_major;
+  j["binDir"] = c.bin_dir;
+  j["dynamicConfig"] = redacted(c.dynamic_config);
+  ordered members = ordered::array();
+  for (const auto& m : c.members) members.push_back(member_tree(m));
+  j["members"] = std::move(members);
+  j["packages"] = strings(c.packages);
+  if (!c.repositories.empty()) j["repositories"] = strings(c.repositories);
+  j["dcs"] = strings(c.etcd_endpoints);
+  j["etcdCluster"] = c.dcs_name;
+  return j;
+}
+
+void emit(YAML::Emitter& out, const ordered& value) {
+  switch (value.type()) {
+    case ordered::value_t::object:
+      if (value.empty()) {
+        out << YAML::Flow << YAML::BeginMap << YAML::EndMap;
+        return;
+      }
+      out << YAML::BeginMap;
+      for (auto it = value.begin(); it != value.end(); ++it) {
+        out << YAML::Key << it.key() << YAML::Value;
+        emit(out, it.value());
+      }
+      out << YAML::EndMap;
+      return;
+    case ordered::value_t::array:
+      if (value.empty()) {
+        out << YAML::Flow << YAML::BeginSeq << YAML::EndSeq;
+        return;
+      }
+      out << YAML::BeginSeq;
+      for (const auto& v : value) emit(out, v);
+      out << YAML::EndSeq;
+      return;
+    case ordered::value_t::boolean:
+      out << YAML::TrueFalseBool << value.get<bool>();
+      return;
+    case ordered::value_t::number_integer:
+      out << value.get<long long>();
+      return;
+    case ordered::value_t::number_unsigned:
+      out << value.get<unsigned long long>();
+      return;
+    case ordered::value_t::number_float:
+      out << value.get<double>();
+      return;
+    case ordered::value_t::string: {
+      const auto& s = value.get_ref<const std::string&>();
+      // Plain only when a YAML reader takes it back as this exact string.
+      static const std::regex plain(R"(^[A-Za-z_/][A-Za-z0-9_./:@%+-]*$)");
+      static const std::regex special(R"(^(true|false|yes|no|on|off|y|n|null|~)$)", std::regex::icase);
+      if (std::regex_match(s, plain) && !std::regex_match(s, special)) out << s;
+      else out << YAML::DoubleQuoted << s;
+      return;
+    }
+    case ordered::value_t::null:
+    default:
+      out << YAML::Null;
+      return;
+  }
+}
+
+}  // namespace
+
+std::optional<RenderFormat> parse_render_format(std::string_view text) {
+  if (text == "yaml") return RenderFormat::yaml;
+  if (text == "json") return RenderFormat::json;
+  return std::nullopt;
+}
+
+ordered render_tree(const DesiredState& state) {
+  ordered clusters = ordered::array();
+  for (const auto& c : state.clusters) clusters.push_back(cluster_tree(c));
+  ordered doc = ordered::object();
+  doc["clusters"] = std::move(clusters);
+  return doc;
+}
+
+std::string to_ordered_yaml(const ordered& value) {
+  YAML::Emitter out;
+  out.SetIndent(2);
+  emit(out, value);
+  std::string text = out.c_str();
+  if (text.empty() || text.back() != '\n') text += '\n';
+  return text;
+}
+
+std::string render(const DesiredState& state, RenderFormat format) {
+  auto tree = render_tree(state);
+  if (format == RenderFormat::json) return tree.dump(2) + "\n";
+  return to_ordered_yaml(tree);
+}
+
+}  // namespace pgc::reconciler
