@@ -138,6 +138,18 @@ class Executor {
   Result<void> install_packages(const Change& change) {
     auto s = session(change.host);
     if (!s) return std::unexpected(s.error());
+    // Installing postgresql-NN would create and start a cluster "main" on port 5432, clashing with
+    // Patroni's: tell postgresql-common not to (createcluster.conf is read by the package scripts).
+    static const std::string no_main_cluster = R"SH(
+set -eu
+f=/etc/postgresql-common/createcluster.conf
+install -d /etc/postgresql-common
+grep -qE '^[[:space:]]*create_main_cluster[[:space:]]*=[[:space:]]*false' "$f" 2>/dev/null || echo 'create_main_cluster = false' >> "$f"
+)SH";
+    auto prepared = (*s)->run_script(no_main_cluster, {}, k_command_timeout);
+    if (!prepared) return std::unexpected(prepared.error());
+    if (prepared->exit_status != 0)
+      return fail("host " + (*s)->describe() + ": createcluster.conf: " + trim(prepared->err));
     std::vector<std::string> argv{"env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "install", "-y", "-q",
                                   "--no-install-recommends"};
     for (const auto& p : change.payload["packages"]) argv.push_back(p.get<std::string>());

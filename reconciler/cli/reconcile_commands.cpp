@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "reconciler/apply.hpp"
+#include "reconciler/cli/command.hpp"
 #include "reconciler/plan_output.hpp"
 #include "reconciler/reconcile.hpp"
 #include "reconciler/status.hpp"
@@ -41,7 +42,7 @@ Progress::Style progress_style(const ReconcileArgs& args) {
 }  // namespace
 
 void add_reconcile_options(CLI::App& command, ReconcileArgs& args) {
-  command.add_option("-s,--source", args.sources, "Manifest directory or file (repeatable)")->required();
+  add_source_option(command, args.sources);
   command.add_option("--state-dir", args.state_dir,
                      "Where secrets are kept (default $PGCONVERGE_STATE_DIR or ~/.local/state/pgconverge)");
   command.add_option("--ssh-identity", args.ssh_identity, "SSH private key (default: the SSH agent)");

@@ -157,7 +157,7 @@ TEST_CASE("compile: *-all counts readonly and none group members in instances âˆ
   CHECK(c.dynamic_config["synchronous_mode_strict"] == true);
 }
 
-TEST_CASE("compile: roles map to tags; groups take their role, the main group the cluster's") {
+TEST_CASE("compile: roles map to tags: groups take their role, the main group the cluster's") {
   SECTION("ha-read main group") {
     Lab lab(3, 3);
     auto c = lab.compiled();
@@ -356,7 +356,7 @@ TEST_CASE("compile: PostgreSQL parameters come from the SGPostgresConfig plus wh
                                            "spec.postgresql.conf.max_replication_slots"});
 }
 
-TEST_CASE("compile: max_wal_senders and slots grow with the cluster; wal_level logical is kept") {
+TEST_CASE("compile: max_wal_senders and slots grow with the cluster, and wal_level logical is kept") {
   Lab lab(12, 12);
   lab.pgconfig().parameters["wal_level"] = "logical";
   auto c = lab.compiled();
@@ -379,8 +379,11 @@ TEST_CASE("compile: pg_hba lets members (and declared clients) in with scram-sha
                                                        "host all all 10.250.0.11/32 scram-sha-256",
                                                        "host all all 10.250.0.12/32 scram-sha-256",
                                                        "host all all 10.250.0.13/32 scram-sha-256",
+                                                       "host all all 0.0.0.0/0 scram-sha-256",
+                                                       "host all all ::/0 scram-sha-256",
                                                    }));
 
+  // With declared clients, only those (and the pool) may connect.
   lab.cluster().metadata.annotations[k_client_cidrs_annotation] = "10.250.0.1, 192.168.7.0/24";
   auto with_clients = lab.compiled();
   const auto& hba = with_clients.dynamic_config["postgresql"]["pg_hba"];

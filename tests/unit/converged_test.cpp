@@ -14,7 +14,7 @@ TEST_CASE("converged: expected sync standbys follow the mode and are capped by r
   CHECK(expected_sync_standbys(pgc::testing::make_cluster(2, ReplicationMode::sync, 3)) == 1);
 }
 
-TEST_CASE("converged: a healthy cluster has no differences; each kind of difference is named") {
+TEST_CASE("converged: a healthy cluster has no differences, and each kind of difference is named") {
   auto c = pgc::testing::make_cluster(4, ReplicationMode::strict_sync, 2);
   auto o = pgc::testing::healthy(c, 2);
   CHECK(differences(c, o).empty());

@@ -5,7 +5,7 @@
 
 using namespace pgc::reconciler;
 
-TEST_CASE("observe: the host probe's output is parsed; contents come back byte for byte") {
+TEST_CASE("observe: the host probe's output is parsed and contents come back byte for byte") {
   // "a: 1\nb: 'x y'\n" in base64
   auto host = parse_host_probe("h1",
                                "pkg patroni 1\npkg postgresql-15 0\n"

@@ -59,6 +59,12 @@ lab_up() { # lab_up ARGS... (down first: every test starts from nothing)
   source "$PGC_LAB_DIR/lab.env"
 }
 
+# live_procs HOST REGEX: command names on HOST matching REGEX, zombies left out (the host's PID 1,
+# runsvdir, reaps orphans only on its next one-second wakeup).
+live_procs() {
+  "$LAB" ssh "$1" "ps -eo stat=,comm= | awk '\$1 !~ /^Z/ {print \$2}' | grep -E '$2' || true"
+}
+
 host_ip() { echo "$SUBNET.$((10 + $1))"; }
 
 # The exact SSH a user (or pgconverge) makes: strict host key checking against the lab's file.

@@ -22,7 +22,7 @@ out=$("$LAB" run env PGCONNECT_TIMEOUT=5 psql -h 10.250.0.11 -U postgres -d post
 ok "psql from the client namespace reached PostgreSQL 15 on 10.250.0.11 ($out)"
 "$LAB" ssh pg-1 "cd / && runuser -u postgres -- $PG/pg_ctl -D /var/lib/postgresql/15/smoke -m fast -w stop >/dev/null
   rm -rf /var/lib/postgresql/15/smoke /var/lib/postgresql/smoke.log"
-[[ -z $("$LAB" ssh pg-1 'ps -eo comm= | grep ^postgres || true') ]] || fail "postgres still running after pg_ctl stop"
+[[ -z $(live_procs pg-1 '^postgres') ]] || fail "postgres still running after pg_ctl stop"
 ok "stopped and cleaned up"
 
 step "etcd put/get from the client namespace"
@@ -81,7 +81,7 @@ ok "freeze/thaw stop and continue Patroni (pid $pid in pg-1)"
 sleep 1.5 # runsv would have restarted it within ~1 s
 expect_rc 3 "$LAB" ssh pg-1 systemctl is-active patroni@15-smoke
 [[ $(cat "$WORK/out") == failed ]] || fail "after kill: '$(cat "$WORK/out")'"
-[[ -n $("$LAB" ssh pg-1 'ps -eo comm= | grep ^postgres || true') ]] || fail "PostgreSQL died with Patroni (KillMode=process)"
+[[ -n $(live_procs pg-1 '^postgres') ]] || fail "PostgreSQL died with Patroni (KillMode=process)"
 ok "kill: patroni@ (Restart=no) stays failed, not restarted; PostgreSQL keeps running (KillMode=process)"
 expect_rc 0 "$LAB" ssh pg-1 systemctl start patroni@15-smoke
 for _ in $(seq 120); do leader && break; sleep 0.5; done
@@ -89,5 +89,5 @@ leader || fail "Patroni did not take over again"
 "$LAB" patroni pg-1 stop
 expect_rc 3 "$LAB" ssh pg-1 systemctl is-active patroni@15-smoke
 [[ $(cat "$WORK/out") == inactive ]] || fail "after stop: '$(cat "$WORK/out")'"
-[[ -z $("$LAB" ssh pg-1 'ps -eo comm= | grep -E "^(postgres|patroni)" || true') ]] || fail "processes left after stop"
+[[ -z $(live_procs pg-1 '^(postgres|patroni)') ]] || fail "processes left after stop"
 ok "restart, then 'lab patroni stop': inactive, PostgreSQL shut down by Patroni"
