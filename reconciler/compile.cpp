@@ -441,12 +441,8 @@ class Compiler {
     for (const auto& a : addresses)
       lines.push_back(std::string("host replication ") + k_replication_user + " " + a + " scram-sha-256");
     for (const auto& a : addresses) lines.push_back("host all all " + a + " scram-sha-256");
-    // Clients: the declared CIDRs, else any address with scram-sha-256 (as StackGres does):
-    // applications and pgconverge itself (it observes members over libpq) must reach PostgreSQL.
-    if (in.client_cidrs.empty()) {
-      lines.push_back("host all all 0.0.0.0/0 scram-sha-256");
-      lines.push_back("host all all ::/0 scram-sha-256");
-    }
+    // Clients: only the declared CIDRs. Never 0.0.0.0/0: pgconverge's own address (it observes
+    // members over libpq) belongs in the annotation too, and verification says so when it is not.
     for (const auto& c : in.client_cidrs) lines.push_back("host all all " + c + " scram-sha-256");
     return lines;
   }

@@ -58,6 +58,12 @@ std::vector<std::string> differences(const DesiredCluster& desired, const Observ
                   std::to_string(expected));
   if (leader) {
     auto pg = observed.postgres.find(leader->name);
+    if (pg != observed.postgres.end() && !pg->second.reachable)
+      out.push_back("the leader's PostgreSQL is not reachable over libpq (" + pg->second.error + ")" +
+                    (pg->second.error.find("pg_hba") != std::string::npos
+                         ? "; add the address pgconverge runs from to the annotation " +
+                               std::string(k_client_cidrs_annotation)
+                         : ""));
     if (pg != observed.postgres.end() && pg->second.reachable) {
       int sync_rows = static_cast<int>(std::count_if(pg->second.sync_states.begin(), pg->second.sync_states.end(),
                                                      [](const auto& r) { return r.second == "sync"; }));

@@ -70,7 +70,9 @@ spec:
 ---
 apiVersion: stackgres.io/v1
 kind: SGCluster
-metadata: {name: $name}
+metadata:
+  name: $name
+  annotations: {pgconverge.io/client-cidrs: 10.250.0.1/32}  # the client namespace: tests and pgconverge
 spec:
   postgres: {version: "15"}
   instances: $instances

@@ -379,8 +379,6 @@ TEST_CASE("compile: pg_hba lets members (and declared clients) in with scram-sha
                                                        "host all all 10.250.0.11/32 scram-sha-256",
                                                        "host all all 10.250.0.12/32 scram-sha-256",
                                                        "host all all 10.250.0.13/32 scram-sha-256",
-                                                       "host all all 0.0.0.0/0 scram-sha-256",
-                                                       "host all all ::/0 scram-sha-256",
                                                    }));
 
   // With declared clients, only those (and the pool) may connect.

@@ -40,3 +40,18 @@ TEST_CASE("converged: a healthy cluster has no differences, and each kind of dif
   auto d = differences(c, down);
   CHECK(d.front() == "c-2 is stopped");
 }
+
+TEST_CASE("converged: a leader pgconverge cannot query over libpq is not converged, with the fix named") {
+  auto c = pgc::testing::make_cluster(3, ReplicationMode::sync, 1);
+  auto o = pgc::testing::healthy(c, 1);
+  o.postgres["c-0"] = {};
+  o.postgres["c-0"].error =
+      "postgres 10.250.0.11:5432: FATAL:  no pg_hba.conf entry for host \"10.250.0.1\", user \"postgres\"";
+  CHECK(differences(c, o) ==
+        std::vector<std::string>{"the leader's PostgreSQL is not reachable over libpq (" + o.postgres["c-0"].error +
+                                 "); add the address pgconverge runs from to the annotation pgconverge.io/client-cidrs"});
+  o.postgres["c-0"].error = "postgres 10.250.0.11:5432: timeout expired";
+  CHECK(differences(c, o) == std::vector<std::string>{
+                                 "the leader's PostgreSQL is not reachable over libpq (postgres 10.250.0.11:5432: "
+                                 "timeout expired)"});
+}
