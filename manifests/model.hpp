@@ -144,6 +144,8 @@ struct ManifestSet {
 
 // The annotation naming the EtcdCluster a cluster uses when there are several.
 inline constexpr const char* k_dcs_annotation = "pgconverge.io/dcs";
+// The annotation that suspends applying to a cluster ("true"); plan and status still report drift.
+inline constexpr const char* k_suspend_annotation = "pgconverge.io/suspend";
 // The label that places a cluster's members when it has no nodeSelector.
 inline constexpr const char* k_cluster_label = "pgconverge.io/cluster";
 

@@ -225,6 +225,13 @@ void check_references(const SGCluster& c, const ManifestSet& set, Reporter& r) {
   }
 }
 
+void check_suspend(const SGCluster& c, Reporter& r) {
+  auto it = c.metadata.annotations.find(k_suspend_annotation);
+  if (it == c.metadata.annotations.end() || it->second == "true" || it->second == "false") return;
+  r.error(std::string("metadata.annotations.") + k_suspend_annotation,
+          "must be \"true\" or \"false\" (got " + quoted(it->second) + ")");
+}
+
 void check_dcs(const SGCluster& c, const ManifestSet& set, Reporter& r) {
   if (auto it = c.metadata.annotations.find(k_dcs_annotation); it != c.metadata.annotations.end()) {
     const std::string field = std::string("metadata.annotations.") + k_dcs_annotation;
@@ -302,6 +309,7 @@ void check_cluster(const SGCluster& c, const ManifestSet& set, Diagnostics& diag
   check_replication(c, r);
   check_references(c, set, r);
   check_dcs(c, set, r);
+  check_suspend(c, r);
   check_dynamic_config(c, r);
 }
 

@@ -62,9 +62,12 @@ Result<void> as_void(const Result<CommandResult>& r) {
   return {};
 }
 
+constexpr const char* k_stopping = "stopped: pgconverge is shutting down";
+bool stopping(const std::atomic<bool>* stop) { return stop && stop->load(); }
+
 // Polls observe_cluster until ready(observed) or the deadline; returns the last observation.
 template <typename Ready>
-Result<ObservedCluster> wait_for(const DesiredCluster& cluster, const ClusterSecrets& secrets, World& world,
+Result<ObservedCluster> wait_for(const std::atomic<bool>* stop, const DesiredCluster& cluster, const ClusterSecrets& secrets, World& world,
                                  std::chrono::seconds timeout, const std::string& what, bool with_postgres,
                                  Progress& progress, const Progress::Token& token, Ready ready) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
@@ -74,6 +77,7 @@ Result<ObservedCluster> wait_for(const DesiredCluster& cluster, const ClusterSec
     if (ready(last)) return last;
     if (std::chrono::steady_clock::now() >= deadline)
       return fail("timed out after " + std::to_string(timeout.count()) + "s waiting for " + what);
+    if (stopping(stop)) return fail(std::string(k_stopping) + " while waiting for " + what);
     progress.update(token, "waiting for " + what);
     std::this_thread::sleep_for(k_poll);
   }
@@ -193,7 +197,7 @@ install -d -o postgres -g postgres -m 2775 /var/run/postgresql
                (om->state == "running" || om->state == "streaming");
       return om->state == "running" || om->state == "streaming";
     };
-    auto r = wait_for(c, secrets(c.name), world_, options_.wait_timeout, m.name + " " + wait, false, progress_, token,
+    auto r = wait_for(options_.stop, c, secrets(c.name), world_, options_.wait_timeout, m.name + " " + wait, false, progress_, token,
                       ready);
     if (!r) return std::unexpected(r.error());
     return {};
@@ -215,7 +219,7 @@ install -d -o postgres -g postgres -m 2775 /var/run/postgresql
     bool wants_strict = patch.value("synchronous_mode_strict", false);
     if (wants_strict) {
       // Enabling strict with no streaming replica blocks every write (§5.4): wait for one.
-      auto streams = wait_for(c, sec, world_, options_.wait_timeout, "a streaming replica before enabling strict mode",
+      auto streams = wait_for(options_.stop, c, sec, world_, options_.wait_timeout, "a streaming replica before enabling strict mode",
                               false, progress_, token,
                               [](const ObservedCluster& oc) { return !oc.streaming_replicas().empty(); });
       if (!streams) return std::unexpected(streams.error());
@@ -227,7 +231,7 @@ install -d -o postgres -g postgres -m 2775 /var/run/postgresql
       // Patroni 3.0.2 only releases a '*' (blocked writes) when synchronous_mode goes off (§5.5).
       auto r = (*client)->patch_config({{"synchronous_mode", false}, {"synchronous_mode_strict", false}});
       if (!r) return std::unexpected(r.error());
-      auto released = wait_for(c, sec, world_, options_.wait_timeout, "synchronous_standby_names to leave '*'", true,
+      auto released = wait_for(options_.stop, c, sec, world_, options_.wait_timeout, "synchronous_standby_names to leave '*'", true,
                                progress_, token, [](const ObservedCluster& oc) {
                                  const auto* l = oc.leader();
                                  if (!l || !oc.postgres.contains(l->name)) return false;
@@ -247,7 +251,7 @@ install -d -o postgres -g postgres -m 2775 /var/run/postgresql
       }
     };
     flat(patch, "");
-    auto stored = wait_for(c, sec, world_, std::min(options_.wait_timeout, std::chrono::seconds(30)),
+    auto stored = wait_for(options_.stop, c, sec, world_, std::min(options_.wait_timeout, std::chrono::seconds(30)),
                            "Patroni to store the configuration", false, progress_, token, [&](const ObservedCluster& oc) {
                              for (const auto& [p, v] : keys) {
                                json::json_pointer ptr(p);
@@ -267,7 +271,7 @@ install -d -o postgres -g postgres -m 2775 /var/run/postgresql
     if (!r) return std::unexpected(r.error());
     if (r->status != 200 && r->status != 503)
       return fail("POST /restart on " + m.name + " answered " + std::to_string(r->status) + ": " + r->body.substr(0, 200));
-    auto done = wait_for(c, secrets(c.name), world_, options_.wait_timeout, m.name + " to restart", false, progress_,
+    auto done = wait_for(options_.stop, c, secrets(c.name), world_, options_.wait_timeout, m.name + " to restart", false, progress_,
                          token, [&](const ObservedCluster& oc) {
                            const auto* om = oc.member(m.name);
                            return om && !om->pending_restart && (om->state == "running" || om->state == "streaming");
@@ -281,7 +285,7 @@ install -d -o postgres -g postgres -m 2775 /var/run/postgresql
     std::string leader = change.payload["leader"], candidate = change.payload["candidate"];
     // In sync mode the candidate must be a sync standby (§5.8): wait until it is one.
     if (c.dynamic_config.value("synchronous_mode", false)) {
-      auto ok = wait_for(c, secrets(c.name), world_, options_.wait_timeout, candidate + " to be a sync standby", false,
+      auto ok = wait_for(options_.stop, c, secrets(c.name), world_, options_.wait_timeout, candidate + " to be a sync standby", false,
                          progress_, token, [&](const ObservedCluster& oc) {
                            auto s = oc.sync_standbys();
                            return std::find(s.begin(), s.end(), candidate) != s.end();
@@ -295,7 +299,7 @@ install -d -o postgres -g postgres -m 2775 /var/run/postgresql
     if (r->status != 200 && r->status != 202)
       return fail("POST /switchover " + leader + " → " + candidate + " answered " + std::to_string(r->status) + ": " +
                   trim(r->body).substr(0, 200));
-    auto done = wait_for(c, secrets(c.name), world_, options_.wait_timeout, candidate + " to lead", false, progress_,
+    auto done = wait_for(options_.stop, c, secrets(c.name), world_, options_.wait_timeout, candidate + " to lead", false, progress_,
                          token, [&](const ObservedCluster& oc) {
                            const auto* l = oc.leader();
                            return l && l->name == candidate && l->state == "running";
@@ -327,8 +331,15 @@ bool ApplyReport::ok() const {
                      [](const ClusterOutcome& c) { return c.converged && c.errors.empty(); });
 }
 
+std::size_t ApplyReport::applied() const {
+  std::size_t n = host_changes_applied;
+  for (const auto& c : clusters) n += c.applied;
+  return n;
+}
+
 std::vector<std::string> wait_converged(const DesiredCluster& cluster, const ClusterSecrets& secrets, World& world,
-                                        std::chrono::seconds timeout, std::size_t workers, Progress* progress) {
+                                        std::chrono::seconds timeout, std::size_t workers, Progress* progress,
+                                        ObservedCluster* last, const std::atomic<bool>* stop) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   std::optional<Progress::Token> token;
   if (progress) token = progress->begin(cluster.name, "verify");
@@ -336,7 +347,8 @@ std::vector<std::string> wait_converged(const DesiredCluster& cluster, const Clu
   while (true) {
     auto oc = observe_cluster(cluster, member_addresses(cluster), &secrets, world, true, workers);
     diffs = differences(cluster, oc);
-    if (diffs.empty() || std::chrono::steady_clock::now() >= deadline) break;
+    if (last) *last = oc;
+    if (diffs.empty() || std::chrono::steady_clock::now() >= deadline || stopping(stop)) break;
     if (progress) progress->update(*token, diffs.front());
     std::this_thread::sleep_for(k_poll);
   }
@@ -355,6 +367,8 @@ ApplyReport apply(const Plan& plan, const manifests::ManifestSet& manifests, con
     if (auto r = executor.execute(change); !r) {
       report.host_errors.push_back(r.error().message);
       failed_hosts.insert(change.host);
+    } else {
+      ++report.host_changes_applied;
     }
   }
   // Clusters are independent: run them in parallel, each in order.
@@ -365,6 +379,10 @@ ApplyReport apply(const Plan& plan, const manifests::ManifestSet& manifests, con
     outcome.name = cp.name;
     outcome.errors = cp.errors;
     for (const auto& change : cp.changes) {
+      if (stopping(options.stop)) {
+        outcome.errors.push_back(change.subject + ": " + k_stopping + " (not started)");
+        break;
+      }
       if (!change.host.empty() && failed_hosts.contains(change.host)) {
         outcome.errors.push_back(change.subject + ": skipped, host setup failed");
         continue;
@@ -373,12 +391,13 @@ ApplyReport apply(const Plan& plan, const manifests::ManifestSet& manifests, con
         outcome.errors.push_back(change.subject + ": " + r.error().message);
         break;  // later steps depend on this one
       }
+      ++outcome.applied;
     }
     const auto* dc = find_cluster(desired, cp.name);
     if (!dc || !secrets.contains(cp.name)) return;
-    outcome.differences = wait_converged(*dc, secrets.at(cp.name), world,
-                                         outcome.errors.empty() ? options.wait_timeout : std::chrono::seconds(0),
-                                         options.workers, &progress);
+    bool wait = outcome.errors.empty() && !stopping(options.stop);
+    outcome.differences = wait_converged(*dc, secrets.at(cp.name), world, wait ? options.wait_timeout : std::chrono::seconds(0),
+                                         options.workers, &progress, &outcome.observed.emplace(), options.stop);
     outcome.converged = outcome.differences.empty();
   });
   return report;

@@ -2,8 +2,10 @@
 // The apply pass: executes a plan's changes in order, waiting on observation (never on an HTTP
 // status) where the next step depends on the previous one, then verifies convergence.
 
+#include <atomic>
 #include <chrono>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -20,19 +22,26 @@ namespace pgc::reconciler {
 struct ApplyOptions {
   std::chrono::seconds wait_timeout{180};  // --wait-timeout: bound on every wait and on verification
   std::size_t workers = 8;
+  // Set (e.g. by SIGTERM) to stop between steps and waits; the step in progress completes.
+  const std::atomic<bool>* stop = nullptr;
 };
 
 struct ClusterOutcome {
   std::string name;
   bool converged = false;
+  std::size_t applied = 0;               // changes executed successfully
   std::vector<std::string> differences;  // what still differs after the wait
   std::vector<std::string> errors;       // steps that failed
+  std::optional<ObservedCluster> observed;  // the last observation of the verification
 };
 
 struct ApplyReport {
   std::vector<std::string> host_errors;
+  std::size_t host_changes_applied = 0;
   std::vector<ClusterOutcome> clusters;
   [[nodiscard]] bool ok() const;
+  // Every change executed successfully, host and cluster changes together.
+  [[nodiscard]] std::size_t applied() const;
 };
 
 // Executes plan. Changes of one cluster run in order; a failed step stops that cluster's
@@ -44,6 +53,7 @@ ApplyReport apply(const Plan& plan, const manifests::ManifestSet& manifests, con
 // Waits until the cluster converges or the timeout passes; returns the last differences.
 std::vector<std::string> wait_converged(const DesiredCluster& cluster, const ClusterSecrets& secrets, World& world,
                                         std::chrono::seconds timeout, std::size_t workers,
-                                        Progress* progress = nullptr);
+                                        Progress* progress = nullptr, ObservedCluster* last = nullptr,
+                                        const std::atomic<bool>* stop = nullptr);
 
 }  // namespace pgc::reconciler

@@ -518,6 +518,9 @@ class Compiler {
     out.packages = {"postgresql-" + major, "postgresql-client-" + major, "patroni", "python3-etcd"};
     if (in.major != k_debian_postgres_major) out.repositories = {"pgdg"};
     out.where = cluster.locations.at("");
+    if (auto it = cluster.metadata.annotations.find(manifests::k_suspend_annotation);
+        it != cluster.metadata.annotations.end())
+      out.suspended = it->second == "true";
 
     // Strict modes bootstrap non-strict: strict with no streaming replica blocks every write,
     // bootstrap included (§5.4); apply enables strict once a replica streams.

@@ -72,6 +72,7 @@ struct DesiredCluster {
   // APT repositories the packages need beyond Debian 12 main ("pgdg" for PostgreSQL other than
   // 15); pgconverge does not configure them, compile() warns.
   std::vector<std::string> repositories;
+  bool suspended = false;             // annotation pgconverge.io/suspend: "true": apply leaves it alone
   SourceLocation where;               // the SGCluster document
 };
 

@@ -74,6 +74,7 @@ struct ClusterPlan {
   std::string name;
   std::string namespace_;
   bool bootstrap = false;                // no member has data yet: a new cluster
+  bool suspended = false;                // pgconverge.io/suspend: planned and shown, never applied
   std::vector<Change> changes;
   std::optional<Impact> impact;          // present when replication settings or members change
   std::vector<std::string> errors;       // things that stop part of the plan (unreachable host…)

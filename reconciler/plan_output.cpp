@@ -46,7 +46,8 @@ void print_plan(const Plan& plan, std::ostream& out) {
   };
   for (const auto& c : plan.host_changes) count(c);
   for (const auto& cp : plan.clusters) {
-    out << "cluster " << cp.namespace_ << "/" << cp.name << (cp.bootstrap ? "  (new: bootstrap)" : "") << "\n";
+    out << "cluster " << cp.namespace_ << "/" << cp.name << (cp.bootstrap ? "  (new: bootstrap)" : "")
+        << (cp.suspended ? "  (suspended: apply leaves it alone)" : "") << "\n";
     for (const auto& e : cp.errors) out << "  error: " << e << "\n";
     if (cp.changes.empty() && cp.errors.empty()) out << "  no changes\n";
     for (const auto& c : cp.changes) {
@@ -93,7 +94,7 @@ nlohmann::json plan_to_json(const Plan& plan) {
                         {"clusters", nlohmann::json::array()}};
   for (const auto& c : plan.host_changes) out["hostChanges"].push_back(change_json(c));
   for (const auto& cp : plan.clusters) {
-    nlohmann::json j = {{"name", cp.name}, {"namespace", cp.namespace_}, {"bootstrap", cp.bootstrap},
+    nlohmann::json j = {{"name", cp.name}, {"namespace", cp.namespace_}, {"bootstrap", cp.bootstrap}, {"suspended", cp.suspended},
                         {"errors", cp.errors}, {"changes", nlohmann::json::array()}};
     for (const auto& c : cp.changes) j["changes"].push_back(change_json(c));
     if (cp.impact) j["impact"] = impact_to_json(*cp.impact);

@@ -1,5 +1,7 @@
 #include "reconciler/progress.hpp"
 
+#include "reconciler/event_log.hpp"
+
 #include <cstdio>
 #include <iomanip>
 #include <sstream>
@@ -37,8 +39,12 @@ void Progress::finish(const Token& token, const std::string& result) {
     out_ << "\r\033[K  " << token.where << "  " << token.step << "  " << result << " (" << seconds_since(token.started)
          << ")\n" << std::flush;
   } else {
-    out_ << "step host=" << token.where << " step=\"" << token.step << "\" duration=" << seconds_since(token.started)
-         << " result=\"" << result << "\"\n" << std::flush;
+    out_ << format_event(style_ == Style::json ? LogFormat::json : LogFormat::text, "step",
+                         {{"host", token.where},
+                          {"step", token.step},
+                          {"duration", seconds_since(token.started)},
+                          {"result", result}})
+         << "\n" << std::flush;
   }
 }
 
@@ -46,7 +52,8 @@ void Progress::note(const std::string& line) {
   if (style_ == Style::quiet) return;
   std::lock_guard lock(mutex_);
   if (style_ == Style::live) out_ << "\r\033[K";
-  out_ << line << "\n" << std::flush;
+  if (style_ == Style::json) out_ << format_event(LogFormat::json, "note", {{"message", line}}) << "\n" << std::flush;
+  else out_ << line << "\n" << std::flush;
 }
 
 }  // namespace pgc::reconciler

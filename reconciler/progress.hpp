@@ -1,6 +1,6 @@
 #pragma once
 // Progress of long work: on a terminal a live line per host/step, otherwise one log line per
-// step with host, step, duration and result. Thread-safe.
+// step with host, step, duration and result (logfmt, or JSON for --log-format json). Thread-safe.
 
 #include <chrono>
 #include <mutex>
@@ -11,7 +11,7 @@ namespace pgc::reconciler {
 
 class Progress {
  public:
-  enum class Style { live, log, quiet };
+  enum class Style { live, log, json, quiet };
   Progress(std::ostream& out, Style style) : out_(out), style_(style) {}
 
   // Starts a step; returns a token to pass to finish().

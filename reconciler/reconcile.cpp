@@ -2,6 +2,7 @@
 
 #include <cstdlib>
 
+#include "reconciler/source.hpp"
 #include "reconciler/yaml_json.hpp"
 
 namespace pgc::reconciler {
@@ -66,7 +67,7 @@ Result<Prepared> prepare(const RunOptions& options, World& world, Sessions& sess
 
   // Load and validate every manifest.
   p.loaded = manifests::load_paths(options.sources);
-  for (const auto& d : p.loaded.diagnostics) err << d.str() << "\n";
+  for (const auto& d : p.loaded.diagnostics) err << apply_aliases(d.str(), options.path_aliases) << "\n";
   if (has_errors(p.loaded.diagnostics)) return fail("invalid manifests; nothing was observed or applied");
   if (options.cluster &&
       std::none_of(p.loaded.manifests.clusters.begin(), p.loaded.manifests.clusters.end(),
@@ -75,7 +76,7 @@ Result<Prepared> prepare(const RunOptions& options, World& world, Sessions& sess
 
   // Compile the desired state (placement without history: config paths do not depend on it).
   auto compiled = compile(p.loaded.manifests);
-  for (const auto& d : compiled.diagnostics) err << d.str() << "\n";
+  for (const auto& d : compiled.diagnostics) err << apply_aliases(d.str(), options.path_aliases) << "\n";
   if (has_errors(compiled.diagnostics)) return fail("cannot place the clusters; nothing was observed or applied");
   p.desired = std::move(compiled.state);
   filter_cluster(p.desired, options.cluster);
@@ -87,7 +88,7 @@ Result<Prepared> prepare(const RunOptions& options, World& world, Sessions& sess
   auto history = placement_from(p.desired, p.observed.hosts);
   if (!history.empty()) {
     auto placed = compile(p.loaded.manifests, history);
-    for (const auto& d : placed.diagnostics) err << d.str() << "\n";
+    for (const auto& d : placed.diagnostics) err << apply_aliases(d.str(), options.path_aliases) << "\n";
     if (has_errors(placed.diagnostics)) return fail("cannot place the clusters; nothing was applied");
     p.desired = std::move(placed.state);
     filter_cluster(p.desired, options.cluster);
@@ -102,6 +103,8 @@ Result<Prepared> prepare(const RunOptions& options, World& world, Sessions& sess
 
   // Diff desired against observed.
   p.plan = diff(p.loaded.manifests, p.desired, p.observed, p.secrets);
+  for (auto& cp : p.plan.clusters)
+    if (const auto* dc = p.desired.find(cp.name)) cp.suspended = dc->suspended;
   return p;
 }
 

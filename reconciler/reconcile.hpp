@@ -11,6 +11,7 @@
 #include <ostream>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "manifests/loader.hpp"
@@ -29,6 +30,8 @@ struct RunOptions {
   std::filesystem::path state_dir;             // --state-dir
   std::optional<std::string> cluster;          // only this cluster
   std::size_t workers = 8;                     // bounded worker pool for observation
+  // How to name files of a git checkout in diagnostics (prefix → "<url>@<short>:").
+  std::vector<std::pair<std::string, std::string>> path_aliases;
 };
 
 // Everything the passes up to diff produced.

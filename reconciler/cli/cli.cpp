@@ -21,7 +21,8 @@ void build(CLI::App& app, Context& context) {
   app.get_formatter()->column_width(28);
   register_validate(app, context);
   register_render(app, context);
-  register_reconcile_commands(app, context.out, context.err, context.exit_code);  // plan, apply, status
+  register_reconcile_commands(app, context.out, context.err, context.exit_code);  // plan, apply, status, history
+  register_serve(app, context);
 }
 
 }  // namespace

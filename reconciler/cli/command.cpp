@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <tuple>
 
+#include "providers/git/git_source.hpp"
 #include "util/strings.hpp"
 
 namespace pgc::cli {
@@ -20,18 +21,29 @@ std::size_t count(const Diagnostics& diagnostics, Severity severity) {
 
 }  // namespace
 
-CLI::Option* add_source_option(CLI::App& command, std::vector<std::string>& sources) {
+CLI::Option* add_source_option(CLI::App& command, std::vector<std::string>& sources, SourceKinds kinds) {
   // An option function rather than add_option(name, vector): the latter makes g++ 12 emit a
   // false -Wnull-dereference inside CLI11's detail::split.
-  return command
-      .add_option_function<std::vector<std::string>>(
-          "-s,--source", [&sources](const std::vector<std::string>& paths) { sources = paths; },
-          "Manifest directory or file (*.yaml, *.yml; directories recursively); repeat to merge several, "
-          "e.g. your Hosts' manifests plus a cluster's")
-      ->required()
-      ->allow_extra_args(false)
-      ->check(CLI::ExistingPath)
-      ->type_name("DIR|FILE");
+  auto* option = command
+                     .add_option_function<std::vector<std::string>>(
+                         "-s,--source", [&sources](const std::vector<std::string>& paths) { sources = paths; },
+                         kinds == SourceKinds::paths_and_git
+                             ? "Manifest directory or file (*.yaml, *.yml; directories recursively), or a git URL "
+                               "(file://, https://, ssh://, user@host:path; see --ref, --path); repeat to merge "
+                               "several, e.g. your Hosts' manifests plus a repository's clusters"
+                             : "Manifest directory or file (*.yaml, *.yml; directories recursively); repeat to "
+                               "merge several, e.g. your Hosts' manifests plus a cluster's")
+                     ->required()
+                     ->allow_extra_args(false);
+  if (kinds == SourceKinds::paths) return option->check(CLI::ExistingPath)->type_name("DIR|FILE");
+  return option
+      ->check(CLI::Validator(
+          [](std::string& value) -> std::string {
+            if (providers::is_git_url(value)) return {};
+            return CLI::ExistingPath(value);
+          },
+          "PATH|URL"))
+      ->type_name("DIR|FILE|URL");
 }
 
 CLI::Option* add_cluster_option(CLI::App& command, std::optional<std::string>& cluster) {

@@ -27,9 +27,12 @@ struct Context {
 // The commands. Each adds one subcommand to app whose callback sets context.exit_code.
 void register_validate(CLI::App& app, Context& context);
 void register_render(CLI::App& app, Context& context);
+void register_serve(CLI::App& app, Context& context);
 
-// -s/--source DIR|FILE, required, repeatable (one path per -s); every path must exist.
-CLI::Option* add_source_option(CLI::App& command, std::vector<std::string>& sources);
+// -s/--source DIR|FILE[|URL], required, repeatable (one per -s); every path must exist.
+enum class SourceKinds { paths, paths_and_git };
+CLI::Option* add_source_option(CLI::App& command, std::vector<std::string>& sources,
+                               SourceKinds kinds = SourceKinds::paths);
 
 // --cluster NAME: only this SGCluster (every manifest is still loaded and validated).
 CLI::Option* add_cluster_option(CLI::App& command, std::optional<std::string>& cluster);

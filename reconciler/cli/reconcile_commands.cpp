@@ -5,10 +5,14 @@
 #include <memory>
 
 #include "reconciler/apply.hpp"
+#include "reconciler/apply_run.hpp"
+#include "reconciler/history.hpp"
 #include "reconciler/cli/command.hpp"
 #include "reconciler/plan_output.hpp"
 #include "reconciler/reconcile.hpp"
+#include "reconciler/source.hpp"
 #include "reconciler/status.hpp"
+#include "util/strings.hpp"
 #include "util/terminal.hpp"
 
 namespace pgc::cli {
@@ -16,13 +20,50 @@ namespace {
 
 using namespace pgc::reconciler;
 
-RunOptions run_options(const ReconcileArgs& args) {
+std::filesystem::path state_dir_of(const ReconcileArgs& args) {
+  return args.state_dir.empty() ? default_state_dir() : std::filesystem::path(args.state_dir);
+}
+
+// The run's options with the source resolved: a git URL is fetched and checked out first. The
+// revision is reported on stderr (with a warning when it is stale or rewound).
+struct Resolved {
   RunOptions options;
-  for (const auto& s : args.sources) options.sources.emplace_back(s);
-  options.state_dir = args.state_dir.empty() ? default_state_dir() : std::filesystem::path(args.state_dir);
-  options.cluster = args.cluster;
-  options.workers = static_cast<std::size_t>(std::max(1, args.workers));
-  return options;
+  Revision revision;
+};
+Result<Resolved> resolve(const ReconcileArgs& args, std::ostream& err) {
+  SourceOptions source;
+  source.locations = args.sources;
+  source.ref = args.ref;
+  source.path = args.path;
+  source.state_dir = state_dir_of(args);
+  source.ssh_identity = args.ssh_identity;
+  source.known_hosts = args.known_hosts;
+  source.commits.verify = args.verify_commits;
+  source.commits.ssh_allowed_signers = args.allowed_signers;
+  source.commits.gpg_keyring = args.gpg_keyring;
+  if (args.verify_commits && args.allowed_signers.empty() && args.gpg_keyring.empty())
+    return fail("--verify-commits needs --allowed-signers FILE and/or --gpg-keyring FILE");
+  auto resolved = resolve_source(source);
+  if (!resolved) return std::unexpected(resolved.error());
+  Resolved out;
+  out.options.sources = resolved->paths;
+  out.options.path_aliases = resolved->aliases;
+  out.options.state_dir = source.state_dir;
+  out.options.cluster = args.cluster;
+  out.options.workers = static_cast<std::size_t>(std::max(1, args.workers));
+  out.revision = resolved->revision;
+  if (!out.revision.sha.empty()) {
+    err << "revision: " << out.revision.short_sha << " \"" << out.revision.subject << "\" (" << out.revision.source
+        << (out.revision.ref.empty() ? "" : " " + out.revision.ref) << ")\n";
+    if (out.revision.stale)
+      err << "warning: fetch failed, using the last good revision " << out.revision.short_sha << ": "
+          << out.revision.fetch_error << "\n";
+    if (out.revision.rewound)
+      err << "warning: " << out.revision.short_sha
+          << " does not descend from the previously applied revision (force-push or rewind); applying it as the "
+             "desired state\n";
+  }
+  return out;
 }
 
 std::unique_ptr<World> world_for(const ReconcileArgs& args) {
@@ -39,80 +80,120 @@ Progress::Style progress_style(const ReconcileArgs& args) {
   return stderr_is_terminal() ? Progress::Style::live : Progress::Style::log;
 }
 
+// "Conditions: Ready=True (Converged), …" under a status table.
+void print_conditions(const ClusterRecord& record, std::ostream& out) {
+  out << "Conditions:\n";
+  for (const auto& c : record.conditions) {
+    out << "  " << c.type << "=" << c.status;
+    if (!c.reason.empty()) out << " (" << c.reason << ")";
+    if (!c.message.empty()) out << ": " << c.message;
+    out << "\n";
+  }
+  if (!record.last_applied_revision.empty()) out << "Last applied revision: " << record.last_applied_revision << "\n";
+}
+
 }  // namespace
 
 void add_reconcile_options(CLI::App& command, ReconcileArgs& args) {
-  add_source_option(command, args.sources);
+  add_source_option(command, args.sources, SourceKinds::paths_and_git);
   command.add_option("--state-dir", args.state_dir,
                      "Where secrets are kept (default $PGCONVERGE_STATE_DIR or ~/.local/state/pgconverge)");
   command.add_option("--ssh-identity", args.ssh_identity, "SSH private key (default: the SSH agent)");
   command.add_option("--known-hosts", args.known_hosts,
                      "known_hosts file for strict host key checking (default ~/.ssh/known_hosts)");
   command.add_option("--workers", args.workers, "Hosts observed in parallel")->check(CLI::Range(1, 256));
+  command.add_option("--ref", args.ref, "Branch, tag or commit of a git -s (default: the remote's HEAD)");
+  command.add_option("--path", args.path, "Directory inside a git -s that holds the manifests");
+  command.add_flag("--verify-commits", args.verify_commits,
+                   "Refuse a git revision whose commit is not signed by an allowed signer");
+  command.add_option("--allowed-signers", args.allowed_signers,
+                     "ssh-keygen allowed_signers file for --verify-commits (SSH signatures)");
+  command.add_option("--gpg-keyring", args.gpg_keyring, "Keyring for --verify-commits (GPG signatures, gpgv)");
 }
 
 int run_plan(const ReconcileArgs& args, std::ostream& out, std::ostream& err) {
+  auto resolved = resolve(args, err);
+  if (!resolved) {
+    err << "error: " << resolved.error().message << "\n";
+    return 1;
+  }
   auto world = world_for(args);
   Sessions sessions(*world);
-  auto prepared = prepare(run_options(args), *world, sessions, err);
+  auto prepared = prepare(resolved->options, *world, sessions, err);
   if (!prepared) {
     err << "error: " << prepared.error().message << "\n";
     return 1;
   }
   const auto& plan = prepared->plan;
-  if (args.output == "json") out << plan_to_json(plan).dump(2) << "\n";
-  else print_plan(plan, out);
+  if (args.output == "json") {
+    auto j = plan_to_json(plan);
+    j["revision"] = to_json(resolved->revision);
+    out << j.dump(2) << "\n";
+  } else {
+    print_plan(plan, out);
+  }
   if (plan.has_errors()) return 1;
   return plan.has_changes() ? 2 : 0;
 }
 
 int run_apply(const ReconcileArgs& args, std::ostream& out, std::ostream& err) {
+  ApplyRunOptions options;
+  options.command = "apply";
+  options.trigger = args.trigger;
+  options.lock_wait = std::chrono::seconds(args.lock_timeout_s);
+  options.run.state_dir = state_dir_of(args);
+  options.revision.source = join(args.sources, ", ");
+  auto resolved = resolve(args, err);
+  if (!resolved) {
+    err << "error: " << resolved.error().message << "; nothing was applied\n";
+    record_failure(options, resolved.error().message);
+    return 1;
+  }
   auto world = world_for(args);
-  Sessions sessions(*world);
-  auto options = run_options(args);
-  auto prepared = prepare(options, *world, sessions, err);
-  if (!prepared) {
-    err << "error: " << prepared.error().message << "\n";
-    return 1;
-  }
-  const auto& plan = prepared->plan;
-  print_plan(plan, out);
-  if (auto saved = save_secrets(*prepared, options.state_dir); !saved) {
-    err << "error: " << saved.error().message << "\n";
-    return 1;
-  }
+  options.run = resolved->options;
+  options.revision = resolved->revision;
+  options.apply.wait_timeout = std::chrono::seconds(args.wait_timeout_s);
+  options.apply.workers = options.run.workers;
   Progress progress(err, progress_style(args));
-  ApplyOptions apply_options;
-  apply_options.wait_timeout = std::chrono::seconds(args.wait_timeout_s);
-  apply_options.workers = options.workers;
-  auto report = apply(plan, prepared->loaded.manifests, prepared->desired, prepared->secrets, *world, sessions,
-                      progress, apply_options);
-  out << "\n";
-  for (const auto& e : report.host_errors) out << "error: " << e << "\n";
-  for (const auto& c : report.clusters) {
-    if (c.converged && c.errors.empty()) {
-      bool changed = false;
-      for (const auto& cp : plan.clusters)
-        if (cp.name == c.name) changed = !cp.changes.empty();
-      out << "cluster " << c.name << ": converged" << (changed ? "" : " (no changes were needed)") << "\n";
-      continue;
-    }
-    out << "cluster " << c.name << ": NOT converged\n";
-    for (const auto& e : c.errors) out << "  error: " << e << "\n";
-    for (const auto& d : c.differences) out << "  still different: " << d << "\n";
+  return apply_run(options, *world, progress, out, err).exit_code;
+}
+
+int run_history(const ReconcileArgs& args, std::ostream& out, std::ostream& err) {
+  auto records = History(state_dir_of(args)).load();
+  if (!records) {
+    err << "error: " << records.error().message << "\n";
+    return 1;
   }
-  if (!plan.has_changes() && report.ok()) out << "Nothing to do: everything already matched the manifests.\n";
-  return report.ok() ? 0 : 1;
+  if (args.limit > 0 && records->size() > static_cast<std::size_t>(args.limit))
+    records->erase(records->begin(), records->end() - args.limit);
+  if (args.output == "json") {
+    nlohmann::json runs = nlohmann::json::array();
+    for (const auto& r : *records) runs.push_back(to_json(r));
+    out << nlohmann::json{{"runs", runs}}.dump(2) << "\n";
+  } else {
+    print_history(*records, out);
+  }
+  return 0;
 }
 
 int run_status(const ReconcileArgs& args, std::ostream& out, std::ostream& err) {
+  auto resolved = resolve(args, err);
+  if (!resolved) {
+    err << "error: " << resolved.error().message << "\n";
+    return 1;
+  }
   auto world = world_for(args);
   Sessions sessions(*world);
-  auto prepared = prepare(run_options(args), *world, sessions, err);
+  auto prepared = prepare(resolved->options, *world, sessions, err);
   if (!prepared) {
     err << "error: " << prepared.error().message << "\n";
     return 1;
   }
+  auto history = History(state_dir_of(args)).last();
+  const RunRecord* last_run = history && *history ? &**history : nullptr;
+  if (last_run && !last_run->revision.source.empty())
+    err << "last run: " << last_run->started_at << " " << last_run->result << " at " << last_run->revision.describe()
+        << "\n";
   nlohmann::json all = nlohmann::json::array();
   bool first = true;
   for (const auto& e : prepared->plan.host_errors) err << "error: " << e << "\n";
@@ -121,13 +202,22 @@ int run_status(const ReconcileArgs& args, std::ostream& out, std::ostream& err) 
     const ClusterPlan* cp = nullptr;
     for (const auto& p : prepared->plan.clusters)
       if (p.name == cluster.name) cp = &p;
+    auto record = cluster_record(cluster, observed, cp, nullptr, Revision{}, last_run);
     if (args.output == "json") {
-      all.push_back(status_to_json(cluster, observed, cp));
+      auto j = status_to_json(cluster, observed, cp);
+      nlohmann::json conditions = nlohmann::json::array();
+      for (const auto& c : record.conditions)
+        conditions.push_back({{"type", c.type}, {"status", c.status}, {"reason", c.reason}, {"message", c.message}});
+      j["conditions"] = conditions;
+      j["lastAppliedRevision"] = record.last_applied_revision;
+      j["suspended"] = cluster.suspended;
+      all.push_back(j);
       continue;
     }
     if (!first) out << "\n";
     first = false;
     print_status(cluster, observed, cp, out);
+    print_conditions(record, out);
   }
   if (args.output == "json") out << nlohmann::json{{"clusters", all}}.dump(2) << "\n";
   return prepared->plan.has_errors() ? 1 : 0;
@@ -151,6 +241,11 @@ void register_reconcile_commands(CLI::App& app, std::ostream& out, std::ostream&
   apply_cmd->add_option("--cluster", args->cluster, "Only this SGCluster");
   apply_cmd->add_option("--wait-timeout", args->wait_timeout_s, "Seconds to wait for each step and for convergence")
       ->check(CLI::Range(0, 86400));
+  apply_cmd->add_option("--lock-timeout", args->lock_timeout_s,
+                        "Seconds to wait for another run holding the state dir's lock")
+      ->check(CLI::Range(0, 86400));
+  apply_cmd->add_option("--trigger", args->trigger, "Recorded in the history as what started this run")
+      ->check(CLI::IsMember({"manual", "timer", "cron", "post-receive"}));
   apply_cmd->add_option("--progress", args->progress, "auto, live, log or quiet")
       ->check(CLI::IsMember({"auto", "live", "log", "quiet"}));
   apply_cmd->footer(exit_codes);
@@ -162,6 +257,14 @@ void register_reconcile_commands(CLI::App& app, std::ostream& out, std::ostream&
   status->add_option("-o,--output", args->output, "text or json")->check(CLI::IsMember({"text", "json"}));
   status->footer(exit_codes);
   status->callback([args, &out, &err, &exit_code] { exit_code = run_status(*args, out, err); });
+
+  auto* history = app.add_subcommand("history", "Show the last runs: revision, result, changes and conditions");
+  history->add_option("--state-dir", args->state_dir,
+                      "Where runs are recorded (default $PGCONVERGE_STATE_DIR or ~/.local/state/pgconverge)");
+  history->add_option("-n,--limit", args->limit, "Only the last N runs")->check(CLI::Range(1, 100000));
+  history->add_option("-o,--output", args->output, "text or json")->check(CLI::IsMember({"text", "json"}));
+  history->footer("Exit codes: 0 success, 1 error (unreadable history), 64 usage error.");
+  history->callback([args, &out, &err, &exit_code] { exit_code = run_history(*args, out, err); });
 }
 
 }  // namespace pgc::cli

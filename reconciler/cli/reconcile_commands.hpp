@@ -21,6 +21,14 @@ struct ReconcileArgs {
   std::optional<std::string> cluster;
   std::string output = "text";    // text | json
   int wait_timeout_s = 180;
+  int lock_timeout_s = 60;        // apply: how long to wait for another run's lock
+  int limit = 0;
+  std::string ref;                // git source: branch, tag or commit
+  std::string path;               // git source: manifests directory inside the repository
+  bool verify_commits = false;
+  std::string allowed_signers;
+  std::string gpg_keyring;
+  std::string trigger = "manual"; // apply: what started it (history)                  // history: last N runs (0: all)
   int workers = 8;
   std::string progress = "auto";  // auto | live | log | quiet
 };
@@ -31,6 +39,7 @@ void add_reconcile_options(CLI::App& command, ReconcileArgs& args);
 int run_plan(const ReconcileArgs& args, std::ostream& out, std::ostream& err);
 int run_apply(const ReconcileArgs& args, std::ostream& out, std::ostream& err);
 int run_status(const ReconcileArgs& args, std::ostream& out, std::ostream& err);
+int run_history(const ReconcileArgs& args, std::ostream& out, std::ostream& err);
 
 // Registers plan, apply and status on the top-level app; the chosen command's exit code is
 // written to exit_code when it runs.

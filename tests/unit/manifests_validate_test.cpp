@@ -321,6 +321,16 @@ TEST_CASE("validate: the DCS is the only EtcdCluster or the one the annotation n
               "'etcd-b'?)"});
 }
 
+TEST_CASE("validate: the suspend annotation is \"true\" or \"false\"", "[manifests][validate]") {
+  const std::string annotated = "apiVersion: stackgres.io/v1\nkind: SGCluster\nmetadata:\n  name: c\n"
+                                "  annotations:\n    pgconverge.io/suspend: ";
+  const std::string rest = "\nspec:\n  postgres: {version: '15'}\n";
+  CHECK(check({{"c.yaml", annotated + "'true'" + rest}}).empty());
+  CHECK(check({{"c.yaml", annotated + "'false'" + rest}}).empty());
+  CHECK(check({{"c.yaml", annotated + "'yes'" + rest}}) ==
+        Lines{"c.yaml:6:5: metadata.annotations.pgconverge.io/suspend: must be \"true\" or \"false\" (got \"yes\")"});
+}
+
 TEST_CASE("validate: dynamicConfig values Patroni would silently drop, and keys pgconverge owns",
           "[manifests][validate]") {
   const std::string text = "apiVersion: stackgres.io/v1\nkind: SGCluster\nmetadata:\n  name: c\nspec:\n"  // 1-5

@@ -4,20 +4,11 @@
 #include "reconciler/secrets.hpp"
 
 #include <filesystem>
-#include <random>
+
+#include "temp_dir.hpp"
 
 using namespace pgc::reconciler;
-
-namespace {
-struct TempDir {
-  std::filesystem::path path;
-  TempDir() {
-    path = std::filesystem::temp_directory_path() / ("pgc-test-" + std::to_string(std::random_device{}()));
-    std::filesystem::create_directories(path);
-  }
-  ~TempDir() { std::filesystem::remove_all(path); }
-};
-}  // namespace
+using pgc::testing::TempDir;
 
 TEST_CASE("secrets: generated secrets are complete, long and distinct") {
   auto a = generate_secrets();

@@ -1,0 +1,69 @@
+#pragma once
+// An HTTP/1.1 server for `pgconverge serve` (/metrics, webhooks) over Boost.Beast (no Beast
+// header here): one request per connection, every limit enforced before memory is spent.
+
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "util/expected.hpp"
+
+namespace pgc::providers::http {
+
+struct HttpRequest {
+  std::string method;  // "GET", "POST", ...
+  std::string target;  // path and query as sent, e.g. "/hooks/github?x=1"
+  std::map<std::string, std::string> headers;  // lower-case names; repeated fields joined by ", "
+  std::string body;
+  std::string peer;  // "127.0.0.1:51234" or "[::1]:51234"
+};
+
+struct HttpResponse {
+  int status = 200;  // outside 100..599 is sent as 500
+  std::string content_type = "text/plain; charset=utf-8";
+  std::string body;
+};
+
+struct HttpServerOptions {
+  std::string listen = "127.0.0.1:9810";  // "<IPv4>:<port>" or "[<IPv6>]:<port>"; port 0 picks one
+  std::size_t max_body = 1 << 20;         // larger bodies are answered 413 without being read
+  std::chrono::milliseconds read_timeout{10000};  // the whole request (headers and body) must
+                                                  // arrive within it; also bounds the response write
+  std::size_t max_connections = 64;  // connections beyond it are closed as soon as accepted
+  std::size_t threads = 2;           // threads running connections and the handler
+};
+
+using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
+
+// A running server. Headers are capped at 8 KiB (431), malformed requests get 400, every
+// response carries "Connection: close". The handler may be called concurrently from the
+// server's threads; it should be quick, and exceptions it throws become a 500.
+class HttpServer {
+ public:
+  // Binds and starts serving; errors read "http: listen 127.0.0.1:9810: address already in use".
+  static Result<std::unique_ptr<HttpServer>> start(const HttpServerOptions& options, HttpHandler handler);
+
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+  ~HttpServer();  // stop()
+
+  // The address actually bound, e.g. "127.0.0.1:40123" when listen asked for port 0.
+  [[nodiscard]] std::string bound_address() const;
+  // Open connections right now (including ones being refused or closed); thread-safe.
+  [[nodiscard]] std::size_t active_connections() const;
+  // Stops accepting, closes connections still reading a request, lets requests already being
+  // handled finish and their responses go out, then joins the threads. Idempotent; must not
+  // be called from the handler.
+  void stop();
+
+  class Impl;
+
+ private:
+  explicit HttpServer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace pgc::providers::http

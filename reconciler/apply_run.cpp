@@ -1,0 +1,150 @@
+#include "reconciler/apply_run.hpp"
+
+#include <sstream>
+
+#include "reconciler/plan_output.hpp"
+#include "util/run_lock.hpp"
+#include "util/strings.hpp"
+
+namespace pgc::reconciler {
+namespace {
+
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+RunRecord new_record(const ApplyRunOptions& options) {
+  RunRecord r;
+  r.command = options.command;
+  r.trigger = options.trigger;
+  r.revision = options.revision;
+  r.started_at = now_rfc3339();
+  return r;
+}
+
+// The plan without the suspended clusters, and without host changes only they need.
+Plan unsuspended(const Plan& plan, const DesiredState& desired) {
+  Plan out;
+  out.host_errors = plan.host_errors;
+  std::set<std::string> active_hosts;
+  for (const auto& c : desired.clusters)
+    if (!c.suspended)
+      for (const auto& m : c.members) active_hosts.insert(m.host);
+  for (const auto& change : plan.host_changes)
+    if (change.host.empty() || active_hosts.contains(change.host)) out.host_changes.push_back(change);
+  for (const auto& cp : plan.clusters)
+    if (!cp.suspended) out.clusters.push_back(cp);
+  return out;
+}
+
+void append_history(const ApplyRunOptions& options, const RunRecord& record, std::ostream& err) {
+  if (auto r = History(options.run.state_dir).append(record); !r)
+    err << "warning: the run was not recorded: " << r.error().message << "\n";
+}
+
+}  // namespace
+
+RunRecord record_failure(const ApplyRunOptions& options, const std::string& error) {
+  RunRecord record = new_record(options);
+  record.result = "failure";
+  record.errors.push_back(error);
+  if (auto lock = RunLock::acquire(options.run.state_dir, options.command, options.lock_wait)) {
+    std::ostringstream ignored;
+    append_history(options, record, ignored);
+  }
+  return record;
+}
+
+ApplyRunResult apply_run(const ApplyRunOptions& options, World& world, Progress& progress, std::ostream& out,
+                         std::ostream& err) {
+  ApplyRunResult result;
+  auto started = std::chrono::steady_clock::now();
+  result.record = new_record(options);
+  auto& record = result.record;
+
+  auto lock = RunLock::acquire(options.run.state_dir, options.command + " (" + options.trigger + ")", options.lock_wait);
+  if (!lock) {
+    err << "error: " << lock.error().message << "\n";
+    record.result = "failure";
+    record.errors.push_back(lock.error().message);
+    result.exit_code = 1;
+    return result;
+  }
+  // The run starts once it holds the lock: runs recorded in the history never overlap.
+  started = std::chrono::steady_clock::now();
+  record.started_at = now_rfc3339();
+  auto previous = History(options.run.state_dir).last();
+  const RunRecord* prev = previous && *previous ? &**previous : nullptr;
+
+  auto finish = [&](int code) {
+    record.duration_s = seconds_since(started);
+    if (record.result.empty()) record.result = code == 0 ? "success" : "failure";
+    append_history(options, record, err);
+    result.exit_code = code;
+    return result;
+  };
+
+  Sessions sessions(world);
+  std::ostringstream diagnostics;
+  auto prepared = prepare(options.run, world, sessions, diagnostics);
+  err << diagnostics.str();
+  if (!prepared) {
+    err << "error: " << prepared.error().message << "\n";
+    record.errors.push_back(prepared.error().message);
+    for (const auto& line : split(diagnostics.str(), '\n'))  // the errors among the diagnostics, with file:line
+      if (!trim(line).empty() && line.find(": warning: ") == std::string::npos) record.errors.push_back(line);
+    return finish(1);
+  }
+  const auto& plan = prepared->plan;
+  print_plan(plan, out);
+  record.changes_planned = plan.change_count();
+  if (auto saved = save_secrets(*prepared, options.run.state_dir); !saved) {
+    err << "error: " << saved.error().message << "\n";
+    record.errors.push_back(saved.error().message);
+    return finish(1);
+  }
+
+  Plan to_apply = unsuspended(plan, prepared->desired);
+  auto report = apply(to_apply, prepared->loaded.manifests, prepared->desired, prepared->secrets, world, sessions,
+                      progress, options.apply);
+  record.changes_applied = report.applied();
+  record.errors.insert(record.errors.end(), report.host_errors.begin(), report.host_errors.end());
+
+  out << "\n";
+  for (const auto& e : report.host_errors) out << "error: " << e << "\n";
+  bool ok = report.ok();
+  for (const auto& dc : prepared->desired.clusters) {
+    const ClusterPlan* cp = nullptr;
+    for (const auto& p : plan.clusters)
+      if (p.name == dc.name) cp = &p;
+    const ClusterOutcome* outcome = nullptr;
+    for (const auto& c : report.clusters)
+      if (c.name == dc.name) outcome = &c;
+    const auto& observed = prepared->observed.clusters.at(dc.name);
+    if (dc.suspended) {
+      std::size_t pending = cp ? cp->changes.size() : 0;
+      out << "cluster " << dc.name << ": suspended (pgconverge.io/suspend), " << pending << " change(s) not applied\n";
+      record.clusters.push_back(cluster_record(dc, observed, cp, nullptr, options.revision, prev));
+      continue;
+    }
+    record.clusters.push_back(cluster_record(dc, outcome && outcome->observed ? *outcome->observed : observed, cp,
+                                             outcome, options.revision, prev));
+    if (!outcome) continue;
+    for (const auto& e : outcome->errors) record.errors.push_back(dc.name + ": " + e);
+    if (outcome->converged && outcome->errors.empty()) {
+      bool changed = cp && !cp->changes.empty();
+      out << "cluster " << dc.name << ": converged" << (changed ? "" : " (no changes were needed)") << "\n";
+      continue;
+    }
+    out << "cluster " << dc.name << ": NOT converged\n";
+    for (const auto& e : outcome->errors) out << "  error: " << e << "\n";
+    for (const auto& d : outcome->differences) out << "  still different: " << d << "\n";
+  }
+  if (!plan.has_changes() && ok) {
+    out << "Nothing to do: everything already matched the manifests.\n";
+    record.result = "no-change";
+  }
+  return finish(ok ? 0 : 1);
+}
+
+}  // namespace pgc::reconciler

@@ -1,0 +1,43 @@
+#pragma once
+// One whole apply run, as `apply`, `serve` and the git hook run it:
+//   lock the state dir → prepare (load, compile, observe, diff) → save secrets → apply every
+//   cluster that is not suspended → verify → record the run in the history.
+// The lock makes concurrent runs wait (bounded) instead of interleaving.
+
+#include <chrono>
+#include <ostream>
+#include <string>
+
+#include "reconciler/apply.hpp"
+#include "reconciler/history.hpp"
+#include "reconciler/progress.hpp"
+#include "reconciler/reconcile.hpp"
+#include "reconciler/world.hpp"
+
+namespace pgc::reconciler {
+
+struct ApplyRunOptions {
+  RunOptions run;
+  ApplyOptions apply;
+  Revision revision;                       // where the manifests came from
+  std::string command = "apply";
+  std::string trigger = "manual";
+  std::chrono::milliseconds lock_wait{60000};
+};
+
+struct ApplyRunResult {
+  RunRecord record;
+  int exit_code = 0;  // 0 converged or nothing to do, 1 error or not converged
+};
+
+// Runs it. The plan and the outcome go to out, diagnostics and progress to err (via progress).
+// Every run that got the lock is recorded, failures included (invalid manifests, unreachable
+// hosts); a run that could not take the lock is not.
+ApplyRunResult apply_run(const ApplyRunOptions& options, World& world, Progress& progress, std::ostream& out,
+                         std::ostream& err);
+
+// A run that failed before it could observe anything (e.g. the source could not be fetched),
+// recorded under the lock so that history and status show it.
+RunRecord record_failure(const ApplyRunOptions& options, const std::string& error);
+
+}  // namespace pgc::reconciler

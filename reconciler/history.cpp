@@ -1,0 +1,277 @@
+#include "reconciler/history.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <iomanip>
+#include <sstream>
+
+#include "reconciler/converged.hpp"
+#include "util/atomic_file.hpp"
+#include "util/strings.hpp"
+
+namespace pgc::reconciler {
+
+using nlohmann::json;
+
+std::string Revision::describe() const {
+  if (sha.empty()) return source;
+  std::string text = short_sha + " \"" + subject + "\"";
+  if (stale) text += " (last good: fetch failed)";
+  if (rewound) text += " (rewound: not a descendant of the previous revision)";
+  return text;
+}
+
+const Condition* ClusterRecord::condition(const std::string& type) const {
+  for (const auto& c : conditions)
+    if (c.type == type) return &c;
+  return nullptr;
+}
+
+const ClusterRecord* RunRecord::cluster(const std::string& ns, const std::string& name) const {
+  for (const auto& c : clusters)
+    if (c.namespace_ == ns && c.name == name) return &c;
+  return nullptr;
+}
+
+namespace {
+
+json condition_json(const Condition& c) {
+  return {{"type", c.type}, {"status", c.status}, {"reason", c.reason}, {"message", c.message}};
+}
+
+std::string s(const json& j, const char* key) { return j.contains(key) && j[key].is_string() ? j[key].get<std::string>() : ""; }
+
+}  // namespace
+
+json to_json(const Revision& r) {
+  return {{"source", r.source},     {"ref", r.ref},     {"sha", r.sha},
+          {"shortSha", r.short_sha}, {"subject", r.subject}, {"rewound", r.rewound},
+          {"stale", r.stale},       {"fetchError", r.fetch_error}};
+}
+
+json to_json(const RunRecord& r) {
+  json clusters = json::array();
+  for (const auto& c : r.clusters) {
+    json conditions = json::array();
+    for (const auto& cond : c.conditions) conditions.push_back(condition_json(cond));
+    clusters.push_back({{"namespace", c.namespace_},
+                        {"name", c.name},
+                        {"conditions", conditions},
+                        {"lastAppliedRevision", c.last_applied_revision},
+                        {"syncStandbys", {{"desired", c.sync_desired}, {"observed", c.sync_observed}}},
+                        {"suspended", c.suspended}});
+  }
+  return {{"command", r.command},
+          {"trigger", r.trigger},
+          {"revision", to_json(r.revision)},
+          {"startedAt", r.started_at},
+          {"durationSeconds", r.duration_s},
+          {"changesPlanned", r.changes_planned},
+          {"changesApplied", r.changes_applied},
+          {"result", r.result},
+          {"errors", r.errors},
+          {"clusters", clusters}};
+}
+
+RunRecord run_record_from_json(const json& j) {
+  RunRecord r;
+  r.command = s(j, "command");
+  r.trigger = s(j, "trigger");
+  if (j.contains("revision") && j["revision"].is_object()) {
+    const auto& v = j["revision"];
+    r.revision.source = s(v, "source");
+    r.revision.ref = s(v, "ref");
+    r.revision.sha = s(v, "sha");
+    r.revision.short_sha = s(v, "shortSha");
+    r.revision.subject = s(v, "subject");
+    r.revision.rewound = v.value("rewound", false);
+    r.revision.stale = v.value("stale", false);
+    r.revision.fetch_error = s(v, "fetchError");
+  }
+  r.started_at = s(j, "startedAt");
+  r.duration_s = j.value("durationSeconds", 0.0);
+  r.changes_planned = j.value("changesPlanned", std::size_t{0});
+  r.changes_applied = j.value("changesApplied", std::size_t{0});
+  r.result = s(j, "result");
+  if (j.contains("errors") && j["errors"].is_array())
+    for (const auto& e : j["errors"])
+      if (e.is_string()) r.errors.push_back(e.get<std::string>());
+  if (j.contains("clusters") && j["clusters"].is_array()) {
+    for (const auto& c : j["clusters"]) {
+      ClusterRecord cr;
+      cr.namespace_ = s(c, "namespace");
+      cr.name = s(c, "name");
+      cr.last_applied_revision = s(c, "lastAppliedRevision");
+      cr.suspended = c.value("suspended", false);
+      if (c.contains("syncStandbys") && c["syncStandbys"].is_object()) {
+        cr.sync_desired = c["syncStandbys"].value("desired", 0);
+        cr.sync_observed = c["syncStandbys"].value("observed", 0);
+      }
+      if (c.contains("conditions") && c["conditions"].is_array())
+        for (const auto& cond : c["conditions"])
+          cr.conditions.push_back({s(cond, "type"), s(cond, "status"), s(cond, "reason"), s(cond, "message")});
+      r.clusters.push_back(std::move(cr));
+    }
+  }
+  return r;
+}
+
+std::vector<Condition> cluster_conditions(const DesiredCluster& desired, const ObservedCluster& observed,
+                                          const ClusterPlan* plan, const ClusterOutcome* outcome) {
+  std::vector<std::string> errors;
+  if (outcome) errors = outcome->errors;
+  else if (plan) errors = plan->errors;
+  std::vector<std::string> diffs = outcome ? outcome->differences : differences(desired, observed);
+  std::size_t pending = plan ? plan->changes.size() : 0;
+
+  std::vector<Condition> out;
+  // Ready: the cluster is as declared, verified by observation.
+  Condition ready{"Ready", "False", "", ""};
+  if (desired.suspended && (pending > 0 || !diffs.empty())) {
+    ready = {"Ready", "Unknown", "Suspended",
+             "apply is suspended by annotation pgconverge.io/suspend; " + std::to_string(pending) +
+                 " change(s) pending"};
+  } else if (!errors.empty()) {
+    ready.reason = "StepFailed";
+    ready.message = errors.front();
+  } else if (outcome ? outcome->converged : (pending == 0 && diffs.empty())) {
+    ready = {"Ready", "True", "Converged",
+             std::to_string(expected_sync_standbys(desired)) + " sync standby(s), " +
+                 std::to_string(desired.members.size()) + " member(s) as declared"};
+  } else if (!outcome && pending > 0) {
+    ready.reason = "ChangesPending";
+    ready.message = std::to_string(pending) + " change(s) pending" + (diffs.empty() ? "" : ": " + diffs.front());
+  } else {
+    ready.reason = "NotConverged";
+    ready.message = diffs.empty() ? "not yet verified" : diffs.front();
+  }
+  out.push_back(ready);
+
+  // Reconciling: applied, no step failed, but not converged within the wait.
+  bool reconciling = outcome && errors.empty() && !outcome->converged;
+  out.push_back({"Reconciling", reconciling ? "True" : "False", reconciling ? "Progressing" : "Idle",
+                 reconciling && !diffs.empty() ? diffs.front() : ""});
+
+  // Stalled: a step failed or a host could not be reached; a new run is needed.
+  out.push_back({"Stalled", errors.empty() ? "False" : "True", errors.empty() ? "" : "StepFailed",
+                 errors.empty() ? "" : errors.front()});
+
+  std::vector<std::string> pending_restart, down;
+  for (const auto& m : observed.members) {
+    if (m.pending_restart) pending_restart.push_back(m.name);
+    if (m.state != "running" && m.state != "streaming") down.push_back(m.name + " " + (m.state.empty() ? "unknown" : m.state));
+  }
+  out.push_back({"PendingRestart", pending_restart.empty() ? "False" : "True",
+                 pending_restart.empty() ? "" : "RestartPending",
+                 pending_restart.empty() ? "" : join(pending_restart, ", ") + " must restart to apply settings"});
+
+  // Degraded: running below what was declared (a member down, fewer sync standbys).
+  int want = expected_sync_standbys(desired);
+  int have = static_cast<int>(observed.sync_standbys().size());
+  std::vector<std::string> degraded = down;
+  if (!observed.api_reachable) degraded.push_back("Patroni REST API not reachable");
+  else if (have < want) degraded.push_back(std::to_string(have) + " of " + std::to_string(want) + " sync standby(s)");
+  out.push_back({"Degraded", degraded.empty() ? "False" : "True", degraded.empty() ? "" : "BelowDeclared",
+                 join(degraded, "; ")});
+  if (desired.suspended) out.push_back({"Suspended", "True", "Annotation", "pgconverge.io/suspend: \"true\""});
+  return out;
+}
+
+ClusterRecord cluster_record(const DesiredCluster& desired, const ObservedCluster& observed, const ClusterPlan* plan,
+                             const ClusterOutcome* outcome, const Revision& revision, const RunRecord* previous) {
+  ClusterRecord r;
+  r.namespace_ = desired.namespace_;
+  r.name = desired.name;
+  r.conditions = cluster_conditions(desired, observed, plan, outcome);
+  r.suspended = desired.suspended;
+  r.sync_desired = expected_sync_standbys(desired);
+  r.sync_observed = static_cast<int>(observed.sync_standbys().size());
+  const auto* ready = r.condition("Ready");
+  if (ready && ready->status == "True" && outcome) r.last_applied_revision = revision.sha.empty() ? revision.source : revision.sha;
+  else if (previous)
+    if (const auto* p = previous->cluster(desired.namespace_, desired.name)) r.last_applied_revision = p->last_applied_revision;
+  return r;
+}
+
+History::History(std::filesystem::path state_dir, std::size_t keep)
+    : path_(std::move(state_dir) / "history.json"), keep_(keep) {}
+
+Result<std::vector<RunRecord>> History::load() const {
+  std::vector<RunRecord> out;
+  std::error_code ec;
+  if (!std::filesystem::exists(path_, ec)) return out;
+  auto text = read_whole_file(path_);
+  if (!text) return std::unexpected(text.error().with_context("history"));
+  json j = json::parse(*text, nullptr, false);
+  if (j.is_discarded() || !j.is_object() || !j.contains("runs") || !j["runs"].is_array())
+    return fail("history: " + path_.string() + " is not a pgconverge history file");
+  for (const auto& r : j["runs"]) out.push_back(run_record_from_json(r));
+  return out;
+}
+
+Result<std::optional<RunRecord>> History::last() const {
+  auto all = load();
+  if (!all) return std::unexpected(all.error());
+  if (all->empty()) return std::optional<RunRecord>();
+  return std::optional<RunRecord>(all->back());
+}
+
+Result<void> History::append(const RunRecord& record) const {
+  auto all = load();
+  // A damaged history must not stop reconciling: start it anew (the old file is kept aside).
+  if (!all) {
+    std::error_code ec;
+    std::filesystem::rename(path_, path_.string() + ".damaged", ec);
+    all = std::vector<RunRecord>();
+  }
+  all->push_back(record);
+  if (all->size() > keep_) all->erase(all->begin(), all->begin() + static_cast<long>(all->size() - keep_));
+  json runs = json::array();
+  for (const auto& r : *all) runs.push_back(to_json(r));
+  json doc = {{"kind", "pgconverge-history"}, {"version", 1}, {"runs", runs}};
+  return write_file_atomically(path_, doc.dump(1) + "\n",
+                               std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+}
+
+std::string now_rfc3339() {
+  auto now = std::chrono::system_clock::now();
+  std::time_t secs = std::chrono::system_clock::to_time_t(now);
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
+  char buf[40];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", std::gmtime(&secs));
+  char out[48];
+  std::snprintf(out, sizeof out, "%s.%03dZ", buf, static_cast<int>(ms));
+  return out;
+}
+
+void print_history(const std::vector<RunRecord>& records, std::ostream& out) {
+  if (records.empty()) {
+    out << "No runs recorded yet.\n";
+    return;
+  }
+  out << std::left << std::setw(26) << "STARTED" << std::setw(10) << "RESULT" << std::setw(9) << "CHANGES"
+      << std::setw(9) << "SECONDS" << std::setw(14) << "TRIGGER" << "REVISION\n";
+  for (auto it = records.rbegin(); it != records.rend(); ++it) {
+    std::ostringstream secs;
+    secs << std::fixed << std::setprecision(1) << it->duration_s;
+    out << std::left << std::setw(26) << it->started_at << std::setw(10) << it->result << std::setw(9)
+        << (std::to_string(it->changes_applied) + "/" + std::to_string(it->changes_planned)) << std::setw(9)
+        << secs.str() << std::setw(14) << (it->trigger.empty() ? it->command : it->trigger) << it->revision.describe()
+        << "\n";
+    for (const auto& c : it->clusters) {
+      const auto* ready = c.condition("Ready");
+      out << "    " << c.namespace_ << "/" << c.name << ": Ready=" << (ready ? ready->status : "Unknown");
+      if (ready && !ready->reason.empty()) out << " (" << ready->reason << ")";
+      for (const auto& cond : c.conditions)
+        if (cond.type != "Ready" && cond.status == "True") out << ", " << cond.type;
+      if (!c.last_applied_revision.empty())
+        out << ", lastAppliedRevision " << c.last_applied_revision.substr(0, 12);
+      out << "\n";
+    }
+    for (const auto& e : it->errors) out << "    error: " << e << "\n";
+  }
+}
+
+}  // namespace pgc::reconciler

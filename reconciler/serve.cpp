@@ -1,0 +1,412 @@
+#include "reconciler/serve.hpp"
+
+#include <sys/stat.h>
+
+#include <condition_variable>
+#include <fstream>
+#include <mutex>
+#include <random>
+#include <sstream>
+#include <thread>
+
+#include "providers/http/http_server.hpp"
+#include "reconciler/apply_run.hpp"
+#include "reconciler/metrics.hpp"
+#include "reconciler/yaml_json.hpp"
+#include "util/atomic_file.hpp"
+#include "util/strings.hpp"
+
+namespace pgc::reconciler {
+
+using nlohmann::json;
+using namespace std::chrono_literals;
+
+std::optional<std::chrono::milliseconds> parse_duration(const std::string& text) {
+  if (text.empty()) return std::nullopt;
+  std::chrono::milliseconds total{0};
+  std::size_t i = 0;
+  while (i < text.size()) {
+    std::size_t start = i;
+    while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) ++i;
+    if (i == start || i - start > 9) return std::nullopt;
+    long long n = std::stoll(text.substr(start, i - start));
+    std::string unit;
+    while (i < text.size() && std::isalpha(static_cast<unsigned char>(text[i]))) unit += text[i++];
+    if (unit == "ms") total += std::chrono::milliseconds(n);
+    else if (unit == "s") total += std::chrono::seconds(n);
+    else if (unit == "m") total += std::chrono::minutes(n);
+    else if (unit == "h") total += std::chrono::hours(n);
+    else return std::nullopt;
+  }
+  return total;
+}
+
+namespace {
+
+// Reads the config's fields with errors that name the file and the field.
+class ConfigReader {
+ public:
+  ConfigReader(std::string file, const json& root) : file_(std::move(file)), root_(root) {}
+
+  std::vector<std::string> errors;
+
+  const json* at(const std::string& dotted) const {
+    const json* node = &root_;
+    for (const auto& part : split(dotted, '.')) {
+      if (!node->is_object() || !node->contains(part)) return nullptr;
+      node = &(*node)[part];
+    }
+    return node;
+  }
+  std::string string(const std::string& field, std::string fallback = "") {
+    const json* v = at(field);
+    if (!v || v->is_null()) return fallback;
+    if (!v->is_string()) {
+      error(field, "must be a string");
+      return fallback;
+    }
+    return v->get<std::string>();
+  }
+  std::chrono::milliseconds duration(const std::string& field, std::chrono::milliseconds fallback,
+                                     std::chrono::milliseconds minimum) {
+    std::string text = string(field);
+    if (text.empty()) return fallback;
+    auto d = parse_duration(text);
+    if (!d) error(field, "must be a duration such as 30s, 1m or 1h30m (got \"" + text + "\")");
+    else if (*d < minimum) error(field, "must be at least " + std::to_string(minimum.count()) + "ms");
+    return d && *d >= minimum ? *d : fallback;
+  }
+  void error(const std::string& field, const std::string& message) {
+    errors.push_back(file_ + ": " + field + ": " + message);
+  }
+  void only(const json& object, const std::string& where, const std::vector<std::string>& known) {
+    if (!object.is_object()) return;
+    for (const auto& [key, value] : object.items())
+      if (std::find(known.begin(), known.end(), key) == known.end()) {
+        std::string hint;
+        if (auto close = closest_match(key, known)) hint = " (did you mean '" + *close + "'?)";
+        error(where.empty() ? key : where + "." + key, "unknown field" + hint);
+      }
+  }
+
+ private:
+  std::string file_;
+  const json& root_;
+};
+
+// A secret from its own file: trimmed, never echoed; the file must not be readable by others.
+std::string read_secret(ConfigReader& r, const std::string& field, const std::string& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    r.error(field, "cannot read " + path);
+    return "";
+  }
+  if (st.st_mode & S_IROTH) {
+    r.error(field, path + " is readable by everyone; chmod 0600 it");
+    return "";
+  }
+  auto text = read_whole_file(path);
+  if (!text) {
+    r.error(field, "cannot read " + path);
+    return "";
+  }
+  auto secret = trim(*text);
+  if (secret.size() < 16) r.error(field, path + " holds fewer than 16 characters; use a long random secret");
+  return secret;
+}
+
+}  // namespace
+
+Result<ServeConfig> load_serve_config(const std::filesystem::path& file) {
+  auto text = read_whole_file(file);
+  if (!text) return fail(file.string() + ": " + text.error().message);
+  auto root = yaml_to_json(*text);
+  if (!root) return fail(file.string() + ": " + root.error().message);
+  if (!root->is_object()) return fail(file.string() + ": must be a mapping of settings");
+  ConfigReader r(file.string(), *root);
+  r.only(*root, "", {"source", "stateDir", "ssh", "interval", "resync", "jitter", "waitTimeout", "lockTimeout",
+                     "workers", "listen", "maxBodyBytes", "webhooks", "logFormat"});
+  ServeConfig c;
+  if (const json* s = r.at("source")) {
+    r.only(*s, "source", {"url", "ref", "path", "extra", "verifyCommits"});
+    std::string url = r.string("source.url");
+    if (url.empty()) r.error("source.url", "is required (a git URL or a directory)");
+    if (const json* extra = r.at("source.extra")) {
+      if (!extra->is_array()) r.error("source.extra", "must be a list of directories");
+      else
+        for (const auto& e : *extra)
+          if (e.is_string()) c.source.locations.push_back(e.get<std::string>());
+    }
+    c.source.locations.push_back(url);
+    c.source.ref = r.string("source.ref");
+    c.source.path = r.string("source.path");
+    if (const json* v = r.at("source.verifyCommits")) {
+      r.only(*v, "source.verifyCommits", {"sshAllowedSigners", "gpgKeyring"});
+      c.source.commits.verify = true;
+      c.source.commits.ssh_allowed_signers = r.string("source.verifyCommits.sshAllowedSigners");
+      c.source.commits.gpg_keyring = r.string("source.verifyCommits.gpgKeyring");
+      if (c.source.commits.ssh_allowed_signers.empty() && c.source.commits.gpg_keyring.empty())
+        r.error("source.verifyCommits", "needs sshAllowedSigners and/or gpgKeyring");
+    }
+  } else {
+    r.error("source", "is required");
+  }
+  c.source.state_dir = r.string("stateDir", default_state_dir().string());
+  if (const json* s = r.at("ssh")) r.only(*s, "ssh", {"identity", "knownHosts"});
+  c.ssh.identity_file = r.string("ssh.identity");
+  c.ssh.known_hosts_file = r.string("ssh.knownHosts");
+  c.source.ssh_identity = c.ssh.identity_file;
+  c.source.known_hosts = c.ssh.known_hosts_file;
+  c.interval = r.duration("interval", 60s, 1s);
+  c.resync = r.duration("resync", 10min, 1s);
+  c.wait_timeout = std::chrono::duration_cast<std::chrono::seconds>(r.duration("waitTimeout", 180s, 1s));
+  c.lock_timeout = std::chrono::duration_cast<std::chrono::seconds>(r.duration("lockTimeout", 300s, 0s));
+  if (const json* j = r.at("jitter")) {
+    if (!j->is_number() || j->get<double>() < 0 || j->get<double>() > 0.5)
+      r.error("jitter", "must be a number from 0 to 0.5 (a fraction of interval)");
+    else c.jitter = j->get<double>();
+  }
+  if (const json* w = r.at("workers")) {
+    if (!w->is_number_integer() || w->get<int>() < 1 || w->get<int>() > 256) r.error("workers", "must be 1 to 256");
+    else c.workers = w->get<std::size_t>();
+  }
+  if (const json* m = r.at("maxBodyBytes")) {
+    if (!m->is_number_integer() || m->get<long long>() < 1024 || m->get<long long>() > (64LL << 20))
+      r.error("maxBodyBytes", "must be 1024 to 67108864");
+    else c.max_body = m->get<std::size_t>();
+  }
+  c.listen = r.string("listen", c.listen);
+  std::string format = r.string("logFormat", "text");
+  if (format == "json") c.log_format = LogFormat::json;
+  else if (format != "text") r.error("logFormat", "must be text or json");
+  if (const json* hooks = r.at("webhooks")) {
+    if (!hooks->is_array()) r.error("webhooks", "must be a list");
+    else
+      for (std::size_t i = 0; i < hooks->size(); ++i) {
+        const auto& h = (*hooks)[i];
+        std::string where = "webhooks[" + std::to_string(i) + "]";
+        if (!h.is_object()) {
+          r.error(where, "must be a mapping with name, kind, path and secretFile");
+          continue;
+        }
+        r.only(h, where, {"name", "kind", "path", "secretFile"});
+        WebhookReceiver w;
+        auto field = [&](const char* key) {
+          auto it = h.find(key);
+          if (it == h.end()) return std::string();
+          if (!it->is_string()) r.error(where + "." + key, "must be a string");
+          return it->is_string() ? it->get<std::string>() : std::string();
+        };
+        w.name = field("name");
+        std::string kind = field("kind");
+        w.path = field("path");
+        std::string secret_file = field("secretFile");
+        if (kind == "github" || kind == "gitea") w.kind = WebhookKind::github;
+        else if (kind == "gitlab") w.kind = WebhookKind::gitlab;
+        else if (kind == "generic") w.kind = WebhookKind::generic;
+        else r.error(where + ".kind", "must be github, gitea, gitlab or generic (got \"" + kind + "\")");
+        if (w.name.empty()) w.name = kind;
+        if (w.path.empty() || w.path.front() != '/') r.error(where + ".path", "must be an absolute path such as /hooks/github");
+        for (const auto& other : c.webhooks)
+          if (other.path == w.path) r.error(where + ".path", w.path + " is already used by webhook " + other.name);
+        if (secret_file.empty()) r.error(where + ".secretFile", "is required: the secret is read from a file");
+        else w.secret = read_secret(r, where + ".secretFile", secret_file);
+        c.webhooks.push_back(std::move(w));
+      }
+  }
+  if (!r.errors.empty()) return fail(join(r.errors, "\n"));
+  return c;
+}
+
+namespace {
+
+class Daemon {
+ public:
+  Daemon(const ServeConfig& config, World& world, std::ostream& log, const std::atomic<bool>& stop)
+      : config_(config), world_(world), log_(log, config.log_format), stop_(stop), verifier_(config.webhooks) {}
+
+  int run() {
+    std::unique_ptr<providers::http::HttpServer> server;
+    if (!config_.listen.empty()) {
+      providers::http::HttpServerOptions http;
+      http.listen = config_.listen;
+      http.max_body = config_.max_body;
+      auto started = providers::http::HttpServer::start(http, [this](const auto& r) { return handle(r); });
+      if (!started) {
+        log_.event("error", {{"message", "serve: " + started.error().message}});
+        return 1;
+      }
+      server = std::move(*started);
+      log_.event("listening", {{"address", server->bound_address()}});
+    }
+    log_.event("started", {{"source", join(config_.source.locations, ", ")},
+                           {"interval", std::to_string(config_.interval.count()) + "ms"},
+                           {"resync", std::to_string(config_.resync.count()) + "ms"}});
+    auto next_poll = std::chrono::steady_clock::now();
+    while (!stop_) {
+      std::string trigger = wait_for_trigger(next_poll);
+      if (stop_) break;
+      reconcile(trigger);
+      next_poll = std::chrono::steady_clock::now() + jittered(config_.interval);
+    }
+    stopping_ = true;
+    log_.event("stopping", {{"reason", "signal"}});
+    if (server) server->stop();
+    log_.event("stopped", {});
+    return 0;
+  }
+
+ private:
+  // Sleeps until the poll is due, a webhook asks, or stop; returns the trigger.
+  std::string wait_for_trigger(std::chrono::steady_clock::time_point next_poll) {
+    std::unique_lock lock(mutex_);
+    while (!stop_) {
+      if (!pending_.empty()) return std::exchange(pending_, std::string());
+      auto now = std::chrono::steady_clock::now();
+      if (now >= next_poll) return "poll";
+      // Short slices: the stop flag is set from a signal handler, which cannot notify.
+      cv_.wait_for(lock, std::min<std::chrono::steady_clock::duration>(next_poll - now, 200ms));
+    }
+    return "";
+  }
+
+  std::chrono::milliseconds jittered(std::chrono::milliseconds base) {
+    std::uniform_real_distribution<double> d(-config_.jitter, config_.jitter);
+    return std::chrono::milliseconds(static_cast<long long>(static_cast<double>(base.count()) * (1.0 + d(rng_))));
+  }
+
+  void reconcile(const std::string& trigger) {
+    auto started = std::chrono::steady_clock::now();
+    ApplyRunOptions options;
+    options.command = "serve";
+    options.trigger = trigger;
+    options.run.state_dir = config_.source.state_dir;
+    options.run.workers = config_.workers;
+    options.apply.wait_timeout = config_.wait_timeout;
+    options.apply.workers = config_.workers;
+    options.apply.stop = &stop_;
+    options.lock_wait = config_.lock_timeout;
+    options.revision.source = join(config_.source.locations, ", ");
+
+    auto source = resolve_source(config_.source);
+    if (!source) {
+      metrics_.count_fetch_failure();
+      log_.event("source-failed", {{"trigger", trigger}, {"error", source.error().message}});
+      if (source.error().message != last_source_error_) record_failure(options, source.error().message);
+      last_source_error_ = source.error().message;
+      return;
+    }
+    last_source_error_.clear();
+    const auto& rev = source->revision;
+    if (rev.stale) {
+      metrics_.count_fetch_failure();
+      log_.event("fetch-failed", {{"error", rev.fetch_error}, {"using", rev.short_sha}});
+    }
+    if (rev.rewound) log_.event("rewound", {{"revision", rev.short_sha}, {"message", "not a descendant of the previous revision (force-push); applying it"}});
+    bool changed = rev.sha != last_sha_ || rev.sha.empty();
+    bool resync_due = !last_run_ || started - *last_run_ >= config_.resync;
+    if (trigger == "poll" && !changed && !resync_due) return;
+    std::string why = trigger == "poll" ? (changed ? "poll" : "resync") : trigger;
+    options.trigger = why;
+    options.revision = rev;
+    options.run.sources = source->paths;
+    options.run.path_aliases = source->aliases;
+
+    log_.event("reconcile", {{"trigger", why}, {"revision", rev.sha.empty() ? rev.source : rev.short_sha},
+                             {"subject", rev.subject}});
+    std::ostringstream out, err;
+    EventLogStream progress_out(log_);
+    Progress progress(progress_out, log_.format() == LogFormat::json ? Progress::Style::json : Progress::Style::log);
+    auto result = apply_run(options, world_, progress, out, err);
+    for (const auto& line : split(err.str(), '\n'))
+      if (!trim(line).empty()) log_.event("diagnostic", {{"message", line}});
+    last_sha_ = rev.sha;
+    last_run_ = started;
+    const auto& record = result.record;
+    for (const auto& e : record.errors) log_.event("error", {{"message", e}});
+    for (const auto& c : record.clusters) {
+      const auto* ready = c.condition("Ready");
+      log_.event("cluster", {{"cluster", c.namespace_ + "/" + c.name},
+                             {"ready", ready ? ready->status : "Unknown"},
+                             {"reason", ready ? ready->reason : ""},
+                             {"message", ready ? ready->message : ""},
+                             {"sync_standbys", std::to_string(c.sync_observed) + "/" + std::to_string(c.sync_desired)}});
+    }
+    log_.event("reconciled", {{"trigger", why},
+                              {"revision", rev.sha.empty() ? rev.source : rev.short_sha},
+                              {"result", record.result},
+                              {"changes", std::to_string(record.changes_applied) + "/" + std::to_string(record.changes_planned)},
+                              {"duration", std::to_string(record.duration_s) + "s"}});
+    update_metrics(record);
+  }
+
+  void update_metrics(const RunRecord& record) {
+    metrics_.observe_reconcile(record.result, record.duration_s);
+    if (!record.revision.sha.empty() && record.result != "failure")
+      metrics_.set_revision(record.revision.sha, record.revision.source);
+    std::set<std::pair<std::string, std::string>> now;
+    for (const auto& c : record.clusters) {
+      const auto* ready = c.condition("Ready");
+      metrics_.set_cluster(c.namespace_, c.name, ready && ready->status == "True", c.sync_desired, c.sync_observed);
+      now.emplace(c.namespace_, c.name);
+    }
+    if (!record.clusters.empty() || record.result != "failure") {
+      for (const auto& old : clusters_)
+        if (!now.contains(old)) metrics_.remove_cluster(old.first, old.second);
+      clusters_ = now;
+    }
+  }
+
+  providers::http::HttpResponse handle(const providers::http::HttpRequest& request) {
+    std::string path = request.target.substr(0, request.target.find('?'));
+    if (path == "/metrics" && request.method == "GET")
+      return {200, "text/plain; version=0.0.4; charset=utf-8", metrics_.render()};
+    if (path == "/healthz" && request.method == "GET") {
+      if (stopping_) return {503, "text/plain; charset=utf-8", "stopping\n"};
+      return {200, "text/plain; charset=utf-8", "ok\n"};
+    }
+    std::string receiver;
+    for (const auto& w : config_.webhooks)
+      if (w.path == path) {
+        receiver = w.name;
+        break;
+      }
+    WebhookRequest hook{request.method, request.target, request.headers, request.body};
+    auto verdict = verifier_.verify(hook);
+    if (!receiver.empty()) metrics_.count_webhook(receiver, verdict.status);
+    if (!receiver.empty() || verdict.status != 404)
+      log_.event("webhook", {{"receiver", receiver}, {"peer", request.peer}, {"status", std::to_string(verdict.status)},
+                             {"delivery", verdict.delivery_id}, {"message", verdict.message}});
+    if (verdict.trigger) {
+      std::lock_guard lock(mutex_);
+      pending_ = "webhook:" + receiver;
+      cv_.notify_all();
+    }
+    return {verdict.status, "text/plain; charset=utf-8", verdict.message + "\n"};
+  }
+
+  const ServeConfig& config_;
+  World& world_;
+  EventLog log_;
+  const std::atomic<bool>& stop_;
+  WebhookVerifier verifier_;
+  Metrics metrics_;
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  std::string pending_;
+  std::string last_sha_;
+  std::string last_source_error_;
+  std::optional<std::chrono::steady_clock::time_point> last_run_;
+  std::set<std::pair<std::string, std::string>> clusters_;
+  std::atomic<bool> stopping_{false};
+  std::mt19937_64 rng_{std::random_device{}()};
+};
+
+}  // namespace
+
+int serve(const ServeConfig& config, World& world, std::ostream& log, const std::atomic<bool>& stop) {
+  Daemon daemon(config, world, log, stop);
+  return daemon.run();
+}
+
+}  // namespace pgc::reconciler

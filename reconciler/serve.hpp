@@ -1,0 +1,48 @@
+#pragma once
+// `pgconverge serve`: the daemon. Polls the source (with jitter), reconciles when the revision
+// changes, when a verified webhook asks, and at least every resync interval to heal drift;
+// serves /metrics (Prometheus text) and /healthz; stops cleanly on SIGTERM/SIGINT between steps.
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <optional>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "reconciler/event_log.hpp"
+#include "reconciler/source.hpp"
+#include "reconciler/webhook.hpp"
+#include "reconciler/world.hpp"
+#include "util/expected.hpp"
+
+namespace pgc::reconciler {
+
+struct ServeConfig {
+  SourceOptions source;                      // locations: the git URL (and local directories)
+  SshSettings ssh;
+  std::chrono::milliseconds interval{60000};  // poll
+  std::chrono::milliseconds resync{600000};   // reconcile at least this often, changed or not
+  double jitter = 0.1;                        // ± fraction of interval
+  std::chrono::seconds wait_timeout{180};
+  std::chrono::seconds lock_timeout{300};
+  std::size_t workers = 8;
+  std::string listen = "127.0.0.1:9810";      // empty: no HTTP server
+  std::size_t max_body = 1 << 20;
+  std::vector<WebhookReceiver> webhooks;      // secrets read from their files
+  LogFormat log_format = LogFormat::text;
+};
+
+// Reads the YAML config file. Errors name the file and the field; webhook secrets are read from
+// the files the config names (never from the config or argv) and must not be world-readable.
+Result<ServeConfig> load_serve_config(const std::filesystem::path& file);
+
+// "90s", "1m", "1h30m", "500ms" → milliseconds; nullopt when malformed.
+std::optional<std::chrono::milliseconds> parse_duration(const std::string& text);
+
+// Runs until stop becomes true; returns the exit code (0 after a clean stop, 1 when the HTTP
+// server cannot start). Thread-safe to flip stop from a signal handler (lock-free atomic).
+int serve(const ServeConfig& config, World& world, std::ostream& log, const std::atomic<bool>& stop);
+
+}  // namespace pgc::reconciler

@@ -1,0 +1,162 @@
+#include <catch2/catch.hpp>
+
+#include <fstream>
+#include <sstream>
+
+#include "core_fixtures.hpp"
+#include "reconciler/history.hpp"
+#include "temp_dir.hpp"
+
+using namespace pgc::reconciler;
+using pgc::manifests::ReplicationMode;
+using pgc::testing::TempDir;
+
+namespace {
+
+std::string status_of(const std::vector<Condition>& conditions, const std::string& type) {
+  for (const auto& c : conditions)
+    if (c.type == type) return c.status + (c.reason.empty() ? "" : "/" + c.reason);
+  return "absent";
+}
+
+Revision revision(const std::string& sha) {
+  Revision r;
+  r.source = "file:///srv/git/pg.git";
+  r.sha = sha;
+  r.short_sha = sha.substr(0, 7);
+  r.subject = "strict-sync-all for prod";
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("history: a converged apply is Ready and records the revision it applied") {
+  auto c = pgc::testing::make_cluster(3, ReplicationMode::sync, 1);
+  auto o = pgc::testing::healthy(c, 1);
+  ClusterOutcome outcome{"c", true, 4, {}, {}, {}};
+  auto record = cluster_record(c, o, nullptr, &outcome, revision("0123456789abcdef"), nullptr);
+  CHECK(status_of(record.conditions, "Ready") == "True/Converged");
+  CHECK(record.condition("Ready")->message == "1 sync standby(s), 3 member(s) as declared");
+  CHECK(status_of(record.conditions, "Reconciling") == "False/Idle");
+  CHECK(status_of(record.conditions, "Stalled") == "False");
+  CHECK(status_of(record.conditions, "Degraded") == "False");
+  CHECK(status_of(record.conditions, "PendingRestart") == "False");
+  CHECK(record.last_applied_revision == "0123456789abcdef");
+  CHECK(record.sync_desired == 1);
+  CHECK(record.sync_observed == 1);
+}
+
+TEST_CASE("history: a failed step is Stalled, and lastAppliedRevision stays at the last Ready run") {
+  auto c = pgc::testing::make_cluster(3, ReplicationMode::strict_sync, 2);
+  auto o = pgc::testing::healthy(c, 1);
+  RunRecord previous;
+  previous.clusters.push_back({"default", "c", {}, "aaaaaaaaaaaa", 2, 2, false});
+  ClusterOutcome outcome{"c", false, 1, {"1 sync standby(s) in Patroni (c-1), expected 2"}, {"patch-dcs c: 503"}, {}};
+  auto record = cluster_record(c, o, nullptr, &outcome, revision("bbbbbbbbbbbb"), &previous);
+  CHECK(status_of(record.conditions, "Ready") == "False/StepFailed");
+  CHECK(record.condition("Ready")->message == "patch-dcs c: 503");
+  CHECK(status_of(record.conditions, "Stalled") == "True/StepFailed");
+  CHECK(status_of(record.conditions, "Reconciling") == "False/Idle");
+  CHECK(status_of(record.conditions, "Degraded") == "True/BelowDeclared");
+  CHECK(record.condition("Degraded")->message == "1 of 2 sync standby(s)");
+  CHECK(record.last_applied_revision == "aaaaaaaaaaaa");
+}
+
+TEST_CASE("history: not converged within the wait is Reconciling; members down and restarts are named") {
+  auto c = pgc::testing::make_cluster(3, ReplicationMode::async);
+  auto o = pgc::testing::healthy(c, 0);
+  o.members[2].state = "stopped";
+  o.members[1].pending_restart = true;
+  ClusterOutcome outcome{"c", false, 2, {"c-2 is stopped"}, {}, {}};
+  auto conditions = cluster_conditions(c, o, nullptr, &outcome);
+  CHECK(status_of(conditions, "Ready") == "False/NotConverged");
+  CHECK(status_of(conditions, "Reconciling") == "True/Progressing");
+  CHECK(status_of(conditions, "Stalled") == "False");
+  CHECK(status_of(conditions, "PendingRestart") == "True/RestartPending");
+  for (const auto& cond : conditions) {
+    if (cond.type == "PendingRestart") CHECK(cond.message == "c-1 must restart to apply settings");
+    if (cond.type == "Degraded") CHECK(cond.message == "c-2 stopped");
+  }
+}
+
+TEST_CASE("history: status (no apply) reports pending changes; a suspended cluster is Ready Unknown") {
+  auto c = pgc::testing::make_cluster(3, ReplicationMode::sync, 1);
+  auto o = pgc::testing::healthy(c, 1);
+  ClusterPlan plan;
+  plan.name = "c";
+  plan.changes.resize(2);
+  CHECK(status_of(cluster_conditions(c, o, &plan, nullptr), "Ready") == "False/ChangesPending");
+  CHECK(status_of(cluster_conditions(c, o, nullptr, nullptr), "Ready") == "True/Converged");
+  c.suspended = true;
+  auto suspended = cluster_conditions(c, o, &plan, nullptr);
+  CHECK(status_of(suspended, "Ready") == "Unknown/Suspended");
+  CHECK(status_of(suspended, "Suspended") == "True/Annotation");
+}
+
+TEST_CASE("history: records survive a JSON round trip") {
+  RunRecord r;
+  r.command = "serve";
+  r.trigger = "webhook:github";
+  r.revision = revision("0123456789abcdef");
+  r.revision.rewound = true;
+  r.started_at = "2026-12-01T19:28:34Z";
+  r.duration_s = 3.25;
+  r.changes_planned = 3;
+  r.changes_applied = 2;
+  r.result = "failure";
+  r.errors = {"c: step failed"};
+  r.clusters.push_back({"default", "c", {{"Ready", "False", "StepFailed", "x"}}, "abc", 2, 1, true});
+  auto back = run_record_from_json(to_json(r));
+  CHECK(to_json(back) == to_json(r));
+  CHECK(back.revision.describe() ==
+        "0123456 \"strict-sync-all for prod\" (rewound: not a descendant of the previous revision)");
+}
+
+TEST_CASE("history: append keeps the newest runs, 0600, and a damaged file is set aside") {
+  TempDir dir;
+  History history(dir.path, 3);
+  CHECK(history.load()->empty());
+  for (int i = 0; i < 5; ++i) {
+    RunRecord r;
+    r.started_at = "run-" + std::to_string(i);
+    REQUIRE(history.append(r));
+  }
+  auto all = history.load();
+  REQUIRE(all);
+  REQUIRE(all->size() == 3);
+  CHECK(all->front().started_at == "run-2");
+  CHECK((*history.last())->started_at == "run-4");
+  CHECK(std::filesystem::status(history.path()).permissions() ==
+        (std::filesystem::perms::owner_read | std::filesystem::perms::owner_write));
+
+  std::ofstream(history.path()) << "{not json";
+  CHECK_FALSE(history.load());
+  RunRecord r;
+  r.started_at = "after-damage";
+  REQUIRE(history.append(r));
+  CHECK(history.load()->size() == 1);
+  CHECK(std::filesystem::exists(history.path().string() + ".damaged"));
+}
+
+TEST_CASE("history: print_history shows newest first with conditions") {
+  RunRecord a;
+  a.started_at = "2026-12-01T10:00:00Z";
+  a.result = "success";
+  a.trigger = "poll";
+  a.revision = revision("1111111aaaa");
+  a.changes_applied = 2;
+  a.changes_planned = 2;
+  a.clusters.push_back({"default", "c", {{"Ready", "True", "Converged", ""}, {"Degraded", "False", "", ""}},
+                        "1111111aaaa", 1, 1, false});
+  RunRecord b = a;
+  b.started_at = "2026-12-01T11:00:00Z";
+  b.result = "no-change";
+  b.changes_applied = 0;
+  b.changes_planned = 0;
+  std::ostringstream out;
+  print_history({a, b}, out);
+  auto text = out.str();
+  CHECK(text.find("2026-12-01T11:00:00Z") < text.find("2026-12-01T10:00:00Z"));
+  CHECK(text.find("no-change") != std::string::npos);
+  CHECK(text.find("    default/c: Ready=True (Converged), lastAppliedRevision 1111111aaaa") != std::string::npos);
+}
