@@ -204,4 +204,18 @@ end_a = t(a) + a["durationSeconds"]
 print("run 1: %s + %.2fs, run 2 starts %.2fs after it ended" % (a["startedAt"], a["durationSeconds"], t(b) - end_a))
 sys.exit(0 if t(b) >= end_a - 0.01 else 1)
 ' || fail "the two runs overlapped"
+step "suspend: the annotation stops apply; plan and status still report the drift"
+write_cluster gitops sync 3 1
+sed -i 's|annotations: {pgconverge.io/client-cidrs: 10.250.0.1/32}|annotations: {pgconverge.io/client-cidrs: 10.250.0.1/32, pgconverge.io/suspend: "true"}|' "$CLUSTER_DIR/cluster.yaml"
+grep -q 'pgconverge.io/suspend: "true"' "$CLUSTER_DIR/cluster.yaml" || fail "could not annotate the cluster"
+git_ -C "$CLONE" add -A && git_ -C "$CLONE" commit -qm "gitops: sync, suspended"
+"$LAB" run bash -c "set -a; . '$WORK/hook.env'; set +a; git -C '$CLONE' push -q origin main" >"$WORK/push.log" 2>&1
+grep -q "cluster gitops: suspended (pgconverge.io/suspend), [1-9][0-9]* change(s) not applied" "$WORK/push.log" ||
+  { cat "$WORK/push.log"; fail "the hook's apply did not report the suspension"; }
+[[ $(role_counts gitops) == "Leader:1 Replica:2" ]] || fail "a suspended cluster was changed: $(role_counts gitops)"
+expect_exit 2 pgc plan >/dev/null
+grep -q "cluster default/gitops  (suspended: apply leaves it alone)" "$WORK/out" || fail "plan does not mark the cluster suspended"
+status_json gitops | jq -e '.clusters[0] | .suspended and ((.conditions[] | select(.type=="Ready") | .reason) == "Suspended")' >/dev/null ||
+  fail "status does not show Ready=Unknown (Suspended)"
+echo "ok: suspended: nothing applied, plan exit 2 with the drift, Ready=Unknown (Suspended)"
 echo PASS
