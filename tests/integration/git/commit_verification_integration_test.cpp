@@ -11,27 +11,11 @@
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
-using pgc::providers::GitSourceOptions;
-using pgc::providers::GitSync;
 using pgc::providers::SignerPolicy;
 using pgc::providers::verify_commit_signature;
-using pgc::test::q;
-using pgc::test::RepoFixture;
-using pgc::test::sh;
-using pgc::test::slurp;
-using pgc::test::spit;
+using namespace pgc::test;
 
 namespace {
-
-// Syncs the fixture's main branch and returns what the git provider saw.
-GitSync sync_main(const RepoFixture& repo) {
-  GitSourceOptions options;
-  options.url = repo.url;
-  options.cache_dir = repo.cache;
-  auto sync = pgc::providers::sync_git_source(options);
-  if (!sync) FAIL(sync.error().message);
-  return std::move(*sync);
-}
 
 std::string ssh_fingerprint(const fs::path& public_key) {
   return pgc::split(sh("ssh-keygen -E sha256 -lf " + q(public_key)), ' ').at(1);
@@ -81,7 +65,7 @@ TEST_CASE("verify: an SSH-signed commit is verified against allowed_signers", "[
 
   repo.git(signing + " commit -q -S --allow-empty -m signed");
   repo.push();
-  auto signed_sync = sync_main(repo);
+  auto signed_sync = sync_or_fail(options_for(repo));
   CHECK(pgc::starts_with(signed_sync.signature.signature, "-----BEGIN SSH SIGNATURE-----"));
   CHECK(pgc::starts_with(signed_sync.signature.signed_data, "tree "));
   auto who = verify_commit_signature(signed_sync.signature, signed_sync.revision.short_sha, {allowed, {}});
@@ -91,7 +75,7 @@ TEST_CASE("verify: an SSH-signed commit is verified against allowed_signers", "[
   // The signer's key is not in allowed_signers.
   repo.git("-c gpg.format=ssh -c user.signingkey=" + q(stranger) + " commit -q -S --allow-empty -m stranger");
   repo.push();
-  auto stranger_sync = sync_main(repo);
+  auto stranger_sync = sync_or_fail(options_for(repo));
   auto refused = verify_commit_signature(stranger_sync.signature, stranger_sync.revision.short_sha, {allowed, {}});
   REQUIRE_FALSE(refused);
   CHECK(refused.error().message == "commit " + stranger_sync.revision.short_sha + " is signed by SSH key " +
@@ -115,7 +99,7 @@ TEST_CASE("verify: an SSH-signed commit is verified against allowed_signers", "[
   // Unsigned.
   repo.commit({{"a.yaml", "1\n"}}, "unsigned");
   repo.push();
-  auto unsigned_sync = sync_main(repo);
+  auto unsigned_sync = sync_or_fail(options_for(repo));
   CHECK(unsigned_sync.signature.signature.empty());
   auto not_signed = verify_commit_signature(unsigned_sync.signature, unsigned_sync.revision.short_sha, {allowed, {}});
   REQUIRE_FALSE(not_signed);
@@ -136,7 +120,7 @@ TEST_CASE("verify: a GPG-signed commit is verified with a keyring and refused wi
      " -c user.name='Pat Tester' -c user.email=pat@example.com -c gpg.program=gpg -c user.signingkey=" + signer +
      " commit -q -S --allow-empty -m gpg-signed");
   repo.push();
-  auto sync = sync_main(repo);
+  auto sync = sync_or_fail(options_for(repo));
   CHECK(pgc::starts_with(sync.signature.signature, "-----BEGIN PGP SIGNATURE-----"));
   auto who = verify_commit_signature(sync.signature, sync.revision.short_sha, {{}, keyring});
   REQUIRE(who);

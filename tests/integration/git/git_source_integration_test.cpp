@@ -13,32 +13,12 @@
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 using pgc::providers::GitSourceOptions;
-using pgc::providers::GitSync;
 using pgc::providers::is_git_url;
 using pgc::providers::redact_git_url;
 using pgc::providers::sync_git_source;
-using pgc::test::list_tree;
-using pgc::test::q;
-using pgc::test::RepoFixture;
-using pgc::test::sh;
-using pgc::test::slurp;
+using namespace pgc::test;
 
 namespace {
-
-GitSourceOptions options_for(const RepoFixture& repo, const std::string& ref = "") {
-  GitSourceOptions options;
-  options.url = repo.url;
-  options.ref = ref;
-  options.cache_dir = repo.cache;
-  options.timeout = 10s;
-  return options;
-}
-
-GitSync sync_or_fail(const GitSourceOptions& options) {
-  auto sync = sync_git_source(options);
-  if (!sync) FAIL(sync.error().message);
-  return std::move(*sync);
-}
 
 std::string sync_error(const GitSourceOptions& options) {
   auto sync = sync_git_source(options);

@@ -2,7 +2,6 @@
 
 #include <catch2/catch.hpp>
 #include <chrono>
-#include <fstream>
 #include <thread>
 
 #include "providers/process/process.hpp"
@@ -12,20 +11,8 @@
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 using pgc::providers::run_process;
+using pgc::test::process_gone;
 using Clock = std::chrono::steady_clock;
-
-namespace {
-
-bool process_gone(int pid) {
-  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-  if (!stat) return true;
-  std::string line;
-  std::getline(stat, line);
-  auto close_paren = line.rfind(')');
-  return close_paren != std::string::npos && line.size() > close_paren + 2 && line[close_paren + 2] == 'Z';
-}
-
-}  // namespace
 
 TEST_CASE("process: run_process keeps stdout and stderr apart and returns the exit code", "[process]") {
   auto r = run_process({"sh", "-c", "echo out; echo err >&2; exit 3"}, "", 5s);

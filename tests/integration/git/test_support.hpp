@@ -1,31 +1,17 @@
 #pragma once
-// Helpers shared by the git integration tests: temp dirs, files, and running the real tools.
+// Helpers shared by the git integration tests: the integration suites' common helpers (temp dirs,
+// files, running the real tools, a private sshd), repositories made with the git CLI, and
+// syncing them.
 
 #include <filesystem>
 #include <map>
 #include <string>
 #include <vector>
 
+#include "providers/git/git_source.hpp"
+#include "tests/integration/support/test_support.hpp"
+
 namespace pgc::test {
-
-// Runs a shell command built from our own temp paths (quote them with q) and returns its stdout;
-// throws with its output when it fails.
-std::string sh(const std::string& command);
-
-// The word quoted for sh.
-std::string q(const std::filesystem::path& path);
-
-std::string slurp(const std::filesystem::path& path);
-void spit(const std::filesystem::path& path, const std::string& text);
-
-// A fresh directory per test, removed afterwards.
-struct TempDir {
-  std::filesystem::path path;
-  TempDir();
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  ~TempDir();
-};
 
 // Every path under root (relative, sorted; directories included), and symlinks marked "@".
 std::vector<std::string> list_tree(const std::filesystem::path& root);
@@ -33,7 +19,7 @@ std::vector<std::string> list_tree(const std::filesystem::path& root);
 // A working repository "work" with a bare remote "remote.git" (default branch main) in a temp
 // dir, and an empty cache dir for the source under test.
 struct RepoFixture {
-  TempDir temp;
+  TempDir temp{"pgc-git-test"};
   std::filesystem::path work = temp.path / "work";
   std::filesystem::path bare = temp.path / "remote.git";
   std::filesystem::path cache = temp.path / "cache";
@@ -47,5 +33,12 @@ struct RepoFixture {
                      const std::string& extra_args = "") const;
   void push(const std::string& args = "origin main") const;
 };
+
+// Options that sync the fixture's remote (file://) at ref (empty: the remote's HEAD) into its
+// cache dir, with a 10 s timeout.
+pgc::providers::GitSourceOptions options_for(const RepoFixture& repo, const std::string& ref = "");
+
+// sync_git_source, failing the test case with its error when it fails.
+pgc::providers::GitSync sync_or_fail(const pgc::providers::GitSourceOptions& options);
 
 }  // namespace pgc::test

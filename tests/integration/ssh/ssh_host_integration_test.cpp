@@ -4,33 +4,22 @@
 // ssh-keygen; without them it prints why and exits 77, which CTest reports as skipped.
 
 #define CATCH_CONFIG_RUNNER
-#include <arpa/inet.h>
-#include <fcntl.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <spawn.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <catch2/catch.hpp>
-#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
-#include <iostream>
-#include <sstream>
 #include <thread>
 
 #include "providers/ssh/remote_host.hpp"
+#include "tests/integration/support/test_support.hpp"
 #include "util/strings.hpp"
-
-extern char** environ;
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
+using namespace pgc::test;
 using pgc::providers::FileMode;
 using pgc::providers::RemoteHost;
 using pgc::providers::SshOptions;
@@ -38,247 +27,35 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-// Runs a local shell command (built from our own temp paths, quoted) and returns its stdout;
-// throws when it fails.
-std::string local(const std::string& command) {
-  FILE* pipe = popen(command.c_str(), "r");
-  if (pipe == nullptr) throw std::runtime_error("popen failed: " + command);
-  std::string out;
-  char buffer[4096];
-  std::size_t n = 0;
-  while ((n = fread(buffer, 1, sizeof buffer, pipe)) > 0) out.append(buffer, n);
-  if (pclose(pipe) != 0) throw std::runtime_error("command failed: " + command);
-  return out;
-}
-
-std::string slurp(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-void spit(const fs::path& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << text;
-}
-
-fs::path make_temp_dir(const std::string& prefix) {
-  std::string pattern = (fs::temp_directory_path() / (prefix + ".XXXXXX")).string();
-  if (mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-  return pattern;
-}
-
-// A fresh directory per test, removed afterwards.
-struct TempDir {
-  fs::path path = make_temp_dir("pgc-ssh-test");
-  TempDir() = default;
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  ~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(path, ignored);
-  }
-  [[nodiscard]] std::vector<std::string> names() const {
-    std::vector<std::string> out;
-    for (const auto& entry : fs::directory_iterator(path)) out.push_back(entry.path().filename().string());
-    std::sort(out.begin(), out.end());
-    return out;
-  }
-};
-
-int free_loopback_port() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t length = sizeof address;
-  if (bind(fd, reinterpret_cast<sockaddr*>(&address), length) != 0 ||
-      getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0)
-    throw std::runtime_error("cannot find a free port");
-  close(fd);
-  return ntohs(address.sin_port);
-}
-
-bool port_open(int port) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  address.sin_port = htons(static_cast<uint16_t>(port));
-  bool ok = connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0;
-  close(fd);
-  return ok;
-}
-
-bool process_gone(pid_t pid) {
-  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-  if (!stat) return true;
-  std::string line;
-  std::getline(stat, line);
-  auto close_paren = line.rfind(')');
-  return close_paren != std::string::npos && line.size() > close_paren + 2 && line[close_paren + 2] == 'Z';
-}
-
-// A throwaway sshd on 127.0.0.1:<free port>, its keys and config in a temp dir. Runs in a
-// private mount namespace where root's ~/.bashrc is empty (sshd's bash sources it for every
-// command; this machine's pyenv setup there costs ~0.7 s a command and would dominate timings).
-class PrivateSshd {
+// The suite's private sshd: besides the standard keys an ECDSA key that known_hosts_other_type
+// lists instead of the ed25519 host key; and the SshOptions that log in to it as root.
+class SuiteSshd : public PrivateSshd {
  public:
-  // Why the suite cannot run here, if it cannot.
-  static std::optional<std::string> missing_prerequisite() {
-    if (geteuid() != 0) return "not running as root";
-    for (const char* tool : {"/usr/sbin/sshd", "/usr/bin/ssh-keygen"})
-      if (access(tool, X_OK) != 0) return std::string(tool) + " is not installed";
-    return std::nullopt;
-  }
-
-  PrivateSshd() = default;
-  PrivateSshd(const PrivateSshd&) = delete;
-  PrivateSshd& operator=(const PrivateSshd&) = delete;
-  ~PrivateSshd() { stop(); }
-
-  void start() {
-    dir_ = make_temp_dir("pgc-sshd");
-    auto q = [](const fs::path& p) { return pgc::shell_quote(p.string()); };
-    for (const char* key : {"host_key", "other_host_key", "client_key", "stranger_key"})
-      local("ssh-keygen -q -t ed25519 -N '' -C pgc-test -f " + q(dir_ / key));
-    local("ssh-keygen -q -t ecdsa -N '' -C pgc-test -f " + q(dir_ / "other_type_key"));
-    fs::copy_file(dir_ / "client_key.pub", dir_ / "authorized_keys");
-    if (!fs::exists("/run/sshd")) {  // sshd's privilege separation directory
-      fs::create_directories("/run/sshd");
-      created_run_sshd_ = true;
-    }
-    for (int attempt = 0; attempt < 5 && pid_ <= 0; ++attempt) try_start(q);
-    if (pid_ <= 0) throw std::runtime_error("sshd did not start; see " + (dir_ / "sshd.log").string());
-    spit(dir_ / "known_hosts", known_hosts_line("host_key.pub"));
-    spit(dir_ / "known_hosts_changed", known_hosts_line("other_host_key.pub"));
-    spit(dir_ / "known_hosts_empty", "");
-    spit(dir_ / "known_hosts_other_type", known_hosts_line("other_type_key.pub"));
-  }
-
-  void stop() {
-    if (pid_ > 0) {
-      kill(pid_, SIGTERM);
-      int status = 0;
-      waitpid(pid_, &status, 0);
-      pid_ = -1;
-    }
-    if (created_run_sshd_) {
-      std::error_code ignored;
-      fs::remove(fs::path("/run/sshd"), ignored);
-      created_run_sshd_ = false;
-    }
-    if (!dir_.empty() && std::getenv("PGC_SSH_TEST_KEEP") != nullptr) {
-      std::fprintf(stderr, "kept %s (PGC_SSH_TEST_KEEP)\n", dir_.c_str());
-    } else if (!dir_.empty()) {
-      std::error_code ignored;
-      fs::remove_all(dir_, ignored);
-      dir_.clear();
-    }
-  }
+  SuiteSshd() : PrivateSshd(sshd_options()) {}
 
   [[nodiscard]] SshOptions options(const std::string& known_hosts = "known_hosts") const {
     SshOptions o;
     o.host_name = "lab";
     o.address = "127.0.0.1";
-    o.port = port_;
+    o.port = port();
     o.user = "root";
-    o.identity_file = (dir_ / "client_key").string();
-    o.known_hosts_file = (dir_ / known_hosts).string();
+    o.identity_file = file("client_key").string();
+    o.known_hosts_file = file(known_hosts).string();
     o.connect_timeout = 5s;
     return o;
   }
 
-  [[nodiscard]] const fs::path& dir() const { return dir_; }
-  [[nodiscard]] pid_t pid() const { return pid_; }
-
-  // "SHA256:…" of a public key file in the temp dir, as ssh-keygen prints it.
-  [[nodiscard]] std::string fingerprint(const std::string& pub) const {
-    auto words = pgc::split(local("ssh-keygen -E sha256 -lf " + pgc::shell_quote((dir_ / pub).string())), ' ');
-    return words.at(1);
-  }
-
-  // How many logins sshd has accepted so far.
-  [[nodiscard]] int accepted_logins() const {
-    std::string log = slurp(dir_ / "sshd.log");
-    int count = 0;
-    for (std::size_t at = log.find("Accepted publickey"); at != std::string::npos;
-         at = log.find("Accepted publickey", at + 1))
-      ++count;
-    return count;
-  }
-
-  // The per-connection sshd processes (children of the listener).
-  [[nodiscard]] std::vector<pid_t> connection_processes() const {
-    std::ifstream children("/proc/" + std::to_string(pid_) + "/task/" + std::to_string(pid_) + "/children");
-    std::vector<pid_t> out;
-    for (pid_t child = 0; children >> child;) out.push_back(child);
-    return out;
-  }
-
  private:
-  template <typename Quote>
-  void try_start(Quote q) {
-    port_ = free_loopback_port();
-    spit(dir_ / "sshd_config",
-         "ListenAddress 127.0.0.1:" + std::to_string(port_) + "\n" +
-         "HostKey " + (dir_ / "host_key").string() + "\n" +
-         "PidFile " + (dir_ / "sshd.pid").string() + "\n" +
-         "AuthorizedKeysFile " + (dir_ / "authorized_keys").string() + "\n" +
-         "PermitRootLogin prohibit-password\n"
-         "PasswordAuthentication no\n"
-         "KbdInteractiveAuthentication no\n"
-         "StrictModes no\n"
-         "UsePAM no\n"
-         "UseDNS no\n"
-         "PrintMotd no\n"
-         "LogLevel INFO\n");
-    local("/usr/sbin/sshd -t -f " + q(dir_ / "sshd_config"));
-    std::string script = "mount --bind /dev/null /root/.bashrc 2>/dev/null; exec /usr/sbin/sshd -D -e -f " +
-                         q(dir_ / "sshd_config");
-    bool have_unshare = access("/usr/bin/unshare", X_OK) == 0;
-    std::vector<std::string> words = have_unshare
-        ? std::vector<std::string>{"/usr/bin/unshare", "--mount", "--propagation", "private", "/bin/sh", "-c", script}
-        : std::vector<std::string>{"/usr/sbin/sshd", "-D", "-e", "-f", (dir_ / "sshd_config").string()};
-    std::vector<char*> argv;
-    for (auto& w : words) argv.push_back(w.data());
-    argv.push_back(nullptr);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    std::string log = (dir_ / "sshd.log").string();
-    posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
-    posix_spawn_file_actions_adddup2(&actions, 1, 2);
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-    pid_t pid = -1;
-    int rc = posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    if (rc != 0) throw std::runtime_error("cannot start sshd");
-    // unshare and sh exec into sshd: pid is sshd's own.
-    for (auto until = Clock::now() + 5s; Clock::now() < until; std::this_thread::sleep_for(20ms)) {
-      int status = 0;
-      if (waitpid(pid, &status, WNOHANG) == pid) return;  // exited (port taken?): try another port
-      if (port_open(port_)) {
-        pid_ = pid;
-        return;
-      }
-    }
-    kill(pid, SIGKILL);
-    waitpid(pid, nullptr, 0);
+  static PrivateSshdOptions sshd_options() {
+    PrivateSshdOptions options;
+    options.extra_keys = {{"other_type_key", "ecdsa"}};
+    options.known_hosts.emplace_back("known_hosts_other_type", "other_type_key.pub");
+    options.hidden_files = {"/root/.bashrc"};  // the suite logs in as root
+    return options;
   }
-
-  [[nodiscard]] std::string known_hosts_line(const std::string& pub) const {
-    auto words = pgc::split(pgc::trim(slurp(dir_ / pub)), ' ');
-    return "[127.0.0.1]:" + std::to_string(port_) + " " + words.at(0) + " " + words.at(1) + "\n";
-  }
-
-  fs::path dir_;
-  int port_ = 0;
-  pid_t pid_ = -1;
-  bool created_run_sshd_ = false;
 };
 
-PrivateSshd* g_sshd = nullptr;
+SuiteSshd* g_sshd = nullptr;
 
 std::unique_ptr<RemoteHost> connect_or_fail(const SshOptions& options) {
   auto host = pgc::providers::connect_ssh(options);
@@ -592,7 +369,7 @@ TEST_CASE("ssh: an unknown host key is refused", "[ssh][integration]") {
 TEST_CASE("ssh: a hashed known_hosts entry is accepted", "[ssh][integration]") {
   auto hashed = g_sshd->dir() / "known_hosts_hashed";
   fs::copy_file(g_sshd->dir() / "known_hosts", hashed, fs::copy_options::overwrite_existing);
-  local("ssh-keygen -q -H -f " + pgc::shell_quote(hashed.string()) + " 2>/dev/null");
+  sh("ssh-keygen -q -H -f " + pgc::shell_quote(hashed.string()) + " 2>/dev/null");
   REQUIRE(slurp(hashed).starts_with("|1|"));
   auto host = connect_or_fail(g_sshd->options("known_hosts_hashed"));
   auto r = host->run({"true"}, 10s);
@@ -700,15 +477,11 @@ TEST_CASE("ssh: timings", "[ssh][integration][timing]") {
 }
 
 int main(int argc, char** argv) {
-  if (auto missing = PrivateSshd::missing_prerequisite()) {
-    std::printf("SKIPPED: %s\n", missing->c_str());
-    return 77;
-  }
+  if (auto missing = PrivateSshd::missing_prerequisite()) return skip_suite(*missing);
   signal(SIGPIPE, SIG_IGN);
   int result = 1;
   try {
-    PrivateSshd sshd;
-    sshd.start();
+    SuiteSshd sshd;
     g_sshd = &sshd;
     result = Catch::Session().run(argc, argv);
     g_sshd = nullptr;
