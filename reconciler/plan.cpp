@@ -379,6 +379,12 @@ void plan_cluster(const manifests::ManifestSet& manifests, const DesiredCluster&
     dcs_fields.push_back(FieldChange{dotted(pointer), show(current), show(value)});
     if (pointer.starts_with("/synchronous_")) replication_changes = true;
   }
+  // The mode keys go together in one PATCH (replication-semantics §2), also when only one of them
+  // differs: after a release (below) the patch must put synchronous_mode back.
+  if (replication_changes || patch.contains("synchronous_mode") || patch.contains("synchronous_mode_strict") ||
+      patch.contains("synchronous_node_count"))
+    for (const char* key : {"synchronous_mode", "synchronous_mode_strict", "synchronous_node_count"})
+      if (!patch.empty() && desired.dynamic_config.contains(key)) patch[key] = desired.dynamic_config[key];
   if (!patch.empty()) {
     Change change = make_change("cluster " + desired.name + ": Patroni dynamic configuration", Action::update, join(before, ", "),
                   join(after, ", "), plan.bootstrap ? "declared settings (applied once replicas stream)" : "drift in " + join(keys, ", "),

@@ -198,6 +198,26 @@ TEST_CASE("plan: leaving strict while the leader holds '*' releases synchronous_
   CHECK(plan.clusters[0].changes[0].payload["release_first"] == true);
 }
 
+TEST_CASE("plan: regression: after releasing '*' the patch puts synchronous_mode back (mode keys go together)") {
+  // Seen on the lab: strict-sync → sync released '*' with synchronous_mode false, then patched only
+  // synchronous_mode_strict, leaving the cluster asynchronous.
+  auto c = testing::make_cluster(3, ReplicationMode::sync, 1);
+  auto secrets = testing::fixed_secrets();
+  auto observed = observed_hosts(c, true, secrets);
+  auto oc = testing::healthy(c, 1);
+  oc.dcs_config["synchronous_mode_strict"] = true;
+  oc.postgres["c-0"].synchronous_standby_names = "*";
+  observed.clusters["c"] = oc;
+  auto plan = diff(hosts_for(c), DesiredState{{c}}, observed, {{"c", secrets}});
+  REQUIRE(plan.clusters[0].changes.size() == 1);
+  const auto& patch = plan.clusters[0].changes[0].payload["patch"];
+  CHECK(patch == nlohmann::json{{"synchronous_mode", true}, {"synchronous_mode_strict", false},
+                                {"synchronous_node_count", 1}});
+  // What is shown stays the one key that differs.
+  REQUIRE(plan.clusters[0].changes[0].fields.size() == 1);
+  CHECK(plan.clusters[0].changes[0].fields[0].key == "synchronous_mode_strict");
+}
+
 TEST_CASE("plan: an unreachable host is an error for its member only") {
   auto c = testing::make_cluster(3, ReplicationMode::async);
   auto secrets = testing::fixed_secrets();
