@@ -77,6 +77,7 @@ Progress::Style progress_style(const ReconcileArgs& args) {
   if (args.progress == "live") return Progress::Style::live;
   if (args.progress == "log") return Progress::Style::log;
   if (args.progress == "quiet") return Progress::Style::quiet;
+  if (args.progress == "json") return Progress::Style::json;
   return stderr_is_terminal() ? Progress::Style::live : Progress::Style::log;
 }
 
@@ -246,8 +247,9 @@ void register_reconcile_commands(CLI::App& app, std::ostream& out, std::ostream&
       ->check(CLI::Range(0, 86400));
   apply_cmd->add_option("--trigger", args->trigger, "Recorded in the history as what started this run")
       ->check(CLI::IsMember({"manual", "timer", "cron", "post-receive"}));
-  apply_cmd->add_option("--progress", args->progress, "auto, live, log or quiet")
-      ->check(CLI::IsMember({"auto", "live", "log", "quiet"}));
+  apply_cmd->add_option("--progress", args->progress,
+                        "auto, live (a line per host/step on a terminal), log (one logfmt line per step), json or quiet")
+      ->check(CLI::IsMember({"auto", "live", "log", "json", "quiet"}));
   apply_cmd->footer(exit_codes);
   apply_cmd->callback([args, &out, &err, &exit_code] { exit_code = run_apply(*args, out, err); });
 

@@ -152,40 +152,54 @@ echo "ok: promtool check metrics"
 
 step "SIGTERM stops the daemon cleanly; RSS while idle"
 rss=$(awk '/^VmRSS/{print $2}' "/proc/$SERVE_PID/status")
-echo "serve idle RSS: $((rss / 1024)) MiB (figure)"
+ticks() { awk '{print $14 + $15}' "/proc/$SERVE_PID/stat"; }
+c0=$(ticks); sleep 5; c1=$(ticks)
+echo "serve idle: RSS $((rss / 1024)) MiB, CPU $(((c1 - c0) * 1000 / $(getconf CLK_TCK))) ms over 5 s (figure)"
 stop_serve
 grep -q "^stopped" "$WORK/serve.log" || fail "no 'stopped' line in the log"
 
-step "polling alone: a new revision converges without any webhook (strict-sync-all → sync)"
+# back_to_sync: commit and push sync (serve stopped, no hook yet) and apply it by hand.
+back_to_sync() {
+  write_cluster gitops sync 3 1
+  commit_push "gitops: back to sync" >/dev/null
+  expect_exit 0 pgc apply --progress quiet >/dev/null
+  [[ $(role_counts gitops) == "Leader:1 Replica:1 Sync Standby:1" ]] || fail "manual apply back to sync"
+}
+
+step "polling alone: a new revision converges without any webhook (sync → strict-sync-all)"
+back_to_sync
 serve_config 2s
-write_cluster gitops sync 3 1
-commit_push "gitops: back to sync" >/dev/null
-t0=$(ms_now)
 start_serve
-wait_roles gitops "Leader:1 Replica:1 Sync Standby:1" 120 >/dev/null || { tail -40 "$WORK/serve.log"; fail "polling did not converge"; }
+sleep 1  # its first poll sees the revision already applied
+write_cluster gitops strict-sync-all 3 1
+commit_push "gitops: strict-sync-all, by polling" >/dev/null
+t0=$(ms_now)
+wait_roles gitops "Leader:1 Sync Standby:2" 120 >/dev/null || { tail -40 "$WORK/serve.log"; fail "polling did not converge"; }
 t1=$(ms_now)
+check_replication gitops 2
 wait_recorded
-pgc_history | jq -e --arg sha "$(head_sha)" '.runs[-1] | .revision.sha == $sha and .trigger == "poll"' >/dev/null ||
+pgc_history | jq -e --arg sha "$(head_sha)" '.runs[-1] | .revision.sha == $sha and .trigger == "poll" and .result == "success"' >/dev/null ||
   fail "history lacks the poll run: $(pgc_history | jq -c '.runs[-1] | {trigger, revision: .revision.shortSha}')"
 echo "ok: push→converged by polling (interval 2s) in $((t1 - t0)) ms (figure)"
 stop_serve
 
-step "post-receive hook: git push converges (sync → async)"
+step "post-receive hook: git push converges (sync → strict-sync-all)"
+back_to_sync
 install -m 755 "$ROOT/examples/git-hooks/post-receive" "$BARE/hooks/post-receive"
 cat >"$WORK/hook.env" <<ENV
 PGCONVERGE_BIN=$PGC
 PGCONVERGE_ARGS="--path clusters -s $LAB_MANIFESTS --ssh-identity $LAB_SSH_KEY --known-hosts $LAB_KNOWN_HOSTS --state-dir $STATE"
 ENV
-write_cluster gitops async 3 1
-git_ -C "$CLONE" add -A && git_ -C "$CLONE" commit -qm "gitops: async"
+write_cluster gitops strict-sync-all 3 1
+git_ -C "$CLONE" add -A && git_ -C "$CLONE" commit -qm "gitops: strict-sync-all, by the hook"
 t0=$(ms_now)
 # The push runs the hook in the client namespace, as an admin host would.
 "$LAB" run bash -c "set -a; . '$WORK/hook.env'; set +a; git -C '$CLONE' push -q origin main" \
   >"$WORK/push.log" 2>&1 || { cat "$WORK/push.log"; fail "git push failed"; }
 t1=$(ms_now)
-cat "$WORK/push.log"
-grep -q "cluster gitops: converged" "$WORK/push.log" || fail "the hook did not report convergence"
-[[ $(role_counts gitops) == "Leader:1 Replica:2" ]] || fail "async not applied by the hook: $(role_counts gitops)"
+grep -q "cluster gitops: converged" "$WORK/push.log" || { cat "$WORK/push.log"; fail "the hook did not report convergence"; }
+[[ $(role_counts gitops) == "Leader:1 Sync Standby:2" ]] || fail "strict-sync-all not applied by the hook: $(role_counts gitops)"
+check_replication gitops 2
 pgc_history | jq -e --arg sha "$(head_sha)" '.runs[-1] | .revision.sha == $sha and .trigger == "post-receive" and .result == "success"' >/dev/null ||
   fail "history lacks the post-receive run"
 echo "ok: git push → converged by the hook in $((t1 - t0)) ms (figure)"
@@ -212,7 +226,7 @@ git_ -C "$CLONE" add -A && git_ -C "$CLONE" commit -qm "gitops: sync, suspended"
 "$LAB" run bash -c "set -a; . '$WORK/hook.env'; set +a; git -C '$CLONE' push -q origin main" >"$WORK/push.log" 2>&1
 grep -q "cluster gitops: suspended (pgconverge.io/suspend), [1-9][0-9]* change(s) not applied" "$WORK/push.log" ||
   { cat "$WORK/push.log"; fail "the hook's apply did not report the suspension"; }
-[[ $(role_counts gitops) == "Leader:1 Replica:2" ]] || fail "a suspended cluster was changed: $(role_counts gitops)"
+[[ $(role_counts gitops) == "Leader:1 Sync Standby:2" ]] || fail "a suspended cluster was changed: $(role_counts gitops)"
 expect_exit 2 pgc plan >/dev/null
 grep -q "cluster default/gitops  (suspended: apply leaves it alone)" "$WORK/out" || fail "plan does not mark the cluster suspended"
 status_json gitops | jq -e '.clusters[0] | .suspended and ((.conditions[] | select(.type=="Ready") | .reason) == "Suspended")' >/dev/null ||

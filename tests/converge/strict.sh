@@ -34,7 +34,13 @@ leader=$(leader_address guard)
 step "sync: stop every replica, a write must complete (after at most one HA loop)"
 stop_replicas
 t0=$SECONDS
-sql guard "$leader" "insert into t values (2)" 40 || fail "write in non-strict sync mode did not complete"
+if ! sql guard "$leader" "insert into t values (2)" 40; then
+  echo "--- synchronous_standby_names: $(sql guard "$leader" "show synchronous_standby_names" 5 || true)"
+  echo "--- waiting backends: $(sql guard "$leader" "select pid, wait_event, left(query, 60) from pg_stat_activity where wait_event = 'SyncRep'" 5 || true)"
+  "$LAB" run curl -s --max-time 3 "http://$leader:8008/config" || true
+  "$LAB" ssh pg-1 'tail -n 40 /var/log/pgclab/patroni@15-guard.service.log' 2>/dev/null || true
+  fail "write in non-strict sync mode did not complete"
+fi
 echo "write completed in $((SECONDS - t0))s"
 start_replicas
 expect_exit 0 pgc apply --progress log

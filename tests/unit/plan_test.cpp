@@ -100,7 +100,9 @@ TEST_CASE("plan: DCS drift (patronictl edit-config) is one PATCH of the owned ke
   REQUIRE(plan.clusters[0].changes.size() == 1);
   const auto& change = plan.clusters[0].changes[0];
   CHECK(change.step == Step::patch_dcs);
-  CHECK(change.payload["patch"] == nlohmann::json{{"synchronous_node_count", 2}});
+  // The mode keys travel together (replication-semantics §2); pause and others never do.
+  CHECK(change.payload["patch"] == nlohmann::json{{"synchronous_mode", true}, {"synchronous_mode_strict", false},
+                                                  {"synchronous_node_count", 2}});
   CHECK(change.reason == "drift in synchronous_node_count");
   REQUIRE(change.fields.size() == 1);
   CHECK(change.fields[0].before == "1");
@@ -164,7 +166,8 @@ TEST_CASE("plan: scale down switches over away from a removed leader, then stops
   const auto& cp = plan.clusters[0];
   // Lower the count first, then switch over, then stop the removed member.
   REQUIRE(steps(cp) == std::vector<Step>{Step::patch_dcs, Step::switchover, Step::stop_member});
-  CHECK(cp.changes[0].payload["patch"] == nlohmann::json{{"synchronous_node_count", 2}});
+  CHECK(cp.changes[0].payload["patch"] == nlohmann::json{{"synchronous_mode", true}, {"synchronous_mode_strict", false},
+                                                        {"synchronous_node_count", 2}});
   CHECK(cp.changes[1].payload["leader"] == "c-3");
   CHECK(cp.changes[2].member == "c-3");
   CHECK(cp.changes[2].host == "h4");
