@@ -61,8 +61,10 @@ std::vector<fs::path> collect(const fs::path& dir, Diagnostics& diagnostics) {
 void parse_into(const std::string& text, const std::string& file_name, LoadResult& result) {
   auto documents = parse_yaml(text, file_name);
   if (!documents) {
-    result.diagnostics.push_back(Diagnostic{Severity::error, documents.error().where, "",
-                                            "YAML syntax error: " + documents.error().message});
+    const auto& e = documents.error();
+    const bool limit = e.kind == YamlSyntaxError::Kind::limit;
+    result.diagnostics.push_back(
+        Diagnostic{Severity::error, e.where, "", (limit ? "" : "YAML syntax error: ") + e.message});
     return;
   }
   for (const auto& document : *documents) add_document(document, result.manifests, result.diagnostics);
@@ -70,6 +72,13 @@ void parse_into(const std::string& text, const std::string& file_name, LoadResul
 
 void load_file(const fs::path& path, LoadResult& result) {
   const std::string name = display(path);
+  // Refused before reading: a huge file must not be read into memory to be rejected.
+  std::error_code size_error;
+  if (auto size = fs::file_size(path, size_error); !size_error && size > k_max_file_bytes) {
+    result.files.push_back(name);
+    error(result.diagnostics, name, file_too_large(size));
+    return;
+  }
   std::ifstream in(path, std::ios::binary);
   std::ostringstream text;
   if (in) text << in.rdbuf();

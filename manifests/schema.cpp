@@ -7,6 +7,13 @@
 
 namespace pgc::manifests {
 
+FieldSchema::FieldSchema() = default;
+FieldSchema::FieldSchema(const FieldSchema&) = default;
+FieldSchema::FieldSchema(FieldSchema&&) noexcept = default;
+FieldSchema& FieldSchema::operator=(const FieldSchema&) = default;
+FieldSchema& FieldSchema::operator=(FieldSchema&&) noexcept = default;
+FieldSchema::~FieldSchema() = default;
+
 namespace {
 
 // Builders that keep the schema tables below close to the CRDs' shape.

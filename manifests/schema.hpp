@@ -27,6 +27,15 @@ struct FieldSchema {
   std::vector<std::pair<std::string, FieldSchema>> fields;  // FieldType::object, in CRD order
   std::vector<FieldSchema> element;  // map values / list items: empty (any) or one schema
 
+  // Defined in schema.cpp, where FieldSchema is complete: clang++ 14 (the fuzz build) otherwise
+  // instantiates pair<string, FieldSchema>'s destructor inside the class and rejects it.
+  FieldSchema();
+  FieldSchema(const FieldSchema&);
+  FieldSchema(FieldSchema&&) noexcept;
+  FieldSchema& operator=(const FieldSchema&);
+  FieldSchema& operator=(FieldSchema&&) noexcept;
+  ~FieldSchema();
+
   // The schema of the named field of an object, or nullptr.
   [[nodiscard]] const FieldSchema* field(std::string_view name) const;
   // The names of an object's fields, in order.

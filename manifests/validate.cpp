@@ -7,6 +7,7 @@
 
 #include "manifests/loader.hpp"
 #include "manifests/schema.hpp"
+#include "util/net_address.hpp"
 #include "util/strings.hpp"
 
 namespace pgc::manifests {
@@ -56,6 +57,48 @@ class Reporter {
 
 std::string quoted(const std::string& text) { return "\"" + text + "\""; }
 
+// Control characters (newline, carriage return, NUL, escape, ...) end a line of patroni.yml,
+// postgresql.conf or pgbouncer.ini early and start a new setting; no value needs one.
+bool has_control_character(std::string_view text) {
+  return std::any_of(text.begin(), text.end(), [](char c) {
+    auto u = static_cast<unsigned char>(c);
+    return u < 0x20 || u == 0x7f;
+  });
+}
+constexpr const char* k_no_control = "must not contain control characters such as a newline";
+
+// Kubernetes label and annotation syntax: keys are [prefix/]name, values are label values.
+const char* const k_label_name_rule = "^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$, at most 63 characters";
+bool is_label_value(const std::string& text) {
+  static const std::regex form("(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?");
+  return text.size() <= 63 && std::regex_match(text, form);
+}
+bool is_qualified_key(const std::string& key) {
+  static const std::regex prefix(R"([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*)");
+  auto slash = key.find('/');
+  std::string name = slash == std::string::npos ? key : key.substr(slash + 1);
+  if (slash != std::string::npos &&
+      (slash == 0 || slash > 253 || !std::regex_match(key.substr(0, slash), prefix)))
+    return false;
+  return !name.empty() && is_label_value(name);
+}
+
+// Labels (metadata.labels, nodeSelector): keys and values are matched against Hosts, so they
+// follow Kubernetes' syntax; annotation keys do too, their values are free text.
+void check_labels(const std::map<std::string, std::string>& labels, const std::string& base, bool values,
+                  Reporter& r) {
+  const char* what = values ? "label" : "annotation";
+  for (const auto& [key, value] : labels) {
+    if (!is_qualified_key(key)) {
+      r.error(base, std::string("invalid ") + what + " key " + quoted(key) + " (must be [prefix/]name, name " +
+                        k_label_name_rule + ", prefix a DNS subdomain)");
+    } else if (values && !is_label_value(value)) {
+      r.error(child_path(base, key),
+              "invalid label value " + quoted(value) + " (must match " + k_label_name_rule + ", or be empty)");
+    }
+  }
+}
+
 std::string known_majors_text() {
   std::vector<std::string> majors;
   for (int major : known_postgres_majors()) majors.push_back(std::to_string(major));
@@ -96,6 +139,8 @@ void check_identity(const ManifestBase& m, const KindRules& rules, Diagnostics& 
                                    std::to_string(name.size()));
     }
   }
+  if (!r.invalid("metadata.labels")) check_labels(m.metadata.labels, "metadata.labels", true, r);
+  if (!r.invalid("metadata.annotations")) check_labels(m.metadata.annotations, "metadata.annotations", false, r);
   if (rules.namespaced && !r.invalid("metadata.namespace")) {
     const std::string& ns = m.metadata.namespace_;
     if (!std::regex_match(ns, label))
@@ -185,7 +230,7 @@ void check_replication(const SGCluster& c, Reporter& r) {
 
   // Groups: ≥ 1 instance each, unique names, and the main group keeps at least one member.
   bool groups_ok = !r.invalid("spec.replication.groups");
-  int in_groups = 0;
+  long long in_groups = 0;  // not int: groups of 2147483647 instances overflowed it (found by tests/fuzz)
   std::map<std::string, std::string> names;  // name → path of the first group using it
   for (std::size_t i = 0; i < rep.groups.size(); ++i) {
     const ReplicationGroup& g = rep.groups[i];
@@ -281,7 +326,10 @@ void check_dynamic_config(const SGCluster& c, Reporter& r) {
       "master_stop_timeout"};
   static const std::set<std::string> booleans{"check_timeline", "failsafe_mode"};
 
-  for (const auto& [key, value] : config.items()) {
+  for (const auto& item : config.items()) {
+    // Not a structured binding: clang++ 14 (the fuzz build) cannot capture one in a lambda.
+    const std::string& key = item.key();
+    const nlohmann::json& value = item.value();
     const std::string field = child_path(base, key);
     auto wrong = [&](const std::string& what) {
       r.error(field, "must be " + what + " (got " + describe_json(value) + ")");
@@ -311,6 +359,8 @@ void check_cluster(const SGCluster& c, const ManifestSet& set, Diagnostics& diag
   check_dcs(c, set, r);
   check_suspend(c, r);
   check_dynamic_config(c, r);
+  if (!r.invalid("spec.pods.scheduling.nodeSelector"))
+    check_labels(c.node_selector, "spec.pods.scheduling.nodeSelector", true, r);
 }
 
 void check_postgres_config(const SGPostgresConfig& p, Diagnostics& diagnostics) {
@@ -323,9 +373,39 @@ void check_postgres_config(const SGPostgresConfig& p, Diagnostics& diagnostics) 
     else if (!major || !known_major(*major) || p.postgres_version.find('.') != std::string::npos)
       r.error(field, "must be " + known_majors_text() + " (got " + quoted(p.postgres_version) + ")");
   }
-  for (const auto& [name, value] : p.parameters)
-    if (blocklisted_parameters().contains(name))
-      r.error("spec.postgresql.conf." + name, "is managed by pgconverge and may not be set");
+  // Names and values reach patroni.yml and postgresql.conf: a name is an identifier, a value is
+  // one line (PostgreSQL quotes it; a newline would end the setting and start another).
+  static const std::regex parameter_name("[A-Za-z_][A-Za-z0-9_.]*");
+  const std::string base = "spec.postgresql.conf";
+  for (const auto& [name, value] : p.parameters) {
+    const std::string parameter_field = child_path(base, name);
+    if (!std::regex_match(name, parameter_name))
+      r.error(base, "invalid parameter name " + quoted(name) + " (must match ^[A-Za-z_][A-Za-z0-9_.]*$)");
+    else if (blocklisted_parameters().contains(name))
+      r.error(parameter_field, "is managed by pgconverge and may not be set");
+    else if (has_control_character(value))
+      r.error(parameter_field, std::string(k_no_control) + " (got " + quoted(value) + ")");
+  }
+}
+
+// pgbouncer.ini is written as "key = value" lines: a key holds no '=' or control character and a
+// value no control character.
+void check_pooling_config(const SGPoolingConfig& p, Diagnostics& diagnostics) {
+  Reporter r(p, diagnostics);
+  const std::string base = "spec.pgBouncer.pgbouncer.ini";
+  auto section = [&](const std::map<std::string, std::string>& entries, const std::string& name) {
+    const std::string path = child_path(base, name);
+    if (r.invalid(path)) return;
+    for (const auto& [key, value] : entries) {
+      if (key.empty() || key.find('=') != std::string::npos || has_control_character(key) || trim(key) != key)
+        r.error(path, "invalid key " + quoted(key) + " (no '=', control characters or surrounding spaces)");
+      else if (has_control_character(value))
+        r.error(child_path(path, key), std::string(k_no_control) + " (got " + quoted(value) + ")");
+    }
+  };
+  section(p.pgbouncer, "pgbouncer");
+  section(p.databases, "databases");
+  section(p.users, "users");
 }
 
 void check_instance_profile(const SGInstanceProfile& p, Diagnostics& diagnostics) {
@@ -345,6 +425,9 @@ void check_hosts(const std::vector<Host>& hosts, Diagnostics& diagnostics) {
     if (!r.invalid("spec.address")) {
       if (h.address.empty()) {
         r.error("spec.address", "is required");
+      } else if (!is_ipv4(h.address) && !is_ipv6(h.address) && !is_dns_name(h.address)) {
+        // It reaches ssh, patroni.yml (listen, connect_address) and pg_hba.conf as written.
+        r.error("spec.address", "must be an IPv4 address, an IPv6 address or a DNS name (got " + quoted(h.address) + ")");
       } else if (auto [it, inserted] = addresses.emplace(h.address, &h); !inserted) {
         r.error("spec.address", "duplicate address " + quoted(h.address) + " (first declared by Host " +
                                     quoted(it->second->metadata.name) + " at " +
@@ -353,7 +436,14 @@ void check_hosts(const std::vector<Host>& hosts, Diagnostics& diagnostics) {
     }
     if (!r.invalid("spec.ssh.port") && (h.ssh_port < 1 || h.ssh_port > 65535))
       r.error("spec.ssh.port", "must be between 1 and 65535, got " + std::to_string(h.ssh_port));
-    if (!r.invalid("spec.ssh.user") && h.ssh_user.empty()) r.error("spec.ssh.user", "must not be empty");
+    static const std::regex user("[A-Za-z_][A-Za-z0-9_.-]*");
+    if (!r.invalid("spec.ssh.user")) {
+      if (h.ssh_user.empty())
+        r.error("spec.ssh.user", "must not be empty");
+      else if (h.ssh_user.size() > 32 || !std::regex_match(h.ssh_user, user))
+        r.error("spec.ssh.user", "must be a user name matching ^[A-Za-z_][A-Za-z0-9_.-]*$, at most 32 characters (got " +
+                                     quoted(h.ssh_user) + ")");
+    }
   }
 }
 
@@ -395,6 +485,7 @@ void validate(const ManifestSet& manifests, Diagnostics& diagnostics) {
   for (const auto& c : manifests.clusters) check_cluster(c, manifests, diagnostics);
   for (const auto& p : manifests.postgres_configs) check_postgres_config(p, diagnostics);
   for (const auto& p : manifests.instance_profiles) check_instance_profile(p, diagnostics);
+  for (const auto& p : manifests.pooling_configs) check_pooling_config(p, diagnostics);
   check_hosts(manifests.hosts, diagnostics);
   for (const auto& e : manifests.etcd_clusters) check_etcd_cluster(e, diagnostics);
 }

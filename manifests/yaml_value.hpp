@@ -2,6 +2,8 @@
 // A parsed YAML document as plain data with source positions, so that nothing outside
 // yaml_value.cpp depends on yaml-cpp.
 
+#include <cstddef>
+#include <cstdint>
 #include <expected>
 #include <string>
 #include <string_view>
@@ -39,16 +41,37 @@ struct YamlEntry {
   YamlValue value;
 };
 
-// A YAML syntax error: where the parser stopped (1-based) and what it said.
+// What one manifest file may make the loader build (docs/manifests.md, "Limits"): hostile or
+// broken input is refused before it can exhaust memory, time or the stack.
+inline constexpr std::size_t k_max_file_bytes = 4 * 1024 * 1024;  // 4 MiB per file
+inline constexpr int k_max_nesting_depth = 64;                    // maps/lists inside each other
+// Nodes of a file once aliases are expanded ("billion laughs" expands a few lines to 10^9 nodes).
+inline constexpr std::size_t k_max_nodes = 100'000;
+// Bytes of keys and scalar values once aliases are expanded: one alias of a long string used
+// many times stays under k_max_nodes. Twice the file limit, so that input without aliases never
+// reaches it.
+inline constexpr std::size_t k_max_expanded_bytes = 2 * k_max_file_bytes;
+
+// Why a file could not be parsed: where (1-based) and what was wrong.
 struct YamlSyntaxError {
+  enum class Kind {
+    syntax,  // the parser's own error: message is yaml-cpp's ("illegal map value")
+    limit,   // one of the limits above: message is the whole text
+  };
   SourceLocation where;
   std::string message;
+  Kind kind = Kind::syntax;
 };
 
 // Parses every document of text (multi-document files allowed); empty documents are dropped.
-// file_name is only used for the locations.
+// file_name is only used for the locations. Refuses text above k_max_file_bytes, nesting deeper
+// than k_max_nesting_depth, more than k_max_nodes nodes and more than k_max_expanded_bytes of
+// text (Kind::limit).
 std::expected<std::vector<YamlValue>, YamlSyntaxError> parse_yaml(const std::string& text,
                                                                   const std::string& file_name);
+
+// "file is N bytes, more than the limit of 4194304 (4 MiB)": the k_max_file_bytes message.
+std::string file_too_large(std::uintmax_t size);
 
 // Plain scalars resolved as YAML 1.2 core types (null, true/false, integers, floats, else strings).
 enum class ScalarType { null, boolean, integer, floating, string };

@@ -5,6 +5,7 @@
 
 #include "reconciler/desired.hpp"
 #include "reconciler/placement.hpp"
+#include "util/net_address.hpp"
 #include "util/strings.hpp"
 
 namespace pgc::reconciler {
@@ -79,8 +80,6 @@ std::string lower(std::string text) {
   return text;
 }
 
-bool is_hex_digit(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
-
 // Settings written as on/true/yes/1 all mean on.
 bool is_on(const std::string& value) {
   auto v = lower(trim(value));
@@ -104,20 +103,6 @@ std::optional<int> postgres_major(const std::string& version) {
   for (const auto& p : parts)
     if (!parse_small_int(p)) return std::nullopt;
   return parse_small_int(parts.front());
-}
-
-bool is_ipv4(std::string_view text) {
-  auto parts = split(text, '.');
-  if (parts.size() != 4) return false;
-  return std::all_of(parts.begin(), parts.end(), [](const std::string& p) {
-    auto n = parse_small_int(p);
-    return n && p.size() <= 3 && *n <= 255;
-  });
-}
-
-bool is_ipv6(std::string_view text) {
-  if (text.find(':') == std::string_view::npos) return false;
-  return std::all_of(text.begin(), text.end(), [](char c) { return is_hex_digit(c) || c == ':' || c == '.'; });
 }
 
 // The pg_hba address of one host: a /32 or /128 for an IP, else the host name as written.

@@ -100,9 +100,9 @@ bool natural_less(std::string_view a, std::string_view b) {
 
 std::vector<MemberSlot> member_slots(const manifests::SGCluster& cluster) {
   const auto& replication = cluster.replication;
-  int in_groups = 0;
+  long long in_groups = 0;  // not int: a sum of large groups must not overflow
   for (const auto& g : replication.groups) in_groups += std::max(g.instances, 0);
-  int main_group = std::max(cluster.instances - in_groups, 0);
+  int main_group = static_cast<int>(std::max(cluster.instances - in_groups, 0LL));
 
   std::vector<MemberSlot> slots;
   for (int i = 0; i < main_group; ++i)

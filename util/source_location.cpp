@@ -15,7 +15,23 @@ std::string Diagnostic::str() const {
   if (severity == Severity::warning) out += "warning: ";
   if (!field.empty()) out += field + ": ";
   out += message;
-  return out;
+  // One finding is one line, whatever the manifest held: control characters are shown escaped,
+  // so a value can neither split the output nor send terminal escape sequences.
+  std::string escaped;
+  escaped.reserve(out.size());
+  for (char c : out) {
+    auto u = static_cast<unsigned char>(c);
+    if (c == '\n') escaped += "\\n";
+    else if (c == '\r') escaped += "\\r";
+    else if (c == '\t') escaped += "\\t";
+    else if (u < 0x20 || u == 0x7f) {
+      static const char* digits = "0123456789abcdef";
+      escaped += "\\x";
+      escaped += digits[u >> 4];
+      escaped += digits[u & 0xf];
+    } else escaped += c;
+  }
+  return escaped;
 }
 
 bool has_errors(const Diagnostics& diagnostics) {

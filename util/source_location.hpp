@@ -25,7 +25,8 @@ struct Diagnostic {
   std::string field;    // dotted path, e.g. "spec.replication.mode"; may be empty
   std::string message;
 
-  // The one-line form printed to users (warnings carry a "warning: " prefix before the field).
+  // The one-line form printed to users (warnings carry a "warning: " prefix before the field);
+  // control characters from the manifests are escaped (\n, \t, \x1b), so it is always one line.
   [[nodiscard]] std::string str() const;
 };
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "manifests/loader.hpp"
+#include "manifests/yaml_value.hpp"
 #include "manifests_fixtures.hpp"
 
 using namespace pgc::manifests;
@@ -349,4 +350,83 @@ TEST_CASE("the examples load without errors, warning only about ignored StackGre
     INFO(to_string(expected.first) << " with " << expected.second << " instances");
     CHECK(std::find(seeds.begin(), seeds.end(), expected) != seeds.end());
   }
+}
+
+TEST_CASE("a file above the 4 MiB limit is refused before it is read", "[manifests][loader][limits]") {
+  TempDir dir;
+  std::string text = "apiVersion: pgconverge.io/v1\nkind: Host\nmetadata:\n  name: pg-1\nspec:\n  junk:\n";
+  while (text.size() <= pgc::manifests::k_max_file_bytes) text += "    key" + std::to_string(text.size()) + ": value\n";
+  dir.write("big.yaml", text);
+  CHECK(dir.printed(dir.load()) == std::vector<std::string>{"big.yaml: file is " + std::to_string(text.size()) +
+                                                            " bytes, more than the limit of 4194304 (4 MiB)"});
+  CHECK(parse_text(text, "t.yaml").diagnostics.front().str() ==
+        "t.yaml: file is " + std::to_string(text.size()) + " bytes, more than the limit of 4194304 (4 MiB)");
+}
+
+TEST_CASE("nesting deeper than 64 levels is refused, 64 levels are read", "[manifests][loader][limits]") {
+  // The document is level 1 and spec level 2: "deep: [[...]]" with n brackets reaches level 2 + n.
+  auto host = [](int brackets) {
+    return "apiVersion: pgconverge.io/v1\nkind: Host\nmetadata:\n  name: pg-1\nspec:\n  deep: " +
+           std::string(static_cast<std::size_t>(brackets), '[') + std::string(static_cast<std::size_t>(brackets), ']') +
+           "\n";
+  };
+  auto printed = [](const pgc::manifests::LoadResult& result) {
+    std::vector<std::string> out;
+    for (const auto& d : result.diagnostics) out.push_back(d.str());
+    return out;
+  };
+  CHECK(printed(parse_text(host(62), "t.yaml")) == std::vector<std::string>{"t.yaml:6:3: spec.deep: unknown field"});
+  CHECK(printed(parse_text(host(63), "t.yaml")) ==
+        std::vector<std::string>{"t.yaml:6:71: mappings and lists nested deeper than 64 levels (the limit)"});
+  // yaml-cpp's own guard stops at 2000 levels with "bad file"; it is reported as the same limit.
+  CHECK(printed(parse_text(std::string(10000, '[') + std::string(10000, ']'), "t.yaml")) ==
+        std::vector<std::string>{"t.yaml:1:1: mappings and lists nested deeper than 64 levels (the limit)"});
+}
+
+TEST_CASE("regression: a billion-laughs alias bomb stops at the node limit", "[manifests][loader][limits]") {
+  std::string text = "a: &a [x, x, x, x, x, x, x, x, x, x]\n";
+  for (char level = 'b'; level <= 'i'; ++level) {
+    std::string previous(1, static_cast<char>(level - 1));
+    text += std::string(1, level) + ": &" + level + " [";
+    for (int i = 0; i < 10; ++i) text += (i ? ", *" : "*") + previous;
+    text += "]\n";
+  }
+  auto result = parse_text(text, "t.yaml");
+  REQUIRE(result.diagnostics.size() == 1);
+  CHECK(result.diagnostics.front().message ==
+        "more than 100000 YAML nodes once aliases are expanded (the limit per file)");
+}
+
+TEST_CASE("a tab in indentation is named in the syntax error", "[manifests][loader]") {
+  auto result = parse_text("apiVersion: pgconverge.io/v1\nkind: Host\nmetadata:\n\tname: pg-1\n", "t.yaml");
+  REQUIRE(result.diagnostics.size() == 1);
+  CHECK(result.diagnostics.front().str() ==
+        "t.yaml:4:6: YAML syntax error: illegal map value (line 4 is indented with a tab; YAML indents with spaces only)");
+}
+
+TEST_CASE("regression: aliases of one long string stop at the expanded text limit", "[manifests][loader][limits]") {
+  // 100 × 100 aliases of a 60 kB string: 10 000 nodes, but 600 MB of text once expanded
+  // (found by tests/fuzz: 13 s and 600 MB for a 60 kB file before the limit).
+  std::string text = "a: &a \"" + std::string(60000, 'x') + "\"\nb: &b [*a";
+  for (int i = 1; i < 100; ++i) text += ", *a";
+  text += "]\nc: [*b";
+  for (int i = 1; i < 100; ++i) text += ", *b";
+  text += "]\n";
+  auto result = parse_text(text, "t.yaml");
+  REQUIRE(result.diagnostics.size() == 1);
+  CHECK(result.diagnostics.front().message ==
+        "more than 8388608 bytes of keys and values once aliases are expanded (the limit per file)");
+}
+
+TEST_CASE("regression: invalid UTF-8 is a syntax error, not an internal error in JSON", "[manifests][loader]") {
+  // Found by tests/fuzz: a dynamicConfig value with byte 0x80 made nlohmann::json throw
+  // type_error 316 out of validate() ("pgconverge: internal error").
+  auto result = parse_text("apiVersion: pgconverge.io/v1\nkind: Host\nmetadata:\n  name: pg-1\nspec:\n  x: \"a\x80\"\n",
+                           "t.yaml");
+  REQUIRE(result.diagnostics.size() == 1);
+  CHECK(result.diagnostics.front().str() == "t.yaml:6:6: YAML syntax error: invalid UTF-8 (byte 0x80)");
+  for (const char* bad : {"\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xe2\x82", "\xff"})
+    CHECK_FALSE(parse_text(std::string("k: \"") + bad + "\"\n", "t.yaml").diagnostics.empty());
+  for (const auto& d : parse_text("k: \"h\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80\"\n", "t.yaml").diagnostics)
+    CHECK(d.message.find("UTF-8") == std::string::npos);
 }

@@ -405,3 +405,102 @@ TEST_CASE("validate: every error of a run is reported, not just the first", "[ma
                        "c.yaml:10:5: spec.replication.syncInstances: must be less than spec.instances (2), got 2",
                        "c.yaml:11:5: spec.replication.role: must be ha-read or ha (got \"none\")"});
 }
+
+namespace {
+
+// A Host document (no lab) with the given spec lines; the address is line 6, ssh fields line 8.
+Lines check_host(const std::string& address, const std::string& user = "root") {
+  return check({{"h.yaml", "apiVersion: pgconverge.io/v1\nkind: Host\nmetadata:\n  name: pg-9\nspec:\n"
+                           "  address: " + address + "\n  ssh:\n    user: " + user + "\n"}},
+               nullptr);
+}
+
+}  // namespace
+
+TEST_CASE("regression: a Host address with shell metacharacters or a newline is refused",
+          "[manifests][validate]") {
+  CHECK(check_host("10.0.0.9").empty());
+  CHECK(check_host("fd00::9").empty());
+  CHECK(check_host("pg-9.example.com").empty());
+  const std::string rule = "h.yaml:6:3: spec.address: must be an IPv4 address, an IPv6 address or a DNS name (got ";
+  CHECK(check_host("\"10.0.0.9; reboot\"") == Lines{rule + "\"10.0.0.9; reboot\")"});
+  CHECK(check_host("$(reboot)") == Lines{rule + "\"$(reboot)\")"});
+  CHECK(check_host("\"`reboot`\"") == Lines{rule + "\"`reboot`\")"});
+  CHECK(check_host("\"10.0.0.9\\n  listen: 0.0.0.0:8008\"") == Lines{rule + "\"10.0.0.9\\n  listen: 0.0.0.0:8008\")"});
+  CHECK(check_host("-oProxyCommand=reboot") == Lines{rule + "\"-oProxyCommand=reboot\")"});
+  CHECK(check_host("10.0.0.256") == Lines{rule + "\"10.0.0.256\")"});
+  CHECK(check_host("fd00::1::2") == Lines{rule + "\"fd00::1::2\")"});
+}
+
+TEST_CASE("regression: an ssh user with shell metacharacters is refused", "[manifests][validate]") {
+  CHECK(check_host("10.0.0.9", "postgres_admin-2").empty());
+  const std::string rule =
+      "h.yaml:8:5: spec.ssh.user: must be a user name matching ^[A-Za-z_][A-Za-z0-9_.-]*$, at most 32 characters (got ";
+  CHECK(check_host("10.0.0.9", "\"root; reboot\"") == Lines{rule + "\"root; reboot\")"});
+  CHECK(check_host("10.0.0.9", "$(reboot)") == Lines{rule + "\"$(reboot)\")"});
+  CHECK(check_host("10.0.0.9", "-oProxyCommand=x") == Lines{rule + "\"-oProxyCommand=x\")"});
+  CHECK(check_host("10.0.0.9", "\"a\\nb\"") == Lines{rule + "\"a\\nb\")"});
+  CHECK(check_host("10.0.0.9", std::string(33, 'a')) == Lines{rule + "\"" + std::string(33, 'a') + "\")"});
+}
+
+TEST_CASE("regression: a postgresql.conf value with a newline cannot inject a setting into patroni.yml",
+          "[manifests][validate]") {
+  const std::string head =
+      "apiVersion: stackgres.io/v1\nkind: SGPostgresConfig\nmetadata:\n  name: pgconfig\nspec:\n"
+      "  postgresVersion: \"15\"\n  postgresql.conf:\n";
+  CHECK(check({{"p.yaml", head + "    search_path: \"'$user', public\"\n    work_mem: 8MB\n"}}, nullptr).empty());
+  CHECK(check({{"p.yaml", head + "    shared_buffers: \"1GB'\\n  listen_addresses: '*'\"\n"}}, nullptr) ==
+        Lines{"p.yaml:8:5: spec.postgresql.conf.shared_buffers: must not contain control characters such as a newline "
+              "(got \"1GB'\\n  listen_addresses: '*'\")"});
+  CHECK(check({{"p.yaml", head + "    \"max_connections = 1\\nssl\": \"on\"\n    \"x;reboot\": 1\n"}}, nullptr) ==
+        Lines{"p.yaml:7:3: spec.postgresql.conf: invalid parameter name \"max_connections = 1\\nssl\" (must match "
+              "^[A-Za-z_][A-Za-z0-9_.]*$)",
+              "p.yaml:7:3: spec.postgresql.conf: invalid parameter name \"x;reboot\" (must match ^[A-Za-z_][A-Za-z0-9_.]*$)"});
+}
+
+TEST_CASE("regression: a pgbouncer.ini key or value cannot add a line to pgbouncer.ini", "[manifests][validate]") {
+  const std::string head =
+      "apiVersion: stackgres.io/v1\nkind: SGPoolingConfig\nmetadata:\n  name: pool\nspec:\n  pgBouncer:\n"
+      "    pgbouncer.ini:\n";
+  CHECK(check({{"b.yaml", head + "      pgbouncer:\n        pool_mode: \"session\\nauth_type = trust\"\n"}}, nullptr) ==
+        Lines{"b.yaml:9:9: spec.pgBouncer.pgbouncer.ini.pgbouncer.pool_mode: must not contain control characters "
+              "such as a newline (got \"session\\nauth_type = trust\")"});
+  CHECK(check({{"b.yaml", head + "      databases:\n        \"a=b\": dbname=x\n        \"*\": host=db\n"}}, nullptr) ==
+        Lines{"b.yaml:8:7: spec.pgBouncer.pgbouncer.ini.databases: invalid key \"a=b\" (no '=', control characters "
+              "or surrounding spaces)"});
+}
+
+TEST_CASE("validate: labels, nodeSelector and annotation keys follow Kubernetes' syntax", "[manifests][validate]") {
+  const std::string host =
+      "apiVersion: pgconverge.io/v1\nkind: Host\nmetadata:\n  name: pg-9\n  labels:\n    LABELS\n"
+      "spec:\n  address: 10.0.0.9\n";
+  auto with = [&](const std::string& labels) {
+    std::string text = host;
+    text.replace(text.find("LABELS"), 6, labels);
+    return check({{"h.yaml", text}}, nullptr);
+  };
+  CHECK(with("pgconverge.io/cluster: c\n    empty: \"\"\n    Zone_A.x: eu-1").empty());
+  const std::string key_rule =
+      " (must be [prefix/]name, name ^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$, at most 63 characters, prefix a DNS "
+      "subdomain)";
+  CHECK(with("\"pool; reboot\": a") == Lines{"h.yaml:5:3: metadata.labels: invalid label key \"pool; reboot\"" + key_rule});
+  CHECK(with("\"$(x)/name\": a") == Lines{"h.yaml:5:3: metadata.labels: invalid label key \"$(x)/name\"" + key_rule});
+  CHECK(with("app: \"`id`\"") ==
+        Lines{"h.yaml:6:5: metadata.labels.app: invalid label value \"`id`\" (must match "
+              "^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$, at most 63 characters, or be empty)"});
+  CHECK(check_cluster(k_head + "  pods:\n    scheduling:\n      nodeSelector:\n        pool: \"x' || reboot\"\n") ==
+        Lines{"c.yaml:15:9: spec.pods.scheduling.nodeSelector.pool: invalid label value \"x' || reboot\" (must match "
+              "^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$, at most 63 characters, or be empty)"});
+  const std::string annotated = "apiVersion: stackgres.io/v1\nkind: SGCluster\nmetadata:\n  name: c\n  annotations:\n";
+  CHECK(check_cluster(annotated + "    \"note; reboot\": x\n    description: \"free $(text) `is` fine\"\n" +
+                      k_head.substr(k_head.find("spec:"))) ==
+        Lines{"c.yaml:5:3: metadata.annotations: invalid annotation key \"note; reboot\"" + key_rule});
+}
+
+TEST_CASE("regression: huge replication groups do not overflow the sum of group instances", "[manifests][validate]") {
+  // Found by tests/fuzz: the int sum wrapped to -2, the set passed, and compile() tried to lay out
+  // 2^32 member slots.
+  CHECK(check_cluster(cluster(1, "    groups:\n    - instances: 2147483647\n    - instances: 2147483647\n")) ==
+        Lines{"c.yaml:12:3: spec.instances: must be greater than the sum of spec.replication.groups[].instances "
+              "(4294967294), got 1"});
+}
