@@ -188,7 +188,9 @@ TEST_CASE("plan: pending restarts restart replicas first, switch over, then rest
   CHECK(cp.changes[3].member == "c-0");
 }
 
-TEST_CASE("plan: leaving strict while the leader holds '*' releases synchronous_mode first") {
+namespace {
+// A sync cluster (count 1) whose DCS still says strict while the leader holds '*'.
+Plan plan_leaving_strict_with_star() {
   auto c = testing::make_cluster(3, ReplicationMode::sync, 1);
   auto secrets = testing::fixed_secrets();
   auto observed = observed_hosts(c, true, secrets);
@@ -196,7 +198,12 @@ TEST_CASE("plan: leaving strict while the leader holds '*' releases synchronous_
   oc.dcs_config["synchronous_mode_strict"] = true;
   oc.postgres["c-0"].synchronous_standby_names = "*";
   observed.clusters["c"] = oc;
-  auto plan = diff(hosts_for(c), DesiredState{{c}}, observed, {{"c", secrets}});
+  return diff(hosts_for(c), DesiredState{{c}}, observed, {{"c", secrets}});
+}
+}  // namespace
+
+TEST_CASE("plan: leaving strict while the leader holds '*' releases synchronous_mode first") {
+  auto plan = plan_leaving_strict_with_star();
   REQUIRE(plan.clusters[0].changes.size() == 1);
   CHECK(plan.clusters[0].changes[0].payload["release_first"] == true);
 }
@@ -204,14 +211,7 @@ TEST_CASE("plan: leaving strict while the leader holds '*' releases synchronous_
 TEST_CASE("plan: regression: after releasing '*' the patch puts synchronous_mode back (mode keys go together)") {
   // Seen on the lab: strict-sync → sync released '*' with synchronous_mode false, then patched only
   // synchronous_mode_strict, leaving the cluster asynchronous.
-  auto c = testing::make_cluster(3, ReplicationMode::sync, 1);
-  auto secrets = testing::fixed_secrets();
-  auto observed = observed_hosts(c, true, secrets);
-  auto oc = testing::healthy(c, 1);
-  oc.dcs_config["synchronous_mode_strict"] = true;
-  oc.postgres["c-0"].synchronous_standby_names = "*";
-  observed.clusters["c"] = oc;
-  auto plan = diff(hosts_for(c), DesiredState{{c}}, observed, {{"c", secrets}});
+  auto plan = plan_leaving_strict_with_star();
   REQUIRE(plan.clusters[0].changes.size() == 1);
   const auto& patch = plan.clusters[0].changes[0].payload["patch"];
   CHECK(patch == nlohmann::json{{"synchronous_mode", true}, {"synchronous_mode_strict", false},
