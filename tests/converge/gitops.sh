@@ -232,4 +232,21 @@ grep -q "cluster default/gitops  (suspended: apply leaves it alone)" "$WORK/out"
 status_json gitops | jq -e '.clusters[0] | .suspended and ((.conditions[] | select(.type=="Ready") | .reason) == "Suspended")' >/dev/null ||
   fail "status does not show Ready=Unknown (Suspended)"
 echo "ok: suspended: nothing applied, plan exit 2 with the drift, Ready=Unknown (Suspended)"
+step "no secret in any output of the whole run; secret files are 0600 here, 0640 root:postgres on hosts"
+ls "$STATE"/secrets/*.json >/dev/null || fail "no secrets in the state dir"
+for f in "$STATE"/secrets/*.json; do
+  [[ $(stat -c %a "$f") == 600 ]] || fail "$f is mode $(stat -c %a "$f"), not 600"
+  for secret in $(jq -r '.[]' "$f"); do
+    [[ ${#secret} -ge 16 ]] || continue
+    # Everything printed or logged: serve's log, the hook's output, apply/plan/status output, history.
+    if grep -rlF -- "$secret" "$WORK"/*.log "$WORK"/out "$WORK"/err "$WORK"/a1 "$WORK"/a2 "$STATE/history.json" 2>/dev/null; then
+      fail "a generated secret was printed (files above)"
+    fi
+  done
+done
+for i in 1 2 3; do
+  [[ $("$LAB" ssh "pg-$i" stat -c '%a %U:%G' /etc/patroni/15-gitops.yml) == "640 root:postgres" ]] ||
+    fail "pg-$i: /etc/patroni/15-gitops.yml is not 0640 root:postgres"
+done
+echo "ok: $(jq -r '.[]' "$STATE"/secrets/*.json | wc -l) secrets, none in any output"
 echo PASS
