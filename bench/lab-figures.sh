@@ -8,7 +8,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 RUNS=${1:-5}
 LAB=$ROOT/tests/lab/lab
-PGC=${PGC_BINARY:-$ROOT/build/reconciler/pgconverge}
+PGC=${PGC_BINARY:-$ROOT/build/pgconverge}
 [[ $(id -u) -eq 0 ]] || { echo "bench: needs root (the lab)" >&2; exit 77; }
 [[ -x $PGC ]] || { echo "bench: build pgconverge first ($PGC)" >&2; exit 1; }
 WORK=$(mktemp -d /tmp/pgc-bench.XXXXXX)
