@@ -144,6 +144,8 @@ struct ManifestSet {
 
 // The annotation naming the EtcdCluster a cluster uses when there are several.
 inline constexpr const char* k_dcs_annotation = "pgconverge.io/dcs";
+// The most members one SGCluster may declare (spec.instances).
+inline constexpr int k_max_instances = 64;
 // The annotation that suspends applying to a cluster ("true"); plan and status still report drift.
 inline constexpr const char* k_suspend_annotation = "pgconverge.io/suspend";
 // The label that places a cluster's members when it has no nodeSelector.

@@ -205,6 +205,11 @@ void check_replication(const SGCluster& c, Reporter& r) {
   const bool instances_ok = !r.invalid("spec.instances");
   if (instances_ok && c.instances < 0)
     r.error("spec.instances", "must be at least 0, got " + std::to_string(c.instances));
+  // Every member's bootstrap config lists the cluster's hosts (pg_hba): members × hosts grows
+  // quadratically, and no Patroni cluster needs more members than this.
+  if (instances_ok && c.instances > k_max_instances)
+    r.error("spec.instances", "must be at most " + std::to_string(k_max_instances) + " (members of one cluster), got " +
+                                  std::to_string(c.instances));
 
   // syncInstances: ≥ 1; < instances for sync/strict-sync (default 1); unused by the other modes.
   const std::string sync_field = "spec.replication.syncInstances";

@@ -120,6 +120,13 @@ TEST_CASE("validate: instances must not be negative", "[manifests][validate]") {
   CHECK(check_cluster(cluster(-1, "    role: ha\n")) == Lines{"c.yaml:12:3: spec.instances: must be at least 0, got -1"});
 }
 
+TEST_CASE("validate: instances are at most 64 (found by fuzzing: members x hosts grew quadratically)",
+          "[manifests][validate]") {
+  CHECK(check_cluster(cluster(64, "    role: ha\n")).empty());
+  CHECK(check_cluster(cluster(65, "    role: ha\n")) ==
+        Lines{"c.yaml:12:3: spec.instances: must be at most 64 (members of one cluster), got 65"});
+}
+
 TEST_CASE("validate: group names, given or defaulted to group-<i+1>, are unique", "[manifests][validate]") {
   CHECK(check_cluster(cluster(4,
                               "    groups:\n"                 // 14
