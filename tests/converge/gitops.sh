@@ -82,6 +82,13 @@ wait_roles() {
   return 1
 }
 ms_now() { date +%s%3N; }
+# expect_recorded_success TRIGGER: the history's newest run is TRIGGER's successful run of HEAD.
+expect_recorded_success() {
+  wait_recorded
+  pgc_history | jq -e --arg sha "$(head_sha)" --arg trigger "$1" \
+    '.runs[-1] | .revision.sha == $sha and .trigger == $trigger and .result == "success"' >/dev/null ||
+    fail "history does not record the $1 run of $(head_sha): $(pgc_history | jq -c '.runs[-1] | {trigger, result, revision: .revision.shortSha}')"
+}
 # wait_recorded: until the history's newest run is for the clone's HEAD (runs are recorded once
 # verified, a moment after status already shows the change).
 wait_recorded() {
@@ -121,9 +128,7 @@ t0=$(ms_now)
 wait_roles gitops "Leader:1 Sync Standby:2" 120 >/dev/null || { tail -40 "$WORK/serve.log"; fail "webhook did not converge"; }
 t1=$(ms_now)
 check_replication gitops 2
-wait_recorded
-pgc_history | jq -e --arg sha "$(head_sha)" '.runs[-1] | .revision.sha == $sha and .trigger == "webhook:github" and .result == "success"' >/dev/null ||
-  fail "history does not record the webhook run of $(head_sha): $(pgc_history | jq -c '.runs[-1]')"
+expect_recorded_success webhook:github
 pgc_history | jq -e --arg sha "$(head_sha)" '.runs[-1].clusters[0] | .lastAppliedRevision == $sha and (.conditions[] | select(.type=="Ready") | .status) == "True"' >/dev/null ||
   fail "the cluster record lacks Ready/lastAppliedRevision"
 echo "ok: push→converged via webhook in $((t1 - t0)) ms (figure: webhook latency)"
@@ -177,9 +182,7 @@ t0=$(ms_now)
 wait_roles gitops "Leader:1 Sync Standby:2" 120 >/dev/null || { tail -40 "$WORK/serve.log"; fail "polling did not converge"; }
 t1=$(ms_now)
 check_replication gitops 2
-wait_recorded
-pgc_history | jq -e --arg sha "$(head_sha)" '.runs[-1] | .revision.sha == $sha and .trigger == "poll" and .result == "success"' >/dev/null ||
-  fail "history lacks the poll run: $(pgc_history | jq -c '.runs[-1] | {trigger, revision: .revision.shortSha}')"
+expect_recorded_success poll
 echo "ok: push→converged by polling (interval 2s) in $((t1 - t0)) ms (figure)"
 stop_serve
 
@@ -200,8 +203,7 @@ t1=$(ms_now)
 grep -q "cluster gitops: converged" "$WORK/push.log" || { cat "$WORK/push.log"; fail "the hook did not report convergence"; }
 [[ $(role_counts gitops) == "Leader:1 Sync Standby:2" ]] || fail "strict-sync-all not applied by the hook: $(role_counts gitops)"
 check_replication gitops 2
-pgc_history | jq -e --arg sha "$(head_sha)" '.runs[-1] | .revision.sha == $sha and .trigger == "post-receive" and .result == "success"' >/dev/null ||
-  fail "history lacks the post-receive run"
+expect_recorded_success post-receive
 echo "ok: git push → converged by the hook in $((t1 - t0)) ms (figure)"
 
 step "two concurrent applies never interleave"
