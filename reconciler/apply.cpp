@@ -21,6 +21,7 @@ using providers::CommandResult;
 constexpr auto k_command_timeout = std::chrono::seconds(60);
 constexpr auto k_install_timeout = std::chrono::minutes(15);
 constexpr auto k_poll = std::chrono::milliseconds(500);
+constexpr auto k_member_gone_grace = std::chrono::seconds(15);
 
 const manifests::Host* find_host(const manifests::ManifestSet& manifests, const std::string& name) {
   for (const auto& h : manifests.hosts)
@@ -203,13 +204,27 @@ install -d -o postgres -g postgres -m 2775 /var/run/postgresql
     return {};
   }
 
-  Result<std::unique_ptr<providers::PatroniClient>> leader_client(const DesiredCluster& c, ObservedCluster* out) {
-    auto oc = observe_cluster(c, member_addresses(c), &secrets(c.name), world_, true, 4);
-    if (!oc.api_reachable) return fail("cluster " + c.name + ": Patroni REST API not reachable: " + oc.error);
-    const auto* leader = oc.leader();
-    std::string address = leader ? leader->host : c.members.front().address;
-    if (out) *out = oc;
-    return world_.patroni(patroni_endpoint(address, &secrets(c.name)));
+  // PATCH /config and POST /switchover work on any member (Patroni writes them to the DCS). Asks
+  // the leader first, then every other member, so that a leader lost mid-apply (fault 4) does not
+  // fail the step: the cluster is observed afresh for each call. Stops at the first answer.
+  template <typename Call>
+  auto on_any_member(const DesiredCluster& c, Call call)
+      -> decltype(call(std::declval<providers::PatroniClient&>())) {
+    auto oc = observe_cluster(c, member_addresses(c), &secrets(c.name), world_, false, 4);
+    if (!oc.api_reachable)
+      return fail("cluster " + c.name + ": Patroni REST API not reachable: " +
+                  (oc.dcs_error.empty() ? oc.error : oc.dcs_error));
+    std::vector<std::string> order;
+    if (const auto* leader = oc.leader(); leader && !leader->host.empty()) order.push_back(leader->host);
+    for (const auto& address : member_addresses(c))
+      if (std::find(order.begin(), order.end(), address) == order.end()) order.push_back(address);
+    decltype(call(std::declval<providers::PatroniClient&>())) result = fail("cluster " + c.name + ": no member to ask");
+    for (const auto& address : order) {
+      auto client = world_.patroni(patroni_endpoint(address, &secrets(c.name)));
+      result = call(*client);
+      if (result) break;
+    }
+    return result;
   }
 
   Result<void> patch_dcs(const Change& change, const Progress::Token& token) {
@@ -224,12 +239,12 @@ install -d -o postgres -g postgres -m 2775 /var/run/postgresql
                               [](const ObservedCluster& oc) { return !oc.streaming_replicas().empty(); });
       if (!streams) return std::unexpected(streams.error());
     }
-    ObservedCluster before;
-    auto client = leader_client(c, &before);
-    if (!client) return std::unexpected(client.error());
+    auto patch_config = [&](const json& body) {
+      return on_any_member(c, [&](providers::PatroniClient& client) { return client.patch_config(body); });
+    };
     if (change.payload.value("release_first", false)) {
       // Patroni 3.0.2 only releases a '*' (blocked writes) when synchronous_mode goes off (§5.5).
-      auto r = (*client)->patch_config({{"synchronous_mode", false}, {"synchronous_mode_strict", false}});
+      auto r = patch_config({{"synchronous_mode", false}, {"synchronous_mode_strict", false}});
       if (!r) return std::unexpected(r.error());
       auto released = wait_for(options_.stop, c, sec, world_, options_.wait_timeout, "synchronous_standby_names to leave '*'", true,
                                progress_, token, [](const ObservedCluster& oc) {
@@ -239,7 +254,7 @@ install -d -o postgres -g postgres -m 2775 /var/run/postgresql
                                });
       if (!released) return std::unexpected(released.error());
     }
-    auto r = (*client)->patch_config(patch);
+    auto r = patch_config(patch);
     if (!r) return std::unexpected(r.error());
     // A 200 is not proof (§5.6): read the configuration back until every patched key holds.
     std::map<std::string, json> keys;
@@ -292,9 +307,9 @@ install -d -o postgres -g postgres -m 2775 /var/run/postgresql
                          });
       if (!ok) return std::unexpected(ok.error());
     }
-    auto client = leader_client(c, nullptr);
-    if (!client) return std::unexpected(client.error());
-    auto r = (*client)->switchover(leader, candidate);
+    auto r = on_any_member(c, [&](providers::PatroniClient& client) {
+      return client.switchover(leader, candidate);
+    });
     if (!r) return std::unexpected(r.error());
     if (r->status != 200 && r->status != 202)
       return fail("POST /switchover " + leader + " → " + candidate + " answered " + std::to_string(r->status) + ": " +
@@ -344,11 +359,22 @@ std::vector<std::string> wait_converged(const DesiredCluster& cluster, const Clu
   std::optional<Progress::Token> token;
   if (progress) token = progress->begin(cluster.name, "verify");
   std::vector<std::string> diffs;
+  // A declared member that left Patroni or stopped (its service was stopped, its host lost) will
+  // not come back by waiting: after a grace period the wait ends, and the caller may re-plan.
+  auto member_gone_since = std::chrono::steady_clock::time_point::max();  // max: none gone
   while (true) {
     auto oc = observe_cluster(cluster, member_addresses(cluster), &secrets, world, true, workers);
     diffs = differences(cluster, oc);
     if (last) *last = oc;
-    if (diffs.empty() || std::chrono::steady_clock::now() >= deadline || stopping(stop)) break;
+    auto now = std::chrono::steady_clock::now();
+    bool gone = oc.api_reachable && std::any_of(cluster.members.begin(), cluster.members.end(), [&](const auto& m) {
+      const auto* om = oc.member(m.name);
+      return !om || om->state == "stopped" || om->state == "crashed" || om->state == "start failed";
+    });
+    if (!gone) member_gone_since = std::chrono::steady_clock::time_point::max();
+    else if (member_gone_since == std::chrono::steady_clock::time_point::max()) member_gone_since = now;
+    bool stuck = gone && now - member_gone_since >= k_member_gone_grace;
+    if (diffs.empty() || now >= deadline || stuck || stopping(stop)) break;
     if (progress) progress->update(*token, diffs.front());
     std::this_thread::sleep_for(k_poll);
   }

@@ -85,42 +85,66 @@ ApplyRunResult apply_run(const ApplyRunOptions& options, World& world, Progress&
   };
 
   Sessions sessions(world);
-  std::ostringstream diagnostics;
-  auto prepared = prepare(options.run, world, sessions, diagnostics);
-  err << diagnostics.str();
-  if (!prepared) {
-    err << "error: " << prepared.error().message << "\n";
-    record.errors.push_back(prepared.error().message);
-    for (const auto& line : split(diagnostics.str(), '\n'))  // the errors among the diagnostics, with file:line
-      if (!trim(line).empty() && line.find(": warning: ") == std::string::npos) record.errors.push_back(line);
-    return finish(1);
+  Prepared current;
+  ApplyReport report;
+  std::set<std::string> changed;  // clusters that had changes in some pass ("" for host changes)
+  for (int pass = 1;; ++pass) {
+    std::ostringstream diagnostics;
+    auto prepared = prepare(options.run, world, sessions, diagnostics);
+    err << diagnostics.str();
+    if (!prepared) {
+      err << "error: " << prepared.error().message << "\n";
+      record.errors.push_back(prepared.error().message);
+      for (const auto& line : split(diagnostics.str(), '\n'))  // the errors among the diagnostics, with file:line
+        if (!trim(line).empty() && line.find(": warning: ") == std::string::npos) record.errors.push_back(line);
+      return finish(1);
+    }
+    current = std::move(*prepared);
+    print_plan(current.plan, out);
+    if (pass == 1) record.changes_planned = current.plan.change_count();
+    if (auto saved = save_secrets(current, options.run.state_dir); !saved) {
+      err << "error: " << saved.error().message << "\n";
+      record.errors.push_back(saved.error().message);
+      return finish(1);
+    }
+    Plan to_apply = unsuspended(current.plan, current.desired);
+    if (!to_apply.host_changes.empty()) changed.insert("");
+    for (const auto& cp : to_apply.clusters)
+      if (!cp.changes.empty()) changed.insert(cp.name);
+    report = apply(to_apply, current.loaded.manifests, current.desired, current.secrets, world, sessions, progress,
+                   options.apply);
+    record.changes_applied += report.applied();
+    bool stop_requested = options.apply.stop && options.apply.stop->load();
+    if (report.ok() || pass >= options.max_passes || stop_requested || !to_apply.has_changes())
+      break;
+    // Again only if something changed under this pass that a fresh look can act on.
+    std::string why;
+    for (const auto& outcome : report.clusters) {
+      const ClusterPlan* cp = nullptr;
+      for (const auto& p : to_apply.clusters)
+        if (p.name == outcome.name) cp = &p;
+      if (!cp || !cp->errors.empty() || (outcome.converged && outcome.errors.empty())) continue;
+      why = "cluster " + outcome.name + ": " +
+            (!outcome.errors.empty() ? outcome.errors.back()
+                                     : outcome.differences.empty() ? "not converged" : outcome.differences.front());
+      break;
+    }
+    if (why.empty() || !report.host_errors.empty()) break;
+    out << "\npass " << pass << " did not converge (" << why << "); observing again, pass " << pass + 1 << " of "
+        << options.max_passes << "\n\n";
   }
-  const auto& plan = prepared->plan;
-  print_plan(plan, out);
-  record.changes_planned = plan.change_count();
-  if (auto saved = save_secrets(*prepared, options.run.state_dir); !saved) {
-    err << "error: " << saved.error().message << "\n";
-    record.errors.push_back(saved.error().message);
-    return finish(1);
-  }
-
-  Plan to_apply = unsuspended(plan, prepared->desired);
-  auto report = apply(to_apply, prepared->loaded.manifests, prepared->desired, prepared->secrets, world, sessions,
-                      progress, options.apply);
-  record.changes_applied = report.applied();
-  record.errors.insert(record.errors.end(), report.host_errors.begin(), report.host_errors.end());
-
+  const auto& plan = current.plan;
   out << "\n";
   for (const auto& e : report.host_errors) out << "error: " << e << "\n";
   bool ok = report.ok();
-  for (const auto& dc : prepared->desired.clusters) {
+  for (const auto& dc : current.desired.clusters) {
     const ClusterPlan* cp = nullptr;
     for (const auto& p : plan.clusters)
       if (p.name == dc.name) cp = &p;
     const ClusterOutcome* outcome = nullptr;
     for (const auto& c : report.clusters)
       if (c.name == dc.name) outcome = &c;
-    const auto& observed = prepared->observed.clusters.at(dc.name);
+    const auto& observed = current.observed.clusters.at(dc.name);
     if (dc.suspended) {
       std::size_t pending = cp ? cp->changes.size() : 0;
       out << "cluster " << dc.name << ": suspended (pgconverge.io/suspend), " << pending << " change(s) not applied\n";
@@ -132,15 +156,15 @@ ApplyRunResult apply_run(const ApplyRunOptions& options, World& world, Progress&
     if (!outcome) continue;
     for (const auto& e : outcome->errors) record.errors.push_back(dc.name + ": " + e);
     if (outcome->converged && outcome->errors.empty()) {
-      bool changed = cp && !cp->changes.empty();
-      out << "cluster " << dc.name << ": converged" << (changed ? "" : " (no changes were needed)") << "\n";
+      out << "cluster " << dc.name << ": converged" << (changed.contains(dc.name) ? "" : " (no changes were needed)")
+          << "\n";
       continue;
     }
     out << "cluster " << dc.name << ": NOT converged\n";
     for (const auto& e : outcome->errors) out << "  error: " << e << "\n";
     for (const auto& d : outcome->differences) out << "  still different: " << d << "\n";
   }
-  if (!plan.has_changes() && ok) {
+  if (changed.empty() && ok) {
     out << "Nothing to do: everything already matched the manifests.\n";
     record.result = "no-change";
   }

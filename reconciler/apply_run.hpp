@@ -23,6 +23,10 @@ struct ApplyRunOptions {
   std::string command = "apply";
   std::string trigger = "manual";
   std::chrono::milliseconds lock_wait{60000};
+  // A pass that acted but did not converge (a leader lost mid-apply, a member stopped behind
+  // pgconverge's back) is followed by a fresh observe → plan → apply, up to this many in all.
+  // Not when the plan itself explained the failure (an unreachable host, a held-back restart).
+  int max_passes = 3;
 };
 
 struct ApplyRunResult {

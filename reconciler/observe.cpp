@@ -166,6 +166,25 @@ ObservedMember parse_member(const nlohmann::json& m) {
   return member;
 }
 
+// When GET /cluster failed everywhere: does a member still answer GET /patroni? Then Patroni runs
+// but cannot read its DCS; say which DCS and since when (Patroni's dcs_last_seen, epoch seconds).
+std::string dcs_unreachable(const DesiredCluster& cluster, const std::vector<std::string>& addresses,
+                            const ClusterSecrets* secrets, World& world, const std::string& cluster_error) {
+  for (const auto& address : addresses) {
+    auto info = world.patroni(patroni_endpoint(address, secrets))->patroni();
+    if (!info || !info->is_object()) continue;
+    std::string dcs = "etcd \"" + cluster.dcs_name + "\" (" + join(cluster.etcd_endpoints, ", ") + ")";
+    std::string seen;
+    if (auto it = info->find("dcs_last_seen"); it != info->end() && it->is_number()) {
+      auto now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch());
+      long long age = now.count() - it->get<long long>();
+      seen = age >= 0 ? "; Patroni last reached it " + std::to_string(age) + "s ago" : "";
+    }
+    return "DCS " + dcs + " unreachable: Patroni on " + address + " answers GET /patroni but " + cluster_error + seen;
+  }
+  return "";
+}
+
 }  // namespace
 
 ObservedCluster observe_cluster(const DesiredCluster& cluster, const std::vector<std::string>& addresses,
@@ -197,6 +216,7 @@ ObservedCluster observe_cluster(const DesiredCluster& cluster, const std::vector
   }
   if (!observed.api_reachable) {
     observed.error = errors.empty() ? "no member address to ask" : errors.front();
+    observed.dcs_error = dcs_unreachable(cluster, addresses, secrets, world, observed.error);
     return observed;
   }
   if (const auto* leader = observed.leader()) {

@@ -50,8 +50,11 @@ struct ObservedPostgres {
 // One cluster as Patroni and PostgreSQL report it.
 struct ObservedCluster {
   std::string name;
-  bool api_reachable = false;   // at least one member's REST API answered
+  bool api_reachable = false;   // at least one member's REST API answered GET /cluster
   std::string error;
+  // Set when members answer GET /patroni but not GET /cluster: Patroni runs and cannot read its
+  // DCS. Names the DCS and how long ago Patroni last reached it.
+  std::string dcs_error;
   std::string system_identifier;
   bool paused = false;
   nlohmann::json dcs_config = nlohmann::json::object();  // GET /config

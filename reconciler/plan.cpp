@@ -269,7 +269,8 @@ namespace {
 
 // The member changes of one cluster, in execution order.
 void plan_cluster(const manifests::ManifestSet& manifests, const DesiredCluster& desired,
-                  const ObservedState& observed, const ClusterSecrets& secrets, ClusterPlan& plan) {
+                  const ObservedState& observed, const ClusterSecrets& secrets, const PlanOptions& options,
+                  ClusterPlan& plan) {
   static const ObservedCluster k_unobserved{};
   auto oc_it = observed.clusters.find(desired.name);
   const ObservedCluster& oc = oc_it == observed.clusters.end() ? k_unobserved : oc_it->second;
@@ -290,6 +291,19 @@ void plan_cluster(const manifests::ManifestSet& manifests, const DesiredCluster&
     if (d != h->second.data_dirs.end() && d->second) any_data = true;
   }
   plan.bootstrap = !oc.api_reachable && !any_data;
+  // Members run but Patroni cannot be observed (its DCS is down, say): change nothing, since
+  // nothing changed there could be verified.
+  if (!oc.api_reachable && any_data) {
+    for (const auto* m : members) {
+      const auto& services = observed.hosts.at(m->host).services;
+      auto it = services.find(m->service);
+      if (it == services.end() || it->second != "active") continue;
+      plan.errors.push_back("cluster " + desired.name + ": " + m->service + " runs on " + m->host +
+                            " but Patroni cannot be observed (" + (oc.dcs_error.empty() ? oc.error : oc.dcs_error) +
+                            "); nothing is applied to this cluster until it answers");
+      return;
+    }
+  }
   bool replication_changes = false;
 
   // 1. Local configs (tags first: before any DCS change). 2. Reloads of running members.
@@ -401,6 +415,28 @@ void plan_cluster(const manifests::ManifestSet& manifests, const DesiredCluster&
     plan.changes.push_back(change);
   }
 
+  // Write availability (reliability issue, faults 6 and 7): a restart or stop that would leave the
+  // cluster without a writable primary, or a strict cluster without a sync standby, is held back
+  // with its reason unless --allow-write-outage says otherwise.
+  const bool strict = desired.dynamic_config.value("synchronous_mode_strict", false);
+  // Declared replicas streaming now, other than those named.
+  auto streaming_except = [&](std::initializer_list<std::string> names) {
+    std::vector<std::string> out;
+    for (const auto& name : oc.streaming_replicas())
+      if (find_member(desired, name) && std::find(names.begin(), names.end(), name) == names.end()) out.push_back(name);
+    return out;
+  };
+  auto hold_back = [&](const std::string& what, const std::string& why) {
+    if (options.allow_write_outage) return false;
+    plan.errors.push_back(what + " held back: " + why + "; bring the other members back first, or pass " +
+                          k_allow_write_outage_flag + " to do it anyway");
+    return true;
+  };
+  auto strict_gap = [&](const std::string& name) {
+    return "while " + name + " is down, strict cluster " + desired.name +
+           " has no other streaming replica to be its sync standby and every write blocks";
+  };
+
   // 5. Pending restarts, replicas first, one at a time; the leader after a switchover.
   const ObservedMember* pending_leader = nullptr;
   for (const auto& om : oc.members) {
@@ -410,31 +446,50 @@ void plan_cluster(const manifests::ManifestSet& manifests, const DesiredCluster&
       pending_leader = &om;
       continue;
     }
+    if (strict && streaming_except({om.name}).empty() && hold_back("restart of " + om.name, strict_gap(om.name)))
+      continue;
     plan.changes.push_back(make_change(member_subject(*m) + ": PostgreSQL", Action::restart, "pending restart", "restarted",
                                   "a changed parameter needs a restart", Step::restart_member, desired.name, m->name,
                                   m->host));
   }
+  // A declared, failover-capable replica that streams: a sync standby first.
   auto candidate_for = [&](const std::string& leader_name) -> std::string {
-    std::vector<std::string> syncs = oc.sync_standbys();
-    for (const auto& name : syncs)
-      if (const auto* m = find_member(desired, name); m && !m->tags.nofailover && name != leader_name) return name;
-    for (const auto& name : oc.streaming_replicas())
-      if (const auto* m = find_member(desired, name); m && !m->tags.nofailover && name != leader_name) return name;
+    auto streaming = oc.streaming_replicas();
+    auto eligible = [&](const std::string& name) {
+      const auto* m = find_member(desired, name);
+      return m && !m->tags.nofailover && name != leader_name &&
+             std::find(streaming.begin(), streaming.end(), name) != streaming.end();
+    };
+    for (const auto& name : oc.sync_standbys())
+      if (eligible(name)) return name;
+    for (const auto& name : streaming)
+      if (eligible(name)) return name;
     return "";
   };
   if (pending_leader) {
     const auto* m = find_member(desired, pending_leader->name);
     std::string candidate = candidate_for(pending_leader->name);
-    if (!candidate.empty()) {
-      Change sw = make_change("cluster " + desired.name + ": leader", Action::update, pending_leader->name, candidate,
-                "the leader needs a restart; switch over to a sync standby first", Step::switchover, desired.name, "", "");
-      sw.payload = {{"leader", pending_leader->name}, {"candidate", candidate}};
-      plan.changes.push_back(sw);
+    bool held = false;
+    if (candidate.empty() && desired.members.size() > 1) {
+      held = hold_back("restart of leader " + m->name,
+                       "no replica streams to switch over to, so cluster " + desired.name +
+                           " would have no writable primary until it is back");
+    } else if (!candidate.empty() && strict && streaming_except({m->name, candidate}).empty()) {
+      held = hold_back("restart of leader " + m->name + " (after a switchover to " + candidate + ")",
+                       strict_gap(m->name));
     }
-    plan.changes.push_back(make_change(member_subject(*m) + ": PostgreSQL", Action::restart, "pending restart", "restarted",
-                                  candidate.empty() ? "a changed parameter needs a restart (no replica to switch over to)"
-                                                    : "a changed parameter needs a restart (as a replica)",
-                                  Step::restart_member, desired.name, m->name, m->host));
+    if (!held) {
+      if (!candidate.empty()) {
+        Change sw = make_change("cluster " + desired.name + ": leader", Action::update, pending_leader->name, candidate,
+                  "the leader needs a restart; switch over to a sync standby first", Step::switchover, desired.name, "", "");
+        sw.payload = {{"leader", pending_leader->name}, {"candidate", candidate}};
+        plan.changes.push_back(sw);
+      }
+      plan.changes.push_back(make_change(member_subject(*m) + ": PostgreSQL", Action::restart, "pending restart", "restarted",
+                                    candidate.empty() ? "a changed parameter needs a restart (no replica to switch over to)"
+                                                      : "a changed parameter needs a restart (as a replica)",
+                                    Step::restart_member, desired.name, m->name, m->host));
+    }
   }
 
   // 6. Scale down: members Patroni knows that are no longer declared; never the leader.
@@ -446,12 +501,26 @@ void plan_cluster(const manifests::ManifestSet& manifests, const DesiredCluster&
       plan.errors.push_back("member " + om.name + " at " + om.host + " is not declared and no Host has that address");
       continue;
     }
+    std::string candidate;
     if (om.role == "leader") {
-      std::string candidate = candidate_for(om.name);
+      candidate = candidate_for(om.name);
       if (candidate.empty()) {
         plan.errors.push_back("member " + om.name + " leads but is not declared, and no declared replica can take over");
         continue;
       }
+    }
+    // Stopping a replica that streams, or the leader after its switchover: a strict cluster needs
+    // another declared replica streaming to stay writable.
+    bool streams = om.role == "leader" || om.state == "running" || om.state == "streaming";
+    if (strict && streams && streaming_except({om.name, candidate}).empty() &&
+        hold_back("stop of " + om.name + " (no longer declared)",
+                  om.role == "leader" ? "once " + candidate + " leads, strict cluster " + desired.name +
+                                            " has no other streaming replica to be its sync standby and every "
+                                            "write blocks"
+                                      : om.name + " is the last streaming replica of strict cluster " + desired.name +
+                                            ": without a sync standby every write blocks"))
+      continue;
+    if (!candidate.empty()) {
       Change sw = make_change("cluster " + desired.name + ": leader", Action::update, om.name, candidate,
                 "the leader is being removed; switch over first", Step::switchover, desired.name, "", "");
       sw.payload = {{"leader", om.name}, {"candidate", candidate}};
@@ -471,7 +540,7 @@ void plan_cluster(const manifests::ManifestSet& manifests, const DesiredCluster&
 }  // namespace
 
 Plan diff(const manifests::ManifestSet& manifests, const DesiredState& desired, const ObservedState& observed,
-          const std::map<std::string, ClusterSecrets>& secrets) {
+          const std::map<std::string, ClusterSecrets>& secrets, const PlanOptions& options) {
   Plan plan;
   for (const auto& [name, host] : observed.hosts)
     if (!host.reachable) plan.host_errors.push_back(host.error.empty() ? "host " + name + ": not reachable" : host.error);
@@ -503,7 +572,7 @@ Plan diff(const manifests::ManifestSet& manifests, const DesiredState& desired, 
     if (s == secrets.end()) {
       cp.errors.push_back("cluster " + cluster.name + ": secrets unavailable");
     } else {
-      plan_cluster(manifests, cluster, observed, s->second, cp);
+      plan_cluster(manifests, cluster, observed, s->second, options, cp);
     }
     plan.clusters.push_back(std::move(cp));
   }

@@ -106,10 +106,20 @@ std::vector<std::string> changed_keys(const nlohmann::json& before, const nlohma
 // Impact analysis of the declared replication settings against the observed topology.
 Impact analyse_impact(const DesiredCluster& desired, const ObservedCluster& observed);
 
+struct PlanOptions {
+  // --allow-write-outage: plan restarts and stops even when they leave a cluster without a
+  // writable primary or, in strict mode, without a sync standby for as long as they take.
+  // Without it those changes are held back, each with an error saying why.
+  bool allow_write_outage = false;
+};
+
+// The flag that overrides the write-availability checks, as the messages name it.
+inline constexpr const char* k_allow_write_outage_flag = "--allow-write-outage";
+
 // Compares desired and observed state and orders the changes safely (see ARCHITECTURE.md):
 // packages → configs (tags first) → reloads → starts (bootstrap: first member, then the rest)
 // → DCS patch → pending restarts → scale down.
 Plan diff(const manifests::ManifestSet& manifests, const DesiredState& desired, const ObservedState& observed,
-          const std::map<std::string, ClusterSecrets>& secrets);
+          const std::map<std::string, ClusterSecrets>& secrets, const PlanOptions& options = {});
 
 }  // namespace pgc::reconciler

@@ -102,7 +102,7 @@ Result<Prepared> prepare(const RunOptions& options, World& world, Sessions& sess
       observe_clusters(p.loaded.manifests, p.desired, p.observed.hosts, p.secrets, world, observe_options);
 
   // Diff desired against observed.
-  p.plan = diff(p.loaded.manifests, p.desired, p.observed, p.secrets);
+  p.plan = diff(p.loaded.manifests, p.desired, p.observed, p.secrets, options.plan);
   for (auto& cp : p.plan.clusters)
     if (const auto* dc = p.desired.find(cp.name)) cp.suspended = dc->suspended;
   return p;

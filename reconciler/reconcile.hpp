@@ -30,6 +30,7 @@ struct RunOptions {
   std::filesystem::path state_dir;             // --state-dir
   std::optional<std::string> cluster;          // only this cluster
   std::size_t workers = 8;                     // bounded worker pool for observation
+  PlanOptions plan;                            // --allow-write-outage
   // How to name files of a git checkout in diagnostics (prefix → "<url>@<short>:").
   std::vector<std::pair<std::string, std::string>> path_aliases;
 };

@@ -18,6 +18,7 @@ struct ReconcileArgs {
   std::string state_dir;          // empty → default_state_dir()
   std::string ssh_identity;
   std::string known_hosts;
+  bool accept_new_host_keys = false;  // --ssh-accept-new-host-keys
   std::optional<std::string> cluster;
   std::string output = "text";    // text | json
   int wait_timeout_s = 180;
@@ -30,6 +31,7 @@ struct ReconcileArgs {
   std::string gpg_keyring;
   std::string trigger = "manual"; // apply: what started it (history)                  // history: last N runs (0: all)
   int workers = 8;
+  bool allow_write_outage = false;  // plan/apply: --allow-write-outage
   std::string progress = "auto";  // auto | live | log | quiet
 };
 

@@ -288,3 +288,132 @@ TEST_CASE("impact: traps of the reference are warned about") {
           "Patroni's next HA loop (up to ttl 30s), then continue without synchronous replication");
   }
 }
+
+namespace {
+// c (strict-sync, 3 members, count 1) with every member pending a restart and c-2 lost: its host
+// unreachable and gone from Patroni. c-1 is the only streaming replica.
+struct StrictWithMemberDown {
+  DesiredCluster c = testing::make_cluster(3, ReplicationMode::strict_sync, 1);
+  ClusterSecrets secrets = testing::fixed_secrets();
+  ObservedState observed;
+  StrictWithMemberDown() {
+    observed = observed_hosts(c, true, secrets);
+    observed.hosts["h3"] = ObservedHost{};
+    observed.hosts["h3"].name = "h3";
+    observed.hosts["h3"].error = "host h3 (10.0.0.13): ssh: connect: timed out";
+    auto oc = testing::healthy(c, 1);
+    oc.members.pop_back();
+    for (auto& m : oc.members) m.pending_restart = true;
+    observed.clusters["c"] = oc;
+  }
+  Plan plan(bool allow) { return diff(hosts_for(c), DesiredState{{c}}, observed, {{"c", secrets}}, PlanOptions{allow}); }
+};
+
+bool has_error_with(const ClusterPlan& cp, const std::string& needle) {
+  return std::any_of(cp.errors.begin(), cp.errors.end(),
+                     [&](const std::string& e) { return e.find(needle) != std::string::npos; });
+}
+}  // namespace
+
+TEST_CASE("plan: strict, a member down: no restart that leaves the cluster without a sync standby") {
+  StrictWithMemberDown s;
+  auto plan = s.plan(false);
+  const auto& cp = plan.clusters[0];
+  CHECK(steps(cp).empty());
+  CHECK(has_error_with(cp, "restart of c-1 held back: while c-1 is down, strict cluster c has no other streaming "
+                           "replica to be its sync standby and every write blocks; bring the other members back "
+                           "first, or pass --allow-write-outage to do it anyway"));
+  CHECK(has_error_with(cp, "restart of leader c-0 (after a switchover to c-1) held back"));
+}
+
+TEST_CASE("plan: strict, a member down: --allow-write-outage restarts anyway, replicas first") {
+  StrictWithMemberDown s;
+  auto plan = s.plan(true);
+  const auto& cp = plan.clusters[0];
+  CHECK(steps(cp) == std::vector<Step>{Step::restart_member, Step::switchover, Step::restart_member});
+  CHECK_FALSE(has_error_with(cp, "held back"));
+}
+
+TEST_CASE("plan: strict with two streaming replicas restarts as usual") {
+  auto c = testing::make_cluster(3, ReplicationMode::strict_sync, 1);
+  auto secrets = testing::fixed_secrets();
+  auto observed = observed_hosts(c, true, secrets);
+  auto oc = testing::healthy(c, 1);
+  for (auto& m : oc.members) m.pending_restart = true;
+  observed.clusters["c"] = oc;
+  auto plan = diff(hosts_for(c), DesiredState{{c}}, observed, {{"c", secrets}});
+  CHECK(steps(plan.clusters[0]) == std::vector<Step>{Step::restart_member, Step::restart_member, Step::switchover,
+                                                     Step::restart_member});
+  CHECK(plan.clusters[0].errors.empty());
+}
+
+TEST_CASE("plan: the leader is not restarted while no replica streams to take over (no writable primary)") {
+  auto c = testing::make_cluster(3, ReplicationMode::sync, 1);
+  auto secrets = testing::fixed_secrets();
+  auto observed = observed_hosts(c, true, secrets);
+  auto oc = testing::healthy(c, 1);
+  oc.members[1].state = "stopped";
+  oc.members[2].state = "stopped";
+  oc.members[0].pending_restart = true;
+  observed.clusters["c"] = oc;
+  auto plan = diff(hosts_for(c), DesiredState{{c}}, observed, {{"c", secrets}});
+  CHECK(steps(plan.clusters[0]).empty());
+  CHECK(has_error_with(plan.clusters[0], "restart of leader c-0 held back: no replica streams to switch over to, so "
+                                         "cluster c would have no writable primary until it is back"));
+}
+
+TEST_CASE("plan: a single-member cluster restarts its leader (there is nothing to switch over to)") {
+  auto c = testing::make_cluster(1, ReplicationMode::async);
+  auto secrets = testing::fixed_secrets();
+  auto observed = observed_hosts(c, true, secrets);
+  auto oc = testing::healthy(c, 0);
+  oc.members[0].pending_restart = true;
+  observed.clusters["c"] = oc;
+  auto plan = diff(hosts_for(c), DesiredState{{c}}, observed, {{"c", secrets}});
+  CHECK(steps(plan.clusters[0]) == std::vector<Step>{Step::restart_member});
+  CHECK(plan.clusters[0].errors.empty());
+}
+
+TEST_CASE("plan: strict scale down never stops the last streaming replica without --allow-write-outage") {
+  // Declared 2 (c-0, c-1), observed 3: c-1 is down, c-2 (no longer declared) is the only sync standby.
+  auto three = testing::make_cluster(3, ReplicationMode::strict_sync, 1);
+  auto two = testing::make_cluster(2, ReplicationMode::strict_sync, 1);
+  auto secrets = testing::fixed_secrets();
+  auto observed = observed_hosts(two, true, secrets);
+  auto oc = testing::healthy(three, 1);
+  oc.members[1].state = "stopped";
+  oc.members[1].role = "replica";
+  oc.members[2].role = "sync_standby";
+  observed.clusters["c"] = oc;
+  auto held = diff(hosts_for(three), DesiredState{{two}}, observed, {{"c", secrets}});
+  CHECK(steps(held.clusters[0]).empty());
+  CHECK(has_error_with(held.clusters[0], "stop of c-2 (no longer declared) held back: c-2 is the last streaming "
+                                         "replica of strict cluster c: without a sync standby every write blocks"));
+  auto allowed = diff(hosts_for(three), DesiredState{{two}}, observed, {{"c", secrets}}, PlanOptions{true});
+  CHECK(steps(allowed.clusters[0]) == std::vector<Step>{Step::stop_member});
+  // Not strict: the same stop is planned.
+  auto sync_two = testing::make_cluster(2, ReplicationMode::sync, 1);
+  auto sync_plan = diff(hosts_for(three), DesiredState{{sync_two}}, observed, {{"c", secrets}});
+  auto sync_steps = steps(sync_plan.clusters[0]);
+  CHECK(std::count(sync_steps.begin(), sync_steps.end(), Step::stop_member) == 1);
+}
+
+TEST_CASE("plan: members running but Patroni unobservable (DCS down): nothing is planned, the reason is named") {
+  auto c = testing::make_cluster(3, ReplicationMode::sync, 1);
+  auto secrets = testing::fixed_secrets();
+  auto observed = observed_hosts(c, true, secrets);
+  ObservedCluster oc;
+  oc.name = "c";
+  oc.error = "patroni 10.0.0.11:8008: GET /cluster: timed out after 3s";
+  oc.dcs_error = "DCS etcd \"dcs\" (10.0.0.2:2379) unreachable: Patroni on 10.0.0.11 answers GET /patroni but " +
+                 oc.error;
+  observed.clusters["c"] = oc;
+  // Its config drifted too: still nothing, since nothing could be verified.
+  observed.hosts["h2"].files[c.members[1].config_path] = "scope: c\n";
+  auto plan = diff(hosts_for(c), DesiredState{{c}}, observed, {{"c", secrets}});
+  CHECK(plan.clusters[0].changes.empty());
+  CHECK_FALSE(plan.clusters[0].bootstrap);
+  CHECK(has_error_with(plan.clusters[0], "cluster c: patroni@15-c runs on h1 but Patroni cannot be observed (DCS etcd "
+                                         "\"dcs\" (10.0.0.2:2379) unreachable"));
+  CHECK(has_error_with(plan.clusters[0], "nothing is applied to this cluster until it answers"));
+}
