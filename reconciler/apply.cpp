@@ -22,6 +22,7 @@ constexpr auto k_command_timeout = std::chrono::seconds(60);
 constexpr auto k_install_timeout = std::chrono::minutes(15);
 constexpr auto k_poll = std::chrono::milliseconds(500);
 constexpr auto k_member_gone_grace = std::chrono::seconds(15);
+constexpr auto k_slow_call = std::chrono::milliseconds(60000);  // POST /restart, /switchover answer when done
 
 const manifests::Host* find_host(const manifests::ManifestSet& manifests, const std::string& name) {
   for (const auto& h : manifests.hosts)
@@ -108,6 +109,20 @@ class Executor {
   }
 
   Result<void> dispatch(const Change& change, const Progress::Token& token) {
+    if (change.payload.contains("await_streaming_except")) {
+      // Strict mode: this restart or stop relies on another replica streaming (replication
+      // semantics §5.1); one is coming back (its host answers, its service runs): wait for it.
+      auto except = change.payload["await_streaming_except"].get<std::vector<std::string>>();
+      const auto& c = cluster(change);
+      auto other = wait_for(options_.stop, c, secrets(c.name), world_, options_.wait_timeout,
+                            "another replica to stream (strict mode keeps a sync standby)", false, progress_, token,
+                            [&](const ObservedCluster& oc) {
+                              for (const auto& name : oc.streaming_replicas())
+                                if (std::find(except.begin(), except.end(), name) == except.end()) return true;
+                              return false;
+                            });
+      if (!other) return std::unexpected(other.error());
+    }
     switch (change.step) {
       case Step::install_packages: return install_packages(change);
       case Step::write_config: return write_config(change);
@@ -188,9 +203,12 @@ install -d -o postgres -g postgres -m 2775 /var/run/postgresql
       if (auto r = systemctl(change.host, {"enable", m.service}); !r) return r;
     if (auto r = systemctl(change.host, {"start", m.service}); !r) return r;
     std::string wait = change.payload.value("wait", "running");
+    if (wait == "none") return {};  // a later start waits for it (replicas joining together)
+    std::vector<std::string> names{m.name};
+    if (change.payload.contains("wait_members")) names = change.payload["wait_members"].get<std::vector<std::string>>();
     const auto& c = cluster(change);
-    auto ready = [&](const ObservedCluster& oc) {
-      const auto* om = oc.member(m.name);
+    auto member_ready = [&](const ObservedCluster& oc, const std::string& name) {
+      const auto* om = oc.member(name);
       if (!om) return false;
       if (wait == "leader") return om->role == "leader" && om->state == "running";
       if (wait == "streaming")
@@ -198,8 +216,11 @@ install -d -o postgres -g postgres -m 2775 /var/run/postgresql
                (om->state == "running" || om->state == "streaming");
       return om->state == "running" || om->state == "streaming";
     };
-    auto r = wait_for(options_.stop, c, secrets(c.name), world_, options_.wait_timeout, m.name + " " + wait, false, progress_, token,
-                      ready);
+    auto ready = [&](const ObservedCluster& oc) {
+      return std::all_of(names.begin(), names.end(), [&](const std::string& n) { return member_ready(oc, n); });
+    };
+    auto r = wait_for(options_.stop, c, secrets(c.name), world_, options_.wait_timeout, join(names, ", ") + " " + wait,
+                      false, progress_, token, ready);
     if (!r) return std::unexpected(r.error());
     return {};
   }
@@ -208,7 +229,7 @@ install -d -o postgres -g postgres -m 2775 /var/run/postgresql
   // the leader first, then every other member, so that a leader lost mid-apply (fault 4) does not
   // fail the step: the cluster is observed afresh for each call. Stops at the first answer.
   template <typename Call>
-  auto on_any_member(const DesiredCluster& c, Call call)
+  auto on_any_member(const DesiredCluster& c, Call call, bool slow = false)
       -> decltype(call(std::declval<providers::PatroniClient&>())) {
     auto oc = observe_cluster(c, member_addresses(c), &secrets(c.name), world_, false, 4);
     if (!oc.api_reachable)
@@ -220,7 +241,9 @@ install -d -o postgres -g postgres -m 2775 /var/run/postgresql
       if (std::find(order.begin(), order.end(), address) == order.end()) order.push_back(address);
     decltype(call(std::declval<providers::PatroniClient&>())) result = fail("cluster " + c.name + ": no member to ask");
     for (const auto& address : order) {
-      auto client = world_.patroni(patroni_endpoint(address, &secrets(c.name)));
+      auto endpoint = patroni_endpoint(address, &secrets(c.name));
+      if (slow) endpoint.timeout = std::min<std::chrono::milliseconds>(options_.wait_timeout, k_slow_call);
+      auto client = world_.patroni(endpoint);
       result = call(*client);
       if (result) break;
     }
@@ -281,7 +304,10 @@ install -d -o postgres -g postgres -m 2775 /var/run/postgresql
   Result<void> restart_member(const Change& change, const Progress::Token& token) {
     const auto& c = cluster(change);
     const auto& m = member(change);
-    auto client = world_.patroni(patroni_endpoint(m.address, &secrets(c.name)));
+    // POST /restart answers once PostgreSQL is back: allow it the step's time, not a probe's.
+    auto endpoint = patroni_endpoint(m.address, &secrets(c.name));
+    endpoint.timeout = std::min<std::chrono::milliseconds>(options_.wait_timeout, k_slow_call);
+    auto client = world_.patroni(endpoint);
     auto r = client->restart(true);
     if (!r) return std::unexpected(r.error());
     if (r->status != 200 && r->status != 503)
@@ -309,7 +335,7 @@ install -d -o postgres -g postgres -m 2775 /var/run/postgresql
     }
     auto r = on_any_member(c, [&](providers::PatroniClient& client) {
       return client.switchover(leader, candidate);
-    });
+    }, true);
     if (!r) return std::unexpected(r.error());
     if (r->status != 200 && r->status != 202)
       return fail("POST /switchover " + leader + " → " + candidate + " answered " + std::to_string(r->status) + ": " +

@@ -329,6 +329,14 @@ void plan_cluster(const manifests::ManifestSet& manifests, const DesiredCluster&
         write.reason = "not valid YAML (" + current.error().message + ")";
       } else {
         auto keys = changed_keys(*current, wanted);
+        // bootstrap.dcs seeds /config once, at creation (replication-semantics §6): once the
+        // cluster exists, a file that differs only there is left as it is (no write, no reload).
+        bool exists = oc.api_reachable || any_data;
+        if (exists && !keys.empty() &&
+            std::all_of(keys.begin(), keys.end(), [](const std::string& k) { return starts_with(k, "bootstrap."); })) {
+          if (!active || !enabled) to_start.push_back(m);
+          continue;
+        }
         std::vector<std::string> before, after;
         for (const auto& k : keys) {
           std::string ptr = "/" + k;
@@ -378,6 +386,20 @@ void plan_cluster(const manifests::ManifestSet& manifests, const DesiredCluster&
     if (!oc.member(m->name)) replication_changes = true;
     plan.changes.push_back(start);
   }
+  // Replicas joining a leader start together (each clones from the leader on its own): all but
+  // the last return once started, the last waits until every one of them streams.
+  std::vector<Change*> joins;
+  for (auto& c : plan.changes)
+    if (c.step == Step::start_member && c.payload.value("wait", "") == "streaming") joins.push_back(&c);
+  if (joins.size() > 1) {
+    json names = json::array();
+    for (auto* c : joins) {
+      names.push_back(c->member);
+      c->payload["wait"] = "none";
+    }
+    joins.back()->payload["wait"] = "streaming";
+    joins.back()->payload["wait_members"] = names;
+  }
 
   // 4. The DCS keys pgconverge owns, in one PATCH (never the keys it does not own, e.g. pause).
   json patch = json::object();
@@ -426,6 +448,26 @@ void plan_cluster(const manifests::ManifestSet& manifests, const DesiredCluster&
       if (find_member(desired, name) && std::find(names.begin(), names.end(), name) == names.end()) out.push_back(name);
     return out;
   };
+  // ... or that will stream shortly: their host answers and their service runs (just restored,
+  // catching up). A change relying on those waits for one to stream (payload
+  // await_streaming_except) rather than being held back.
+  auto available_except = [&](std::initializer_list<std::string> names) {
+    std::vector<std::string> out = streaming_except(names);
+    const auto* leader = oc.leader();
+    for (const auto& m : desired.members) {
+      if ((leader && leader->name == m.name) || std::find(names.begin(), names.end(), m.name) != names.end() ||
+          std::find(out.begin(), out.end(), m.name) != out.end())
+        continue;
+      auto h = observed.hosts.find(m.host);
+      if (h == observed.hosts.end() || !h->second.reachable) continue;
+      auto svc = h->second.services.find(m.service);
+      if (svc != h->second.services.end() && svc->second == "active") out.push_back(m.name);
+    }
+    return out;
+  };
+  auto guard = [&](Change& change, std::initializer_list<std::string> names) {
+    if (strict && streaming_except(names).empty()) change.payload["await_streaming_except"] = std::vector<std::string>(names);
+  };
   auto hold_back = [&](const std::string& what, const std::string& why) {
     if (options.allow_write_outage) return false;
     plan.errors.push_back(what + " held back: " + why + "; bring the other members back first, or pass " +
@@ -446,11 +488,13 @@ void plan_cluster(const manifests::ManifestSet& manifests, const DesiredCluster&
       pending_leader = &om;
       continue;
     }
-    if (strict && streaming_except({om.name}).empty() && hold_back("restart of " + om.name, strict_gap(om.name)))
+    if (strict && available_except({om.name}).empty() && hold_back("restart of " + om.name, strict_gap(om.name)))
       continue;
-    plan.changes.push_back(make_change(member_subject(*m) + ": PostgreSQL", Action::restart, "pending restart", "restarted",
-                                  "a changed parameter needs a restart", Step::restart_member, desired.name, m->name,
-                                  m->host));
+    Change restart = make_change(member_subject(*m) + ": PostgreSQL", Action::restart, "pending restart", "restarted",
+                                 "a changed parameter needs a restart", Step::restart_member, desired.name, m->name,
+                                 m->host);
+    guard(restart, {om.name});
+    plan.changes.push_back(restart);
   }
   // A declared, failover-capable replica that streams: a sync standby first.
   auto candidate_for = [&](const std::string& leader_name) -> std::string {
@@ -474,7 +518,7 @@ void plan_cluster(const manifests::ManifestSet& manifests, const DesiredCluster&
       held = hold_back("restart of leader " + m->name,
                        "no replica streams to switch over to, so cluster " + desired.name +
                            " would have no writable primary until it is back");
-    } else if (!candidate.empty() && strict && streaming_except({m->name, candidate}).empty()) {
+    } else if (!candidate.empty() && strict && available_except({m->name, candidate}).empty()) {
       held = hold_back("restart of leader " + m->name + " (after a switchover to " + candidate + ")",
                        strict_gap(m->name));
     }
@@ -485,10 +529,12 @@ void plan_cluster(const manifests::ManifestSet& manifests, const DesiredCluster&
         sw.payload = {{"leader", pending_leader->name}, {"candidate", candidate}};
         plan.changes.push_back(sw);
       }
-      plan.changes.push_back(make_change(member_subject(*m) + ": PostgreSQL", Action::restart, "pending restart", "restarted",
-                                    candidate.empty() ? "a changed parameter needs a restart (no replica to switch over to)"
-                                                      : "a changed parameter needs a restart (as a replica)",
-                                    Step::restart_member, desired.name, m->name, m->host));
+      Change restart = make_change(member_subject(*m) + ": PostgreSQL", Action::restart, "pending restart", "restarted",
+                                   candidate.empty() ? "a changed parameter needs a restart (no replica to switch over to)"
+                                                     : "a changed parameter needs a restart (as a replica)",
+                                   Step::restart_member, desired.name, m->name, m->host);
+      if (!candidate.empty()) guard(restart, {m->name, candidate});
+      plan.changes.push_back(restart);
     }
   }
 
@@ -512,7 +558,7 @@ void plan_cluster(const manifests::ManifestSet& manifests, const DesiredCluster&
     // Stopping a replica that streams, or the leader after its switchover: a strict cluster needs
     // another declared replica streaming to stay writable.
     bool streams = om.role == "leader" || om.state == "running" || om.state == "streaming";
-    if (strict && streams && streaming_except({om.name, candidate}).empty() &&
+    if (strict && streams && available_except({om.name, candidate}).empty() &&
         hold_back("stop of " + om.name + " (no longer declared)",
                   om.role == "leader" ? "once " + candidate + " leads, strict cluster " + desired.name +
                                             " has no other streaming replica to be its sync standby and every "
@@ -531,6 +577,7 @@ void plan_cluster(const manifests::ManifestSet& manifests, const DesiredCluster&
                 std::to_string(desired.instances) + ")", Step::stop_member, desired.name, om.name, host->metadata.name);
     stop.payload["service"] = desired.members.empty() ? "" : desired.members.front().service;
     stop.payload["config_path"] = desired.members.empty() ? "" : desired.members.front().config_path;
+    if (streams) guard(stop, {om.name, candidate});
     plan.changes.push_back(stop);
   }
 

@@ -57,7 +57,9 @@ void print_plan(const Plan& plan, std::ostream& out) {
     if (cp.impact) print_impact(*cp.impact, out);
     out << "\n";
   }
-  if (!plan.has_changes()) {
+  if (!plan.has_changes() && plan.has_errors()) {
+    out << "No changes can be planned, but errors above stop part of the plan: it is not known to match.\n";
+  } else if (!plan.has_changes()) {
     out << "No changes: every host and cluster matches the manifests.\n";
   } else {
     out << "Plan: " << create << " to create, " << update << " to change, " << remove << " to remove, " << restart

@@ -68,7 +68,10 @@ TEST_CASE("plan: bootstrap writes configs, starts the first member alone, then t
                                        Step::start_member, Step::start_member, Step::start_member, Step::patch_dcs});
   CHECK(cp.changes[3].payload["wait"] == "leader");
   CHECK(cp.changes[3].member == "c-0");
-  CHECK(cp.changes[4].payload["wait"] == "streaming");
+  // The replicas start together; the last start waits until both stream.
+  CHECK(cp.changes[4].payload["wait"] == "none");
+  CHECK(cp.changes[5].payload["wait"] == "streaming");
+  CHECK(cp.changes[5].payload["wait_members"] == nlohmann::json{"c-1", "c-2"});
   CHECK(cp.changes[6].payload["patch"]["synchronous_mode_strict"] == true);
   REQUIRE(cp.impact);
   CHECK(cp.impact->statements[0] ==
@@ -375,11 +378,15 @@ TEST_CASE("plan: a single-member cluster restarts its leader (there is nothing t
 }
 
 TEST_CASE("plan: strict scale down never stops the last streaming replica without --allow-write-outage") {
-  // Declared 2 (c-0, c-1), observed 3: c-1 is down, c-2 (no longer declared) is the only sync standby.
+  // Declared 2 (c-0, c-1), observed 3: c-1 is down (host lost), c-2 (no longer declared) is the
+  // only sync standby.
   auto three = testing::make_cluster(3, ReplicationMode::strict_sync, 1);
   auto two = testing::make_cluster(2, ReplicationMode::strict_sync, 1);
   auto secrets = testing::fixed_secrets();
   auto observed = observed_hosts(two, true, secrets);
+  observed.hosts["h2"] = ObservedHost{};  // c-1's host is lost
+  observed.hosts["h2"].name = "h2";
+  observed.hosts["h2"].error = "host h2 (10.0.0.12): ssh: connect: timed out";
   auto oc = testing::healthy(three, 1);
   oc.members[1].state = "stopped";
   oc.members[1].role = "replica";
@@ -416,4 +423,33 @@ TEST_CASE("plan: members running but Patroni unobservable (DCS down): nothing is
   CHECK(has_error_with(plan.clusters[0], "cluster c: patroni@15-c runs on h1 but Patroni cannot be observed (DCS etcd "
                                          "\"dcs\" (10.0.0.2:2379) unreachable"));
   CHECK(has_error_with(plan.clusters[0], "nothing is applied to this cluster until it answers"));
+}
+
+TEST_CASE("plan: once the cluster exists, a patroni.yml differing only in bootstrap.dcs is not rewritten") {
+  auto c = testing::make_cluster(3, ReplicationMode::sync, 1);
+  for (auto& m : c.members) m.patroni_config["bootstrap"] = {{"dcs", {{"synchronous_mode", true}}}};
+  auto secrets = testing::fixed_secrets();
+  auto observed = observed_hosts(c, true, secrets);
+  auto old = c.members[1];
+  old.patroni_config["bootstrap"]["dcs"]["synchronous_mode"] = false;  // written when the mode was async
+  observed.hosts["h2"].files[c.members[1].config_path] = config_text(old, secrets);
+  observed.clusters["c"] = testing::healthy(c, 1);
+  auto plan = diff(hosts_for(c), DesiredState{{c}}, observed, {{"c", secrets}});
+  CHECK(steps(plan.clusters[0]).empty());
+  // With a real difference besides it, the file is written (bootstrap included) and reloaded.
+  old.patroni_config["tags"]["noloadbalance"] = true;
+  observed.hosts["h2"].files[c.members[1].config_path] = config_text(old, secrets);
+  plan = diff(hosts_for(c), DesiredState{{c}}, observed, {{"c", secrets}});
+  CHECK(steps(plan.clusters[0]) == std::vector<Step>{Step::write_config, Step::reload_member});
+}
+
+TEST_CASE("plan: strict, a replica back but not streaming yet: the restart waits for it instead of being held back") {
+  StrictWithMemberDown s;
+  s.observed.hosts["h3"] = observed_hosts(s.c, true, s.secrets).hosts["h3"];  // c-2's host answers, its service runs
+  auto plan = s.plan(false);
+  const auto& cp = plan.clusters[0];
+  REQUIRE(steps(cp) == std::vector<Step>{Step::restart_member, Step::switchover, Step::restart_member});
+  CHECK(cp.errors.empty());
+  CHECK(cp.changes[0].payload["await_streaming_except"] == nlohmann::json{"c-1"});
+  CHECK(cp.changes[2].payload["await_streaming_except"] == nlohmann::json{"c-0", "c-1"});
 }
