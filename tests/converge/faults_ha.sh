@@ -41,6 +41,7 @@ stop_leader_when() {
   old=$(leader_name)
   host=$(host_of "$old")
   echo "$old" >"$WORK/old_leader"
+  : >"$WORK/apply.out"; : >"$WORK/apply.err"  # before the background apply: never match the previous run's log
   pgc apply --progress log >"$WORK/apply.out" 2>"$WORK/apply.err" &
   local pid=$! waited=0
   until grep -qE "$pattern" "$WORK/apply.err" "$WORK/apply.out" 2>/dev/null; do
