@@ -153,16 +153,16 @@ namespace {
 
 ObservedMember parse_member(const nlohmann::json& m) {
   ObservedMember member;
-  member.name = m.value("name", "");
-  member.host = m.value("host", "");
-  member.port = m.value("port", 0);
-  member.role = m.value("role", "");
+  member.name = json_string(m, "name");
+  member.host = json_string(m, "host");
+  member.port = static_cast<int>(json_integer(m, "port").value_or(0));
+  member.role = json_string(m, "role");
   if (member.role == "master" || member.role == "primary") member.role = "leader";
-  member.state = m.value("state", "");
-  if (m.contains("timeline") && m["timeline"].is_number()) member.timeline = m["timeline"].get<long>();
-  if (m.contains("lag") && m["lag"].is_number()) member.lag_bytes = m["lag"].get<long long>();
+  member.state = json_string(m, "state");
+  if (auto t = json_integer(m, "timeline")) member.timeline = static_cast<long>(*t);
+  if (auto lag = json_integer(m, "lag")) member.lag_bytes = *lag;
   if (m.contains("tags") && m["tags"].is_object()) member.tags = m["tags"];
-  member.pending_restart = m.value("pending_restart", false);
+  member.pending_restart = json_bool(m, "pending_restart", false);
   return member;
 }
 
@@ -208,9 +208,10 @@ ObservedCluster observe_cluster(const DesiredCluster& cluster, const std::vector
     }
     observed.api_reachable = true;
     api_address = address;
-    observed.paused = body->value("pause", false);
-    if (body->contains("members"))
-      for (const auto& m : (*body)["members"]) observed.members.push_back(parse_member(m));
+    observed.paused = json_bool(*body, "pause", false);
+    if (auto members = body->find("members"); members != body->end() && members->is_array())
+      for (const auto& m : *members)
+        if (m.is_object()) observed.members.push_back(parse_member(m));
     observed.dcs_config = *cfg;
     break;
   }
@@ -221,7 +222,7 @@ ObservedCluster observe_cluster(const DesiredCluster& cluster, const std::vector
   }
   if (const auto* leader = observed.leader()) {
     auto info = world.patroni(patroni_endpoint(leader->host.empty() ? api_address : leader->host, secrets))->patroni();
-    if (info) observed.system_identifier = info->value("database_system_identifier", "");
+    if (info) observed.system_identifier = json_string(*info, "database_system_identifier");
   }
   // Tags as each member reports them (GET /cluster omits empty tags).
   for (const auto& m : observed.members) observed.member_tags[m.name] = m.tags;
@@ -334,8 +335,8 @@ PlacementHistory placement_from(const DesiredState& desired, const std::map<std:
       auto f = host.files.find(path);
       if (f == host.files.end() || !f->second) continue;
       auto config = yaml_to_json(*f->second);
-      if (!config || !config->is_object() || config->value("scope", "") != cluster.name) continue;
-      std::string name = config->value("name", "");
+      if (!config || !config->is_object() || json_string(*config, "scope") != cluster.name) continue;
+      std::string name = json_string(*config, "name");
       if (!starts_with(name, prefix)) continue;
       try {
         history[cluster.name][std::stoi(name.substr(prefix.size()))] = host_name;

@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "reconciler/converged.hpp"
+#include "reconciler/yaml_json.hpp"
 #include "util/strings.hpp"
 
 namespace pgc::reconciler {
@@ -71,8 +72,8 @@ void print_status(const DesiredCluster& desired, const ObservedCluster& observed
     out << patronictl_table(observed);
   }
   bool strict_declared = desired.dynamic_config.value("synchronous_mode_strict", false);
-  bool strict_observed = observed.dcs_config.value("synchronous_mode_strict", false);
-  bool sync_observed = observed.dcs_config.value("synchronous_mode", false);
+  bool strict_observed = json_bool(observed.dcs_config, "synchronous_mode_strict", false);
+  bool sync_observed = json_bool(observed.dcs_config, "synchronous_mode", false);
   int desired_count = desired.dynamic_config.value("synchronous_mode", false)
                           ? desired.dynamic_config.value("synchronous_node_count", 1)
                           : 0;
@@ -127,8 +128,8 @@ nlohmann::json status_to_json(const DesiredCluster& desired, const ObservedClust
                         {"syncStandbys", desired.dynamic_config.value("synchronous_node_count", 0)},
                         {"effectiveSyncStandbys", expected_sync_standbys(desired)}}},
                       {"observed",
-                       {{"synchronousMode", observed.dcs_config.value("synchronous_mode", false)},
-                        {"strict", observed.dcs_config.value("synchronous_mode_strict", false)},
+                       {{"synchronousMode", json_bool(observed.dcs_config, "synchronous_mode", false)},
+                        {"strict", json_bool(observed.dcs_config, "synchronous_mode_strict", false)},
                         {"syncStandbys", observed.sync_standbys()}}},
                       {"differences", diffs}};
   if (!observed.api_reachable) j["error"] = observed.error;

@@ -116,4 +116,23 @@ Result<nlohmann::json> yaml_to_json(const std::string& text) {
   }
 }
 
+std::string json_string(const nlohmann::json& object, const char* key, const std::string& fallback) {
+  if (!object.is_object()) return fallback;
+  auto it = object.find(key);
+  return it != object.end() && it->is_string() ? it->get<std::string>() : fallback;
+}
+
+bool json_bool(const nlohmann::json& object, const char* key, bool fallback) {
+  if (!object.is_object()) return fallback;
+  auto it = object.find(key);
+  return it != object.end() && it->is_boolean() ? it->get<bool>() : fallback;
+}
+
+std::optional<long long> json_integer(const nlohmann::json& object, const char* key) {
+  if (!object.is_object()) return std::nullopt;
+  auto it = object.find(key);
+  if (it == object.end() || !it->is_number_integer()) return std::nullopt;
+  return it->get<long long>();
+}
+
 }  // namespace pgc::reconciler

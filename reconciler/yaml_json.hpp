@@ -1,6 +1,7 @@
 #pragma once
 // Conversions between JSON trees (the core's plain data) and YAML text (files on hosts, output).
 
+#include <optional>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -15,5 +16,11 @@ std::string to_yaml(const nlohmann::json& value);
 
 // Parses YAML text into JSON (scalars that read as booleans/integers/floats become such).
 Result<nlohmann::json> yaml_to_json(const std::string& text);
+
+// Fields of JSON from the outside world (Patroni's answers), read without trusting their shape:
+// a missing key or a value of another type gives the fallback, never an exception.
+std::string json_string(const nlohmann::json& object, const char* key, const std::string& fallback = "");
+bool json_bool(const nlohmann::json& object, const char* key, bool fallback);
+std::optional<long long> json_integer(const nlohmann::json& object, const char* key);
 
 }  // namespace pgc::reconciler

@@ -2,6 +2,7 @@
 
 #include "core_fixtures.hpp"
 #include "reconciler/observe.hpp"
+#include "reconciler/world.hpp"
 
 using namespace pgc::reconciler;
 
@@ -48,4 +49,67 @@ TEST_CASE("observe: placement history comes from the member names in configs fou
   hosts["h1"].files["/etc/patroni/15-c.yml"] = "scope: other\nname: c-0\n";  // another cluster's scope
   auto history = placement_from(DesiredState{{c}}, hosts);
   CHECK(history == PlacementHistory{{"c", {{1, "h9"}}}});
+}
+
+namespace {
+// Patroni answering JSON objects of the wrong shape (what a broken or future Patroni may send).
+class OddPatroni final : public pgc::providers::PatroniClient {
+ public:
+  explicit OddPatroni(nlohmann::json cluster) : cluster_(std::move(cluster)) {}
+  pgc::Result<nlohmann::json> cluster() override { return cluster_; }
+  pgc::Result<nlohmann::json> patroni() override { return nlohmann::json{{"database_system_identifier", 7}}; }
+  pgc::Result<nlohmann::json> config() override { return nlohmann::json{{"synchronous_mode", "quorum"}}; }
+  pgc::Result<nlohmann::json> patch_config(const nlohmann::json&) override { return pgc::fail("unused"); }
+  pgc::Result<pgc::providers::HttpResponse> reload() override { return pgc::fail("unused"); }
+  pgc::Result<pgc::providers::HttpResponse> restart(bool) override { return pgc::fail("unused"); }
+  pgc::Result<pgc::providers::HttpResponse> switchover(const std::string&, const std::string&) override {
+    return pgc::fail("unused");
+  }
+  pgc::Result<pgc::providers::HttpResponse> request(const std::string&, const std::string&,
+                                                    const std::optional<nlohmann::json>&) override {
+    return pgc::fail("unused");
+  }
+
+ private:
+  nlohmann::json cluster_;
+};
+
+class OddWorld final : public World {
+ public:
+  explicit OddWorld(nlohmann::json cluster) : cluster_(std::move(cluster)) {}
+  pgc::Result<std::unique_ptr<pgc::providers::RemoteHost>> connect(const pgc::manifests::Host&) override {
+    return pgc::fail("unused");
+  }
+  std::unique_ptr<pgc::providers::PatroniClient> patroni(const pgc::providers::PatroniEndpoint&) override {
+    return std::make_unique<OddPatroni>(cluster_);
+  }
+  pgc::Result<pgc::providers::PgObservation> postgres(const pgc::providers::PgConnection&) override {
+    return pgc::fail("unused");
+  }
+
+ private:
+  nlohmann::json cluster_;
+};
+}  // namespace
+
+TEST_CASE("observe: Patroni JSON of the wrong shape is read as absent fields, never a crash") {
+  auto c = pgc::testing::make_cluster(2, pgc::manifests::ReplicationMode::sync);
+  for (const auto& odd : {nlohmann::json{{"pause", "yes"}, {"members", "x"}}, nlohmann::json{{"members", {1, "a"}}},
+                          nlohmann::json{{"members", {{{"name", 5}, {"port", "5432"}, {"role", nullptr},
+                                                       {"timeline", "2"}, {"lag", "unknown"},
+                                                       {"pending_restart", "yes"}}}}}}) {
+    OddWorld world(odd);
+    ObservedCluster oc;
+    REQUIRE_NOTHROW(oc = observe_cluster(c, {"10.0.0.11"}, nullptr, world, false, 1));
+    CHECK(oc.api_reachable);
+    CHECK_FALSE(oc.paused);
+    CHECK(oc.leader() == nullptr);
+    for (const auto& m : oc.members) {
+      CHECK(m.name.empty());
+      CHECK(m.port == 0);
+      CHECK_FALSE(m.timeline);
+      CHECK_FALSE(m.pending_restart);
+    }
+    CHECK(oc.system_identifier.empty());
+  }
 }
