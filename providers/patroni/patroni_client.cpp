@@ -42,6 +42,7 @@ using Clock = std::chrono::steady_clock;
 
 // Patroni's answers are small; anything bigger than this is not Patroni.
 constexpr std::uint64_t k_body_limit = 8 * 1024 * 1024;
+constexpr std::uint32_t k_header_limit = 8 * 1024;
 constexpr std::size_t k_snippet_length = 200;
 
 std::string format_duration(std::chrono::milliseconds d) {
@@ -125,7 +126,10 @@ class BeastPatroniClient final : public PatroniClient {
       return fail(what + "HTTP " + std::to_string(response->status) + (text.empty() ? "" : ": " + text));
     }
     auto parsed = nlohmann::json::parse(response->body, nullptr, false);
-    if (parsed.is_discarded()) return fail(what + "the answer is not JSON: " + snippet(response->body));
+    auto shown = response->body.empty() ? std::string("(empty)") : snippet(response->body);
+    if (parsed.is_discarded()) return fail(what + "the answer is not JSON: " + shown);
+    // Every answer Patroni gives here is an object; callers look fields up without type checks.
+    if (!parsed.is_object()) return fail(what + "the answer is not a JSON object: " + shown);
     return parsed;
   }
 
@@ -194,11 +198,22 @@ class BeastPatroniClient final : public PatroniClient {
 
     beast::flat_buffer buffer;
     http::response_parser<http::string_body> parser;
+    parser.header_limit(k_header_limit);
     parser.body_limit(k_body_limit);
+    // The header first, then the body: in one eager read, Beast 1.74 goes on parsing after a
+    // Content-Length over body_limit when body bytes came in the same packet, and reserves that
+    // length (std::bad_alloc for "Content-Length: 1000000000000"). Read alone, the header stops
+    // at the limit's error.
     stream.expires_at(deadline);
-    http::async_read(stream, buffer, parser, [&](const beast::error_code& e, std::size_t) { ec = e; });
+    http::async_read_header(stream, buffer, parser, [&](const beast::error_code& e, std::size_t) { ec = e; });
     run();
     if (ec) return failure(ec);
+    if (!parser.is_done()) {
+      stream.expires_at(deadline);
+      http::async_read(stream, buffer, parser, [&](const beast::error_code& e, std::size_t) { ec = e; });
+      run();
+      if (ec) return failure(ec);
+    }
 
     beast::error_code ignored;
     stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
@@ -217,6 +232,12 @@ class BeastPatroniClient final : public PatroniClient {
       return "connection closed before a response";
     if (ec == http::error::partial_message) return "connection closed in the middle of the response";
     if (ec == http::error::body_limit) return "response larger than " + std::to_string(k_body_limit) + " bytes";
+    if (ec == http::error::header_limit)
+      return "response headers larger than " + std::to_string(k_header_limit) + " bytes";
+    // The parser's other errors: whatever answered does not speak HTTP (an SSH or PostgreSQL
+    // server on the port, garbage). Beast's own words are short: "bad version", "bad chunk".
+    if (ec.category() == http::make_error_code(http::error::bad_version).category())
+      return "not an HTTP response (" + ec.message() + ")";
     auto text = ec.message();
     if (!text.empty()) text[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(text[0])));
     return text;

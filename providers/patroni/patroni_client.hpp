@@ -31,16 +31,17 @@ struct PatroniEndpoint {
 // Each request is one connection bounded as a whole by the endpoint's timeout (connect, write
 // and read together; a host name is resolved first, and getaddrinfo itself cannot be cut short:
 // use addresses). Errors read "patroni 10.250.0.12:8008: GET /cluster: connection refused"
-// (or "timed out after 5s", "HTTP 401: <start of the body>"); the password never appears.
+// (or "timed out after 5s", "HTTP 401: <start of the body>", "not an HTTP response (bad
+// version)", "response larger than 8388608 bytes"); the password never appears.
 class PatroniClient {
  public:
   virtual ~PatroniClient() = default;
-  // GET /cluster, GET /patroni, GET /config: the JSON body (error unless 200).
+  // GET /cluster, GET /patroni, GET /config: the JSON body (error unless 200 with a JSON object).
   virtual Result<nlohmann::json> cluster() = 0;
   virtual Result<nlohmann::json> patroni() = 0;
   virtual Result<nlohmann::json> config() = 0;
-  // PATCH /config with a JSON merge patch. A 200 does not mean applied (Patroni drops invalid
-  // changes after answering): callers verify by observing.
+  // PATCH /config with a JSON merge patch; the answer as above. A 200 does not mean applied
+  // (Patroni drops invalid changes after answering): callers verify by observing.
   virtual Result<nlohmann::json> patch_config(const nlohmann::json& patch) = 0;
   // These three return the response whatever its status (202 scheduled, 412, 503 ...): the
   // caller decides; only transport failures are errors.

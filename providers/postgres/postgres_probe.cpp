@@ -8,6 +8,7 @@
 #include <libpq-fe.h>
 #include <poll.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <charconv>
@@ -17,6 +18,7 @@
 #include <memory>
 #include <thread>
 #include <utility>
+#include <vector>
 
 #include "util/strings.hpp"
 
@@ -54,20 +56,29 @@ std::string format_duration(std::chrono::milliseconds d) {
 }
 
 // libpq's messages span lines ("...failed: Connection refused\n\tIs the server running...");
-// one line reads better after a context prefix. Any occurrence of the password is redacted.
+// one line reads better after a context prefix. libpq appends some complaints once per bad
+// message ("message contents do not agree with length..."): a line already shown is dropped.
+// Any occurrence of the password is redacted.
 std::string clean_message(std::string_view text, const std::string& password) {
   std::string out;
-  bool space = false;
-  for (char ch : text) {
-    if (ch == '\n' || ch == '\t' || ch == '\r') {
-      space = true;
-      continue;
+  std::vector<std::string> shown;
+  for (const auto& raw : split(text, '\n')) {
+    std::string line;
+    bool space = false;
+    for (char ch : raw) {
+      if (ch == '\t' || ch == '\r') {
+        space = true;
+        continue;
+      }
+      if (space && !line.empty()) line += ' ';
+      space = false;
+      line += ch;
     }
-    if (space && !out.empty()) out += ' ';
-    space = false;
-    out += ch;
+    line = trim(line);
+    if (line.empty() || std::find(shown.begin(), shown.end(), line) != shown.end()) continue;
+    out += (out.empty() ? "" : " ") + line;
+    shown.push_back(std::move(line));
   }
-  out = trim(out);
   if (!password.empty()) {
     for (auto pos = out.find(password); pos != std::string::npos; pos = out.find(password, pos)) {
       out.replace(pos, password.size(), k_redacted);
