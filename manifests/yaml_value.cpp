@@ -1,9 +1,12 @@
 #include "manifests/yaml_value.hpp"
 
 #include <charconv>
+#include <optional>
 #include <regex>
+#include <sstream>
 
 #include <yaml-cpp/depthguard.h>
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 namespace pgc::manifests {
@@ -52,6 +55,46 @@ std::size_t invalid_utf8(std::string_view text) {
     i += n;
   }
   return std::string_view::npos;
+}
+
+// Sees only where each document starts: yaml-cpp 0.7 (Debian 12) loops forever on a flow
+// indicator outside a flow collection ("," alone; jbeder/yaml-cpp#1040): the parser reports a
+// null document at the ',' without consuming it, again and again, and LoadAll keeps every one of
+// them, until memory runs out. A document that starts where the one before it started is that loop.
+class DocumentStarts final : public YAML::EventHandler {
+ public:
+  YAML::Mark last;
+  void OnDocumentStart(const YAML::Mark& mark) override { last = mark; }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t, const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+};
+
+// Where yaml-cpp's parser stops making progress, if it does; throws what the parser throws.
+std::optional<YAML::Mark> parser_stuck_at(const std::string& text) {
+  std::istringstream in(text);
+  YAML::Parser parser(in);
+  DocumentStarts starts;
+  std::optional<int> previous;
+  while (parser.HandleNextDocument(starts)) {
+    if (previous && *previous == starts.last.pos) return starts.last;
+    previous = starts.last.pos;
+  }
+  return std::nullopt;
+}
+
+// "unexpected ','" for the byte at mark, as a syntax error message.
+std::string unexpected_at(const std::string& text, const YAML::Mark& mark) {
+  if (mark.pos < 0 || static_cast<std::size_t>(mark.pos) >= text.size()) return "unexpected token";
+  char c = text[static_cast<std::size_t>(mark.pos)];
+  if (static_cast<unsigned char>(c) < 0x21 || static_cast<unsigned char>(c) > 0x7e) return "unexpected token";
+  std::string hint = c == ',' ? " (a flow indicator outside [...] or {...}; quote the value)" : "";
+  return "unexpected '" + std::string(1, c) + "'" + hint;
 }
 
 // Thrown by Converter when the document exceeds a limit (or holds invalid UTF-8); becomes a
@@ -165,6 +208,8 @@ std::expected<std::vector<YamlValue>, YamlSyntaxError> parse_yaml(const std::str
                                            YamlSyntaxError::Kind::limit});
   std::vector<YAML::Node> documents;
   try {
+    if (auto stuck = parser_stuck_at(text))
+      return std::unexpected(YamlSyntaxError{location(*stuck, file_name), unexpected_at(text, *stuck)});
     documents = YAML::LoadAll(text);
   } catch (const YAML::DeepRecursion& e) {
     // yaml-cpp's own guard (2000 levels) says only "bad file"; this is the same limit as ours.

@@ -15,6 +15,8 @@ class RealWorld final : public World {
     options.user = host.ssh_user;
     options.identity_file = ssh_.identity_file;
     options.known_hosts_file = ssh_.known_hosts_file;
+    options.new_host_keys = ssh_.new_host_keys;
+    options.on_host_key_recorded = ssh_.on_host_key_recorded;
     options.connect_timeout = std::chrono::milliseconds(ssh_.connect_timeout_ms);
     return providers::connect_ssh(options);
   }

@@ -67,6 +67,15 @@ class ConfigReader {
     }
     return v->get<std::string>();
   }
+  bool boolean(const std::string& field, bool fallback) {
+    const json* v = at(field);
+    if (!v || v->is_null()) return fallback;
+    if (!v->is_boolean()) {
+      error(field, "must be true or false");
+      return fallback;
+    }
+    return v->get<bool>();
+  }
   std::chrono::milliseconds duration(const std::string& field, std::chrono::milliseconds fallback,
                                      std::chrono::milliseconds minimum) {
     std::string text = string(field);
@@ -152,11 +161,13 @@ Result<ServeConfig> load_serve_config(const std::filesystem::path& file) {
     r.error("source", "is required");
   }
   c.source.state_dir = r.string("stateDir", default_state_dir().string());
-  if (const json* s = r.at("ssh")) r.only(*s, "ssh", {"identity", "knownHosts"});
+  if (const json* s = r.at("ssh")) r.only(*s, "ssh", {"identity", "knownHosts", "acceptNewHostKeys"});
   c.ssh.identity_file = r.string("ssh.identity");
   c.ssh.known_hosts_file = r.string("ssh.knownHosts");
+  c.ssh.new_host_keys = r.boolean("ssh.acceptNewHostKeys", false) ? NewHostKeys::accept : NewHostKeys::refuse;
   c.source.ssh_identity = c.ssh.identity_file;
   c.source.known_hosts = c.ssh.known_hosts_file;
+  c.source.new_host_keys = c.ssh.new_host_keys;
   c.interval = r.duration("interval", 60s, 1s);
   c.resync = r.duration("resync", 10min, 1s);
   c.wait_timeout = std::chrono::duration_cast<std::chrono::seconds>(r.duration("waitTimeout", 180s, 1s));
@@ -222,8 +233,8 @@ namespace {
 
 class Daemon {
  public:
-  Daemon(const ServeConfig& config, World& world, std::ostream& log, const std::atomic<bool>& stop)
-      : config_(config), world_(world), log_(log, config.log_format), stop_(stop), verifier_(config.webhooks) {}
+  Daemon(const ServeConfig& config, World& world, EventLog& log, const std::atomic<bool>& stop)
+      : config_(config), world_(world), log_(log), stop_(stop), verifier_(config.webhooks) {}
 
   int run() {
     std::unique_ptr<providers::http::HttpServer> server;
@@ -387,7 +398,7 @@ class Daemon {
 
   const ServeConfig& config_;
   World& world_;
-  EventLog log_;
+  EventLog& log_;
   const std::atomic<bool>& stop_;
   WebhookVerifier verifier_;
   Metrics metrics_;
@@ -404,7 +415,18 @@ class Daemon {
 
 }  // namespace
 
-int serve(const ServeConfig& config, World& world, std::ostream& log, const std::atomic<bool>& stop) {
+HostKeyRecorder host_key_logger(EventLog& log) {
+  return [&log](const RecordedHostKey& key) {
+    log.event("host-key-recorded", {{"connection", key.who},
+                                    {"host", key.name},
+                                    {"type", key.type},
+                                    {"fingerprint", key.fingerprint},
+                                    {"file", key.file},
+                                    {"message", describe(key)}});
+  };
+}
+
+int serve(const ServeConfig& config, World& world, EventLog& log, const std::atomic<bool>& stop) {
   Daemon daemon(config, world, log, stop);
   return daemon.run();
 }

@@ -41,8 +41,13 @@ Result<ServeConfig> load_serve_config(const std::filesystem::path& file);
 // "90s", "1m", "1h30m", "500ms" → milliseconds; nullopt when malformed.
 std::optional<std::chrono::milliseconds> parse_duration(const std::string& text);
 
-// Runs until stop becomes true; returns the exit code (0 after a clean stop, 1 when the HTTP
-// server cannot start). Thread-safe to flip stop from a signal handler (lock-free atomic).
-int serve(const ServeConfig& config, World& world, std::ostream& log, const std::atomic<bool>& stop);
+// An event "host-key-recorded" on log for each host key that ssh.acceptNewHostKeys recorded
+// (host, type, fingerprint, file); for SshSettings and SourceOptions. Thread-safe.
+HostKeyRecorder host_key_logger(EventLog& log);
+
+// Runs until stop becomes true, logging its events to log; returns the exit code (0 after a clean
+// stop, 1 when the HTTP server cannot start). Thread-safe to flip stop from a signal handler
+// (lock-free atomic).
+int serve(const ServeConfig& config, World& world, EventLog& log, const std::atomic<bool>& stop);
 
 }  // namespace pgc::reconciler

@@ -77,6 +77,8 @@ Result<ResolvedSource> resolve_source(const SourceOptions& options) {
   git.cache_dir = options.state_dir / "sources" / cache_name(*url);
   git.ssh_identity = options.ssh_identity;
   git.known_hosts = options.known_hosts;
+  git.new_host_keys = options.new_host_keys;
+  git.on_host_key_recorded = options.on_host_key_recorded;
   auto synced = providers::sync_git_source(git);
   if (!synced) return std::unexpected(synced.error());
   std::string shown = providers::redact_git_url(*url);

@@ -11,6 +11,7 @@
 
 #include "reconciler/history.hpp"
 #include "util/expected.hpp"
+#include "util/known_hosts.hpp"
 
 namespace pgc::reconciler {
 
@@ -27,6 +28,8 @@ struct SourceOptions {
   std::filesystem::path state_dir;     // the clone lives in <state dir>/sources/<hash of URL>
   std::string ssh_identity;            // for ssh:// URLs
   std::string known_hosts;
+  NewHostKeys new_host_keys = NewHostKeys::refuse;  // --ssh-accept-new-host-keys: accept
+  HostKeyRecorder on_host_key_recorded;             // logs each key accept-new recorded
   CommitPolicy commits;
 };
 

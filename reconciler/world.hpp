@@ -11,6 +11,7 @@
 #include "providers/postgres/postgres_probe.hpp"
 #include "providers/ssh/remote_host.hpp"
 #include "util/expected.hpp"
+#include "util/known_hosts.hpp"
 
 namespace pgc::reconciler {
 
@@ -18,7 +19,7 @@ namespace pgc::reconciler {
 class World {
  public:
   virtual ~World() = default;
-  // Connects to a host over SSH (strict host key checking).
+  // Connects to a host over SSH (strict host key checking; accept-new only if SshSettings say so).
   virtual Result<std::unique_ptr<providers::RemoteHost>> connect(const manifests::Host& host) = 0;
   // A client for one member's Patroni REST API.
   virtual std::unique_ptr<providers::PatroniClient> patroni(const providers::PatroniEndpoint& endpoint) = 0;
@@ -29,6 +30,8 @@ class World {
 struct SshSettings {
   std::string identity_file;     // --ssh-identity; empty → agent
   std::string known_hosts_file;  // --known-hosts; empty → ~/.ssh/known_hosts
+  NewHostKeys new_host_keys = NewHostKeys::refuse;  // --ssh-accept-new-host-keys: accept
+  HostKeyRecorder on_host_key_recorded;             // logs each key accept-new recorded; thread-safe
   int connect_timeout_ms = 10000;
 };
 

@@ -16,6 +16,16 @@
 
 namespace pgc::providers::crypto {
 
+std::string sha256(std::string_view data) {
+  unsigned char out[EVP_MAX_MD_SIZE];
+  unsigned int out_length = 0;
+  static const unsigned char k_empty = 0;
+  const auto* bytes = data.empty() ? &k_empty : reinterpret_cast<const unsigned char*>(data.data());
+  if (EVP_Digest(bytes, data.size(), out, &out_length, EVP_sha256(), nullptr) != 1)
+    throw FatalError("sha256: OpenSSL EVP_Digest failed");
+  return std::string(reinterpret_cast<const char*>(out), out_length);
+}
+
 std::string hmac_sha256(std::string_view key, std::string_view data) {
   if (key.size() > static_cast<std::size_t>(INT_MAX)) throw FatalError("hmac_sha256: key too long");
   unsigned char out[EVP_MAX_MD_SIZE];

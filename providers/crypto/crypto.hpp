@@ -1,11 +1,14 @@
 #pragma once
-// HMAC, constant-time comparison and random bytes over OpenSSL's libcrypto (no OpenSSL header here).
+// SHA-256, HMAC, constant-time comparison and random bytes over OpenSSL's libcrypto (no OpenSSL header here).
 
 #include <cstddef>
 #include <string>
 #include <string_view>
 
 namespace pgc::providers::crypto {
+
+// The raw 32-byte SHA-256 digest of data; thread-safe.
+[[nodiscard]] std::string sha256(std::string_view data);
 
 // The raw 32-byte HMAC-SHA256 of data under key; thread-safe.
 [[nodiscard]] std::string hmac_sha256(std::string_view key, std::string_view data);

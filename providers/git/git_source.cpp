@@ -19,11 +19,15 @@
 #include <cstring>
 #include <fstream>
 #include <memory>
+#include <optional>
+#include <sstream>
 #include <utility>
 #include <vector>
 
 #include "providers/git/git_source.hpp"
+#include "providers/crypto/crypto.hpp"
 #include "util/atomic_file.hpp"
+#include "util/known_hosts.hpp"
 #include "util/strings.hpp"
 
 namespace pgc::providers {
@@ -241,6 +245,7 @@ bool host_patterns_match(std::string_view patterns, const std::string& name) {
 // Everything one fetch's callbacks need; their own failure text goes into error.
 struct FetchContext {
   const GitSourceOptions* options = nullptr;
+  std::string who;  // "git <redacted url>"
   std::optional<SshTarget> ssh;
   std::string known_hosts;
   Clock::time_point deadline;
@@ -268,6 +273,109 @@ int refuse(FetchContext& context, std::string why) {
   return -1;
 }
 
+// The key type an SSH public key blob names in its first field, e.g. "ssh-ed25519".
+std::string blob_type(std::string_view blob) {
+  if (blob.size() < 4) return "unknown";
+  std::size_t length = 0;
+  for (int i = 0; i < 4; ++i) length = (length << 8) | static_cast<unsigned char>(blob[static_cast<std::size_t>(i)]);
+  if (length == 0 || length > 64 || length > blob.size() - 4) return "unknown";
+  return std::string(blob.substr(4, length));
+}
+
+// "SHA256:…" as ssh-keygen -l prints it.
+std::string blob_fingerprint(std::string_view blob) {
+  const std::string digest = crypto::sha256(blob);
+  return "SHA256:" + base64_encode(reinterpret_cast<const unsigned char*>(digest.data()), digest.size());
+}
+
+// What a known_hosts file says about the key a host offered.
+struct KnownHostsVerdict {
+  enum class State { ok, revoked, changed, unknown } state = State::unknown;
+  std::vector<std::string> listed;  // the host's other keys: "ssh-ed25519 SHA256:… (line 3)"
+  bool same_type_listed = false;    // one of them has the offered key's type
+};
+
+KnownHostsVerdict check_known_hosts(const std::string& content, const std::string& name, const std::string& offered) {
+  KnownHostsVerdict verdict;
+  std::istringstream in(content);
+  int number = 0;
+  for (std::string line; std::getline(in, line);) {
+    ++number;
+    auto words = split(trim(line), ' ');
+    std::erase(words, std::string());
+    if (words.empty() || words[0].starts_with('#')) continue;
+    bool revoked = false;
+    if (words[0].starts_with('@')) {
+      if (words[0] == "@revoked") revoked = true;
+      else continue;  // @cert-authority: host certificates are not supported
+      words.erase(words.begin());
+    }
+    if (words.size() < 3 || words[0].starts_with('|') || !host_patterns_match(words[0], name)) continue;
+    auto blob = base64_decode(words[2]);
+    bool same = blob && *blob == offered;
+    if (revoked && same) {
+      verdict.state = KnownHostsVerdict::State::revoked;
+      return verdict;
+    }
+    if (revoked) continue;
+    if (same) {
+      verdict.state = KnownHostsVerdict::State::ok;
+      return verdict;
+    }
+    std::string type = blob ? blob_type(*blob) : words[1];
+    verdict.same_type_listed = verdict.same_type_listed || type == blob_type(offered);
+    verdict.listed.push_back(type + " " + (blob ? blob_fingerprint(*blob) : std::string("(not base64)")) + " (line " +
+                             std::to_string(number) + ")");
+    verdict.state = KnownHostsVerdict::State::changed;
+  }
+  return verdict;
+}
+
+// The refusal for a key that known_hosts does not list as the host's, with both fingerprints.
+std::string refusal(const KnownHostsVerdict& verdict, const std::string& name, const std::string& offered,
+                    const std::string& known_hosts) {
+  const std::string fingerprint = blob_fingerprint(offered);
+  if (verdict.state == KnownHostsVerdict::State::revoked)
+    return "ssh: the host key offered (" + fingerprint + ") is marked @revoked in " + known_hosts +
+           "; refusing to connect";
+  if (verdict.state == KnownHostsVerdict::State::changed)
+    return "ssh: host key mismatch for " + name + ": the server offered " + blob_type(offered) + " " + fingerprint +
+           ", but " + known_hosts + (verdict.same_type_listed ? " lists " : " lists only another type of key: ") +
+           join(verdict.listed, ", ") +
+           "; refusing to connect (if the host was reinstalled, remove the old key with ssh-keygen -R " +
+           shell_quote(name) + " -f " + shell_quote(known_hosts) + ")";
+  return "ssh: unknown host key: the key offered (" + fingerprint + ") for " + name + " is not in " + known_hosts +
+         "; refusing to connect";
+}
+
+// accept-new: appends the host's key to known_hosts, unless it is there by now (checked again
+// under the file's lock), and tells the recorder.
+int record_host_key(FetchContext& context, const std::string& name, const std::string& offered) {
+  const std::string type = blob_type(offered);
+  const std::string fingerprint = blob_fingerprint(offered);
+  if (type == "unknown")
+    return refuse(context, "ssh: the host key offered (" + fingerprint + ") names no key type; not recording it, "
+                           "refusing to connect");
+  std::string encoded = base64_encode(reinterpret_cast<const unsigned char*>(offered.data()), offered.size());
+  encoded.append((4 - encoded.size() % 4) % 4, '=');
+  std::optional<std::string> refused;
+  auto appended = append_known_hosts_entry(
+      context.known_hosts, name + " " + type + " " + encoded + "\n", [&](const std::string& current) -> Result<bool> {
+        auto verdict = check_known_hosts(current, name, offered);
+        if (verdict.state == KnownHostsVerdict::State::ok) return false;
+        if (verdict.state == KnownHostsVerdict::State::unknown) return true;
+        refused = refusal(verdict, name, offered, context.known_hosts);
+        return fail(*refused);
+      });
+  if (!appended)
+    return refuse(context, refused ? *refused
+                                   : "ssh: recording the new host key " + type + " " + fingerprint + " in " +
+                                         context.known_hosts + ": " + appended.error().message);
+  if (*appended && context.options->on_host_key_recorded)
+    context.options->on_host_key_recorded(RecordedHostKey{context.who, name, type, fingerprint, context.known_hosts});
+  return 0;
+}
+
 int on_certificate(git_cert* cert, int valid, const char* /*host*/, void* payload) {
   auto& context = *static_cast<FetchContext*>(payload);
   if (cert->cert_type != GIT_CERT_HOSTKEY_LIBSSH2) {
@@ -283,37 +391,19 @@ int on_certificate(git_cert* cert, int valid, const char* /*host*/, void* payloa
                                "); cannot verify it, refusing to connect");
   const std::string offered(key->hostkey, key->hostkey_len);
   const std::string name = known_hosts_name(*context.ssh);
+  const bool accept = context.options->new_host_keys == NewHostKeys::accept;
 
-  std::ifstream in(context.known_hosts);
-  if (!in)
+  std::string content;
+  if (auto text = read_whole_file(context.known_hosts)) {
+    content = std::move(*text);
+  } else if (!accept || text.error().message != "not found") {
     return refuse(context, "ssh: cannot verify the host key (" + fingerprint + "): known_hosts file " +
                                context.known_hosts + " is missing or unreadable; refusing to connect");
-  bool host_listed = false;
-  for (std::string line; std::getline(in, line);) {
-    auto words = split(trim(line), ' ');
-    std::erase(words, std::string());
-    if (words.empty() || words[0].starts_with('#')) continue;
-    bool revoked = false;
-    if (words[0].starts_with('@')) {
-      if (words[0] == "@revoked") revoked = true;
-      else continue;  // @cert-authority: host certificates are not supported
-      words.erase(words.begin());
-    }
-    if (words.size() < 3 || words[0].starts_with('|') || !host_patterns_match(words[0], name)) continue;
-    auto blob = base64_decode(words[2]);
-    bool same = blob && *blob == offered;
-    if (revoked && same)
-      return refuse(context, "ssh: the host key offered (" + fingerprint + ") is marked @revoked in " +
-                                 context.known_hosts + "; refusing to connect");
-    if (revoked) continue;
-    if (same) return 0;
-    host_listed = true;
   }
-  if (host_listed)
-    return refuse(context, "ssh: host key mismatch: the key offered (" + fingerprint + ") differs from " +
-                               context.known_hosts + "; refusing to connect");
-  return refuse(context, "ssh: unknown host key: the key offered (" + fingerprint + ") for " + name +
-                             " is not in " + context.known_hosts + "; refusing to connect");
+  auto verdict = check_known_hosts(content, name, offered);
+  if (verdict.state == KnownHostsVerdict::State::ok) return 0;
+  if (verdict.state == KnownHostsVerdict::State::unknown && accept) return record_host_key(context, name, offered);
+  return refuse(context, refusal(verdict, name, offered, context.known_hosts));
 }
 
 int on_credentials(git_credential** out, const char* /*url*/, const char* username_from_url,
@@ -449,6 +539,7 @@ class Sync {
   Result<void> fetch() {
     FetchContext context;
     context.options = &options_;
+    context.who = who_;
     context.ssh = ssh_target(options_.url);
     context.known_hosts = options_.known_hosts.empty() ? default_known_hosts() : options_.known_hosts;
     context.deadline = Clock::now() + options_.timeout;

@@ -11,6 +11,7 @@
 
 #include "providers/git/commit_signature.hpp"
 #include "util/expected.hpp"
+#include "util/known_hosts.hpp"
 
 namespace pgc::providers {
 
@@ -28,7 +29,9 @@ struct GitSourceOptions {
   std::string ref;                  // branch, tag or full/short commit SHA; empty → the remote's default branch (HEAD)
   std::filesystem::path cache_dir;  // where this source's clone and checkouts live (created if absent)
   std::string ssh_identity;         // private key for ssh URLs (empty → ssh agent); "<key>.pub" is used when present
-  std::string known_hosts;          // known_hosts file for ssh URLs; unknown or mismatching host key → hard error, never accepted
+  std::string known_hosts;          // known_hosts file for ssh URLs; a mismatching host key → hard error, always
+  NewHostKeys new_host_keys = NewHostKeys::refuse;  // an unlisted host: refuse, or accept and record it (accept-new)
+  HostKeyRecorder on_host_key_recorded;             // told of each key recorded; may be empty
   std::chrono::milliseconds timeout{30000};  // for the whole fetch; see sync_git_source for its limits
 };
 
@@ -51,7 +54,9 @@ struct GitSync {
 // revision was resolved for the same ref, returns it with fetched=false and the reason; without
 // one the fetch error is returned. Errors name the URL (password redacted) and the step:
 // `git https://u:***@host/r.git: fetch: <libgit2 message>`. ssh host keys are checked against
-// options.known_hosts only (plain or [host]:port names, no hashed entries). The timeout is
+// options.known_hosts only (plain or [host]:port names, no hashed entries); a mismatch names both
+// fingerprints, and an unlisted host is refused unless new_host_keys is accept (then its key is
+// appended as by append_known_hosts_entry and on_host_key_recorded is told). The timeout is
 // checked whenever libgit2 reports progress (libgit2 1.5 has no socket timeouts), so a server
 // that stalls without sending anything is bounded only by the operating system's TCP timeouts.
 // Thread-safe; concurrent syncs of one cache_dir (threads or processes) wait for each other.

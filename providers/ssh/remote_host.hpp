@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "util/expected.hpp"
+#include "util/known_hosts.hpp"
 
 namespace pgc::providers {
 
@@ -69,16 +70,24 @@ struct SshOptions {
   std::string user = "root";
   std::string identity_file;      // private key; empty → ssh-agent, then ~/.ssh/id_*
   std::string known_hosts_file;   // strict checking; empty → ~/.ssh/known_hosts
+  NewHostKeys new_host_keys = NewHostKeys::refuse;  // accept: record an unlisted host's key (accept-new)
+  HostKeyRecorder on_host_key_recorded;             // told of each key recorded; may be empty
   std::chrono::milliseconds connect_timeout{10000};  // also bounds each blocking SSH round trip
   std::chrono::milliseconds file_timeout{60000};     // for read_file and write_file
 };
 
-// Connects and authenticates with strict host key checking: an unknown or changed host key is
-// an error ("host pg-2 (10.0.0.12): ssh: host key mismatch ..."), never accepted, and
-// known_hosts is never written. Only known_hosts_file is consulted (not the global
-// /etc/ssh/ssh_known_hosts) and ~/.ssh/config is not read: SshOptions is the whole
-// configuration. If the connection is later lost, the call that notices fails and the next
-// call reconnects (verifying the host key again); a failed command is never retried.
+// Connects and authenticates with strict host key checking: a changed host key, or a key of
+// another type than known_hosts lists, is an error naming the host and both fingerprints ("host
+// pg-2 (10.0.0.12): ssh: host key mismatch for 10.0.0.12: the server offered ssh-ed25519
+// SHA256:…, but FILE lists ssh-ed25519 SHA256:… (line 3); …"), whatever new_host_keys says. A
+// host that known_hosts does not list (or a missing known_hosts) is an error too, unless
+// new_host_keys is accept: then its key is appended to known_hosts_file before logging in (see
+// append_known_hosts_entry) and on_host_key_recorded is told, like OpenSSH's
+// StrictHostKeyChecking=accept-new. Otherwise known_hosts is never written. Only
+// known_hosts_file is consulted (not the global /etc/ssh/ssh_known_hosts) and ~/.ssh/config is
+// not read: SshOptions is the whole configuration. If the connection is later lost, the call
+// that notices fails and the next call reconnects (verifying the host key again); a failed
+// command is never retried.
 Result<std::unique_ptr<RemoteHost>> connect_ssh(const SshOptions& options);
 
 }  // namespace pgc::providers

@@ -9,16 +9,19 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <optional>
 #include <utility>
 
 #include "providers/ssh/command_line.hpp"
 #include "providers/ssh/remote_host.hpp"
+#include "util/known_hosts.hpp"
 #include "util/strings.hpp"
 
 namespace pgc::providers {
@@ -45,6 +48,9 @@ struct ChannelFree {
 struct CharFree {
   void operator()(char* text) const { ssh_string_free_char(text); }
 };
+struct EntryFree {
+  void operator()(ssh_knownhosts_entry* entry) const { ssh_knownhosts_entry_free(entry); }
+};
 struct HashFree {
   void operator()(unsigned char* hash) const { ssh_clean_pubkey_hash(&hash); }
 };
@@ -63,6 +69,7 @@ using KeyPtr = std::unique_ptr<ssh_key_struct, KeyFree>;
 using ChannelPtr = std::unique_ptr<ssh_channel_struct, ChannelFree>;
 using CharPtr = std::unique_ptr<char, CharFree>;
 using HashPtr = std::unique_ptr<unsigned char, HashFree>;
+using EntryPtr = std::unique_ptr<ssh_knownhosts_entry, EntryFree>;
 using EventPtr = std::unique_ptr<ssh_event_struct, EventFree>;
 
 std::string error_of(ssh_session session) {
@@ -78,10 +85,12 @@ std::string default_known_hosts() {
   return home + "/.ssh/known_hosts";
 }
 
-// How libssh (like OpenSSH) names the host in known_hosts.
+// How libssh (like OpenSSH) names the host in known_hosts: lower case, [host]:port off port 22.
 std::string known_hosts_name(const SshOptions& options) {
-  if (options.port == 22) return options.address;
-  return "[" + options.address + "]:" + std::to_string(options.port);
+  std::string host = options.address;
+  std::transform(host.begin(), host.end(), host.begin(), [](unsigned char c) { return std::tolower(c); });
+  if (options.port == 22) return host;
+  return "[" + host + "]:" + std::to_string(options.port);
 }
 
 int signal_number(std::string_view name) {
@@ -115,39 +124,124 @@ Result<KeyPtr> load_identity(const std::string& path, const std::string& who) {
               ": not a private key, or protected by a passphrase (use ssh-agent for those)");
 }
 
+// "SHA256:…" as ssh-keygen -l prints it.
+std::string fingerprint_of(ssh_key key) {
+  unsigned char* raw_hash = nullptr;
+  std::size_t hash_len = 0;
+  if (ssh_get_publickey_hash(key, SSH_PUBLICKEY_HASH_SHA256, &raw_hash, &hash_len) != 0) return "SHA256:?";
+  HashPtr hash(raw_hash);
+  CharPtr printed(ssh_get_fingerprint_hash(SSH_PUBLICKEY_HASH_SHA256, hash.get(), hash_len));
+  return printed ? printed.get() : "SHA256:?";
+}
+
+std::string type_of(ssh_key key) {
+  const char* name = ssh_key_type_to_char(ssh_key_type(key));
+  return name != nullptr ? name : "unknown";
+}
+
+// A key known_hosts lists for a host, for a mismatch message.
+struct ListedKey {
+  std::string type;
+  std::string fingerprint;
+  int line = 0;
+};
+
+// The keys known_hosts lists for name (hashed names included): libssh reports a mismatch without
+// the entry it compared with.
+std::vector<ListedKey> listed_keys(const std::string& known_hosts, const std::string& name) {
+  std::vector<ListedKey> out;
+  std::ifstream in(known_hosts);
+  int number = 0;
+  for (std::string line; std::getline(in, line);) {
+    ++number;
+    auto text = trim(line);
+    if (text.empty() || text.front() == '#') continue;
+    ssh_knownhosts_entry* raw = nullptr;
+    if (ssh_known_hosts_parse_line(name.c_str(), text.c_str(), &raw) != SSH_OK || raw == nullptr) continue;
+    EntryPtr entry(raw);
+    if (entry->publickey != nullptr)
+      out.push_back(ListedKey{type_of(entry->publickey), fingerprint_of(entry->publickey), number});
+  }
+  return out;
+}
+
+// The error for a host whose key is not the one known_hosts lists, with both fingerprints:
+// "… the server offered ssh-ed25519 SHA256:…, but FILE lists ssh-ed25519 SHA256:… (line 3); …".
+Error mismatch(const std::string& who, const std::string& name, const std::string& type,
+               const std::string& fingerprint, const std::string& known_hosts) {
+  std::vector<std::string> listed;
+  bool same_type = false;
+  for (const auto& key : listed_keys(known_hosts, name)) {
+    listed.push_back(key.type + " " + key.fingerprint + " (line " + std::to_string(key.line) + ")");
+    same_type = same_type || key.type == type;
+  }
+  std::string known = listed.empty() ? std::string("another key") : join(listed, ", ");
+  return Error{who + ": ssh: host key mismatch for " + name + ": the server offered " + type + " " + fingerprint +
+               ", but " + known_hosts + (same_type ? " lists " : " lists only another type of key: ") + known +
+               "; refusing to connect (if the host was reinstalled, remove the old key with ssh-keygen -R " +
+               shell_quote(name) + " -f " + shell_quote(known_hosts) + ")"};
+}
+
+// accept-new: appends the host's key to known_hosts, unless another connection recorded it
+// meanwhile (checked again under the file's lock), and tells options.on_host_key_recorded.
+Result<void> record_host_key(ssh_session session, const SshOptions& options, const std::string& who,
+                             const std::string& known_hosts, const std::string& type, const std::string& fingerprint) {
+  const std::string name = known_hosts_name(options);
+  const std::string what = who + ": ssh: recording the new host key " + type + " " + fingerprint + " in " + known_hosts;
+  char* raw_entry = nullptr;
+  if (ssh_session_export_known_hosts_entry(session, &raw_entry) != SSH_OK || raw_entry == nullptr)
+    return fail(what + ": " + error_of(session));
+  CharPtr entry(raw_entry);
+  std::optional<Error> refused;  // still_unknown's own error, which needs no more context
+  auto still_unknown = [&](const std::string&) -> Result<bool> {
+    switch (ssh_session_is_known_server(session)) {
+      case SSH_KNOWN_HOSTS_OK:
+        return false;
+      case SSH_KNOWN_HOSTS_UNKNOWN:
+      case SSH_KNOWN_HOSTS_NOT_FOUND:
+        return true;
+      case SSH_KNOWN_HOSTS_CHANGED:
+      case SSH_KNOWN_HOSTS_OTHER:
+        refused = mismatch(who, name, type, fingerprint, known_hosts);
+        return std::unexpected(*refused);
+      case SSH_KNOWN_HOSTS_ERROR:
+        break;
+    }
+    refused = Error{what + ": " + error_of(session)};
+    return std::unexpected(*refused);
+  };
+  auto appended = append_known_hosts_entry(known_hosts, entry.get(), still_unknown);
+  if (!appended) return std::unexpected(refused ? *refused : appended.error().with_context(what));
+  if (*appended && options.on_host_key_recorded)
+    options.on_host_key_recorded(RecordedHostKey{who, name, type, fingerprint, known_hosts});
+  return {};
+}
+
 Result<void> verify_host_key(ssh_session session, const SshOptions& options, const std::string& who,
                              const std::string& known_hosts) {
   ssh_key raw_key = nullptr;
   if (ssh_get_server_publickey(session, &raw_key) != SSH_OK)
     return fail(who + ": ssh: reading the server's host key: " + error_of(session));
   KeyPtr key(raw_key);
-  unsigned char* raw_hash = nullptr;
-  std::size_t hash_len = 0;
-  if (ssh_get_publickey_hash(key.get(), SSH_PUBLICKEY_HASH_SHA256, &raw_hash, &hash_len) != 0)
-    return fail(who + ": ssh: hashing the server's host key: " + error_of(session));
-  HashPtr hash(raw_hash);
-  CharPtr printed(ssh_get_fingerprint_hash(SSH_PUBLICKEY_HASH_SHA256, hash.get(), hash_len));
-  const std::string fingerprint = printed ? printed.get() : "SHA256:?";
-  const char* type_name = ssh_key_type_to_char(ssh_key_type(key.get()));
-  const std::string type = type_name != nullptr ? type_name : "unknown";
+  const std::string fingerprint = fingerprint_of(key.get());
+  const std::string type = type_of(key.get());
+  const std::string name = known_hosts_name(options);
 
   switch (ssh_session_is_known_server(session)) {
     case SSH_KNOWN_HOSTS_OK:
       return {};
     case SSH_KNOWN_HOSTS_CHANGED:
-      return fail(who + ": ssh: host key mismatch: the key offered (" + fingerprint + ") differs from " +
-                  known_hosts + "; refusing to connect");
     case SSH_KNOWN_HOSTS_OTHER:
-      return fail(who + ": ssh: host key mismatch: the server offered a " + type + " key (" + fingerprint +
-                  ") but " + known_hosts + " lists a key of another type for " + known_hosts_name(options) +
-                  "; refusing to connect");
+      return std::unexpected(mismatch(who, name, type, fingerprint, known_hosts));
     case SSH_KNOWN_HOSTS_UNKNOWN:
     case SSH_KNOWN_HOSTS_NOT_FOUND:
+      if (options.new_host_keys == NewHostKeys::accept)
+        return record_host_key(session, options, who, known_hosts, type, fingerprint);
       if (access(known_hosts.c_str(), R_OK) != 0)
         return fail(who + ": ssh: cannot verify the host key (" + fingerprint + "): known_hosts file " +
                     known_hosts + " is missing or unreadable; refusing to connect");
-      return fail(who + ": ssh: unknown host key: the key offered (" + fingerprint + ") for " +
-                  known_hosts_name(options) + " is not in " + known_hosts + "; refusing to connect");
+      return fail(who + ": ssh: unknown host key: the key offered (" + fingerprint + ") for " + name +
+                  " is not in " + known_hosts + "; refusing to connect");
     case SSH_KNOWN_HOSTS_ERROR:
       return fail(who + ": ssh: checking the host key against " + known_hosts + ": " + error_of(session));
   }

@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 
 #include <memory>
+#include <mutex>
 
 #include "reconciler/apply.hpp"
 #include "reconciler/apply_run.hpp"
@@ -24,6 +25,20 @@ std::filesystem::path state_dir_of(const ReconcileArgs& args) {
   return args.state_dir.empty() ? default_state_dir() : std::filesystem::path(args.state_dir);
 }
 
+NewHostKeys new_host_keys(const ReconcileArgs& args) {
+  return args.accept_new_host_keys ? NewHostKeys::accept : NewHostKeys::refuse;
+}
+
+// A warning line on err for each host key that --ssh-accept-new-host-keys recorded; whole lines
+// under a lock, since hosts are connected in parallel.
+HostKeyRecorder warn_on(std::ostream& err) {
+  auto mutex = std::make_shared<std::mutex>();
+  return [&err, mutex](const RecordedHostKey& key) {
+    std::lock_guard lock(*mutex);
+    err << ("warning: " + describe(key) + "\n") << std::flush;
+  };
+}
+
 // The run's options with the source resolved: a git URL is fetched and checked out first. The
 // revision is reported on stderr (with a warning when it is stale or rewound).
 struct Resolved {
@@ -38,6 +53,8 @@ Result<Resolved> resolve(const ReconcileArgs& args, std::ostream& err) {
   source.state_dir = state_dir_of(args);
   source.ssh_identity = args.ssh_identity;
   source.known_hosts = args.known_hosts;
+  source.new_host_keys = new_host_keys(args);
+  source.on_host_key_recorded = warn_on(err);
   source.commits.verify = args.verify_commits;
   source.commits.ssh_allowed_signers = args.allowed_signers;
   source.commits.gpg_keyring = args.gpg_keyring;
@@ -51,6 +68,7 @@ Result<Resolved> resolve(const ReconcileArgs& args, std::ostream& err) {
   out.options.state_dir = source.state_dir;
   out.options.cluster = args.cluster;
   out.options.workers = static_cast<std::size_t>(std::max(1, args.workers));
+  out.options.plan.allow_write_outage = args.allow_write_outage;
   out.revision = resolved->revision;
   if (!out.revision.sha.empty()) {
     err << "revision: " << out.revision.short_sha << " \"" << out.revision.subject << "\" (" << out.revision.source
@@ -66,10 +84,12 @@ Result<Resolved> resolve(const ReconcileArgs& args, std::ostream& err) {
   return out;
 }
 
-std::unique_ptr<World> world_for(const ReconcileArgs& args) {
+std::unique_ptr<World> world_for(const ReconcileArgs& args, std::ostream& err) {
   SshSettings ssh;
   ssh.identity_file = args.ssh_identity;
   ssh.known_hosts_file = args.known_hosts;
+  ssh.new_host_keys = new_host_keys(args);
+  ssh.on_host_key_recorded = warn_on(err);
   return make_real_world(ssh);
 }
 
@@ -95,6 +115,10 @@ void print_conditions(const ClusterRecord& record, std::ostream& out) {
 
 }  // namespace
 
+constexpr const char* k_allow_write_outage_help =
+    "Restart or stop members even when that leaves a cluster without a writable primary or, in strict mode, "
+    "without a sync standby for as long as it takes (held back otherwise, with the reason)";
+
 void add_reconcile_options(CLI::App& command, ReconcileArgs& args) {
   add_source_option(command, args.sources, SourceKinds::paths_and_git);
   command.add_option("--state-dir", args.state_dir,
@@ -102,6 +126,9 @@ void add_reconcile_options(CLI::App& command, ReconcileArgs& args) {
   command.add_option("--ssh-identity", args.ssh_identity, "SSH private key (default: the SSH agent)");
   command.add_option("--known-hosts", args.known_hosts,
                      "known_hosts file for strict host key checking (default ~/.ssh/known_hosts)");
+  command.add_flag("--ssh-accept-new-host-keys", args.accept_new_host_keys,
+                   "Trust on first use: record the key of a host (or git server) not yet in --known-hosts, "
+                   "like ssh -o StrictHostKeyChecking=accept-new; a changed key is still refused");
   command.add_option("--workers", args.workers, "Hosts observed in parallel")->check(CLI::Range(1, 256));
   command.add_option("--ref", args.ref, "Branch, tag or commit of a git -s (default: the remote's HEAD)");
   command.add_option("--path", args.path, "Directory inside a git -s that holds the manifests");
@@ -118,7 +145,7 @@ int run_plan(const ReconcileArgs& args, std::ostream& out, std::ostream& err) {
     err << "error: " << resolved.error().message << "\n";
     return 1;
   }
-  auto world = world_for(args);
+  auto world = world_for(args, err);
   Sessions sessions(*world);
   auto prepared = prepare(resolved->options, *world, sessions, err);
   if (!prepared) {
@@ -150,7 +177,7 @@ int run_apply(const ReconcileArgs& args, std::ostream& out, std::ostream& err) {
     record_failure(options, resolved.error().message);
     return 1;
   }
-  auto world = world_for(args);
+  auto world = world_for(args, err);
   options.run = resolved->options;
   options.revision = resolved->revision;
   options.apply.wait_timeout = std::chrono::seconds(args.wait_timeout_s);
@@ -183,7 +210,7 @@ int run_status(const ReconcileArgs& args, std::ostream& out, std::ostream& err) 
     err << "error: " << resolved.error().message << "\n";
     return 1;
   }
-  auto world = world_for(args);
+  auto world = world_for(args, err);
   Sessions sessions(*world);
   auto prepared = prepare(resolved->options, *world, sessions, err);
   if (!prepared) {
@@ -234,12 +261,14 @@ void register_reconcile_commands(CLI::App& app, std::ostream& out, std::ostream&
   add_reconcile_options(*plan, *args);
   plan->add_option("--cluster", args->cluster, "Only this SGCluster");
   plan->add_option("-o,--output", args->output, "text or json")->check(CLI::IsMember({"text", "json"}));
+  plan->add_flag("--allow-write-outage", args->allow_write_outage, k_allow_write_outage_help);
   plan->footer(exit_codes);
   plan->callback([args, &out, &err, &exit_code] { exit_code = run_plan(*args, out, err); });
 
   auto* apply_cmd = app.add_subcommand("apply", "Converge the hosts to the manifests, then verify by observation");
   add_reconcile_options(*apply_cmd, *args);
   apply_cmd->add_option("--cluster", args->cluster, "Only this SGCluster");
+  apply_cmd->add_flag("--allow-write-outage", args->allow_write_outage, k_allow_write_outage_help);
   apply_cmd->add_option("--wait-timeout", args->wait_timeout_s, "Seconds to wait for each step and for convergence")
       ->check(CLI::Range(0, 86400));
   apply_cmd->add_option("--lock-timeout", args->lock_timeout_s,

@@ -22,8 +22,9 @@ void register_serve(CLI::App& app, Context& context) {
   auto* command = app.add_subcommand("serve", "Run as a daemon: poll the source, take webhooks, reconcile, serve /metrics");
   command->footer(
       "The config file (YAML) names the source (git URL, ref, path, commit verification), the state dir, SSH "
-      "identity and known_hosts, poll and resync intervals, the HTTP listen address and the webhook receivers, "
-      "whose secrets are read from files. See docs/gitops.md.\n\nExit codes: 0 stopped by SIGTERM/SIGINT, 1 "
+      "identity, known_hosts and whether to accept new host keys, poll and resync intervals, the HTTP listen "
+      "address and the webhook receivers, whose secrets are read from files. See docs/gitops.md.\n\nExit codes: 0 "
+      "stopped by SIGTERM/SIGINT, 1 "
       "invalid config or the listen address cannot be bound, 64 usage error.");
   auto config_file = std::make_shared<std::string>();
   auto log_format = std::make_shared<std::string>();
@@ -42,8 +43,11 @@ void register_serve(CLI::App& app, Context& context) {
     std::signal(SIGTERM, on_stop_signal);
     std::signal(SIGINT, on_stop_signal);
     std::signal(SIGPIPE, SIG_IGN);
+    reconciler::EventLog log(context.err, config->log_format);
+    config->ssh.on_host_key_recorded = reconciler::host_key_logger(log);
+    config->source.on_host_key_recorded = config->ssh.on_host_key_recorded;
     auto world = reconciler::make_real_world(config->ssh);
-    context.exit_code = reconciler::serve(*config, *world, context.err, g_stop);
+    context.exit_code = reconciler::serve(*config, *world, log, g_stop);
   });
 }
 

@@ -16,6 +16,13 @@ TEST_CASE("crypto: hmac_sha256 matches RFC 4231 test case 2 and GitHub's documen
   CHECK(hmac_sha256("", "").size() == 32);
 }
 
+TEST_CASE("crypto: sha256 matches the FIPS 180-2 examples") {
+  CHECK(to_hex(sha256("abc")) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  CHECK(to_hex(sha256("")) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  CHECK(to_hex(sha256(std::string(1000000, 'a'))) ==
+        "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+}
+
 TEST_CASE("crypto: to_hex is lower-case and covers every byte value") {
   CHECK(to_hex(std::string("\x00\x0f\xf0\xff", 4)) == "000ff0ff");
   CHECK(to_hex("") == "");

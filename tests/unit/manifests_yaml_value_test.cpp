@@ -1,5 +1,9 @@
 #include <catch2/catch.hpp>
 
+#include <string>
+#include <utility>
+#include <vector>
+
 #include "manifests/yaml_value.hpp"
 
 using namespace pgc::manifests;
@@ -54,6 +58,29 @@ TEST_CASE("parse_yaml reports syntax errors with 1-based line and column", "[man
   REQUIRE_FALSE(value.has_value());
   CHECK(value.error().where.str() == "t.yaml:2:10");  // at the second colon
   CHECK(value.error().message == "illegal map value");
+}
+
+TEST_CASE("regression: a stray ',' is a syntax error, not an endless loop that eats all memory (fuzz OOM)",
+          "[manifests][yaml]") {
+  // yaml-cpp 0.7's LoadAll returns a null document for a ',' outside [] or {} without consuming
+  // it, forever (jbeder/yaml-cpp#1040); the fuzzer found it as an out-of-memory.
+  const std::string hint = " (a flow indicator outside [...] or {...}; quote the value)";
+  for (const auto& [text, where] : std::vector<std::pair<std::string, std::string>>{
+           {",", "t.yaml:1:1"},
+           {", members on the lab's Hosts\n", "t.yaml:1:1"},
+           {"# comment\n,n# x\napiVersion: v1\n", "t.yaml:2:1"},
+           {"a: 1\n---\n,\n", "t.yaml:3:1"},
+           {"[a, b]\n,", "t.yaml:2:1"}}) {
+    INFO(text);
+    auto r = parse_yaml(text, "t.yaml");
+    REQUIRE_FALSE(r.has_value());
+    CHECK(r.error().where.str() == where);
+    CHECK(r.error().message == "unexpected ','" + hint);
+  }
+  // Commas where YAML allows them are untouched.
+  auto doc = parse_one("a: [1, 2]\nb: x, y\nc: {d: 1, e: 2}\n");
+  CHECK(doc.find("b")->text == "x, y");
+  CHECK(doc.find("a")->items.size() == 2);
 }
 
 TEST_CASE("quoted scalars are strings, plain ones resolve as YAML 1.2 core types", "[manifests][yaml]") {

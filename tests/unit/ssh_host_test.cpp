@@ -66,10 +66,19 @@ std::vector<std::string> split_nul(const std::string& text) {
   return words;
 }
 
-const std::vector<std::string> k_hostile{
-    "a b", "", "'", "''", "\"", "$(rm -rf /)", "`rm -rf /`", "x\ny", "\n", "; rm -rf /", "&& rm -rf /",
-    "| cat /etc/shadow", "*", "?", "[a]", "-n", "--", "\\", "\\'", "~", "~root", "$HOME", "${HOME}",
-    "a'b\"c'd", "\t", "#comment", "!", "é 日本", "{a,b}", "a=b", "> /tmp/x"};
+// Words a manifest value could hold, each of which a shell would act on if it reached one
+// unquoted: command substitution, quotes, separators, redirections, globs, expansions, control
+// and non-ASCII bytes (also invalid UTF-8). Every payload that would run something creates
+// marker, so "nothing ran" is checked by its absence.
+std::vector<std::string> hostile_words(const std::string& marker) {
+  const std::string touch = "touch " + marker;
+  return {"a b", "", "'", "''", "\"", "\"\"", "$(" + touch + ")", "`" + touch + "`", "\"$(" + touch + ")\"",
+          "'$(" + touch + ")'", "\\$(" + touch + ")", "x\ny", "\n", "\n" + touch, "; " + touch, "&& " + touch,
+          "|| " + touch, "| " + touch, "& " + touch, ">" + marker, ">>" + marker, "2>" + marker, "<(" + touch + ")",
+          "*", "?", "[a]", "[!a]*", "/*", "{a,b}", "-n", "--", "-", "\\", "\\'", "~", "~root", "~+", "$HOME",
+          "${HOME}", "${IFS}", "$((1+1))", "$'\\x41'", "$0", "$@", "a'b\"c'd", "\t", "\r", "\x1b[31m", "#comment",
+          "!", "!!", "%s", "a=b", "é 日本 🐘", "\xff\xfe", std::string(300, '\'')};
+}
 
 int bound_unlistened_port(int& fd) {
   fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -101,21 +110,42 @@ TEST_CASE("ssh: build_command_line quotes every word and adds sudo for other use
   CHECK(nul.error().message == "argument 2 of printf contains a NUL byte");
 }
 
-TEST_CASE("ssh: hostile words survive sh -c and bash -c unchanged", "[ssh]") {
+TEST_CASE("ssh: hostile words survive sh -c and bash -c unchanged, and run nothing", "[ssh]") {
+  SshTempDir temp;
+  const std::string marker = (temp.path() / "pwned").string();
+  const auto hostile = hostile_words(marker);
   std::vector<std::string> argv{"printf", "%s\\0"};
-  argv.insert(argv.end(), k_hostile.begin(), k_hostile.end());
+  argv.insert(argv.end(), hostile.begin(), hostile.end());
   auto line = build_command_line(argv, "root");
   REQUIRE(line);
-  CHECK(split_nul(shell_output(*line)) == k_hostile);  // popen: /bin/sh (dash) -c line
+  CHECK(split_nul(shell_output(*line)) == hostile);  // popen: /bin/sh (dash) -c line
   if (access("/bin/bash", X_OK) == 0)
-    CHECK(split_nul(shell_output("/bin/bash -c " + pgc::shell_quote(*line))) == k_hostile);
+    CHECK(split_nul(shell_output("/bin/bash -c " + pgc::shell_quote(*line))) == hostile);
 
   // Under timeout(1) as well, which is how RemoteHost sends them.
   if (access("/usr/bin/timeout", X_OK) == 0) {
     auto timed = build_command_line(with_remote_timeout(argv, 5s), "root");
     REQUIRE(timed);
-    CHECK(split_nul(shell_output(*timed)) == k_hostile);
+    CHECK(split_nul(shell_output(*timed)) == hostile);
   }
+  // For another user the words are the same, behind sudo.
+  auto sudo = build_command_line(argv, "deploy");
+  REQUIRE(sudo);
+  CHECK(*sudo == "sudo -n -- " + *line);
+  CHECK_FALSE(std::filesystem::exists(marker));
+}
+
+TEST_CASE("ssh: each word is one argument, wherever it stands", "[ssh]") {
+  // Between words that end in a backslash, a hostile word is still exactly one argument: no quote
+  // joins it to a neighbour and no blank splits it.
+  SshTempDir temp;
+  const std::string marker = (temp.path() / "pwned").string();
+  for (const auto& word : hostile_words(marker)) {
+    auto line = build_command_line({"sh", "-c", "printf '%s\\0' \"$#\" \"$@\"", "sh", "\\", word, "\\"}, "root");
+    REQUIRE(line);
+    CHECK(split_nul(shell_output(*line)) == std::vector<std::string>{"3", "\\", word, "\\"});
+  }
+  CHECK_FALSE(std::filesystem::exists(marker));
 }
 
 TEST_CASE("ssh: with_remote_timeout runs argv under timeout(1) in seconds", "[ssh]") {

@@ -1,5 +1,8 @@
 #include <catch2/catch.hpp>
 
+#include <string>
+#include <vector>
+
 #include "reconciler/yaml_json.hpp"
 
 using namespace pgc::reconciler;
@@ -18,3 +21,24 @@ TEST_CASE("yaml_json: booleans stay booleans and strings that look like other ty
 }
 
 TEST_CASE("yaml_json: invalid YAML is an error") { CHECK_FALSE(yaml_to_json("a: [1, 2")); }
+
+TEST_CASE("yaml_json: hostile manifest values come back from patroni.yml text verbatim") {
+  // What SGPostgresConfig values and dynamicConfig strings may hold (validation only refuses
+  // control characters): every YAML indicator, shell metacharacters, quotes and non-ASCII. Each
+  // must be written as one string scalar that reads back unchanged, as key and as value.
+  const std::vector<std::string> values{
+      "$(touch /tmp/pwned)", "`id`", "'single'", "\"double\"", "it's", "a\"b'c", "; reboot", "a && b", "a || b",
+      "a | b", "*", "?", "[a]", "{a: b}", "- item", "-", "key: value", "a #comment", "#", "&anchor", "*alias",
+      "!tag", "%directive", "@at", "`", ">", "|", "~", "null", "true", "0x1F", "1e3", ".inf", "", " leading",
+      "trailing ", "é 日本 🐘", "\\", "a\\nb", "---", "...", "<<", "=", ",", "$HOME", "${PGDATA}"};
+  nlohmann::json doc = nlohmann::json::object();
+  nlohmann::json parameters = nlohmann::json::object();
+  for (std::size_t i = 0; i < values.size(); ++i) parameters["p" + std::to_string(i)] = values[i];
+  doc["postgresql"]["parameters"] = parameters;
+  doc["list"] = values;
+  for (const auto& v : values)
+    if (!v.empty()) doc["keys"][v] = v;
+  auto back = yaml_to_json(to_yaml(doc));
+  REQUIRE(back);
+  CHECK(*back == doc);
+}

@@ -1,0 +1,58 @@
+// The daemon's config file: the ssh settings (host key policy) as load_serve_config reads them.
+
+#include <catch2/catch.hpp>
+
+#include <fstream>
+#include <string>
+
+#include "reconciler/serve.hpp"
+#include "tests/unit/temp_dir.hpp"
+
+using pgc::NewHostKeys;
+using pgc::reconciler::load_serve_config;
+using pgc::testing::TempDir;
+
+namespace {
+
+std::filesystem::path config_file(const TempDir& dir, const std::string& ssh) {
+  auto path = dir.path / "serve.yaml";
+  std::ofstream(path) << "source: {url: /srv/manifests}\nstateDir: " << (dir.path / "state").string() << "\n"
+                      << "ssh: " << ssh << "\nlisten: \"\"\n";
+  return path;
+}
+
+}  // namespace
+
+TEST_CASE("serve config: unknown host keys are refused unless ssh.acceptNewHostKeys is true") {
+  TempDir dir;
+  auto strict = load_serve_config(config_file(dir, "{knownHosts: /etc/pgconverge/known_hosts}"));
+  REQUIRE(strict);
+  CHECK(strict->ssh.known_hosts_file == "/etc/pgconverge/known_hosts");
+  CHECK(strict->ssh.new_host_keys == NewHostKeys::refuse);
+  CHECK(strict->source.new_host_keys == NewHostKeys::refuse);
+
+  auto accept =
+      load_serve_config(config_file(dir, "{knownHosts: /etc/pgconverge/known_hosts, acceptNewHostKeys: true}"));
+  REQUIRE(accept);
+  CHECK(accept->ssh.new_host_keys == NewHostKeys::accept);
+  CHECK(accept->source.new_host_keys == NewHostKeys::accept);  // the git source's ssh server too
+  CHECK(accept->source.known_hosts == "/etc/pgconverge/known_hosts");
+
+  auto off = load_serve_config(config_file(dir, "{acceptNewHostKeys: false}"));
+  REQUIRE(off);
+  CHECK(off->ssh.new_host_keys == NewHostKeys::refuse);
+}
+
+TEST_CASE("serve config: ssh.acceptNewHostKeys must be a boolean") {
+  TempDir dir;
+  auto file = config_file(dir, "{acceptNewHostKeys: \"yes\"}");
+  auto r = load_serve_config(file);
+  REQUIRE_FALSE(r);
+  CHECK(r.error().message == file.string() + ": ssh.acceptNewHostKeys: must be true or false");
+
+  auto typo = config_file(dir, "{acceptNewHostKey: true}");
+  auto t = load_serve_config(typo);
+  REQUIRE_FALSE(t);
+  CHECK(t.error().message ==
+        typo.string() + ": ssh.acceptNewHostKey: unknown field (did you mean 'acceptNewHostKeys'?)");
+}
