@@ -21,7 +21,7 @@ using providers::CommandResult;
 constexpr auto k_command_timeout = std::chrono::seconds(60);
 constexpr auto k_install_timeout = std::chrono::minutes(15);
 constexpr auto k_poll = std::chrono::milliseconds(500);
-constexpr auto k_member_gone_grace = std::chrono::seconds(15);
+constexpr auto k_member_gone_grace = std::chrono::seconds(10);
 constexpr auto k_slow_call = std::chrono::milliseconds(60000);  // POST /restart, /switchover answer when done
 
 const manifests::Host* find_host(const manifests::ManifestSet& manifests, const std::string& name) {
@@ -324,14 +324,27 @@ install -d -o postgres -g postgres -m 2775 /var/run/postgresql
   Result<void> switchover(const Change& change, const Progress::Token& token) {
     const auto& c = cluster(change);
     std::string leader = change.payload["leader"], candidate = change.payload["candidate"];
-    // In sync mode the candidate must be a sync standby (§5.8): wait until it is one.
+    // In sync mode the candidate must be a sync standby (§5.8). Which replica Patroni holds as
+    // sync may have changed since the plan (a restart in between moves it): take the planned one
+    // if it is sync, else any declared failover-capable sync standby.
     if (c.dynamic_config.value("synchronous_mode", false)) {
-      auto ok = wait_for(options_.stop, c, secrets(c.name), world_, options_.wait_timeout, candidate + " to be a sync standby", false,
-                         progress_, token, [&](const ObservedCluster& oc) {
-                           auto s = oc.sync_standbys();
-                           return std::find(s.begin(), s.end(), candidate) != s.end();
+      std::string chosen;
+      auto ok = wait_for(options_.stop, c, secrets(c.name), world_, options_.wait_timeout,
+                         "a sync standby to switch over to", false, progress_, token, [&](const ObservedCluster& oc) {
+                           auto syncs = oc.sync_standbys();
+                           if (std::find(syncs.begin(), syncs.end(), candidate) != syncs.end()) {
+                             chosen = candidate;
+                             return true;
+                           }
+                           for (const auto& name : syncs)
+                             if (const auto* m = find_member(c, name); m && !m->tags.nofailover && name != leader) {
+                               chosen = name;
+                               return true;
+                             }
+                           return false;
                          });
       if (!ok) return std::unexpected(ok.error());
+      candidate = chosen;
     }
     auto r = on_any_member(c, [&](providers::PatroniClient& client) {
       return client.switchover(leader, candidate);

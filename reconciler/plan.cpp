@@ -442,10 +442,16 @@ void plan_cluster(const manifests::ManifestSet& manifests, const DesiredCluster&
   // with its reason unless --allow-write-outage says otherwise.
   const bool strict = desired.dynamic_config.value("synchronous_mode_strict", false);
   // Declared replicas streaming now, other than those named.
+  // Patroni keeps listing a lost replica as streaming until its key expires (ttl): count only
+  // those whose host answered this run.
   auto streaming_except = [&](std::initializer_list<std::string> names) {
     std::vector<std::string> out;
-    for (const auto& name : oc.streaming_replicas())
-      if (find_member(desired, name) && std::find(names.begin(), names.end(), name) == names.end()) out.push_back(name);
+    for (const auto& name : oc.streaming_replicas()) {
+      const auto* m = find_member(desired, name);
+      if (!m || std::find(names.begin(), names.end(), name) != names.end()) continue;
+      auto h = observed.hosts.find(m->host);
+      if (h != observed.hosts.end() && h->second.reachable) out.push_back(name);
+    }
     return out;
   };
   // ... or that will stream shortly: their host answers and their service runs (just restored,

@@ -88,6 +88,7 @@ std::unique_ptr<World> world_for(const ReconcileArgs& args, std::ostream& err) {
   SshSettings ssh;
   ssh.identity_file = args.ssh_identity;
   ssh.known_hosts_file = args.known_hosts;
+  ssh.connect_timeout_ms = args.ssh_connect_timeout_s * 1000;
   ssh.new_host_keys = new_host_keys(args);
   ssh.on_host_key_recorded = warn_on(err);
   return make_real_world(ssh);
@@ -126,6 +127,9 @@ void add_reconcile_options(CLI::App& command, ReconcileArgs& args) {
   command.add_option("--ssh-identity", args.ssh_identity, "SSH private key (default: the SSH agent)");
   command.add_option("--known-hosts", args.known_hosts,
                      "known_hosts file for strict host key checking (default ~/.ssh/known_hosts)");
+  command.add_option("--ssh-connect-timeout", args.ssh_connect_timeout_s,
+                     "Seconds to wait for a host's SSH connection before reporting it unreachable (default 10)")
+      ->check(CLI::Range(1, 600));
   command.add_flag("--ssh-accept-new-host-keys", args.accept_new_host_keys,
                    "Trust on first use: record the key of a host (or git server) not yet in --known-hosts, "
                    "like ssh -o StrictHostKeyChecking=accept-new; a changed key is still refused");

@@ -19,6 +19,7 @@ struct ReconcileArgs {
   std::string ssh_identity;
   std::string known_hosts;
   bool accept_new_host_keys = false;  // --ssh-accept-new-host-keys
+  int ssh_connect_timeout_s = 10;     // --ssh-connect-timeout
   std::optional<std::string> cluster;
   std::string output = "text";    // text | json
   int wait_timeout_s = 180;

@@ -6,7 +6,10 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 PGC=${PGC_BINARY:?PGC_BINARY must point at the pgconverge binary}
 LAB=$ROOT/tests/lab/lab
-export PGC_LAB_DIR=${PGC_LAB_DIR:-/tmp/pgconverge-lab}
+# Which lab: PGC_LAB_ID (CTest gives each suite one, so that two suites can run at once).
+export PGC_LAB_ID=${PGC_LAB_ID:-0}
+if [[ $PGC_LAB_ID == 0 ]]; then export PGC_LAB_DIR=${PGC_LAB_DIR:-/tmp/pgconverge-lab}
+else export PGC_LAB_DIR=${PGC_LAB_DIR:-/tmp/pgconverge-lab$PGC_LAB_ID}; fi
 
 skip() { echo "SKIPPED: $*"; exit 77; }
 [[ $(id -u) -eq 0 ]] || skip "needs root to create network namespaces"
@@ -43,7 +46,7 @@ lab_up() {
 pgc() {
   local cmd=$1; shift
   "$LAB" run "$PGC" "$cmd" -s "$LAB_MANIFESTS" -s "$CLUSTER_DIR" --ssh-identity "$LAB_SSH_KEY" \
-    --known-hosts "$LAB_KNOWN_HOSTS" --state-dir "$STATE" "$@"
+    --known-hosts "$LAB_KNOWN_HOSTS" --state-dir "$STATE" --ssh-connect-timeout "${PGC_SSH_CONNECT_TIMEOUT:-10}" "$@"
 }
 
 # expect_exit CODE COMMAND...: runs COMMAND, prints its output, fails unless it exits with CODE.
@@ -72,7 +75,7 @@ apiVersion: stackgres.io/v1
 kind: SGCluster
 metadata:
   name: $name
-  annotations: {pgconverge.io/client-cidrs: 10.250.0.1/32}  # the client namespace: tests and pgconverge
+  annotations: {pgconverge.io/client-cidrs: $LAB_CLIENT_ADDRESS/32}  # the client namespace: tests and pgconverge
 spec:
   postgres: {version: "15"}
   instances: $instances

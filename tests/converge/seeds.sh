@@ -9,6 +9,8 @@ run_seed() {
   lab_up "$hosts"
   rm -rf "$CLUSTER_DIR" "$STATE" && mkdir -p "$CLUSTER_DIR"
   cp "$ROOT/examples/lab/$example/"*.yaml "$CLUSTER_DIR/"
+  # The examples are for lab 0; this suite may run on another lab (PGC_LAB_ID).
+  sed -i "s|client-cidrs: 10.250.0.1/32|client-cidrs: $LAB_CLIENT_ADDRESS/32|" "$CLUSTER_DIR/"*.yaml
   local t0=$SECONDS
   expect_exit 0 pgc apply --progress log
   echo "apply from bare hosts to converged: $((SECONDS - t0))s"
