@@ -490,6 +490,8 @@ void plan_cluster(const manifests::ManifestSet& manifests, const DesiredCluster&
   for (const auto& om : oc.members) {
     const auto* m = find_member(desired, om.name);
     if (!m || !om.pending_restart) continue;
+    if (auto h = observed.hosts.find(m->host); h == observed.hosts.end() || !h->second.reachable)
+      continue;  // its host is lost this run (already an error): nothing to restart there
     if (om.role == "leader") {
       pending_leader = &om;
       continue;

@@ -453,3 +453,15 @@ TEST_CASE("plan: strict, a replica back but not streaming yet: the restart waits
   CHECK(cp.changes[0].payload["await_streaming_except"] == nlohmann::json{"c-1"});
   CHECK(cp.changes[2].payload["await_streaming_except"] == nlohmann::json{"c-0", "c-1"});
 }
+
+TEST_CASE("plan: regression: a replica Patroni still lists as streaming but whose host is lost does not count") {
+  // Seen on the lab: right after a cut, Patroni lists the replica until its key expires (ttl), and
+  // the strict check let the last reachable sync standby be stopped.
+  StrictWithMemberDown s;
+  auto oc = testing::healthy(s.c, 1);  // c-2 listed as streaming again, its host still unreachable
+  for (auto& m : oc.members) m.pending_restart = true;
+  s.observed.clusters["c"] = oc;
+  auto plan = s.plan(false);
+  CHECK(steps(plan.clusters[0]).empty());
+  CHECK(has_error_with(plan.clusters[0], "restart of c-1 held back"));
+}
