@@ -504,9 +504,10 @@ void plan_cluster(const manifests::ManifestSet& manifests, const DesiredCluster&
     guard(restart, {om.name});
     plan.changes.push_back(restart);
   }
-  // A declared, failover-capable replica that streams: a sync standby first.
+  // A declared, failover-capable replica that streams and whose host answered: a sync standby
+  // first (Patroni may still list a lost one as sync until its key expires).
   auto candidate_for = [&](const std::string& leader_name) -> std::string {
-    auto streaming = oc.streaming_replicas();
+    auto streaming = streaming_except({});  // declared, streaming, host answered this run
     auto eligible = [&](const std::string& name) {
       const auto* m = find_member(desired, name);
       return m && !m->tags.nofailover && name != leader_name &&

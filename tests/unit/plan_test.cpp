@@ -465,3 +465,24 @@ TEST_CASE("plan: regression: a replica Patroni still lists as streaming but whos
   CHECK(steps(plan.clusters[0]).empty());
   CHECK(has_error_with(plan.clusters[0], "restart of c-1 held back"));
 }
+
+TEST_CASE("plan: regression: strict scale down of the leader never switches over to a lost sync standby") {
+  // Seen on the lab: c-2 leads and is no longer declared, c-1 (Patroni still lists it as the sync
+  // standby) was just cut off: the switchover went to c-0 and stopping c-2 left it without one.
+  auto three = testing::make_cluster(3, ReplicationMode::strict_sync, 1);
+  auto two = testing::make_cluster(2, ReplicationMode::strict_sync, 1);
+  auto secrets = testing::fixed_secrets();
+  auto observed = observed_hosts(two, true, secrets);
+  observed.hosts["h2"] = ObservedHost{};
+  observed.hosts["h2"].name = "h2";
+  observed.hosts["h2"].error = "host h2 (10.0.0.12): ssh: connect: timed out";
+  observed.hosts["h3"] = observed_hosts(three, true, secrets).hosts["h3"];
+  auto oc = testing::healthy(three, 1);
+  std::swap(oc.members[0].role, oc.members[2].role);  // c-2 leads, c-1 is sync, c-0 a replica
+  std::swap(oc.members[0].state, oc.members[2].state);
+  observed.clusters["c"] = oc;
+  auto plan = diff(hosts_for(three), DesiredState{{two}}, observed, {{"c", secrets}});
+  CHECK(steps(plan.clusters[0]).empty());
+  CHECK(has_error_with(plan.clusters[0], "stop of c-2 (no longer declared) held back: once c-0 leads, strict cluster c "
+                                         "has no other streaming replica to be its sync standby"));
+}
