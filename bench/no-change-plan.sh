@@ -15,13 +15,11 @@
 # RUNS, machine CPU (all cores, from /proc/stat) and the ratio baseline ÷ pgconverge (medians).
 #
 #   PGC_LAB_ID=3 bench/no-change-plan.sh [-k RUNS] [-n "4 8 16 32 64"] [--ansible-max N]
-#                                       [--no-ansible-forks-n] [--delay-ms MS]
+#                                       [--no-ansible-forks-n]
 #   -k RUNS            repetitions per figure (default 5)
 #   -n LIST            host counts, ascending (default "4 8 16 32 64"; the first must be >= 4)
 #   --ansible-max N    run the Ansible baseline only up to N hosts (default 8; it is slow)
 #   --no-ansible-forks-n  only forks=5 (default also forks=N when N > 5)
-#   --delay-ms MS      netem delay on the client's link (every packet the client sends: RTT + MS);
-#                      default 0, i.e. the lab's sub-millisecond RTT
 # Env: PGC_BINARY (default build/pgconverge), PGC_BENCH_RESULTS=FILE keeps the raw TSV.
 # Needs root (the lab). Tears its lab down at the end.
 set -euo pipefail
@@ -32,14 +30,12 @@ RUNS=5
 SIZES="4 8 16 32 64"
 ANSIBLE_MAX=8
 ANSIBLE_FORKS_N=1
-DELAY_MS=0
 while (($#)); do
   case $1 in
     -k) RUNS=$2; shift 2 ;;
     -n) SIZES=$2; shift 2 ;;
     --ansible-max) ANSIBLE_MAX=$2; shift 2 ;;
     --no-ansible-forks-n) ANSIBLE_FORKS_N=0; shift ;;
-    --delay-ms) DELAY_MS=$2; shift 2 ;;
     -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench: unknown argument '$1' (see --help)" >&2; exit 64 ;;
   esac
@@ -304,10 +300,6 @@ say "lab up $MAXN (cold): ${LAB_UP_SECS}s; PSS per host $LAB_PSS; MemAvailable -
 "$LAB" up "$FIRST" >/dev/null
 # shellcheck source=/dev/null
 source "$PGC_LAB_DIR/lab.env"
-if [[ $DELAY_MS != 0 ]]; then
-  "$LAB" run tc qdisc replace dev eth0 root netem delay "${DELAY_MS}ms"
-  say "client link: netem delay ${DELAY_MS}ms"
-fi
 write_cluster
 t0=${EPOCHREALTIME/./}
 converge
@@ -323,7 +315,7 @@ for n in $SIZES; do
     source "$PGC_LAB_DIR/lab.env"
     converge # the new hosts join the cluster's pool (pg_hba): one apply, then no change
   fi
-  pgc status "$CLUSTER" -o json >"$WORK/status.json"
+  pgc status "$CLUSTER" -o json >"$WORK/status.json" 2>/dev/null
   members=$(jq -r '.clusters[0].members[].host' "$WORK/status.json" | sort -t. -k4,4n | tr '\n' ' ')
   first_member=${members%% *}
   [[ $(wc -w <<<"$members") == 3 ]] || { say "expected 3 members, status shows: $members"; exit 1; }
@@ -376,9 +368,9 @@ done
 
 # ---------------------------------------------------------------------------------------------
 [[ -z ${PGC_BENCH_RESULTS:-} ]] || cp "$RESULTS" "$PGC_BENCH_RESULTS"
-python3 - "$RESULTS" "$RUNS" "$DELAY_MS" "$MAXN" "$LAB_UP_SECS" "$LAB_PSS" "$LAB_AVAIL" <<'PY'
+python3 - "$RESULTS" "$RUNS" "$MAXN" "$LAB_UP_SECS" "$LAB_PSS" "$LAB_AVAIL" <<'PY'
 import collections, statistics, sys
-path, runs, delay, maxn, up, pss, avail = sys.argv[1:8]
+path, runs, maxn, up, pss, avail = sys.argv[1:7]
 data = collections.OrderedDict()
 for line in open(path):
     n, label, secs, cpu = line.rstrip("\n").split("\t")
@@ -386,7 +378,6 @@ for line in open(path):
 med = {k: statistics.median(s for s, _ in v) for k, v in data.items()}
 print(f"lab: `lab up {maxn}` from nothing {up} s; memory per light host (PSS of runsvdir, runsv, sshd) {pss}; "
       f"MemAvailable fell by {avail} MiB")
-print(f"client link delay: {delay} ms (netem; 0 = the lab's own sub-millisecond RTT)")
 print()
 print("| hosts | what | median | range | machine CPU (median) | runs | ÷ pgconverge plan |")
 print("|---|---|---|---|---|---|---|")

@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "tests/support/hostile_words.hpp"
 #include "providers/ssh/command_line.hpp"
 #include "providers/ssh/remote_host.hpp"
 #include "util/strings.hpp"
@@ -24,6 +25,8 @@ using pgc::providers::format_timeout;
 using pgc::providers::script_stdin;
 using pgc::providers::SshOptions;
 using pgc::providers::with_remote_timeout;
+
+using pgc::test::hostile_words;
 
 namespace {
 
@@ -64,20 +67,6 @@ std::vector<std::string> split_nul(const std::string& text) {
   for (std::size_t start = 0, end = 0; (end = text.find('\0', start)) != std::string::npos; start = end + 1)
     words.push_back(text.substr(start, end - start));
   return words;
-}
-
-// Words a manifest value could hold, each of which a shell would act on if it reached one
-// unquoted: command substitution, quotes, separators, redirections, globs, expansions, control
-// and non-ASCII bytes (also invalid UTF-8). Every payload that would run something creates
-// marker, so "nothing ran" is checked by its absence.
-std::vector<std::string> hostile_words(const std::string& marker) {
-  const std::string touch = "touch " + marker;
-  return {"a b", "", "'", "''", "\"", "\"\"", "$(" + touch + ")", "`" + touch + "`", "\"$(" + touch + ")\"",
-          "'$(" + touch + ")'", "\\$(" + touch + ")", "x\ny", "\n", "\n" + touch, "; " + touch, "&& " + touch,
-          "|| " + touch, "| " + touch, "& " + touch, ">" + marker, ">>" + marker, "2>" + marker, "<(" + touch + ")",
-          "*", "?", "[a]", "[!a]*", "/*", "{a,b}", "-n", "--", "-", "\\", "\\'", "~", "~root", "~+", "$HOME",
-          "${HOME}", "${IFS}", "$((1+1))", "$'\\x41'", "$0", "$@", "a'b\"c'd", "\t", "\r", "\x1b[31m", "#comment",
-          "!", "!!", "%s", "a=b", "é 日本 🐘", "\xff\xfe", std::string(300, '\'')};
 }
 
 int bound_unlistened_port(int& fd) {

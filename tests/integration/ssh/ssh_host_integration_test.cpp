@@ -17,6 +17,7 @@
 #include <mutex>
 #include <thread>
 
+#include "tests/support/hostile_words.hpp"
 #include "providers/ssh/remote_host.hpp"
 #include "tests/integration/support/test_support.hpp"
 #include "util/strings.hpp"
@@ -65,19 +66,6 @@ std::unique_ptr<RemoteHost> connect_or_fail(const SshOptions& options) {
   auto host = pgc::providers::connect_ssh(options);
   if (!host) FAIL(host.error().message);
   return std::move(*host);
-}
-
-// Words a manifest value could hold, each of which a shell would act on if it reached one
-// unquoted (the unit tests' table, tests/unit/ssh_host_test.cpp); every payload that would run
-// something creates marker.
-std::vector<std::string> hostile_words(const std::string& marker) {
-  const std::string touch = "touch " + marker;
-  return {"a b", "", "'", "''", "\"", "\"\"", "$(" + touch + ")", "`" + touch + "`", "\"$(" + touch + ")\"",
-          "'$(" + touch + ")'", "\\$(" + touch + ")", "x\ny", "\n", "\n" + touch, "; " + touch, "&& " + touch,
-          "|| " + touch, "| " + touch, "& " + touch, ">" + marker, ">>" + marker, "2>" + marker, "<(" + touch + ")",
-          "*", "?", "[a]", "[!a]*", "/*", "{a,b}", "-n", "--", "-", "\\", "\\'", "~", "~root", "~+", "$HOME",
-          "${HOME}", "${IFS}", "$((1+1))", "$'\\x41'", "$0", "$@", "a'b\"c'd", "\t", "\r", "\x1b[31m", "#comment",
-          "!", "!!", "%s", "a=b", "é 日本 🐘", "\xff\xfe", std::string(300, '\'')};
 }
 
 // The suite logs in as root: where its commands run.
