@@ -14,6 +14,7 @@
 #include <fstream>
 
 #include "tests/support/hostile_words.hpp"
+#include "tests/support/shell_output.hpp"
 #include "providers/ssh/command_line.hpp"
 #include "providers/ssh/remote_host.hpp"
 #include "util/strings.hpp"
@@ -27,6 +28,7 @@ using pgc::providers::SshOptions;
 using pgc::providers::with_remote_timeout;
 
 using pgc::test::hostile_words;
+using pgc::test::shell_output;
 
 namespace {
 
@@ -50,17 +52,6 @@ class SshTempDir {
   std::filesystem::path path_;
 };
 
-// Runs a command line with popen (that is, `/bin/sh -c line`) and returns its stdout.
-std::string shell_output(const std::string& line) {
-  FILE* pipe = popen(line.c_str(), "r");
-  REQUIRE(pipe != nullptr);
-  std::string out;
-  char buffer[4096];
-  std::size_t n = 0;
-  while ((n = fread(buffer, 1, sizeof buffer, pipe)) > 0) out.append(buffer, n);
-  pclose(pipe);
-  return out;
-}
 
 std::vector<std::string> split_nul(const std::string& text) {
   std::vector<std::string> words;

@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "tests/support/shell_output.hpp"
 #include "util/strings.hpp"
 
 using pgc::shell_quote;
@@ -15,17 +16,7 @@ using pgc::shell_quote;
 namespace {
 
 // What `sh -c 'printf %s <word>'` prints: the word as the shell received it.
-std::string through_sh(const std::string& quoted) {
-  std::string command = "printf %s " + quoted;
-  FILE* pipe = popen(command.c_str(), "r");
-  REQUIRE(pipe != nullptr);
-  std::string out;
-  char buffer[4096];
-  std::size_t n = 0;
-  while ((n = fread(buffer, 1, sizeof buffer, pipe)) > 0) out.append(buffer, n);
-  pclose(pipe);
-  return out;
-}
+std::string through_sh(const std::string& quoted) { return pgc::test::shell_output("printf %s " + quoted); }
 
 }  // namespace
 
