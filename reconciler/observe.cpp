@@ -39,12 +39,11 @@ const std::string& host_probe_script() {
   // values are pgconverge-generated paths and names without spaces, contents are base64.
   static const std::string script = R"SH(
 set -u
+pkgs=""
 while [ "$#" -ge 2 ]; do
   kind=$1; item=$2; shift 2
   case "$kind" in
-    pkg)
-      if dpkg-query -W -f='${Status}' "$item" 2>/dev/null | grep -q 'install ok installed'; then
-        echo "pkg $item 1"; else echo "pkg $item 0"; fi ;;
+    pkg) pkgs="$pkgs $item" ;;
     svc)
       a=$(systemctl is-active "$item" 2>/dev/null | head -n1); e=$(systemctl is-enabled "$item" 2>/dev/null | head -n1)
       echo "svc $item ${a:-unknown} ${e:-unknown}" ;;
@@ -54,6 +53,16 @@ while [ "$#" -ge 2 ]; do
       if [ -f "$item/PG_VERSION" ]; then echo "dir $item 1"; else echo "dir $item 0"; fi ;;
   esac
 done
+# All packages in one dpkg-query (one call per package cost ~14 ms of CPU each on the lab).
+if [ -n "$pkgs" ]; then
+  set -f
+  installed=" $(dpkg-query -W -f='${Package} ${Status}\n' $pkgs 2>/dev/null |
+    awk '$2 == "install" && $3 == "ok" && $4 == "installed" {printf "%s ", $1}')"
+  for p in $pkgs; do
+    case "$installed" in *" $p "*) echo "pkg $p 1" ;; *) echo "pkg $p 0" ;; esac
+  done
+  set +f
+fi
 echo "end"
 )SH";
   return script;
