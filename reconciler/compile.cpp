@@ -1,6 +1,7 @@
 // compile(): validated manifests → the desired state (placement, Patroni DCS keys, each
 // member's patroni.yml, packages). Follows replication-semantics §2 (mode → DCS) and §3 (role → tags).
 #include <algorithm>
+#include <optional>
 #include <set>
 
 #include "reconciler/desired.hpp"
@@ -130,10 +131,28 @@ std::optional<std::string> client_cidr(const std::string& entry) {
   return entry;
 }
 
+// A Kubernetes memory quantity ("512Mi", "2Gi", "1G", "1073741824") in bytes; nullopt when it is
+// not one (validation reports that).
+std::optional<long long> memory_bytes(const std::string& quantity) {
+  std::size_t digits = 0;
+  while (digits < quantity.size() && quantity[digits] >= '0' && quantity[digits] <= '9') ++digits;
+  if (digits == 0 || digits > 12) return std::nullopt;
+  long long value = std::stoll(quantity.substr(0, digits));
+  static const std::vector<std::pair<std::string, long long>> units{
+      {"", 1},           {"k", 1000LL},          {"M", 1000LL * 1000},   {"G", 1000LL * 1000 * 1000},
+      {"T", 1000LL * 1000 * 1000 * 1000},       {"Ki", 1024LL},         {"Mi", 1024LL * 1024},
+      {"Gi", 1024LL * 1024 * 1024},              {"Ti", 1024LL * 1024 * 1024 * 1024}};
+  std::string suffix = quantity.substr(digits);
+  for (const auto& [unit, factor] : units)
+    if (suffix == unit) return value * factor;
+  return std::nullopt;
+}
+
 // Everything compile() gathers about one cluster before building its configs.
 struct ClusterInputs {
   const manifests::SGCluster* cluster = nullptr;
   const manifests::SGPostgresConfig* postgres_config = nullptr;  // nullptr: none referenced
+  const manifests::SGInstanceProfile* profile = nullptr;         // nullptr: none referenced
   const manifests::EtcdCluster* dcs = nullptr;
   int major = 0;
   SlotHosts hosts;                                    // slot → host
@@ -153,6 +172,8 @@ class Compiler {
     in.cluster = &cluster;
     in.major = major_of(cluster);
     in.postgres_config = postgres_config_of(cluster);
+    if (!cluster.sg_instance_profile.empty())
+      in.profile = find_named(manifests_.instance_profiles, cluster.sg_instance_profile, cluster.metadata.namespace_);
     in.dcs = dcs_of(cluster);
     in.client_cidrs = client_cidrs_of(cluster);
     in.pool = matching_hosts(cluster, manifests_.hosts);
@@ -379,6 +400,17 @@ class Compiler {
         warning(*config, field(name), "set to " + value + " instead (" + why + ")");
       params[name] = value;
     };
+    // On a VM the profile's memory is the member's RAM (docs/manifests.md): size PostgreSQL's
+    // memory from it, 25 % for shared_buffers and 75 % for effective_cache_size, unless the
+    // SGPostgresConfig sets them.
+    if (in.profile) {
+      if (auto bytes = memory_bytes(in.profile->memory)) {
+        long long mib = *bytes / (1024 * 1024);
+        if (!user("shared_buffers") && mib / 4 >= 16) params["shared_buffers"] = std::to_string(mib / 4) + "MB";
+        if (!user("effective_cache_size") && mib * 3 / 4 >= 16)
+          params["effective_cache_size"] = std::to_string(mib * 3 / 4) + "MB";
+      }
+    }
     auto wal_level = user("wal_level");
     if (wal_level && lower(trim(*wal_level)) == "logical") {
       params["wal_level"] = "logical";

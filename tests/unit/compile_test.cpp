@@ -502,3 +502,30 @@ TEST_CASE("compile: two clusters of the same name in different namespaces collid
         "cluster name \"sync-cluster\" is already used in namespace \"failover\" (the Patroni scope and the files on "
         "the hosts are named after it)");
 }
+
+TEST_CASE("compile: an SGInstanceProfile's memory sizes shared_buffers and effective_cache_size unless set") {
+  Lab lab(3, 3);
+  manifests::SGInstanceProfile profile;
+  profile.kind = "SGInstanceProfile";
+  profile.metadata.name = "size-s";
+  profile.metadata.namespace_ = "failover";
+  profile.cpu = "1";
+  profile.memory = "2Gi";
+  lab.set.instance_profiles.push_back(profile);
+  lab.cluster().sg_instance_profile = "size-s";
+  auto params = [&] { return lab.compiled().dynamic_config["postgresql"]["parameters"]; };
+  // The SGPostgresConfig sets shared_buffers (256MB): kept; effective_cache_size from the profile.
+  CHECK(params()["shared_buffers"] == "256MB");
+  CHECK(params()["effective_cache_size"] == "1536MB");
+  lab.pgconfig().parameters.erase("shared_buffers");
+  CHECK(params()["shared_buffers"] == "512MB");
+  for (const auto& [memory, shared] : std::vector<std::pair<std::string, std::string>>{
+           {"512Mi", "128MB"}, {"1G", "238MB"}, {"4294967296", "1024MB"}}) {
+    lab.set.instance_profiles.front().memory = memory;
+    CHECK(params()["shared_buffers"] == shared);
+  }
+  // Without a profile, nothing is derived.
+  lab.cluster().sg_instance_profile.clear();
+  CHECK_FALSE(params().contains("shared_buffers"));
+  CHECK_FALSE(params().contains("effective_cache_size"));
+}
