@@ -200,6 +200,9 @@ Host read_host(const YamlValue& document, ManifestBase base) {
   h.address = read_text(find_path(spec, {"address"})).value_or("");
   h.ssh_port = read_int(find_path(spec, {"ssh", "port"})).value_or(22);
   h.ssh_user = read_text(find_path(spec, {"ssh", "user"})).value_or("root");
+  if (const YamlValue* repos = find_path(spec, {"packageRepositories"}); repos && repos->kind == YamlValue::Kind::list)
+    for (const auto& item : repos->items)
+      if (item.kind == YamlValue::Kind::scalar) h.package_repositories.push_back(item.text);
   return h;
 }
 

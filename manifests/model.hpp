@@ -125,7 +125,12 @@ struct Host : ManifestBase {
   std::string address;      // where SSH, Patroni's REST API and PostgreSQL are reached
   int ssh_port = 22;
   std::string ssh_user = "root";  // non-root users run commands with `sudo -n`
+  // Package repositories pgconverge configures before installing: "pgdg" (apt.postgresql.org).
+  std::vector<std::string> package_repositories;
 };
+
+// The package repositories a Host may ask for (spec.packageRepositories).
+inline constexpr const char* k_repository_pgdg = "pgdg";
 
 // pgconverge.io/v1 EtcdCluster: an existing etcd (v3 API) used as Patroni's DCS.
 struct EtcdCluster : ManifestBase {

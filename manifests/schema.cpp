@@ -193,6 +193,7 @@ FieldSchema sgpoolingconfig_spec() {
 FieldSchema host_spec() {
   return object({
       {"address", str()},
+      {"packageRepositories", list_of(str())},
       {"ssh", object({
            {"port", integer()},
            {"user", str()},

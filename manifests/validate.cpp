@@ -439,6 +439,12 @@ void check_hosts(const std::vector<Host>& hosts, Diagnostics& diagnostics) {
                                     it->second->locations.at("spec.address").str() + ")");
       }
     }
+    if (!r.invalid("spec.packageRepositories"))
+      for (std::size_t i = 0; i < h.package_repositories.size(); ++i)
+        if (h.package_repositories[i] != k_repository_pgdg)
+          r.error(item_path("spec.packageRepositories", i),
+                  "unknown package repository " + quoted(h.package_repositories[i]) +
+                      " (known: pgdg, the PostgreSQL project's apt repository apt.postgresql.org)");
     if (!r.invalid("spec.ssh.port") && (h.ssh_port < 1 || h.ssh_port > 65535))
       r.error("spec.ssh.port", "must be between 1 and 65535, got " + std::to_string(h.ssh_port));
     static const std::regex user("[A-Za-z_][A-Za-z0-9_.-]*");

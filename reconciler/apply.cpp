@@ -124,7 +124,9 @@ class Executor {
       if (!other) return std::unexpected(other.error());
     }
     switch (change.step) {
+      case Step::configure_repository: return configure_repository(change);
       case Step::install_packages: return install_packages(change);
+      case Step::stop_debian_cluster: return stop_debian_cluster(change);
       case Step::write_config: return write_config(change);
       case Step::reload_member: return systemctl(change.host, {"reload", member(change).service});
       case Step::start_member: return start_member(change, token);
@@ -155,25 +157,98 @@ class Executor {
     return as_void(run_checked(**s, args, k_command_timeout));
   }
 
+  // A failed package-manager command, in its own words: apt's "E:" lines, else the end of stderr.
+  static std::string package_manager_error(const std::string& host, const std::string& what,
+                                           const providers::CommandResult& r) {
+    std::vector<std::string> errors;
+    for (const auto& line : split(r.err + "\n" + r.out, '\n'))
+      if (line.starts_with("E: ") || line.starts_with("pgconverge: ")) errors.push_back(trim(line));
+    std::string text = errors.empty() ? trim(r.err) : join(errors, "; ");
+    if (text.size() > 600) text = "…" + text.substr(text.size() - 600);
+    return "host " + host + ": " + what + " exited with status " + std::to_string(r.exit_status) + ": " + text;
+  }
+
+  Result<void> configure_repository(const Change& change) {
+    auto s = session(change.host);
+    if (!s) return std::unexpected(s.error());
+    if (change.payload.value("repository", "") != manifests::k_repository_pgdg)
+      return fail("host " + (*s)->describe() + ": unknown package repository");
+    // postgresql-common (in Debian and Ubuntu themselves) ships the PGDG key and the script that
+    // writes apt.postgresql.org's sources entry for this release, then runs apt-get update.
+    static const std::string script = R"SH(
+set -eu
+export DEBIAN_FRONTEND=noninteractive
+apt_opts="-y -q -o DPkg::Lock::Timeout=300"
+if ! dpkg-query -W -f='${Status}' postgresql-common 2>/dev/null | grep -q 'ok installed'; then
+  apt-get $apt_opts update
+  apt-get $apt_opts install --no-install-recommends postgresql-common
+fi
+/usr/share/postgresql-common/pgdg/apt.postgresql.org.sh -y
+)SH";
+    auto r = (*s)->run_script(script, {}, k_install_timeout);
+    if (!r) return std::unexpected(r.error());
+    if (r->exit_status != 0) return fail(package_manager_error((*s)->describe(), "adding the pgdg repository", *r));
+    return {};
+  }
+
   Result<void> install_packages(const Change& change) {
     auto s = session(change.host);
     if (!s) return std::unexpected(s.error());
     // Installing postgresql-NN would create and start a cluster "main" on port 5432, clashing with
     // Patroni's: tell postgresql-common not to (createcluster.conf is read by the package scripts).
-    static const std::string no_main_cluster = R"SH(
+    // After apt-get update (when planned), every package must have a candidate before any is
+    // installed: a host gets all of its packages or none.
+    static const std::string script = R"SH(
 set -eu
+export DEBIAN_FRONTEND=noninteractive
+update=$1; shift
+apt_opts="-y -q -o DPkg::Lock::Timeout=300"
 f=/etc/postgresql-common/createcluster.conf
 install -d /etc/postgresql-common
 grep -qE '^[[:space:]]*create_main_cluster[[:space:]]*=[[:space:]]*false' "$f" 2>/dev/null || echo 'create_main_cluster = false' >> "$f"
+if [ "$update" = 1 ]; then apt-get $apt_opts update; fi
+missing=""
+for p in "$@"; do
+  c=$(LC_ALL=C apt-cache policy "$p" 2>/dev/null | awk '/^  Candidate:/ {print $2}')
+  if [ -z "$c" ] || [ "$c" = "(none)" ]; then missing="$missing $p"; fi
+done
+if [ -n "$missing" ]; then
+  echo "pgconverge: not available from this host's package sources:$missing (nothing installed)" >&2
+  exit 100
+fi
+apt-get $apt_opts install --no-install-recommends "$@"
 )SH";
-    auto prepared = (*s)->run_script(no_main_cluster, {}, k_command_timeout);
-    if (!prepared) return std::unexpected(prepared.error());
-    if (prepared->exit_status != 0)
-      return fail("host " + (*s)->describe() + ": createcluster.conf: " + trim(prepared->err));
-    std::vector<std::string> argv{"env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "install", "-y", "-q",
-                                  "--no-install-recommends"};
-    for (const auto& p : change.payload["packages"]) argv.push_back(p.get<std::string>());
-    return as_void(run_checked(**s, argv, k_install_timeout));
+    std::vector<std::string> args{change.payload.value("update", false) ? "1" : "0"};
+    for (const auto& p : change.payload["packages"]) args.push_back(p.get<std::string>());
+    auto r = (*s)->run_script(script, args, k_install_timeout);
+    if (!r) return std::unexpected(r.error());
+    if (r->exit_status != 0)
+      return fail(package_manager_error((*s)->describe(), "apt-get install " + join(std::vector<std::string>(args.begin() + 1, args.end()), " "), *r));
+    return {};
+  }
+
+  Result<void> stop_debian_cluster(const Change& change) {
+    auto s = session(change.host);
+    if (!s) return std::unexpected(s.error());
+    std::string version = change.payload.value("version", "");
+    std::string name = change.payload.value("name", "");
+    // Stop it (pg_ctlcluster hands over to systemctl where systemd started it), then keep it from
+    // starting again; its data directory stays as it is.
+    static const std::string script = R"SH(
+set -eu
+v=$1; c=$2
+if pg_ctlcluster "$v" "$c" status >/dev/null 2>&1; then pg_ctlcluster "$v" "$c" stop -m fast; fi
+systemctl disable "postgresql@$v-$c" >/dev/null 2>&1 || true
+)SH";
+    auto r = (*s)->run_script(script, {version, name}, k_command_timeout);
+    if (!r) return std::unexpected(r.error());
+    if (r->exit_status != 0)
+      return fail("host " + (*s)->describe() + ": stopping Debian's cluster " + version + "/" + name + ": " + trim(r->err));
+    return (*s)->write_file("/etc/postgresql/" + version + "/" + name + "/start.conf",
+                            "# pgconverge: disabled so that Patroni alone runs PostgreSQL on this host.\n"
+                            "# The cluster's data directory is kept as it was.\n"
+                            "disabled\n",
+                            providers::FileMode{"postgres", "postgres", 0644});
   }
 
   Result<void> write_config(const Change& change) {
@@ -428,13 +503,31 @@ ApplyReport apply(const Plan& plan, const manifests::ManifestSet& manifests, con
   report.host_errors = plan.host_errors;
   Executor executor(manifests, desired, secrets, world, sessions, progress, options);
   std::set<std::string> failed_hosts;
-  for (const auto& change : plan.host_changes) {
-    if (auto r = executor.execute(change); !r) {
-      report.host_errors.push_back(r.error().message);
-      failed_hosts.insert(change.host);
-    } else {
-      ++report.host_changes_applied;
+  // Hosts are prepared in parallel (a package install takes minutes), each host's changes in order;
+  // a failed change ends that host's preparation.
+  std::vector<std::string> prep_hosts;
+  for (const auto& change : plan.host_changes)
+    if (std::find(prep_hosts.begin(), prep_hosts.end(), change.host) == prep_hosts.end()) prep_hosts.push_back(change.host);
+  std::vector<std::vector<std::string>> prep_errors(prep_hosts.size());
+  std::vector<std::size_t> prep_applied(prep_hosts.size(), 0);
+  parallel_for(prep_hosts.size(), options.workers, [&](std::size_t i) {
+    for (const auto& change : plan.host_changes) {
+      if (change.host != prep_hosts[i]) continue;
+      if (stopping(options.stop)) {
+        prep_errors[i].push_back(change.subject + ": " + k_stopping + " (not started)");
+        break;
+      }
+      if (auto r = executor.execute(change); !r) {
+        prep_errors[i].push_back(r.error().message);
+        break;
+      }
+      ++prep_applied[i];
     }
+  });
+  for (std::size_t i = 0; i < prep_hosts.size(); ++i) {
+    report.host_changes_applied += prep_applied[i];
+    if (!prep_errors[i].empty()) failed_hosts.insert(prep_hosts[i]);
+    report.host_errors.insert(report.host_errors.end(), prep_errors[i].begin(), prep_errors[i].end());
   }
   // Clusters are independent: run them in parallel, each in order.
   report.clusters.resize(plan.clusters.size());
@@ -443,14 +536,20 @@ ApplyReport apply(const Plan& plan, const manifests::ManifestSet& manifests, con
     auto& outcome = report.clusters[i];
     outcome.name = cp.name;
     outcome.errors = cp.errors;
+    // A cluster with a member on a host whose preparation failed is left alone: no member of it
+    // starts half-prepared elsewhere.
+    bool host_failed = false;
+    if (const auto* dc = find_cluster(desired, cp.name))
+      for (const auto& m : dc->members)
+        if (!host_failed && failed_hosts.contains(m.host)) {
+          outcome.errors.push_back("cluster " + cp.name + ": not applied: preparing host " + m.host + " failed");
+          host_failed = true;
+        }
     for (const auto& change : cp.changes) {
+      if (host_failed) break;
       if (stopping(options.stop)) {
         outcome.errors.push_back(change.subject + ": " + k_stopping + " (not started)");
         break;
-      }
-      if (!change.host.empty() && failed_hosts.contains(change.host)) {
-        outcome.errors.push_back(change.subject + ": skipped, host setup failed");
-        continue;
       }
       if (auto r = executor.execute(change); !r) {
         outcome.errors.push_back(change.subject + ": " + r.error().message);

@@ -1,5 +1,7 @@
 #include "reconciler/observe.hpp"
 
+#include <algorithm>
+#include <cstdlib>
 #include <set>
 #include <sstream>
 
@@ -51,16 +53,51 @@ while [ "$#" -ge 2 ]; do
       if [ -f "$item" ]; then echo "file $item 1 $(base64 -w0 < "$item")"; else echo "file $item 0"; fi ;;
     dir)
       if [ -f "$item/PG_VERSION" ]; then echo "dir $item 1"; else echo "dir $item 0"; fi ;;
+    repo)
+      case "$item" in
+        pgdg) if [ -f /etc/apt/sources.list.d/pgdg.sources ] || [ -f /etc/apt/sources.list.d/pgdg.list ]; then echo "repo pgdg 1"; else echo "repo pgdg 0"; fi ;;
+      esac ;;
   esac
 done
+# Clusters Debian's postgresql-common manages (the 15/main a package install creates, say).
+for conf in /etc/postgresql/*/*/postgresql.conf; do
+  [ -f "$conf" ] || continue
+  d=${conf%/postgresql.conf}; c=${d##*/}; v=${d%/*}; v=${v##*/}
+  port=$(sed -n 's/^[[:space:]]*port[[:space:]]*=[[:space:]]*\([0-9][0-9]*\).*/\1/p' "$conf" | tail -n1)
+  dd=$(sed -n "s/^[[:space:]]*data_directory[[:space:]]*=[[:space:]]*'\([^' ]*\)'.*/\1/p" "$conf" | tail -n1)
+  sc=$(grep -v '^[[:space:]]*#' "$d/start.conf" 2>/dev/null | tr -d '[:space:]')
+  on=0
+  if [ -n "$dd" ] && [ -f "$dd/postmaster.pid" ]; then
+    pid=$(head -n1 "$dd/postmaster.pid" 2>/dev/null)
+    case "$pid" in ''|*[!0-9]*) ;; *) kill -0 "$pid" 2>/dev/null && on=1 ;; esac
+  fi
+  echo "pgcl $v $c ${port:-5432} $on ${sc:-auto} ${dd:--}"
+done
+# The OS, from os-release (values without spaces; PRETTY_NAME base64).
+osv() { sed -n "s/^$1=//p" /etc/os-release 2>/dev/null | head -n1 | tr -d "\"'" | tr ' ' ','; }
+if [ -r /etc/os-release ]; then
+  echo "os $(osv ID | tr -d ,)- $(osv VERSION_ID)- $(osv ID_LIKE)- $(osv VERSION_CODENAME)- $(sed -n 's/^PRETTY_NAME=//p' /etc/os-release | head -n1 | tr -d "\"'" | base64 -w0)-"
+else
+  echo "os - - - - -"
+fi
+have_apt=0; command -v apt-get >/dev/null 2>&1 && command -v dpkg-query >/dev/null 2>&1 && have_apt=1
+have_dnf=0; command -v dnf >/dev/null 2>&1 && have_dnf=1
+lists=0; for f in /var/lib/apt/lists/*_Packages*; do [ -e "$f" ] && lists=1; break; done
+echo "pm $have_apt $have_dnf $lists"
 # All packages in one dpkg-query (one call per package cost ~14 ms of CPU each on the lab).
 if [ -n "$pkgs" ]; then
   set -f
   installed=" $(dpkg-query -W -f='${Package} ${Status}\n' $pkgs 2>/dev/null |
     awk '$2 == "install" && $3 == "ok" && $4 == "installed" {printf "%s ", $1}')"
+  missing=""
   for p in $pkgs; do
-    case "$installed" in *" $p "*) echo "pkg $p 1" ;; *) echo "pkg $p 0" ;; esac
+    case "$installed" in *" $p "*) echo "pkg $p 1" ;; *) echo "pkg $p 0"; missing="$missing $p" ;; esac
   done
+  # What apt would install for the missing ones (no line: apt knows no such package).
+  if [ -n "$missing" ] && [ "$have_apt" = 1 ]; then
+    LC_ALL=C apt-cache policy $missing 2>/dev/null |
+      awk '/^[^ ]/ {p=$1; sub(/:$/, "", p)} /^  Candidate:/ {print "cand", p, $2}'
+  fi
   set +f
 fi
 echo "end"
@@ -105,6 +142,32 @@ Result<ObservedHost> parse_host_probe(const std::string& host_name, const std::s
       else host.files[f[1]] = std::nullopt;
     } else if (f[0] == "dir" && f.size() == 3) {
       host.data_dirs[f[1]] = f[2] == "1";
+    } else if (f[0] == "repo" && f.size() == 3) {
+      host.repositories[f[1]] = f[2] == "1";
+    } else if (f[0] == "os" && f.size() == 6) {
+      // Every value ends in "-" so that none is empty; ID_LIKE's spaces came as commas.
+      auto value = [](const std::string& v) { return v.empty() ? v : v.substr(0, v.size() - 1); };
+      host.os.id = value(f[1]);
+      host.os.version_id = value(f[2]);
+      host.os.id_like = value(f[3]);
+      std::replace(host.os.id_like.begin(), host.os.id_like.end(), ',', ' ');
+      host.os.codename = value(f[4]);
+      host.os.pretty_name = trim(base64_decode(value(f[5])));
+    } else if (f[0] == "pm" && f.size() == 4) {
+      host.has_apt = f[1] == "1";
+      host.has_dnf = f[2] == "1";
+      host.apt_lists = f[3] == "1";
+    } else if (f[0] == "cand" && f.size() == 3) {
+      host.candidates[f[1]] = f[2] == "(none)" ? "" : f[2];
+    } else if (f[0] == "pgcl" && f.size() == 7) {
+      DebianCluster c;
+      c.version = f[1];
+      c.name = f[2];
+      c.port = std::atoi(f[3].c_str());
+      c.online = f[4] == "1";
+      c.start_conf = f[5];
+      c.data_dir = f[6] == "-" ? "" : f[6];
+      host.debian_clusters.push_back(std::move(c));
     } else {
       return fail("host " + host_name + ": probe: unexpected output line: " + line.substr(0, 80));
     }

@@ -10,6 +10,26 @@
 
 namespace pgc::reconciler {
 
+// /etc/os-release of a host.
+struct OsRelease {
+  std::string id;          // "debian", "ubuntu", "rhel"… (empty: no /etc/os-release)
+  std::string version_id;  // "12"
+  std::string id_like;     // space-separated, e.g. "debian" on Ubuntu
+  std::string pretty_name; // "Debian GNU/Linux 12 (bookworm)"
+  std::string codename;    // VERSION_CODENAME: "bookworm"
+};
+
+// A cluster Debian's postgresql-common manages (/etc/postgresql/<version>/<name>), e.g. the
+// 15/main the package creates on install.
+struct DebianCluster {
+  std::string version;
+  std::string name;
+  int port = 5432;
+  bool online = false;       // its postmaster runs
+  std::string start_conf;    // auto, manual, disabled
+  std::string data_dir;
+};
+
 // What one SSH probe of a host found. A probe is one round trip per host.
 struct ObservedHost {
   std::string name;
@@ -21,6 +41,14 @@ struct ObservedHost {
   std::map<std::string, std::string> services;         // unit → ActiveState (active, inactive, failed…)
   std::map<std::string, std::string> service_enabled;  // unit → is-enabled answer
   std::map<std::string, bool> data_dirs;               // data_dir → holds a PGDATA (PG_VERSION)
+  OsRelease os;
+  bool has_apt = false;                                // apt-get and dpkg-query are there
+  bool has_dnf = false;
+  bool apt_lists = false;                              // apt has package lists (apt-get update ran)
+  // Packages not installed → the version apt would install ("" when apt has none).
+  std::map<std::string, std::string> candidates;
+  std::vector<DebianCluster> debian_clusters;
+  std::map<std::string, bool> repositories;            // package repository (pgdg) → configured
 };
 
 // One member as Patroni's GET /cluster reports it.

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <set>
 
+#include "reconciler/host_prep.hpp"
 #include "reconciler/yaml_json.hpp"
 #include "util/strings.hpp"
 
@@ -111,7 +112,9 @@ std::string action_symbol(Action action) {
 
 std::string to_string(Step step) {
   switch (step) {
+    case Step::configure_repository: return "configure-repository";
     case Step::install_packages: return "install-packages";
+    case Step::stop_debian_cluster: return "stop-debian-cluster";
     case Step::write_config: return "write-config";
     case Step::reload_member: return "reload";
     case Step::start_member: return "start";
@@ -601,24 +604,9 @@ Plan diff(const manifests::ManifestSet& manifests, const DesiredState& desired, 
   for (const auto& [name, host] : observed.hosts)
     if (!host.reachable) plan.host_errors.push_back(host.error.empty() ? "host " + name + ": not reachable" : host.error);
 
-  // Packages every member host needs, one change per host.
-  std::map<std::string, std::set<std::string>> missing;
-  for (const auto& cluster : desired.clusters)
-    for (const auto& m : cluster.members) {
-      auto h = observed.hosts.find(m.host);
-      if (h == observed.hosts.end() || !h->second.reachable) continue;
-      for (const auto& p : cluster.packages) {
-        auto it = h->second.packages.find(p);
-        if (it == h->second.packages.end() || !it->second) missing[m.host].insert(p);
-      }
-    }
-  for (const auto& [host, pkgs] : missing) {
-    std::vector<std::string> list(pkgs.begin(), pkgs.end());
-    Change c = make_change("host " + host + ": packages", Action::create, "", join(list, ", "), "not installed",
-             Step::install_packages, "", "", host);
-    c.payload["packages"] = list;
-    plan.host_changes.push_back(c);
-  }
+  // What member hosts need first: a supported OS, repositories, packages, Debian's clusters stopped.
+  HostPreparation prep = plan_host_preparation(manifests, desired, observed);
+  plan.host_changes = std::move(prep.changes);
 
   for (const auto& cluster : desired.clusters) {
     ClusterPlan cp;
@@ -629,6 +617,16 @@ Plan diff(const manifests::ManifestSet& manifests, const DesiredState& desired, 
       cp.errors.push_back("cluster " + cluster.name + ": secrets unavailable");
     } else {
       plan_cluster(manifests, cluster, observed, s->second, options, cp);
+    }
+    // A member host that cannot be prepared stops the whole cluster: nothing half-applied.
+    std::set<std::string> blocked;
+    for (const auto& m : cluster.members)
+      if (auto it = prep.blockers.find(m.host); it != prep.blockers.end() && blocked.insert(m.host).second)
+        cp.errors.insert(cp.errors.end(), it->second.begin(), it->second.end());
+    if (!blocked.empty()) {
+      cp.changes.clear();
+      cp.impact.reset();
+      cp.bootstrap = false;
     }
     plan.clusters.push_back(std::move(cp));
   }

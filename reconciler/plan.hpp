@@ -24,7 +24,9 @@ std::string action_symbol(Action action);
 
 // What the executor does for a change.
 enum class Step {
-  install_packages,   // host: apt-get install payload.packages
+  configure_repository,  // host: add payload.repository (pgdg) to apt's sources, apt-get update
+  install_packages,   // host: apt-get install payload.packages (apt-get update first if payload.update)
+  stop_debian_cluster,  // host: stop Debian's cluster payload.version/payload.name, start.conf disabled
   write_config,       // member: write its patroni.yml (secrets resolved at execution)
   reload_member,      // member: systemctl reload (Patroni re-reads local config: tags…)
   start_member,       // member: enable + start its service, then wait per payload.wait

@@ -10,6 +10,10 @@
 
 namespace pgc::testing {
 
+inline reconciler::OsRelease debian12() {
+  return {"debian", "12", "", "Debian GNU/Linux 12 (bookworm)", "bookworm"};
+}
+
 // A cluster "c" of n members c-0..c-(n-1) on hosts h1..hn (10.0.0.11..), in the given mode.
 inline reconciler::DesiredCluster make_cluster(int n, manifests::ReplicationMode mode, int sync_count = 1) {
   using manifests::ReplicationMode;

@@ -287,6 +287,18 @@ TEST_CASE("validate: Host address, uniqueness and ssh settings", "[manifests][va
               "hosts.yaml:10:3)"});
 }
 
+TEST_CASE("validate: Host packageRepositories knows pgdg only", "[manifests][validate]") {
+  TempDir dir;
+  dir.write("hosts.yaml",
+            "apiVersion: pgconverge.io/v1\nkind: Host\nmetadata: {name: a}\n"  // 1-3
+            "spec:\n  address: 10.0.0.21\n  packageRepositories:\n    - pgdg\n    - epel\n");  // 4-8
+  dir.write("lab.yaml", pgc::testing::k_valid_lab);
+  auto loaded = dir.load();
+  CHECK(dir.printed(loaded) ==
+        Lines{"hosts.yaml:8:7: spec.packageRepositories[1]: unknown package repository \"epel\" (known: pgdg, the "
+              "PostgreSQL project's apt repository apt.postgresql.org)"});
+}
+
 TEST_CASE("validate: EtcdCluster endpoints are a non-empty list of host:port", "[manifests][validate]") {
   const char* etcd =
       "apiVersion: pgconverge.io/v1\nkind: EtcdCluster\nmetadata: {name: etcd}\n"  // 1-3

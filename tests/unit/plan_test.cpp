@@ -30,6 +30,9 @@ ObservedState observed_hosts(const DesiredCluster& c, bool configured, const Clu
     ObservedHost h;
     h.name = m.host;
     h.reachable = true;
+    h.os = testing::debian12();
+    h.has_apt = true;
+    h.apt_lists = true;
     for (const auto& p : c.packages) h.packages[p] = true;
     if (configured) {
       h.files[m.config_path] = config_text(m, secrets);
@@ -245,6 +248,7 @@ TEST_CASE("plan: missing packages are installed per host before anything else") 
   auto secrets = testing::fixed_secrets();
   auto observed = observed_hosts(c, false, secrets);
   observed.hosts["h1"].packages["patroni"] = false;
+  observed.hosts["h1"].candidates["patroni"] = "3.0.2-1";
   auto plan = diff(hosts_for(c), DesiredState{{c}}, observed, {{"c", secrets}});
   REQUIRE(plan.host_changes.size() == 1);
   CHECK(plan.host_changes[0].payload["packages"] == nlohmann::json{"patroni"});

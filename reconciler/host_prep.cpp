@@ -1,0 +1,200 @@
+#include "reconciler/host_prep.hpp"
+
+#include <algorithm>
+#include <set>
+
+#include "util/strings.hpp"
+
+namespace pgc::reconciler {
+namespace {
+
+bool has_word(const std::string& words, std::initializer_list<std::string_view> any) {
+  for (const auto& w : split(words, ' '))
+    for (auto a : any)
+      if (w == a) return true;
+  return false;
+}
+
+std::string os_name(const OsRelease& os) {
+  std::string name = os.pretty_name.empty() ? os.id + " " + os.version_id : os.pretty_name;
+  return trim(name) + " (ID=" + (os.id.empty() ? "?" : os.id) + ")";
+}
+
+Change host_change(std::string subject, Action action, std::string before, std::string after, std::string reason,
+                   Step step, const std::string& host) {
+  Change c;
+  c.subject = std::move(subject);
+  c.action = action;
+  c.before = std::move(before);
+  c.after = std::move(after);
+  c.reason = std::move(reason);
+  c.step = step;
+  c.host = host;
+  return c;
+}
+
+// "postgresql-16" → "16"; "" for other packages.
+std::string postgres_major_of(const std::string& package) {
+  for (std::string_view prefix : {"postgresql-client-", "postgresql-"}) {
+    if (package.starts_with(prefix)) {
+      std::string rest = package.substr(prefix.size());
+      if (!rest.empty() && std::all_of(rest.begin(), rest.end(), [](char c) { return c >= '0' && c <= '9'; }))
+        return rest;
+    }
+  }
+  return "";
+}
+
+std::string unavailable_message(const std::string& host, const ObservedHost& h, const std::string& package,
+                                bool pgdg_declared) {
+  std::string msg = "host " + host + ": package " + package + " is not available from its package sources (" +
+                    (h.candidates.contains(package) ? "apt-cache policy: no installation candidate"
+                                                    : "apt does not know it") +
+                    ")";
+  std::string major = postgres_major_of(package);
+  if (!major.empty() && !pgdg_declared)
+    return msg + ". PostgreSQL " + major + " is not in " + os_name(h.os) +
+           "'s own repositories: add `packageRepositories: [pgdg]` to the spec of Host " + host +
+           " and pgconverge configures the PostgreSQL project's apt repository (apt.postgresql.org), "
+           "or add a repository that has it and run apt-get update there";
+  return msg + ". Fix the host's apt sources (/etc/apt/sources.list*) and run apt-get update there";
+}
+
+}  // namespace
+
+bool is_debian_family(const OsRelease& os) {
+  return os.id == "debian" || os.id == "ubuntu" || has_word(os.id_like, {"debian", "ubuntu"});
+}
+
+bool is_rhel_family(const OsRelease& os) {
+  static const std::set<std::string> ids{"rhel", "centos", "rocky", "almalinux", "fedora", "ol", "amzn"};
+  return ids.contains(os.id) || has_word(os.id_like, {"rhel", "fedora", "centos"});
+}
+
+HostPreparation plan_host_preparation(const manifests::ManifestSet& manifests, const DesiredState& desired,
+                                      const ObservedState& observed) {
+  HostPreparation out;
+  // Per member host: the packages its clusters need, its members' ports and data directories.
+  struct Needs {
+    std::set<std::string> packages;
+    std::set<int> ports;
+    std::set<std::string> data_dirs;
+  };
+  std::map<std::string, Needs> needs;
+  for (const auto& cluster : desired.clusters)
+    for (const auto& m : cluster.members) {
+      auto& n = needs[m.host];
+      n.packages.insert(cluster.packages.begin(), cluster.packages.end());
+      if (m.patroni_config.contains("postgresql")) {
+        const auto& pg = m.patroni_config["postgresql"];
+        n.data_dirs.insert(pg.value("data_dir", ""));
+        auto listen = pg.value("listen", "");
+        if (auto colon = listen.rfind(':'); colon != std::string::npos)
+          n.ports.insert(std::atoi(listen.c_str() + colon + 1));
+      }
+    }
+  std::map<std::string, const manifests::Host*> hosts;
+  for (const auto& h : manifests.hosts) hosts[h.metadata.name] = &h;
+
+  for (const auto& [name, need] : needs) {
+    auto it = observed.hosts.find(name);
+    if (it == observed.hosts.end() || !it->second.reachable) continue;  // reported elsewhere
+    const ObservedHost& h = it->second;
+    auto& blockers = out.blockers[name];
+
+    if (h.os.id.empty()) {
+      blockers.push_back("host " + name + ": has no /etc/os-release, so its OS is unknown: pgconverge installs and "
+                         "runs PostgreSQL on Debian and Ubuntu (apt)");
+      continue;
+    }
+    if (is_rhel_family(h.os)) {
+      blockers.push_back("host " + name + ": unsupported OS " + os_name(h.os) +
+                         ": RHEL-family hosts (dnf, the PGDG RPM repository, patroni from EPEL) are planned but not "
+                         "supported yet; pgconverge supports Debian and Ubuntu (apt)");
+      continue;
+    }
+    if (!is_debian_family(h.os)) {
+      blockers.push_back("host " + name + ": unsupported OS " + os_name(h.os) +
+                         ": pgconverge supports Debian and Ubuntu (apt)");
+      continue;
+    }
+    if (!h.has_apt) {
+      blockers.push_back("host " + name + ": " + os_name(h.os) + " without apt-get or dpkg-query: cannot install packages");
+      continue;
+    }
+
+    const manifests::Host* declared = hosts.contains(name) ? hosts.at(name) : nullptr;
+    bool pgdg_declared = declared && std::find(declared->package_repositories.begin(), declared->package_repositories.end(),
+                                               manifests::k_repository_pgdg) != declared->package_repositories.end();
+    bool pgdg_pending = false;
+    if (pgdg_declared) {
+      auto r = h.repositories.find(manifests::k_repository_pgdg);
+      if (r == h.repositories.end() || !r->second) {
+        pgdg_pending = true;
+        Change c = host_change("host " + name + ": package repository pgdg", Action::create, "",
+                               "apt.postgresql.org for " + (h.os.codename.empty() ? h.os.id : h.os.codename),
+                               "Host " + name + " declares packageRepositories: [pgdg]", Step::configure_repository,
+                               name);
+        c.payload["repository"] = manifests::k_repository_pgdg;
+        out.changes.push_back(std::move(c));
+      }
+    }
+
+    std::vector<std::string> missing;
+    for (const auto& p : need.packages) {
+      auto installed = h.packages.find(p);
+      if (installed == h.packages.end() || !installed->second) missing.push_back(p);
+    }
+    if (!missing.empty()) {
+      // With package lists to consult and no repository still to add, a package no source has
+      // stops the host now, before anything is installed; otherwise apply checks after apt-get update.
+      bool update_first = !h.apt_lists || pgdg_pending;
+      if (!update_first) {
+        for (const auto& p : missing) {
+          auto cand = h.candidates.find(p);
+          if (cand == h.candidates.end() || cand->second.empty())
+            blockers.push_back(unavailable_message(name, h, p, pgdg_declared));
+        }
+        if (!blockers.empty()) continue;
+      }
+      std::vector<std::string> shown;
+      for (const auto& p : missing) {
+        auto cand = h.candidates.find(p);
+        shown.push_back(cand != h.candidates.end() && !cand->second.empty() ? p + " " + cand->second : p);
+      }
+      Change c = host_change("host " + name + ": packages", Action::create, "", join(shown, ", "),
+                             update_first ? "not installed (apt-get update first: " +
+                                                std::string(pgdg_pending ? "a repository is added" : "apt has no package lists") + ")"
+                                          : "not installed",
+                             Step::install_packages, name);
+      c.payload["packages"] = missing;
+      c.payload["update"] = update_first;
+      out.changes.push_back(std::move(c));
+    }
+
+    // Debian's own clusters: the 15/main its package creates and starts, or any on a port a
+    // member needs. Stopped and set to start.conf "disabled"; their data is never touched.
+    for (const auto& dc : h.debian_clusters) {
+      if (need.data_dirs.contains(dc.data_dir)) continue;
+      bool clashes = need.ports.contains(dc.port);
+      if (dc.name != "main" && !clashes) continue;
+      if (!dc.online && dc.start_conf == "disabled") continue;
+      std::string id = dc.version + "/" + dc.name;
+      Change c = host_change("host " + name + ": Debian's cluster " + id, Action::update,
+                             std::string(dc.online ? "running" : "stopped") + ", start.conf " + dc.start_conf,
+                             "stopped, start.conf disabled (data kept in " + (dc.data_dir.empty() ? "?" : dc.data_dir) + ")",
+                             clashes ? "it uses port " + std::to_string(dc.port) + ", which a member on this host needs"
+                                     : "the cluster Debian's postgresql package creates; Patroni runs PostgreSQL here",
+                             Step::stop_debian_cluster, name);
+      c.payload["version"] = dc.version;
+      c.payload["name"] = dc.name;
+      c.payload["online"] = dc.online;
+      out.changes.push_back(std::move(c));
+    }
+  }
+  for (auto it = out.blockers.begin(); it != out.blockers.end();)
+    it = it->second.empty() ? out.blockers.erase(it) : std::next(it);
+  return out;
+}
+
+}  // namespace pgc::reconciler

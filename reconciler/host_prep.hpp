@@ -1,0 +1,32 @@
+#pragma once
+// Host preparation: what a member host needs before any Patroni member runs on it, from what the
+// probe saw — a supported OS, package repositories, packages, and Debian's own clusters out of
+// the way. Plain data in, plain data out (no I/O).
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "manifests/model.hpp"
+#include "reconciler/desired.hpp"
+#include "reconciler/observed.hpp"
+#include "reconciler/plan.hpp"
+
+namespace pgc::reconciler {
+
+struct HostPreparation {
+  std::vector<Change> changes;  // in order: repositories, packages, Debian clusters; per host
+  // Host → why nothing can be done on it (unsupported OS, a package no source has). Every
+  // cluster with a member there is left alone this run.
+  std::map<std::string, std::vector<std::string>> blockers;
+};
+
+// Debian or a derivative (Ubuntu…): what pgconverge installs with apt-get.
+bool is_debian_family(const OsRelease& os);
+// RHEL, Fedora and derivatives: dnf, planned but not supported yet.
+bool is_rhel_family(const OsRelease& os);
+
+HostPreparation plan_host_preparation(const manifests::ManifestSet& manifests, const DesiredState& desired,
+                                      const ObservedState& observed);
+
+}  // namespace pgc::reconciler
