@@ -206,16 +206,8 @@ class Compiler {
       return 0;
     }
     std::vector<std::string> notes;
-    bool all_pgdg = !manifests_.hosts.empty() &&
-                    std::all_of(manifests_.hosts.begin(), manifests_.hosts.end(), [](const manifests::Host& h) {
-                      return std::find(h.package_repositories.begin(), h.package_repositories.end(),
-                                       manifests::k_repository_pgdg) != h.package_repositories.end();
-                    });
-    if (*major != k_debian_postgres_major && !all_pgdg)
-      notes.push_back("Debian 12 main ships only PostgreSQL " + std::to_string(k_debian_postgres_major) +
-                      ": postgresql-" + std::to_string(*major) +
-                      " needs the PostgreSQL project's repository (apt.postgresql.org): declare "
-                      "`packageRepositories: [pgdg]` on the Hosts, or configure it yourself");
+    // Whether the hosts' package sources have postgresql-<major> is checked at plan time, per
+    // host (host_prep.cpp): Debian 12 has only 15, Ubuntu 24.04 16, PGDG all of them.
     if (cluster.postgres_version.find('.') != std::string::npos)
       notes.push_back("the minor version is not pinned: the hosts get the newest " + std::to_string(*major) +
                       ".x their repositories have");

@@ -45,13 +45,17 @@ std::string postgres_major_of(const std::string& package) {
   return "";
 }
 
-std::string unavailable_message(const std::string& host, const ObservedHost& h, const std::string& package,
+std::string unavailable_message(const std::string& host, const ObservedHost& h, const std::vector<std::string>& packages,
                                 bool pgdg_declared) {
-  std::string msg = "host " + host + ": package " + package + " is not available from its package sources (" +
-                    (h.candidates.contains(package) ? "apt-cache policy: no installation candidate"
-                                                    : "apt does not know it") +
-                    ")";
-  std::string major = postgres_major_of(package);
+  std::vector<std::string> described;
+  std::string major;
+  for (const auto& p : packages) {
+    described.push_back(p + (h.candidates.contains(p) ? " (apt-cache policy: no installation candidate)"
+                                                      : " (apt does not know it)"));
+    if (major.empty()) major = postgres_major_of(p);
+  }
+  std::string msg = "host " + host + ": " + (packages.size() == 1 ? "package " : "packages ") + join(described, ", ") +
+                    (packages.size() == 1 ? " is" : " are") + " not available from its package sources";
   if (!major.empty() && !pgdg_declared)
     return msg + ". PostgreSQL " + major + " is not in " + os_name(h.os) +
            "'s own repositories: add `packageRepositories: [pgdg]` to the spec of Host " + host +
@@ -150,12 +154,15 @@ HostPreparation plan_host_preparation(const manifests::ManifestSet& manifests, c
       // stops the host now, before anything is installed; otherwise apply checks after apt-get update.
       bool update_first = !h.apt_lists || pgdg_pending;
       if (!update_first) {
+        std::vector<std::string> unavailable;
         for (const auto& p : missing) {
           auto cand = h.candidates.find(p);
-          if (cand == h.candidates.end() || cand->second.empty())
-            blockers.push_back(unavailable_message(name, h, p, pgdg_declared));
+          if (cand == h.candidates.end() || cand->second.empty()) unavailable.push_back(p);
         }
-        if (!blockers.empty()) continue;
+        if (!unavailable.empty()) {
+          blockers.push_back(unavailable_message(name, h, unavailable, pgdg_declared));
+          continue;
+        }
       }
       std::vector<std::string> shown;
       for (const auto& p : missing) {

@@ -630,6 +630,15 @@ Plan diff(const manifests::ManifestSet& manifests, const DesiredState& desired, 
     }
     plan.clusters.push_back(std::move(cp));
   }
+  // Host changes only blocked clusters need are not made either.
+  std::set<std::string> needed;
+  for (const auto& cluster : desired.clusters) {
+    bool blocked = std::any_of(cluster.members.begin(), cluster.members.end(),
+                               [&](const DesiredMember& m) { return prep.blockers.contains(m.host); });
+    if (!blocked)
+      for (const auto& m : cluster.members) needed.insert(m.host);
+  }
+  std::erase_if(plan.host_changes, [&](const Change& c) { return !c.host.empty() && !needed.contains(c.host); });
   return plan;
 }
 
