@@ -28,6 +28,7 @@ config_whole() {  # the file is absent, or complete YAML naming its member
 declare -A had_data=()
 led=0
 points=()
+mid_apply=0  # kills that hit a running apply after it had logged a step (observe, write, start…)
 for ((i = 1; i <= iterations; i++)); do
   read -r mode n sync role <<<"${states[$(( (i - 1) % ${#states[@]} ))]}"
   write_cluster kill "$mode" "$n" "$sync" "$role"
@@ -43,6 +44,7 @@ for ((i = 1; i <= iterations; i++)); do
   if kill -KILL "$pid" 2>/dev/null; then
     wait "$pid" 2>/dev/null || true
     points+=("${delay}s ($mode/$role) after: ${what:-nothing logged yet}")
+    [[ -n $what ]] && mid_apply=$((mid_apply + 1))
     echo "kill $i: SIGKILL after ${delay}s during $mode/$role; last step: ${what:-none}"
   else
     wait "$pid" || true
@@ -61,6 +63,10 @@ for ((i = 1; i <= iterations; i++)); do
     done
   fi
 done
+
+echo "kills that landed mid-apply, after a logged step: $mid_apply of $iterations"
+# A run where (nearly) every apply finished before its kill, or none had started working, tested nothing.
+(( mid_apply >= 3 )) || fail "only $mid_apply of $iterations kills landed while an apply was working"
 
 step "after $iterations kills: one apply converges (the lock is free, no stale state)"
 write_cluster kill strict-sync 3 1
