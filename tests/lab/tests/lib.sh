@@ -6,8 +6,16 @@ set -euo pipefail
 
 LAB_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 LAB=$LAB_ROOT/lab
-export PGC_LAB_DIR=${PGC_LAB_DIR:-/tmp/pgconverge-lab}
-SUBNET=10.250.0
+# Which lab: PGC_LAB_ID (0, the default, for most of these tests; CTest gives a test its own).
+export PGC_LAB_ID=${PGC_LAB_ID:-0}
+if [[ $PGC_LAB_ID == 0 ]]; then
+  export PGC_LAB_DIR=${PGC_LAB_DIR:-/tmp/pgconverge-lab}
+  LAB_PREFIX=pgclab
+else
+  export PGC_LAB_DIR=${PGC_LAB_DIR:-/tmp/pgconverge-lab$PGC_LAB_ID}
+  LAB_PREFIX=pgclab$PGC_LAB_ID
+fi
+SUBNET=10.250.$PGC_LAB_ID
 
 skip() { echo "SKIPPED: $*"; exit 77; }
 fail() { echo "FAIL: $*" >&2; exit 1; }
@@ -22,10 +30,13 @@ done
 grep -qw overlay /proc/filesystems || skip "the kernel has no overlayfs"
 unshare --net --mount --pid --fork --mount-proc true 2>/dev/null || skip "cannot create namespaces here"
 
-# One lab at a time, for the whole test (the lab's own commands then skip their lock).
-exec 9<"$LAB"
-flock -w 900 9 || fail "another lab user holds the lock"
-export PGC_LAB_LOCK_HELD=1
+# Lab 0: one lab command at a time for the whole test (the lab's own commands then skip their
+# lock). Another lab id is the test's alone (CTest RESOURCE_LOCK); its lab commands lock one by one.
+if [[ $PGC_LAB_ID == 0 ]]; then
+  exec 9<"$LAB"
+  flock -w 900 9 || fail "another lab user holds the lock"
+  export PGC_LAB_LOCK_HELD=1
+fi
 
 WORK=$(mktemp -d /tmp/pgclab-test.XXXXXX)
 cleanup() {
@@ -41,8 +52,8 @@ cleanup() {
   rm -rf "$WORK"
   # Leave nothing behind, also on failure: say so if down did not manage.
   local left
-  left=$(ip netns list 2>/dev/null | awk '{print $1}' | grep '^pgclab-' || true)
-  left+=$(ip -o link show 2>/dev/null | awk -F': ' '{print $2}' | grep '^pgclab-' || true)
+  left=$(ip netns list 2>/dev/null | awk '{print $1}' | grep "^$LAB_PREFIX-" || true)
+  left+=$(ip -o link show 2>/dev/null | awk -F': ' '{print $2}' | grep "^$LAB_PREFIX-" || true)
   left+=$(ip route show 2>/dev/null | grep "^unreachable $SUBNET.0/24" || true)
   if [[ -n $left || -e $PGC_LAB_DIR ]]; then
     echo "FAIL: lab down left: ${left:-$PGC_LAB_DIR}" >&2
@@ -70,7 +81,7 @@ host_ip() { echo "$SUBNET.$((10 + $1))"; }
 # The exact SSH a user (or pgconverge) makes: strict host key checking against the lab's file.
 lab_raw_ssh() { # KNOWN_HOSTS IP CMD...
   local kh=$1 ip=$2; shift 2
-  ip netns exec pgclab-client ssh -F /dev/null -o BatchMode=yes -o ConnectTimeout="${SSH_TIMEOUT:-5}" \
+  ip netns exec "$LAB_PREFIX-client" ssh -F /dev/null -o BatchMode=yes -o ConnectTimeout="${SSH_TIMEOUT:-5}" \
     -o StrictHostKeyChecking=yes -o "UserKnownHostsFile=$kh" -o IdentitiesOnly=yes \
     -i "$PGC_LAB_DIR/id_ed25519" "root@$ip" -- "$@"
 }
@@ -99,17 +110,17 @@ proc_alive() {
 # assert_clean: nothing of the lab is left on this machine.
 assert_clean() {
   local left
-  left=$(ip netns list 2>/dev/null | awk '{print $1}' | grep '^pgclab-' || true)
+  left=$(ip netns list 2>/dev/null | awk '{print $1}' | grep "^$LAB_PREFIX-" || true)
   [[ -z $left ]] || fail "network namespaces left: $left"
-  ip link show pgclab-br0 >/dev/null 2>&1 && fail "bridge pgclab-br0 left"
-  left=$(ip -o link show | awk -F': ' '{print $2}' | grep '^pgclab-' || true)
+  ip link show "$LAB_PREFIX-br0" >/dev/null 2>&1 && fail "bridge $LAB_PREFIX-br0 left"
+  left=$(ip -o link show | awk -F': ' '{print $2}' | grep "^$LAB_PREFIX-" || true)
   [[ -z $left ]] || fail "links left: $left"
   left=$(ip route show table all 2>/dev/null | grep "$SUBNET\." || true)
   [[ -z $left ]] || fail "routes left: $left"
   left=$(awk -v s="$PGC_LAB_DIR" 'index($5, s) == 1 || index($4, s) == 1' /proc/self/mountinfo)
   [[ -z $left ]] || fail "mounts left under $PGC_LAB_DIR: $left"
   # No mount namespace anywhere still holds a lab host's file systems.
-  left=$(grep -l 'pgclab-pg-' /proc/[0-9]*/mountinfo 2>/dev/null || true)
+  left=$(grep -l "$LAB_PREFIX-pg-" /proc/[0-9]*/mountinfo 2>/dev/null || true)
   [[ -z $left ]] || fail "lab mounts still held by: $left"
   [[ ! -e $PGC_LAB_DIR ]] || fail "state dir $PGC_LAB_DIR left"
 }
@@ -121,7 +132,7 @@ recorded_pids() {
   for f in "$PGC_LAB_DIR"/pids/*; do
     [[ -f $f ]] && cat "$f"
   done
-  for ns in $(ip netns list | awk '{print $1}' | grep '^pgclab-'); do
+  for ns in $(ip netns list | awk '{print $1}' | grep "^$LAB_PREFIX-"); do
     for pid in $(ip netns pids "$ns"); do
       local stat
       { read -r stat <"/proc/$pid/stat"; } 2>/dev/null || continue

@@ -97,6 +97,17 @@ is UnitFileState enabled prop labtest UnitFileState
 rc "disable" 0 systemctl disable labtest
 [ ! -e /etc/systemd/system/multi-user.target.wants/labtest.service ] && pass "disable removed the symlink" || bad "symlink left"
 rc "is-enabled after disable" 1 systemctl is-enabled labtest
+echo "--- preset: what deb-systemd-helper runs at a package's first installation"
+rc "preset --preset-mode=enable-only, no preset file names the unit" 0 systemctl --preset-mode=enable-only preset labtest
+rc "systemd's default policy enabled it" 0 systemctl is-enabled labtest
+mkdir -p /etc/systemd/system-preset
+echo 'disable labtest.service' >/etc/systemd/system-preset/00-labtest.preset
+rc "preset --preset-mode=enable-only with 'disable labtest.service'" 0 systemctl --preset-mode=enable-only preset labtest
+rc "enable-only leaves it enabled" 0 systemctl is-enabled labtest
+rc "preset (full) with 'disable labtest.service'" 0 systemctl preset labtest
+rc "the preset file disabled it" 1 systemctl is-enabled labtest
+rm -f /etc/systemd/system-preset/00-labtest.preset
+rc "preset of an unknown unit" 1 systemctl preset nosuch
 journalctl -u labtest --no-pager | grep -q 'Reloading' && pass "journalctl -u shows the unit's log" || bad "journalctl -u labtest"
 
 echo "--- Restart=no: a killed service stays dead"
