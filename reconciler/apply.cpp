@@ -93,6 +93,14 @@ class Executor {
       : manifests_(manifests), desired_(desired), secrets_(secrets), world_(world), sessions_(sessions),
         progress_(progress), options_(options) {}
 
+  // The dry run of an install_packages change (see check_packages).
+  Result<void> check(const Change& change) {
+    auto token = progress_.begin(change.host, "check-packages");
+    auto result = check_packages(change);
+    progress_.finish(token, result ? "ok" : "failed: " + result.error().message);
+    return result;
+  }
+
   Result<void> execute(const Change& change) {
     auto token = progress_.begin(change.host.empty() ? change.cluster : change.host,
                                  to_string(change.step) + " " + (change.member.empty() ? change.cluster : change.member));
@@ -191,40 +199,53 @@ fi
     return {};
   }
 
-  Result<void> install_packages(const Change& change) {
+  // Before anything is installed anywhere: apt-get update where planned, then a simulated
+  // install (apt resolves every package and dependency, changes nothing). A package no source
+  // has fails here, in apt's own words, on every host at once.
+  Result<void> check_packages(const Change& change) {
     auto s = session(change.host);
     if (!s) return std::unexpected(s.error());
-    // Installing postgresql-NN would create and start a cluster "main" on port 5432, clashing with
-    // Patroni's: tell postgresql-common not to (createcluster.conf is read by the package scripts).
-    // After apt-get update (when planned), every package must have a candidate before any is
-    // installed: a host gets all of its packages or none.
     static const std::string script = R"SH(
 set -eu
 export DEBIAN_FRONTEND=noninteractive
 update=$1; shift
-apt_opts="-y -q -o DPkg::Lock::Timeout=300"
-f=/etc/postgresql-common/createcluster.conf
-install -d /etc/postgresql-common
-grep -qE '^[[:space:]]*create_main_cluster[[:space:]]*=[[:space:]]*false' "$f" 2>/dev/null || echo 'create_main_cluster = false' >> "$f"
-if [ "$update" = 1 ]; then apt-get $apt_opts update; fi
-missing=""
-for p in "$@"; do
-  c=$(LC_ALL=C apt-cache policy "$p" 2>/dev/null | awk '/^  Candidate:/ {print $2}')
-  if [ -z "$c" ] || [ "$c" = "(none)" ]; then missing="$missing $p"; fi
-done
-if [ -n "$missing" ]; then
-  echo "pgconverge: not available from this host's package sources:$missing (nothing installed)" >&2
-  exit 100
-fi
-apt-get $apt_opts install --no-install-recommends "$@"
+if [ "$update" = 1 ]; then apt-get -q -o DPkg::Lock::Timeout=300 update; fi
+apt-get -s -q -o DPkg::Lock::Timeout=300 install --no-install-recommends "$@" >/dev/null
 )SH";
-    std::vector<std::string> args{change.payload.value("update", false) ? "1" : "0"};
-    for (const auto& p : change.payload["packages"]) args.push_back(p.get<std::string>());
+    auto args = package_args(change);
     auto r = (*s)->run_script(script, args, k_install_timeout);
     if (!r) return std::unexpected(r.error());
     if (r->exit_status != 0)
       return fail(package_manager_error((*s)->describe(), "apt-get install " + join(std::vector<std::string>(args.begin() + 1, args.end()), " "), *r));
     return {};
+  }
+
+  Result<void> install_packages(const Change& change) {
+    auto s = session(change.host);
+    if (!s) return std::unexpected(s.error());
+    // Installing postgresql-NN would create and start a cluster "main" on port 5432, clashing with
+    // Patroni's: tell postgresql-common not to (createcluster.conf is read by the package scripts).
+    static const std::string script = R"SH(
+set -eu
+export DEBIAN_FRONTEND=noninteractive
+shift
+f=/etc/postgresql-common/createcluster.conf
+install -d /etc/postgresql-common
+grep -qE '^[[:space:]]*create_main_cluster[[:space:]]*=[[:space:]]*false' "$f" 2>/dev/null || echo 'create_main_cluster = false' >> "$f"
+apt-get -y -q -o DPkg::Lock::Timeout=300 install --no-install-recommends "$@"
+)SH";
+    auto args = package_args(change);
+    auto r = (*s)->run_script(script, args, k_install_timeout);
+    if (!r) return std::unexpected(r.error());
+    if (r->exit_status != 0)
+      return fail(package_manager_error((*s)->describe(), "apt-get install " + join(std::vector<std::string>(args.begin() + 1, args.end()), " "), *r));
+    return {};
+  }
+
+  static std::vector<std::string> package_args(const Change& change) {
+    std::vector<std::string> args{change.payload.value("update", false) ? "1" : "0"};
+    for (const auto& p : change.payload["packages"]) args.push_back(p.get<std::string>());
+    return args;
   }
 
   Result<void> stop_debian_cluster(const Change& change) {
@@ -503,32 +524,55 @@ ApplyReport apply(const Plan& plan, const manifests::ManifestSet& manifests, con
   report.host_errors = plan.host_errors;
   Executor executor(manifests, desired, secrets, world, sessions, progress, options);
   std::set<std::string> failed_hosts;
-  // Hosts are prepared in parallel (a package install takes minutes), each host's changes in order;
-  // a failed change ends that host's preparation.
-  std::vector<std::string> prep_hosts;
-  for (const auto& change : plan.host_changes)
-    if (std::find(prep_hosts.begin(), prep_hosts.end(), change.host) == prep_hosts.end()) prep_hosts.push_back(change.host);
-  std::vector<std::vector<std::string>> prep_errors(prep_hosts.size());
-  std::vector<std::size_t> prep_applied(prep_hosts.size(), 0);
-  parallel_for(prep_hosts.size(), options.workers, [&](std::size_t i) {
-    for (const auto& change : plan.host_changes) {
-      if (change.host != prep_hosts[i]) continue;
-      if (stopping(options.stop)) {
-        prep_errors[i].push_back(change.subject + ": " + k_stopping + " (not started)");
-        break;
-      }
-      if (auto r = executor.execute(change); !r) {
-        prep_errors[i].push_back(r.error().message);
-        break;
-      }
-      ++prep_applied[i];
+  // Hosts are prepared in parallel (a package install takes minutes), each host's changes in order.
+  // First every planned install is resolved by apt without installing; a host where that fails
+  // fails, and so does every cluster with a member there — the hosts only such clusters need are
+  // then left as they were. A failed change ends that host's preparation.
+  auto hosts_of = [&](auto&& pred) {
+    std::vector<std::string> out;
+    for (const auto& change : plan.host_changes)
+      if (pred(change) && std::find(out.begin(), out.end(), change.host) == out.end()) out.push_back(change.host);
+    return out;
+  };
+  auto for_hosts = [&](const std::vector<std::string>& hosts, auto&& work) {
+    std::vector<std::vector<std::string>> errors(hosts.size());
+    parallel_for(hosts.size(), options.workers, [&](std::size_t i) { work(hosts[i], errors[i]); });
+    for (std::size_t i = 0; i < hosts.size(); ++i) {
+      if (!errors[i].empty()) failed_hosts.insert(hosts[i]);
+      report.host_errors.insert(report.host_errors.end(), errors[i].begin(), errors[i].end());
     }
-  });
-  for (std::size_t i = 0; i < prep_hosts.size(); ++i) {
-    report.host_changes_applied += prep_applied[i];
-    if (!prep_errors[i].empty()) failed_hosts.insert(prep_hosts[i]);
-    report.host_errors.insert(report.host_errors.end(), prep_errors[i].begin(), prep_errors[i].end());
+  };
+  for_hosts(hosts_of([](const Change& c) { return c.step == Step::install_packages; }),
+            [&](const std::string& host, std::vector<std::string>& errors) {
+              for (const auto& change : plan.host_changes)
+                if (change.host == host && change.step == Step::install_packages &&
+                    !change.payload.value("after_repository", false))
+                  if (auto r = executor.check(change); !r) errors.push_back(r.error().message);
+            });
+  std::set<std::string> needed;  // hosts of clusters no failed host stops
+  for (const auto& cluster : desired.clusters) {
+    bool blocked = std::any_of(cluster.members.begin(), cluster.members.end(),
+                               [&](const DesiredMember& m) { return failed_hosts.contains(m.host); });
+    if (!blocked)
+      for (const auto& m : cluster.members) needed.insert(m.host);
   }
+  std::atomic<std::size_t> applied{0};
+  for_hosts(hosts_of([&](const Change& c) { return needed.contains(c.host) && !failed_hosts.contains(c.host); }),
+            [&](const std::string& host, std::vector<std::string>& errors) {
+              for (const auto& change : plan.host_changes) {
+                if (change.host != host) continue;
+                if (stopping(options.stop)) {
+                  errors.push_back(change.subject + ": " + k_stopping + " (not started)");
+                  break;
+                }
+                if (auto r = executor.execute(change); !r) {
+                  errors.push_back(r.error().message);
+                  break;
+                }
+                ++applied;
+              }
+            });
+  report.host_changes_applied += applied;
   // Clusters are independent: run them in parallel, each in order.
   report.clusters.resize(plan.clusters.size());
   parallel_for(plan.clusters.size(), options.workers, [&](std::size_t i) {

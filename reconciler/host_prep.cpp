@@ -176,6 +176,8 @@ HostPreparation plan_host_preparation(const manifests::ManifestSet& manifests, c
                              Step::install_packages, name);
       c.payload["packages"] = missing;
       c.payload["update"] = update_first;
+      // Checked by apt only once the repository is there: configure_repository updates the lists.
+      c.payload["after_repository"] = pgdg_pending;
       out.changes.push_back(std::move(c));
     }
 

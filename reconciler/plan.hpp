@@ -25,7 +25,8 @@ std::string action_symbol(Action action);
 // What the executor does for a change.
 enum class Step {
   configure_repository,  // host: add payload.repository (pgdg) to apt's sources, apt-get update
-  install_packages,   // host: apt-get install payload.packages (apt-get update first if payload.update)
+  install_packages,   // host: apt-get install payload.packages; apply first resolves every host's
+                      // install with apt-get -s (after apt-get update if payload.update)
   stop_debian_cluster,  // host: stop Debian's cluster payload.version/payload.name, start.conf disabled
   write_config,       // member: write its patroni.yml (secrets resolved at execution)
   reload_member,      // member: systemctl reload (Patroni re-reads local config: tags…)
