@@ -10,6 +10,14 @@
 
 namespace pgc::reconciler {
 
+// A role as the host's local PostgreSQL reports it (read as postgres over the Unix socket).
+struct ObservedRole {
+  bool exists = false;
+  bool superuser = false;
+  std::vector<std::string> member_of;  // of the roles asked about (pg_monitor…)
+  std::string password;                // pg_authid.rolpassword (a SCRAM verifier); never shown
+};
+
 // What one SSH probe of a host found. A probe is one round trip per host.
 struct ObservedHost {
   std::string name;
@@ -21,6 +29,8 @@ struct ObservedHost {
   std::map<std::string, std::string> services;         // unit → ActiveState (active, inactive, failed…)
   std::map<std::string, std::string> service_enabled;  // unit → is-enabled answer
   std::map<std::string, bool> data_dirs;               // data_dir → holds a PGDATA (PG_VERSION)
+  // Roles asked about, when the host's PostgreSQL answered (absent: it did not, e.g. not running).
+  std::map<std::string, ObservedRole> roles;
 };
 
 // One member as Patroni's GET /cluster reports it.
