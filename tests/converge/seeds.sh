@@ -56,6 +56,20 @@ check_sidecars() {
   expect_exit 0 pgc plan
   grep -q "No changes" "$WORK/out" || fail "plan after stopping the exporter is not empty"
   echo "sidecars: the exporter is stopped on every member; plan is empty"
+
+  step "a changed pool setting reloads PgBouncer (same process)"
+  local pid
+  pid=$("$LAB" ssh pg-1 systemctl show -p MainPID --value pgbouncer)
+  sed -i "s/default_pool_size: '80'/default_pool_size: '90'/" "$CLUSTER_DIR/configs.yaml"
+  expect_exit 2 pgc plan
+  [[ $(grep -c 'pgbouncer.default_pool_size: 80 → 90' "$WORK/out") -eq 4 ]] || fail "plan does not show the pool size on 4 members"
+  expect_exit 0 pgc apply
+  [[ $("$LAB" ssh pg-1 systemctl show -p MainPID --value pgbouncer) == "$pid" ]] || fail "PgBouncer on pg-1 was restarted, not reloaded"
+  "$LAB" ssh pg-1 grep -q 'default_pool_size = 90' /etc/pgbouncer/pgbouncer.ini || fail "pgbouncer.ini on pg-1 not rewritten"
+  "$LAB" ssh pg-1 grep -qi 'sighup' /var/log/pgclab/pgbouncer.service.log || fail "PgBouncer on pg-1 logged no SIGHUP"
+  expect_exit 0 pgc plan
+  grep -q "No changes" "$WORK/out" || fail "plan after the reload is not empty"
+  echo "sidecars: PgBouncer reloaded in place (pid $pid); plan is empty"
 }
 
 run_seed strict-sync 4 "Leader:1 Replica:1 Sync Standby:2"
