@@ -15,6 +15,7 @@
 using namespace pgc;
 using namespace pgc::reconciler;
 using Lines = std::vector<std::string>;
+using json = nlohmann::json;
 
 namespace {
 
@@ -397,6 +398,22 @@ TEST_CASE("sidecars: plan from nothing: files, then roles, then services; then n
 
   f.converge();
   CHECK(summary(f.plan()).empty());
+}
+
+TEST_CASE("sidecars: the packages come first, with the cluster's other packages", "[sidecars][plan]") {
+  Fixture f;
+  for (auto& [name, h] : f.observed.hosts) {
+    h.packages["pgbouncer"] = false;
+    h.packages["prometheus-postgres-exporter"] = false;
+  }
+  DesiredState desired;
+  desired.clusters.push_back(f.cluster);
+  auto p = diff(f.manifests, desired, f.observed, {{f.cluster.name, f.secrets}});
+  REQUIRE(p.host_changes.size() == 2);
+  for (const auto& c : p.host_changes) {
+    CHECK(c.step == Step::install_packages);
+    CHECK(c.payload["packages"] == json{"pgbouncer", "prometheus-postgres-exporter"});
+  }
 }
 
 TEST_CASE("sidecars: plan corrects drift: reload for pool settings, restart for where PgBouncer listens", "[sidecars][plan]") {
