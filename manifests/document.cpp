@@ -126,6 +126,8 @@ SGCluster read_cluster(const YamlValue& document, ManifestBase base, Diagnostics
   c.sg_postgres_config = read_text(find_path(spec, {"configurations", "sgPostgresConfig"})).value_or("");
   c.sg_pooling_config = read_text(find_path(spec, {"configurations", "sgPoolingConfig"})).value_or("");
   c.disable_connection_pooling = read_bool(find_path(spec, {"pods", "disableConnectionPooling"})).value_or(false);
+  c.prometheus_autobind = read_bool(find_path(spec, {"prometheusAutobind"}));
+  c.disable_metrics_exporter = read_bool(find_path(spec, {"pods", "disableMetricsExporter"})).value_or(false);
   c.node_selector = read_string_map(find_path(spec, {"pods", "scheduling", "nodeSelector"}));
   read_replication(find_path(spec, {"replication"}), c, r);
   const YamlValue* dynamic = find_path(spec, {"configurations", "patroni", "dynamicConfig"});

@@ -2,6 +2,8 @@
 // Loading manifests: every *.yaml / *.yml under a directory, multi-document files allowed.
 
 #include <filesystem>
+#include <functional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -31,5 +33,9 @@ LoadResult parse_text(const std::string& text, const std::string& file_name);
 // Cross-document and semantic validation (StackGres' rules, references, duplicates, DCS);
 // appends diagnostics.
 void validate(const ManifestSet& manifests, Diagnostics& diagnostics);
+
+// The pgbouncer.ini [pgbouncer] parameters an SGPoolingConfig may not set (StackGres' blocklist):
+// pgconverge sets them (listen_addr, listen_port, auth_*, unix_socket_dir…) or keeps them fixed.
+const std::set<std::string, std::less<>>& pgbouncer_blocklist();
 
 }  // namespace pgc::manifests

@@ -94,6 +94,10 @@ struct SGCluster : ManifestBase {
   std::string sg_postgres_config;            // spec.configurations.sgPostgresConfig
   std::string sg_pooling_config;             // spec.configurations.sgPoolingConfig
   bool disable_connection_pooling = false;   // spec.pods.disableConnectionPooling
+  // spec.prometheusAutobind: true runs the Postgres exporter on every member, false stops it,
+  // absent leaves it alone.
+  std::optional<bool> prometheus_autobind;
+  bool disable_metrics_exporter = false;     // spec.pods.disableMetricsExporter (wins over autobind)
   std::map<std::string, std::string> node_selector;  // spec.pods.scheduling.nodeSelector
   Replication replication;
   // spec.configurations.patroni.dynamicConfig: Patroni DCS keys that override the defaults

@@ -111,7 +111,7 @@ FieldSchema sgcluster_spec() {
       {"pods", object({
            {"persistentVolume", ignored("storage is the host's disk")},
            {"disableConnectionPooling", boolean()},
-           {"disableMetricsExporter", ignored(boolean(), "there is no metrics exporter sidecar")},
+           {"disableMetricsExporter", boolean()},
            {"disablePostgresUtil", ignored(boolean(), "there are no sidecars")},
            {"disableEnvoy", ignored(boolean(), "there is no Envoy sidecar")},
            {"resources", ignored("there are no container resources")},
@@ -149,7 +149,7 @@ FieldSchema sgcluster_spec() {
       {"managedSql", ignored("SGScript is not supported")},
       {"initialData", ignored("restoring from a backup is not supported; the cluster starts empty")},
       {"replicateFrom", ignored("standby clusters are not supported; the cluster runs its own primary")},
-      {"prometheusAutobind", ignored(boolean(), "there is no Prometheus integration")},
+      {"prometheusAutobind", boolean()},
       {"nonProductionOptions", ignored("Kubernetes anti-affinity and resource options")},
       {"distributedLogs", ignored("logs stay on each host")},
       {"toInstallPostgresExtensions", ignored("filled by the StackGres operator")},

@@ -24,6 +24,28 @@ const std::set<std::string, std::less<>>& blocklisted_parameters() {
   return names;
 }
 
+}  // namespace
+
+const std::set<std::string, std::less<>>& pgbouncer_blocklist() {
+  static const std::set<std::string, std::less<>> names{
+      "admin_users",          "application_name_add_host", "auth_file",           "auth_hba_file",
+      "auth_query",           "auth_type",                 "auth_user",           "client_tls_ca_file",
+      "client_tls_cert_file", "client_tls_ciphers",        "client_tls_dheparams", "client_tls_ecdhcurve",
+      "client_tls_key_file",  "client_tls_protocols",      "client_tls_sslmode",  "conffile",
+      "disable_pqexec",       "dns_max_ttl",               "dns_nxdomain_ttl",    "dns_zone_check_period",
+      "listen_addr",          "listen_backlog",            "listen_port",         "logfile",
+      "pidfile",              "server_check_delay",        "server_check_query",  "server_fast_close",
+      "server_lifetime",      "server_round_robin",        "server_tls_ca_file",  "server_tls_cert_file",
+      "server_tls_ciphers",   "server_tls_key_file",       "server_tls_protocols", "server_tls_sslmode",
+      "stats_period",         "stats_users",               "syslog",              "syslog_facility",
+      "syslog_ident",         "tcp_defer_accept",          "tcp_keepalive",       "tcp_keepcnt",
+      "tcp_keepidle",         "tcp_keepintvl",             "tcp_socket_buffer",   "unix_socket_dir",
+      "unix_socket_group",    "unix_socket_mode",          "user",                "verbose"};
+  return names;
+}
+
+namespace {
+
 // Reports findings about one manifest, at the location of the field they concern.
 class Reporter {
  public:
@@ -411,6 +433,17 @@ void check_pooling_config(const SGPoolingConfig& p, Diagnostics& diagnostics) {
   section(p.pgbouncer, "pgbouncer");
   section(p.databases, "databases");
   section(p.users, "users");
+  // StackGres' blocklist: what pgconverge sets itself (where PgBouncer listens, how it
+  // authenticates, its files) and what StackGres keeps fixed.
+  const std::string pgbouncer = child_path(base, "pgbouncer");
+  if (r.invalid(pgbouncer)) return;
+  for (const auto& [key, value] : p.pgbouncer) {
+    if (pgbouncer_blocklist().contains(key)) {
+      r.error(child_path(pgbouncer, key), "is managed by pgconverge and may not be set (StackGres' PgBouncer blocklist)");
+    } else if (key == "pool_mode" && !has_control_character(value) && value != "session" && value != "transaction" && value != "statement") {
+      r.error(child_path(pgbouncer, key), "must be one of session, transaction or statement (got " + quoted(value) + ")");
+    }
+  }
 }
 
 void check_instance_profile(const SGInstanceProfile& p, Diagnostics& diagnostics) {

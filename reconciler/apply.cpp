@@ -9,6 +9,7 @@
 #include "util/parallel.hpp"
 
 #include "reconciler/converged.hpp"
+#include "reconciler/sidecars.hpp"
 #include "util/strings.hpp"
 
 namespace pgc::reconciler {
@@ -142,6 +143,9 @@ class Executor {
       case Step::restart_member: return restart_member(change, token);
       case Step::switchover: return switchover(change, token);
       case Step::stop_member: return stop_member(change);
+      case Step::write_file: return write_file(change);
+      case Step::service: return service(change);
+      case Step::ensure_roles: return roles(change, token);
     }
     return fail("unknown step");
   }
@@ -462,6 +466,51 @@ install -d -o postgres -g postgres -m 2775 /var/run/postgresql
     std::string service = change.payload.value("service", "");
     if (auto r = systemctl(change.host, {"stop", service}); !r) return r;
     return systemctl(change.host, {"disable", service});
+  }
+
+  // A managed file of a member (PgBouncer's, the exporter's).
+  Result<void> write_file(const Change& change) {
+    const auto& m = member(change);
+    std::string path = change.payload.value("path", "");
+    auto file = std::find_if(m.files.begin(), m.files.end(), [&](const ManagedFile& f) { return f.path == path; });
+    if (file == m.files.end()) throw FatalError("internal: plan names unknown file " + path + " of " + m.name);
+    auto s = session(change.host);
+    if (!s) return std::unexpected(s.error());
+    return write_managed_file(**s, *file, secrets(change.cluster));
+  }
+
+  // start / restart / reload / enable / stop of a sidecar's unit; a start or restart is verified
+  // by asking systemd whether the unit is active.
+  Result<void> service(const Change& change) {
+    std::string unit = change.payload.value("unit", "");
+    std::string action = change.payload.value("action", "");
+    if (action == "stop") {
+      if (auto r = systemctl(change.host, {"stop", unit}); !r) return r;
+      return systemctl(change.host, {"disable", unit});
+    }
+    if (change.payload.value("enable", false) || action == "enable")
+      if (auto r = systemctl(change.host, {"enable", unit}); !r) return r;
+    if (action == "enable") return {};
+    if (action == "reload") return systemctl(change.host, {"reload", unit});
+    if (action != "start" && action != "restart") throw FatalError("internal: unknown service action " + action);
+    if (auto r = systemctl(change.host, {action, unit}); !r) return r;
+    return systemctl(change.host, {"is-active", "--quiet", unit});
+  }
+
+  // Roles on the leader (PostgreSQL's roles are cluster-wide; replicas get them by replication).
+  Result<void> roles(const Change& change, const Progress::Token& token) {
+    const auto& c = cluster(change);
+    auto led = wait_for(options_.stop, c, secrets(c.name), world_, options_.wait_timeout, "a leader to create roles on",
+                        false, progress_, token, [](const ObservedCluster& oc) {
+                          const auto* l = oc.leader();
+                          return l && l->state == "running";
+                        });
+    if (!led) return std::unexpected(led.error());
+    const auto* m = find_member(c, led->leader()->name);
+    if (!m) return fail("cluster " + c.name + ": leader " + led->leader()->name + " is not a declared member");
+    auto s = session(m->host);
+    if (!s) return std::unexpected(s.error());
+    return ensure_roles(**s, c.roles, secrets(c.name));
   }
 
   const manifests::ManifestSet& manifests_;

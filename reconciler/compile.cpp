@@ -6,6 +6,7 @@
 
 #include "reconciler/desired.hpp"
 #include "reconciler/placement.hpp"
+#include "reconciler/sidecars.hpp"
 #include "util/net_address.hpp"
 #include "util/strings.hpp"
 
@@ -446,6 +447,7 @@ class Compiler {
   static json pg_hba(const ClusterInputs& in) {
     json lines = json::array();
     lines.push_back(std::string("local all ") + k_superuser + " peer");
+    for (auto& line : sidecar_hba_lines(*in.cluster)) lines.push_back(std::move(line));  // PgBouncer, exporter
     lines.push_back(std::string("host replication ") + k_replication_user + " 127.0.0.1/32 scram-sha-256");
     std::vector<std::string> addresses;
     for (const auto* h : in.pool)
@@ -594,6 +596,10 @@ class Compiler {
       };
       out.members.push_back(std::move(m));
     }
+    const manifests::SGPoolingConfig* pooling = nullptr;
+    if (!cluster.sg_pooling_config.empty())
+      pooling = find_named(manifests_.pooling_configs, cluster.sg_pooling_config, cluster.metadata.namespace_);
+    add_sidecars(out, cluster, pooling);
     return out;
   }
 

@@ -19,6 +19,50 @@ struct MemberTags {
   bool noloadbalance = false;
 };
 
+// The secrets a cluster needs; generated on first bootstrap, never printed.
+// pgbouncer: the password of PgBouncer's auth_user (authenticator); added to older state files
+// when a cluster first needs it.
+enum class SecretKind { superuser, replication, rewind, restapi, pgbouncer };
+std::string to_string(SecretKind kind);
+
+// A secret reference in a compiled config: "secret:<kind>", e.g. "secret:superuser".
+inline constexpr const char* k_secret_prefix = "secret:";
+
+// The reference to a secret of kind, e.g. "secret:superuser".
+std::string secret_reference(SecretKind kind);
+
+// A file pgconverge writes on a member host beside patroni.yml (PgBouncer's, the exporter's).
+struct ManagedFile {
+  std::string path;
+  // The exact text; when secret is set, every secret_reference(*secret) in it is replaced by the
+  // secret's value when the file is written, and the file's content is never shown.
+  std::string content;
+  std::optional<SecretKind> secret;
+  std::string owner = "root";
+  std::string group = "postgres";
+  unsigned mode = 0640;
+  std::string service;                     // the unit that reads it
+  // "key = value" lines whose change needs a restart of service; any other change a reload
+  // (every change a restart when the service cannot reload).
+  std::vector<std::string> restart_keys;
+  bool service_reloads = true;
+};
+
+// A systemd service pgconverge keeps running (or stopped) on every member host of a cluster.
+struct ManagedService {
+  std::string unit;              // e.g. pgbouncer.service
+  std::string what;              // for messages: "PgBouncer"
+  bool wanted = true;            // false: stopped and disabled when found running or enabled
+};
+
+// A role pgconverge creates (or corrects) on the leader once the cluster runs.
+struct ManagedRole {
+  std::string name;
+  std::optional<SecretKind> password;    // nullopt: no password (peer authentication)
+  bool superuser = false;
+  std::vector<std::string> member_of;    // e.g. pg_monitor
+};
+
 // One Patroni member: a slot of a cluster placed on a Host.
 struct DesiredMember {
   std::string name;        // Patroni member name: "<cluster>-<slot>"
@@ -33,17 +77,9 @@ struct DesiredMember {
   nlohmann::json patroni_config;
   std::string config_path;   // e.g. /etc/patroni/15-<cluster>.yml
   std::string service;       // systemd unit, e.g. patroni@15-<cluster>
+  std::vector<ManagedFile> files;  // PgBouncer's and the exporter's files on this member's host
 };
 
-// The secrets a cluster needs; generated on first bootstrap, never printed.
-enum class SecretKind { superuser, replication, rewind, restapi };
-std::string to_string(SecretKind kind);
-
-// A secret reference in a compiled config: "secret:<kind>", e.g. "secret:superuser".
-inline constexpr const char* k_secret_prefix = "secret:";
-
-// The reference to a secret of kind, e.g. "secret:superuser".
-std::string secret_reference(SecretKind kind);
 
 // SGCluster annotation listing extra client addresses/CIDRs (comma or space separated) that
 // pg_hba lets reach every database with scram-sha-256, e.g. the machine running pgconverge
@@ -69,6 +105,8 @@ struct DesiredCluster {
   nlohmann::json dynamic_config;
   std::vector<DesiredMember> members;
   std::vector<std::string> packages;  // Debian packages each member host needs
+  std::vector<ManagedService> services;  // PgBouncer, the exporter (reconciler/sidecars.hpp)
+  std::vector<ManagedRole> roles;        // the roles they log in as
   // APT repositories the packages need beyond Debian 12 main ("pgdg" for PostgreSQL other than
   // 15); pgconverge does not configure them, compile() warns.
   std::vector<std::string> repositories;

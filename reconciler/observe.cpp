@@ -42,6 +42,7 @@ const std::string& host_probe_script() {
   static const std::string script = R"SH(
 set -u
 pkgs=""
+roles=""
 while [ "$#" -ge 2 ]; do
   kind=$1; item=$2; shift 2
   case "$kind" in
@@ -57,6 +58,7 @@ while [ "$#" -ge 2 ]; do
       case "$item" in
         pgdg) if [ -f /etc/apt/sources.list.d/pgdg.sources ] || [ -f /etc/apt/sources.list.d/pgdg.list ]; then echo "repo pgdg 1"; else echo "repo pgdg 0"; fi ;;
       esac ;;
+    role) roles="$roles $item" ;;
   esac
 done
 # Clusters Debian's postgresql-common manages (the 15/main a package install creates, say).
@@ -84,6 +86,17 @@ have_apt=0; command -v apt-get >/dev/null 2>&1 && command -v dpkg-query >/dev/nu
 have_dnf=0; command -v dnf >/dev/null 2>&1 && have_dnf=1
 lists=0; for f in /var/lib/apt/lists/*_Packages*; do [ -e "$f" ] && lists=1; break; done
 echo "pm $have_apt $have_dnf $lists"
+# Roles, from the local PostgreSQL as postgres over the Unix socket (any member: pg_authid is
+# replicated). No line for a role when PostgreSQL does not answer; "role NAME 0" when absent.
+if [ -n "$roles" ] && [ -S /var/run/postgresql/.s.PGSQL.5432 ]; then
+  if rows=$(cd / && printf '%s\n' "SELECT r.rolname, CASE WHEN r.rolsuper THEN 1 ELSE 0 END, coalesce((SELECT string_agg(g.rolname, ',' ORDER BY g.rolname) FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid WHERE m.member = r.oid), '-'), coalesce(r.rolpassword, '-') FROM pg_authid r WHERE r.rolname = ANY (string_to_array(:'names', ' '));" |
+      PGCONNECT_TIMEOUT=3 timeout 5 runuser -u postgres -- psql -h /var/run/postgresql -p 5432 -d postgres -XAtq -F ' ' -v ON_ERROR_STOP=1 -v names="$roles" 2>/dev/null); then
+    for r in $roles; do
+      line=$(printf '%s\n' "$rows" | awk -v r="$r" '$1 == r {print; exit}')
+      if [ -n "$line" ]; then echo "role $line" | awk '{print $1, $2, 1, $3, $4, $5}'; else echo "role $r 0"; fi
+    done
+  fi
+fi
 # All packages in one dpkg-query (one call per package cost ~14 ms of CPU each on the lab).
 if [ -n "$pkgs" ]; then
   set -f
@@ -117,6 +130,7 @@ std::vector<std::string> host_probe_args(const HostProbe& probe) {
   add("svc", probe.services);
   add("file", probe.files);
   add("dir", probe.data_dirs);
+  add("role", probe.roles);
   return args;
 }
 
@@ -168,6 +182,15 @@ Result<ObservedHost> parse_host_probe(const std::string& host_name, const std::s
       c.start_conf = f[5];
       c.data_dir = f[6] == "-" ? "" : f[6];
       host.debian_clusters.push_back(std::move(c));
+    } else if (f[0] == "role" && f.size() == 3 && f[2] == "0") {
+      host.roles[f[1]] = ObservedRole{};
+    } else if (f[0] == "role" && f.size() == 6 && f[2] == "1") {
+      ObservedRole role;
+      role.exists = true;
+      role.superuser = f[3] == "1";
+      if (f[4] != "-") role.member_of = split(f[4], ',');
+      if (f[5] != "-") role.password = f[5];
+      host.roles[f[1]] = std::move(role);
     } else {
       return fail("host " + host_name + ": probe: unexpected output line: " + line.substr(0, 80));
     }
@@ -177,11 +200,14 @@ Result<ObservedHost> parse_host_probe(const std::string& host_name, const std::s
 }
 
 HostProbe probe_for(const DesiredState& desired) {
-  std::set<std::string> packages, files, services, dirs;
+  std::set<std::string> packages, files, services, dirs, roles;
   for (const auto& cluster : desired.clusters) {
     packages.insert(cluster.packages.begin(), cluster.packages.end());
+    for (const auto& service : cluster.services) services.insert(service.unit);
+    for (const auto& role : cluster.roles) roles.insert(role.name);
     for (const auto& member : cluster.members) {
       files.insert(member.config_path);
+      for (const auto& file : member.files) files.insert(file.path);
       services.insert(member.service);
       if (member.patroni_config.contains("postgresql"))
         dirs.insert(member.patroni_config["postgresql"].value("data_dir", ""));
@@ -189,7 +215,8 @@ HostProbe probe_for(const DesiredState& desired) {
   }
   dirs.erase("");
   return HostProbe{{packages.begin(), packages.end()}, {files.begin(), files.end()},
-                   {services.begin(), services.end()}, {dirs.begin(), dirs.end()}};
+                   {services.begin(), services.end()}, {dirs.begin(), dirs.end()},
+                   {roles.begin(), roles.end()}};
 }
 
 Result<providers::RemoteHost*> Sessions::get(const manifests::Host& host) {

@@ -28,6 +28,12 @@ struct DebianCluster {
   bool online = false;       // its postmaster runs
   std::string start_conf;    // auto, manual, disabled
   std::string data_dir;
+// A role as the host's local PostgreSQL reports it (read as postgres over the Unix socket).
+struct ObservedRole {
+  bool exists = false;
+  bool superuser = false;
+  std::vector<std::string> member_of;  // of the roles asked about (pg_monitor…)
+  std::string password;                // pg_authid.rolpassword (a SCRAM verifier); never shown
 };
 
 // What one SSH probe of a host found. A probe is one round trip per host.
@@ -49,6 +55,8 @@ struct ObservedHost {
   std::map<std::string, std::string> candidates;
   std::vector<DebianCluster> debian_clusters;
   std::map<std::string, bool> repositories;            // package repository (pgdg) → configured
+  // Roles asked about, when the host's PostgreSQL answered (absent: it did not, e.g. not running).
+  std::map<std::string, ObservedRole> roles;
 };
 
 // One member as Patroni's GET /cluster reports it.

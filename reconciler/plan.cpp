@@ -4,6 +4,7 @@
 #include <set>
 
 #include "reconciler/host_prep.hpp"
+#include "reconciler/sidecars.hpp"
 #include "reconciler/yaml_json.hpp"
 #include "util/strings.hpp"
 
@@ -122,6 +123,9 @@ std::string to_string(Step step) {
     case Step::restart_member: return "restart";
     case Step::switchover: return "switchover";
     case Step::stop_member: return "stop";
+    case Step::write_file: return "write-file";
+    case Step::service: return "service";
+    case Step::ensure_roles: return "ensure-roles";
   }
   return "?";
 }
@@ -439,6 +443,9 @@ void plan_cluster(const manifests::ManifestSet& manifests, const DesiredCluster&
       change.payload["release_first"] = true;
     plan.changes.push_back(change);
   }
+
+  // 4b. PgBouncer and the exporter: their files, roles and services (sidecars.cpp).
+  plan_sidecars(desired, observed, members, secrets, plan);
 
   // Write availability (reliability issue, faults 6 and 7): a restart or stop that would leave the
   // cluster without a writable primary, or a strict cluster without a sync standby, is held back

@@ -35,6 +35,9 @@ enum class Step {
   restart_member,     // member: POST /restart (pending restart), one at a time
   switchover,         // cluster: from payload.leader to payload.candidate
   stop_member,        // member (scale down): stop + disable service, keep the data directory
+  write_file,         // member: write payload.path, one of its managed files (sidecars.hpp)
+  service,            // member: payload.action (start, restart, reload, enable, stop) of payload.unit
+  ensure_roles,       // cluster: create or correct payload.roles on the leader
 };
 std::string to_string(Step step);
 

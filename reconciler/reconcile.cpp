@@ -2,6 +2,7 @@
 
 #include <cstdlib>
 
+#include "reconciler/sidecars.hpp"
 #include "reconciler/source.hpp"
 #include "reconciler/yaml_json.hpp"
 
@@ -29,8 +30,17 @@ Result<void> resolve_cluster_secrets(Prepared& p, const std::filesystem::path& s
   for (const auto& cluster : p.desired.clusters) {
     auto stored = store.load(cluster.namespace_, cluster.name);
     if (!stored) return std::unexpected(stored.error());
+    // Kinds added since the state file was written (PgBouncer's): read back from the hosts'
+    // files, else new.
+    auto complete_kinds = [&](ClusterSecrets& secrets) {
+      bool had = secrets.values.contains(SecretKind::pgbouncer);
+      recover_sidecar_secrets(cluster, p.observed.hosts, secrets);
+      if (add_missing_secrets(secrets) || had != secrets.values.contains(SecretKind::pgbouncer))
+        p.new_secrets.insert(cluster.name);
+    };
     if (*stored) {
       p.secrets[cluster.name] = **stored;
+      complete_kinds(p.secrets[cluster.name]);
       continue;
     }
     bool config_seen = false;
@@ -47,6 +57,7 @@ Result<void> resolve_cluster_secrets(Prepared& p, const std::filesystem::path& s
     }
     if (recovered) {
       p.secrets[cluster.name] = *recovered;
+      complete_kinds(p.secrets[cluster.name]);
       p.new_secrets.insert(cluster.name);
     } else if (config_seen) {
       return fail("cluster " + cluster.name + ": its Patroni config exists on hosts but holds no usable secrets, and " +

@@ -48,6 +48,17 @@ ordered member_tree(const DesiredMember& m) {
   j["configPath"] = m.config_path;
   j["service"] = m.service;
   j["patroniConfig"] = redacted(m.patroni_config);
+  if (!m.files.empty()) {
+    ordered files = ordered::array();
+    for (const auto& f : m.files) {
+      ordered file = ordered::object();
+      file["path"] = f.path;
+      file["content"] = f.secret ? std::string(k_redacted) : f.content;
+      file["service"] = f.service;
+      files.push_back(std::move(file));
+    }
+    j["files"] = std::move(files);
+  }
   return j;
 }
 
@@ -67,6 +78,21 @@ ordered cluster_tree(const DesiredCluster& c) {
   for (const auto& m : c.members) members.push_back(member_tree(m));
   j["members"] = std::move(members);
   j["packages"] = strings(c.packages);
+  if (!c.services.empty()) {
+    ordered services = ordered::array();
+    for (const auto& svc : c.services)
+      services.push_back(ordered{{"unit", svc.unit}, {"state", svc.wanted ? "running" : "stopped"}});
+    j["services"] = std::move(services);
+  }
+  if (!c.roles.empty()) {
+    ordered roles = ordered::array();
+    for (const auto& r : c.roles) {
+      ordered role{{"name", r.name}, {"superuser", r.superuser}, {"memberOf", strings(r.member_of)}};
+      role["password"] = r.password ? std::string(k_redacted) : std::string("none (peer)");
+      roles.push_back(std::move(role));
+    }
+    j["roles"] = std::move(roles);
+  }
   if (!c.repositories.empty()) j["repositories"] = strings(c.repositories);
   j["dcs"] = strings(c.etcd_endpoints);
   j["etcdCluster"] = c.dcs_name;

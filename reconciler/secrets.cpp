@@ -8,8 +8,31 @@
 namespace pgc::reconciler {
 namespace {
 
-constexpr SecretKind k_all_kinds[] = {SecretKind::superuser, SecretKind::replication,
-                                      SecretKind::rewind, SecretKind::restapi};
+constexpr SecretKind k_all_kinds[] = {SecretKind::superuser, SecretKind::replication, SecretKind::rewind,
+                                      SecretKind::restapi, SecretKind::pgbouncer};
+// The kinds every cluster has had from the start: a secrets file without one is broken. Later
+// kinds (pgbouncer) are added by add_missing_secrets().
+constexpr SecretKind k_core_kinds[] = {SecretKind::superuser, SecretKind::replication,
+                                       SecretKind::rewind, SecretKind::restapi};
+
+std::string random_secret(std::ifstream& urandom) {
+  static constexpr std::string_view alphabet =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+  std::string value;
+  while (value.size() < 32) {
+    unsigned char byte = 0;
+    urandom.read(reinterpret_cast<char*>(&byte), 1);
+    if (!urandom) throw FatalError("short read from /dev/urandom");
+    if (byte < 248) value += alphabet[byte % alphabet.size()];  // 248 = 4*62: no modulo bias
+  }
+  return value;
+}
+
+std::ifstream open_urandom() {
+  std::ifstream urandom("/dev/urandom", std::ios::binary);
+  if (!urandom) throw FatalError("cannot open /dev/urandom to generate secrets");
+  return urandom;
+}
 
 std::optional<SecretKind> parse_kind(const std::string& text) {
   for (auto kind : k_all_kinds)
@@ -25,6 +48,7 @@ std::string to_string(SecretKind kind) {
     case SecretKind::replication: return "replication";
     case SecretKind::rewind: return "rewind";
     case SecretKind::restapi: return "restapi";
+    case SecretKind::pgbouncer: return "pgbouncer";
   }
   return "unknown";
 }
@@ -36,28 +60,28 @@ const std::string& ClusterSecrets::get(SecretKind kind) const {
 }
 
 bool ClusterSecrets::complete() const {
-  for (auto kind : k_all_kinds)
+  for (auto kind : k_core_kinds)
     if (!values.contains(kind) || values.at(kind).empty()) return false;
   return true;
 }
 
 ClusterSecrets generate_secrets() {
-  static constexpr std::string_view alphabet =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-  std::ifstream urandom("/dev/urandom", std::ios::binary);
-  if (!urandom) throw FatalError("cannot open /dev/urandom to generate secrets");
+  auto urandom = open_urandom();
   ClusterSecrets secrets;
-  for (auto kind : k_all_kinds) {
-    std::string value;
-    while (value.size() < 32) {
-      unsigned char byte = 0;
-      urandom.read(reinterpret_cast<char*>(&byte), 1);
-      if (!urandom) throw FatalError("short read from /dev/urandom");
-      if (byte < 248) value += alphabet[byte % alphabet.size()];  // 248 = 4*62: no modulo bias
-    }
-    secrets.values[kind] = value;
-  }
+  for (auto kind : k_all_kinds) secrets.values[kind] = random_secret(urandom);
   return secrets;
+}
+
+bool add_missing_secrets(ClusterSecrets& secrets) {
+  bool added = false;
+  std::optional<std::ifstream> urandom;
+  for (auto kind : k_all_kinds) {
+    if (secrets.values.contains(kind) && !secrets.values.at(kind).empty()) continue;
+    if (!urandom) urandom.emplace(open_urandom());
+    secrets.values[kind] = random_secret(*urandom);
+    added = true;
+  }
+  return added;
 }
 
 std::optional<ClusterSecrets> recover_secrets(const nlohmann::json& config) {

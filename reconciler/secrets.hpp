@@ -18,11 +18,16 @@ namespace pgc::reconciler {
 struct ClusterSecrets {
   std::map<SecretKind, std::string> values;
   [[nodiscard]] const std::string& get(SecretKind kind) const;
+  // Every kind a cluster has had from the start is present (later kinds may be missing).
   [[nodiscard]] bool complete() const;
 };
 
 // New random secrets for every kind (32 characters from a 62-letter alphabet, /dev/urandom).
 ClusterSecrets generate_secrets();
+
+// Adds a new random value for every kind secrets lacks (a state file written before the kind
+// existed); true when it added one.
+bool add_missing_secrets(ClusterSecrets& secrets);
 
 // Secrets read back from a member's patroni.yml (as JSON); nullopt unless all are present.
 std::optional<ClusterSecrets> recover_secrets(const nlohmann::json& patroni_config);

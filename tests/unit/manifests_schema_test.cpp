@@ -137,7 +137,6 @@ TEST_CASE("real StackGres fields pgconverge does not use are accepted with one w
             "c.yaml:7:5: warning: spec.pods.persistentVolume: ignored on VMs (storage is the host's disk)",
             "c.yaml:10:7: warning: spec.pods.scheduling.tolerations: ignored on VMs (Kubernetes scheduling; "
             "only nodeSelector is used)",
-            "c.yaml:13:3: warning: spec.prometheusAutobind: ignored on VMs (there is no Prometheus integration)",
             "c.yaml:17:7: warning: spec.replication.groups[0].minInstances: ignored on VMs (only used by "
             "autoscaling)",
             "c.yaml:18:3: warning: spec.distributedLogs: ignored on VMs (logs stay on each host)",

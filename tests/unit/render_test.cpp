@@ -124,7 +124,13 @@ TEST_CASE("render: each seed example gives the settings the StackGres pages desc
     CHECK(c["dynamicConfig"]["synchronous_mode"] == true);
     CHECK(c["dynamicConfig"]["synchronous_mode_strict"] == seed.strict);
     CHECK(c["dynamicConfig"]["synchronous_node_count"] == seed.count);
-    CHECK(c["packages"] == json{"postgresql-16", "postgresql-client-16", "patroni", "python3-etcd"});
+    // sgPoolingConfig and prometheusAutobind: true bring PgBouncer and the exporter.
+    CHECK(c["packages"] == json{"postgresql-16", "postgresql-client-16", "patroni", "python3-etcd", "pgbouncer",
+                                "prometheus-postgres-exporter"});
+    CHECK(c["services"] == json{{{"unit", "pgbouncer.service"}, {"state", "running"}},
+                                {{"unit", "prometheus-postgres-exporter.service"}, {"state", "running"}}});
+    CHECK(c["members"].at(0)["files"].at(1)["path"] == "/etc/pgbouncer/userlist.txt");
+    CHECK(c["members"].at(0)["files"].at(1)["content"] == "<redacted>");
     CHECK(c["repositories"] == json{"pgdg"});
     CHECK(c["dcs"] == json{"10.0.0.2:2379"});
     REQUIRE(c["members"].size() == static_cast<std::size_t>(seed.instances));
@@ -159,7 +165,8 @@ TEST_CASE("render: the lab examples with the lab's hosts") {
     auto doc = rendered_json(compiled(k_examples / "lab" / lab.dir, lab_hosts(lab.instances), lab_dcs()));
     const auto& c = doc["clusters"].at(0);
     CHECK(c["postgresVersion"] == "15");
-    CHECK(c["packages"] == json{"postgresql-15", "postgresql-client-15", "patroni", "python3-etcd"});
+    CHECK(c["packages"] == json{"postgresql-15", "postgresql-client-15", "patroni", "python3-etcd", "pgbouncer",
+                                "prometheus-postgres-exporter"});
     CHECK_FALSE(c.contains("repositories"));
     const auto& dcs = c["dynamicConfig"];
     CHECK(dcs["synchronous_mode_strict"] == lab.strict);
@@ -230,11 +237,11 @@ TEST_CASE("render: keys come in a stable, readable order") {
   for (const auto& [key, value] : doc["clusters"][0].items()) keys.push_back(key);
   CHECK(keys == std::vector<std::string>{"name", "namespace", "mode", "role", "instances", "syncInstances",
                                          "postgresVersion", "postgresMajor", "binDir", "dynamicConfig", "members",
-                                         "packages", "repositories", "dcs", "etcdCluster"});
+                                         "packages", "services", "roles", "repositories", "dcs", "etcdCluster"});
   std::vector<std::string> member_keys;
   for (const auto& [key, value] : doc["clusters"][0]["members"][0].items()) member_keys.push_back(key);
   CHECK(member_keys == std::vector<std::string>{"name", "slot", "host", "address", "role", "group", "tags",
-                                                "configPath", "service", "patroniConfig"});
+                                                "configPath", "service", "patroniConfig", "files"});
   CHECK(render(DesiredState{}, RenderFormat::json) == "{\n  \"clusters\": []\n}\n");
   CHECK(render(DesiredState{}, RenderFormat::yaml) == "clusters: []\n");
 }

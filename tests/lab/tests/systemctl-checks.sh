@@ -306,5 +306,37 @@ printf 'X=1\n' >/etc/default/envfile-missing
 rc "start once it exists" 0 systemctl start envfile
 systemctl stop envfile
 
+# Debian's own units that pgconverge runs beside Patroni (when the packages are installed here).
+# pgbouncer.service: Type=notify (active only once PgBouncer said READY=1), User=postgres,
+# ExecReload=/bin/kill -HUP $MAINPID (a reload keeps the process).
+if [ -f /lib/systemd/system/pgbouncer.service ]; then
+  install -d -o postgres -g postgres -m 2775 /var/run/postgresql
+  printf '[databases]\n* = host=/var/run/postgresql\n[pgbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = 16432\nunix_socket_dir =\nauth_type = trust\nauth_file = /etc/pgbouncer/userlist.txt\n' \
+    >/etc/pgbouncer/pgbouncer.ini
+  is "pgbouncer Type" notify prop pgbouncer Type
+  is "pgbouncer User" postgres prop pgbouncer User
+  rc "start pgbouncer (Type=notify)" 0 systemctl start pgbouncer
+  rc "pgbouncer active" 0 systemctl is-active pgbouncer
+  pid=$(prop pgbouncer MainPID)
+  is "pgbouncer runs as postgres" postgres ps -o user= -p "$pid"
+  rc "pgbouncer listens" 0 eventually 5 bash -c 'exec 3<>/dev/tcp/127.0.0.1/16432'
+  rc "reload pgbouncer (kill -HUP \$MAINPID)" 0 systemctl reload pgbouncer
+  is "pgbouncer MainPID after reload" "$pid" prop pgbouncer MainPID
+  rc "pgbouncer still active" 0 systemctl is-active pgbouncer
+  rc "stop pgbouncer" 0 systemctl stop pgbouncer
+  rc "pgbouncer inactive" 3 systemctl is-active pgbouncer
+fi
+# prometheus-postgres-exporter.service: User=prometheus, EnvironmentFile= whose $ARGS is split into
+# words on ExecStart, Restart=on-failure.
+if [ -f /lib/systemd/system/prometheus-postgres-exporter.service ]; then
+  printf "DATA_SOURCE_NAME='user=prometheus host=/var/run/postgresql dbname=postgres'\nARGS='--web.listen-address=127.0.0.1:19187 --log.level=warn'\n" \
+    >/etc/default/prometheus-postgres-exporter
+  rc "start the exporter" 0 systemctl start prometheus-postgres-exporter
+  pid=$(prop prometheus-postgres-exporter MainPID)
+  is "the exporter runs as prometheus" prometheus ps -o user= -p "$pid"
+  rc "the exporter serves /metrics on \$ARGS' address" 0 eventually 10 curl -fsS -o /dev/null http://127.0.0.1:19187/metrics
+  rc "stop the exporter" 0 systemctl stop prometheus-postgres-exporter
+fi
+
 echo "--- $failures failure(s)"
 [ "$failures" = 0 ]

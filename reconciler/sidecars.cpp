@@ -1,0 +1,535 @@
+// PgBouncer and the Postgres exporter on every member host (see sidecars.hpp).
+#include "reconciler/sidecars.hpp"
+
+#include <algorithm>
+#include <filesystem>
+#include <set>
+#include <sstream>
+
+#include "manifests/loader.hpp"
+#include "providers/crypto/crypto.hpp"
+#include "util/net_address.hpp"
+#include "util/strings.hpp"
+
+namespace pgc::reconciler {
+namespace {
+
+using json = nlohmann::json;
+
+constexpr const char* k_socket_dir = "/var/run/postgresql";
+constexpr int k_postgres_port = 5432;
+constexpr const char* k_not_shown = "(holds a secret: content not shown)";
+constexpr auto k_command_timeout = std::chrono::seconds(60);
+// Where ensure_roles stages its SQL (postgres' home, 0600): never on a command line.
+constexpr const char* k_roles_sql_path = "/var/lib/postgresql/.pgconverge-roles.sql";
+
+constexpr std::string_view k_base64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+std::string base64_encode(std::string_view in) {
+  std::string out;
+  std::size_t i = 0;
+  for (; i + 2 < in.size(); i += 3) {
+    unsigned n = (static_cast<unsigned char>(in[i]) << 16) | (static_cast<unsigned char>(in[i + 1]) << 8) |
+                 static_cast<unsigned char>(in[i + 2]);
+    out += k_base64[(n >> 18) & 63];
+    out += k_base64[(n >> 12) & 63];
+    out += k_base64[(n >> 6) & 63];
+    out += k_base64[n & 63];
+  }
+  if (i + 1 == in.size()) {
+    unsigned n = static_cast<unsigned char>(in[i]) << 16;
+    out += k_base64[(n >> 18) & 63];
+    out += k_base64[(n >> 12) & 63];
+    out += "==";
+  } else if (i + 2 == in.size()) {
+    unsigned n = (static_cast<unsigned char>(in[i]) << 16) | (static_cast<unsigned char>(in[i + 1]) << 8);
+    out += k_base64[(n >> 18) & 63];
+    out += k_base64[(n >> 12) & 63];
+    out += k_base64[(n >> 6) & 63];
+    out += '=';
+  }
+  return out;
+}
+
+std::optional<std::string> base64_decode(std::string_view in) {
+  std::string out;
+  unsigned buffer = 0;
+  int bits = 0;
+  for (char c : in) {
+    if (c == '=') break;
+    auto pos = k_base64.find(c);
+    if (pos == std::string_view::npos) return std::nullopt;
+    buffer = (buffer << 6) | static_cast<unsigned>(pos);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out += static_cast<char>((buffer >> bits) & 0xFFu);
+    }
+  }
+  return out;
+}
+
+// "10.0.0.11:9187" or "[fd00::1]:9187".
+std::string host_port(const std::string& address, int port) {
+  if (is_ipv6(address)) return "[" + address + "]:" + std::to_string(port);
+  return address + ":" + std::to_string(port);
+}
+
+// StackGres' defaults for what an SGPoolingConfig leaves out (pgbouncer-default-values).
+const std::map<std::string, std::string>& pgbouncer_defaults() {
+  static const std::map<std::string, std::string> defaults{
+      {"pool_mode", "session"},         {"max_client_conn", "1000"},  {"default_pool_size", "1000"},
+      {"max_db_connections", "0"},      {"max_user_connections", "0"},
+      {"ignore_startup_parameters", "extra_float_digits"}};
+  return defaults;
+}
+
+std::string member_subject(const DesiredMember& m) { return "member " + m.name + " (" + m.host + ")"; }
+
+// Why an observed role differs from the declared one, or "" when it matches. verified caches
+// SCRAM checks by verifier (every member reports the same one).
+std::string role_difference(const ManagedRole& role, const ObservedRole& seen, const ClusterSecrets& secrets,
+                            std::map<std::string, bool>& verified) {
+  if (!seen.exists) return "absent";
+  if (role.superuser && !seen.superuser) return "not a superuser";
+  for (const auto& group : role.member_of)
+    if (std::find(seen.member_of.begin(), seen.member_of.end(), group) == seen.member_of.end())
+      return "not a member of " + group;
+  if (role.password) {
+    auto it = verified.find(seen.password);
+    if (it == verified.end())
+      it = verified.emplace(seen.password, scram_matches(seen.password, secrets.get(*role.password))).first;
+    if (!it->second) return "password differs from the one pgconverge keeps";
+  }
+  return "";
+}
+
+std::string quote_literal(const std::string& text) {
+  std::string out = "'";
+  for (char c : text) {
+    if (c == '\'') out += '\'';
+    out += c;
+  }
+  return out + "'";
+}
+
+// Role names are pgconverge's constants; quoted as identifiers all the same.
+std::string quote_ident(const std::string& name) {
+  std::string out = "\"";
+  for (char c : name) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  return out + "\"";
+}
+
+}  // namespace
+
+bool pooling_enabled(const manifests::SGCluster& cluster) {
+  return !cluster.sg_pooling_config.empty() && !cluster.disable_connection_pooling;
+}
+
+std::optional<bool> exporter_wanted(const manifests::SGCluster& cluster) {
+  if (cluster.disable_metrics_exporter) return false;
+  return cluster.prometheus_autobind;
+}
+
+std::vector<std::string> sidecar_hba_lines(const manifests::SGCluster& cluster) {
+  std::vector<std::string> lines;
+  if (exporter_wanted(cluster).value_or(false))
+    lines.push_back(std::string("local all ") + k_exporter_role + " peer");
+  if (pooling_enabled(cluster)) {
+    // PgBouncer (as the OS user postgres) reaches PostgreSQL over the socket as its auth_user and
+    // then as each client's role, with the SCRAM secret auth_query read.
+    lines.emplace_back("local all all scram-sha-256");
+    // The auth_user is a superuser for auth_query: only PgBouncer, over the socket, logs in as it.
+    lines.push_back(std::string("host all ") + k_pgbouncer_auth_user + " all reject");
+  }
+  return lines;
+}
+
+std::string render_pgbouncer_ini(const manifests::SGPoolingConfig* pooling, const std::string& address) {
+  std::map<std::string, std::string> params = pgbouncer_defaults();
+  if (pooling)
+    for (const auto& [key, value] : pooling->pgbouncer)
+      if (!manifests::pgbouncer_blocklist().contains(key)) params[key] = value;
+  // What pgconverge sets (the blocklist keeps the manifest from setting it).
+  std::string listen = address;
+  if (address != "127.0.0.1") listen += ",127.0.0.1";
+  params["listen_addr"] = listen;
+  params["listen_port"] = std::to_string(k_pgbouncer_port);
+  params["unix_socket_dir"] = k_socket_dir;
+  params["auth_file"] = k_pgbouncer_userlist;
+  params["auth_type"] = "md5";  // a SCRAM secret from auth_query makes PgBouncer use SCRAM
+  params["auth_user"] = k_pgbouncer_auth_user;
+  params["auth_query"] = "SELECT usename, passwd FROM pg_shadow WHERE usename=$1";
+  params["admin_users"] = "pgbouncer_admin";
+  params["stats_users"] = "pgbouncer_stats";
+  params["application_name_add_host"] = "1";
+  params["server_check_query"] = ";";
+
+  std::ostringstream out;
+  out << "# Managed by pgconverge";
+  if (pooling) out << " from SGPoolingConfig " << pooling->metadata.namespace_ << "/" << pooling->metadata.name;
+  out << ": local edits are reverted on the next apply.\n";
+  out << "[databases]\n";
+  if (pooling)
+    for (const auto& [name, value] : pooling->databases) out << name << " = " << value << "\n";
+  out << "* = host=" << k_socket_dir << " port=" << k_postgres_port << "\n\n";
+  if (pooling && !pooling->users.empty()) {
+    out << "[users]\n";
+    for (const auto& [name, value] : pooling->users) out << name << " = " << value << "\n";
+    out << "\n";
+  }
+  out << "[pgbouncer]\n";
+  for (const auto& [key, value] : params) out << key << " = " << value << "\n";
+  return out.str();
+}
+
+std::string render_exporter_defaults(const std::string& address) {
+  return "# Managed by pgconverge: local edits are reverted on the next apply.\n"
+         "# The exporter (user prometheus) logs in to the local PostgreSQL as the role prometheus (peer,\n"
+         "# member of pg_monitor): no password.\n"
+         "DATA_SOURCE_NAME='user=" +
+         std::string(k_exporter_role) + " host=" + k_socket_dir + " port=" + std::to_string(k_postgres_port) +
+         " dbname=postgres sslmode=disable'\n"
+         "ARGS='--web.listen-address=" +
+         host_port(address, k_exporter_port) + "'\n";
+}
+
+void add_sidecars(DesiredCluster& cluster, const manifests::SGCluster& manifest,
+                  const manifests::SGPoolingConfig* pooling) {
+  bool pool = pooling_enabled(manifest);
+  auto exporter = exporter_wanted(manifest);
+  if (pool) {
+    cluster.packages.emplace_back("pgbouncer");
+    cluster.services.push_back(ManagedService{k_pgbouncer_unit, "PgBouncer", true});
+    cluster.roles.push_back(ManagedRole{k_pgbouncer_auth_user, SecretKind::pgbouncer, true, {}});
+  } else if (manifest.disable_connection_pooling) {
+    cluster.services.push_back(ManagedService{k_pgbouncer_unit, "PgBouncer", false});
+  }
+  if (exporter == true) {
+    cluster.packages.emplace_back("prometheus-postgres-exporter");
+    cluster.services.push_back(ManagedService{k_exporter_unit, "the Postgres exporter", true});
+    cluster.roles.push_back(ManagedRole{k_exporter_role, std::nullopt, false, {"pg_monitor"}});
+  } else if (exporter == false) {
+    cluster.services.push_back(ManagedService{k_exporter_unit, "the Postgres exporter", false});
+  }
+  for (auto& m : cluster.members) {
+    if (pool) {
+      ManagedFile ini;
+      ini.path = k_pgbouncer_ini;
+      ini.content = render_pgbouncer_ini(pooling, m.address);
+      ini.service = k_pgbouncer_unit;
+      // PgBouncer re-reads everything on SIGHUP except where it listens.
+      ini.restart_keys = {"pgbouncer.listen_addr", "pgbouncer.listen_port", "pgbouncer.unix_socket_dir"};
+      m.files.push_back(ini);
+      ManagedFile users;
+      users.path = k_pgbouncer_userlist;
+      users.content = "\"" + std::string(k_pgbouncer_auth_user) + "\" \"" + secret_reference(SecretKind::pgbouncer) + "\"\n";
+      users.secret = SecretKind::pgbouncer;
+      users.service = k_pgbouncer_unit;
+      m.files.push_back(users);
+    }
+    if (exporter == true) {
+      ManagedFile defaults;
+      defaults.path = k_exporter_defaults;
+      defaults.content = render_exporter_defaults(m.address);
+      defaults.owner = "root";
+      defaults.group = "root";
+      defaults.mode = 0644;
+      defaults.service = k_exporter_unit;
+      defaults.service_reloads = false;  // Debian's unit has no ExecReload: a change restarts it
+      m.files.push_back(defaults);
+    }
+  }
+}
+
+std::string managed_file_text(const ManagedFile& file, const ClusterSecrets& secrets) {
+  if (!file.secret) return file.content;
+  const std::string reference = secret_reference(*file.secret);
+  const std::string& value = secrets.get(*file.secret);
+  std::string out = file.content;
+  for (auto pos = out.find(reference); pos != std::string::npos; pos = out.find(reference, pos + value.size()))
+    out.replace(pos, reference.size(), value);
+  return out;
+}
+
+std::map<std::string, std::string> ini_entries(const std::string& text) {
+  std::map<std::string, std::string> out;
+  std::string section;
+  std::istringstream in(text);
+  std::string raw;
+  while (std::getline(in, raw)) {
+    std::string line = trim(raw);
+    if (line.empty() || line[0] == '#' || line[0] == ';') continue;
+    if (line.front() == '[' && line.back() == ']') {
+      section = trim(line.substr(1, line.size() - 2));
+      continue;
+    }
+    auto eq = line.find('=');
+    if (eq == std::string::npos) continue;
+    std::string key = trim(line.substr(0, eq));
+    std::string value = trim(line.substr(eq + 1));
+    if (value.size() >= 2 && (value.front() == '\'' || value.front() == '"') && value.back() == value.front())
+      value = value.substr(1, value.size() - 2);
+    out[section.empty() ? key : section + "." + key] = value;
+  }
+  return out;
+}
+
+void recover_sidecar_secrets(const DesiredCluster& cluster, const std::map<std::string, ObservedHost>& hosts,
+                             ClusterSecrets& secrets) {
+  if (secrets.values.contains(SecretKind::pgbouncer)) return;
+  const std::string prefix = "\"" + std::string(k_pgbouncer_auth_user) + "\" \"";
+  for (const auto& m : cluster.members) {
+    auto h = hosts.find(m.host);
+    if (h == hosts.end()) continue;
+    auto f = h->second.files.find(k_pgbouncer_userlist);
+    if (f == h->second.files.end() || !f->second) continue;
+    for (const auto& line : split(*f->second, '\n')) {
+      if (!starts_with(line, prefix) || line.size() < prefix.size() + 2 || line.back() != '"') continue;
+      std::string value = line.substr(prefix.size(), line.size() - prefix.size() - 1);
+      bool plain = !value.empty() && std::all_of(value.begin(), value.end(), [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+      });
+      if (plain) {
+        secrets.values[SecretKind::pgbouncer] = value;
+        return;
+      }
+    }
+  }
+}
+
+std::string scram_verifier(const std::string& password, const std::string& salt, int iterations) {
+  namespace crypto = providers::crypto;
+  // Hi(password, salt, i) of RFC 5802: PBKDF2 with HMAC-SHA-256, one block.
+  std::string u = crypto::hmac_sha256(password, salt + std::string("\0\0\0\1", 4));
+  std::string salted = u;
+  for (int i = 1; i < iterations; ++i) {
+    u = crypto::hmac_sha256(password, u);
+    for (std::size_t j = 0; j < salted.size(); ++j) salted[j] = static_cast<char>(salted[j] ^ u[j]);
+  }
+  std::string stored_key = crypto::sha256(crypto::hmac_sha256(salted, "Client Key"));
+  std::string server_key = crypto::hmac_sha256(salted, "Server Key");
+  return "SCRAM-SHA-256$" + std::to_string(iterations) + ":" + base64_encode(salt) + "$" + base64_encode(stored_key) +
+         ":" + base64_encode(server_key);
+}
+
+bool scram_matches(const std::string& verifier, const std::string& password) {
+  // SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>
+  const std::string scheme = "SCRAM-SHA-256$";
+  if (!starts_with(verifier, scheme)) return false;
+  auto parts = split(verifier.substr(scheme.size()), '$');
+  if (parts.size() != 2) return false;
+  auto head = split(parts[0], ':');
+  if (head.size() != 2 || head[0].empty() || head[0].size() > 7 ||
+      !std::all_of(head[0].begin(), head[0].end(), [](char c) { return c >= '0' && c <= '9'; }))
+    return false;
+  int iterations = std::stoi(head[0]);
+  auto salt = base64_decode(head[1]);
+  if (iterations < 1 || iterations > 1'000'000 || !salt) return false;
+  return providers::crypto::constant_time_equal(scram_verifier(password, *salt, iterations), verifier);
+}
+
+void plan_sidecars(const DesiredCluster& desired, const ObservedState& observed,
+                   const std::vector<const DesiredMember*>& members, const ClusterSecrets& secrets,
+                   ClusterPlan& plan) {
+  if (desired.services.empty() && desired.roles.empty()) return;
+  auto make = [&](std::string subject, Action action, std::string before, std::string after, std::string reason,
+                  Step step, const DesiredMember* m) {
+    Change c;
+    c.subject = std::move(subject);
+    c.action = action;
+    c.before = std::move(before);
+    c.after = std::move(after);
+    c.reason = std::move(reason);
+    c.step = step;
+    c.cluster = desired.name;
+    if (m) {
+      c.member = m->name;
+      c.host = m->host;
+    }
+    return c;
+  };
+
+  // 1. Files, and what each change asks of its service.
+  struct Pending {
+    std::set<std::string> written, reload, restart;
+  };
+  std::map<std::string, Pending> pending;  // member → units
+  for (const auto* m : members) {
+    const auto& oh = observed.hosts.at(m->host);
+    for (const auto& file : m->files) {
+      std::string text = managed_file_text(file, secrets);
+      auto it = oh.files.find(file.path);
+      bool present = it != oh.files.end() && it->second.has_value();
+      if (present && *it->second == text) continue;
+      Change c = make(member_subject(*m) + ": " + file.path, present ? Action::update : Action::create, "", "", "",
+                      Step::write_file, m);
+      c.payload["path"] = file.path;
+      auto& p = pending[m->name];
+      p.written.insert(file.service);
+      if (!present) {
+        c.after = file.secret ? std::string(k_not_shown) : file.path + " for " + m->name;
+        c.reason = "absent";
+      } else if (file.secret) {
+        c.before = c.after = k_not_shown;
+        c.reason = "content differs";
+        if (!file.service_reloads) p.restart.insert(file.service);
+        else p.reload.insert(file.service);
+      } else {
+        auto before = ini_entries(*it->second), after = ini_entries(text);
+        std::set<std::string> keys;
+        for (const auto& [k, v] : before) keys.insert(k);
+        for (const auto& [k, v] : after) keys.insert(k);
+        std::vector<std::string> changed;
+        bool restart = !file.service_reloads;
+        for (const auto& k : keys) {
+          auto b = before.find(k), a = after.find(k);
+          std::string bv = b == before.end() ? "(unset)" : b->second, av = a == after.end() ? "(unset)" : a->second;
+          if (bv == av) continue;
+          changed.push_back(k);
+          c.fields.push_back(FieldChange{k, bv, av});
+          if (std::find(file.restart_keys.begin(), file.restart_keys.end(), k) != file.restart_keys.end()) restart = true;
+        }
+        c.reason = changed.empty() ? "content differs (comments or layout)" : "drift in " + join(changed, ", ");
+        (restart ? p.restart : p.reload).insert(file.service);
+      }
+      plan.changes.push_back(c);
+    }
+  }
+
+  // 2. Roles: as the members' PostgreSQL reports them.
+  if (!desired.roles.empty()) {
+    std::map<std::string, bool> verified;
+    std::vector<std::string> reasons;
+    json names = json::array();
+    for (const auto& role : desired.roles) {
+      std::string why;
+      bool answered = false;
+      for (const auto& m : desired.members) {
+        auto h = observed.hosts.find(m.host);
+        if (h == observed.hosts.end() || !h->second.reachable) continue;
+        auto r = h->second.roles.find(role.name);
+        if (r == h->second.roles.end()) continue;
+        answered = true;
+        why = role_difference(role, r->second, secrets, verified);
+        if (!why.empty()) break;
+      }
+      if (!answered) why = "not observed (no member's PostgreSQL answered)";
+      if (why.empty()) continue;
+      reasons.push_back(role.name + ": " + why);
+      names.push_back(role.name);
+    }
+    if (!names.empty()) {
+      std::vector<std::string> list;
+      for (const auto& n : names) list.push_back(n.get<std::string>());
+      Change c = make("cluster " + desired.name + ": roles " + join(list, ", "), Action::update, "",
+                      "created or corrected on the leader", join(reasons, "; "), Step::ensure_roles, nullptr);
+      c.payload["roles"] = names;
+      plan.changes.push_back(c);
+    }
+  }
+
+  // 3. Services: started (restarted when their files were just written: a package's postinst
+  // may have started one with Debian's config), restarted or reloaded for their files, stopped.
+  for (const auto* m : members) {
+    const auto& oh = observed.hosts.at(m->host);
+    const auto& p = pending[m->name];
+    for (const auto& service : desired.services) {
+      auto a = oh.services.find(service.unit);
+      auto e = oh.service_enabled.find(service.unit);
+      std::string state = a == oh.services.end() ? "unknown" : a->second;
+      bool active = state == "active";
+      bool enabled = e != oh.service_enabled.end() && e->second == "enabled";
+      std::string action, reason;
+      if (!service.wanted) {
+        if (!active && !enabled) continue;
+        action = "stop";
+        reason = service.what + " is not declared for this cluster any more";
+      } else if (!active) {
+        action = p.written.contains(service.unit) ? "restart" : "start";
+        reason = "service " + state;
+      } else if (p.restart.contains(service.unit)) {
+        action = "restart";
+        reason = "its configuration changed where a reload does not reach";
+      } else if (p.reload.contains(service.unit)) {
+        action = "reload";
+        reason = "its configuration changed";
+      } else if (!enabled) {
+        action = "enable";
+        reason = "service not enabled at boot";
+      } else {
+        continue;
+      }
+      Action kind = action == "stop"                              ? Action::remove
+                    : action == "restart" || action == "reload" ? (active ? Action::restart : Action::create)
+                                                                  : (active ? Action::update : Action::create);
+      std::string after = action == "stop" ? "stopped and disabled" : action == "reload" ? "reloaded" : "active";
+      Change c = make(member_subject(*m) + ": " + service.unit, kind, state + (enabled ? ", enabled" : ""), after, reason,
+                      Step::service, m);
+      c.payload["unit"] = service.unit;
+      c.payload["action"] = action;
+      c.payload["enable"] = service.wanted && !enabled;
+      plan.changes.push_back(c);
+    }
+  }
+}
+
+std::string roles_sql(const std::vector<ManagedRole>& roles, const ClusterSecrets& secrets) {
+  std::ostringstream sql;
+  // The statement holds a SCRAM verifier: keep it out of the server log even if it fails.
+  sql << "SET log_statement = 'none';\nSET log_min_error_statement = 'panic';\n";
+  for (const auto& role : roles) {
+    sql << "DO $pgc$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = " << quote_literal(role.name)
+        << ") THEN CREATE ROLE " << quote_ident(role.name) << "; END IF; END$pgc$;\n";
+    sql << "ALTER ROLE " << quote_ident(role.name) << " WITH LOGIN";
+    if (role.superuser) sql << " SUPERUSER";
+    if (role.password)
+      sql << " PASSWORD "
+          << quote_literal(scram_verifier(secrets.get(*role.password), providers::crypto::random_bytes(16)));
+    sql << ";\n";
+    for (const auto& group : role.member_of) sql << "GRANT " << quote_ident(group) << " TO " << quote_ident(role.name) << ";\n";
+  }
+  return sql.str();
+}
+
+Result<void> write_managed_file(providers::RemoteHost& host, const ManagedFile& file, const ClusterSecrets& secrets) {
+  static const std::string script = R"SH(
+set -eu
+[ -d "$1" ] || install -d -m 0755 "$1"
+)SH";
+  std::string dir = std::filesystem::path(file.path).parent_path().string();
+  auto made = host.run_script(script, {dir}, k_command_timeout);
+  if (!made) return std::unexpected(made.error());
+  if (made->exit_status != 0) return fail("host " + host.describe() + ": creating " + dir + ": " + trim(made->err));
+  return host.write_file(file.path, managed_file_text(file, secrets),
+                         providers::FileMode{file.owner, file.group, file.mode});
+}
+
+Result<void> ensure_roles(providers::RemoteHost& host, const std::vector<ManagedRole>& roles,
+                          const ClusterSecrets& secrets) {
+  if (auto w = host.write_file(k_roles_sql_path, roles_sql(roles, secrets), providers::FileMode{"postgres", "postgres", 0600}); !w)
+    return w;
+  static const std::string script = R"SH(
+cd /
+PGCONNECT_TIMEOUT=5 runuser -u postgres -- psql -h /var/run/postgresql -p 5432 -d postgres -XAtq -v ON_ERROR_STOP=1 -f "$1" >/dev/null
+rc=$?
+rm -f -- "$1"
+exit $rc
+)SH";
+  auto r = host.run_script(script, {k_roles_sql_path}, k_command_timeout);
+  if (!r) return std::unexpected(r.error());
+  if (r->exit_status != 0) {
+    // psql's own lines only: its LINE/context lines would quote the statement (a verifier).
+    std::vector<std::string> lines;
+    for (const auto& line : split(r->err, '\n'))
+      if (starts_with(line, "psql:") && line.find("SCRAM-SHA-256$") == std::string::npos) lines.push_back(trim(line));
+    return fail("host " + host.describe() + ": creating roles: psql exited with status " +
+                std::to_string(r->exit_status) + (lines.empty() ? "" : ": " + join(lines, "; ").substr(0, 300)));
+  }
+  return {};
+}
+
+}  // namespace pgc::reconciler
