@@ -426,21 +426,34 @@ install -d -o postgres -g postgres -m 2775 /var/run/postgresql
     std::string leader = change.payload["leader"], candidate = change.payload["candidate"];
     // In sync mode the candidate must be a sync standby (§5.8). Which replica Patroni holds as
     // sync may have changed since the plan (a restart in between moves it): take the planned one
-    // if it is sync, else any declared failover-capable sync standby.
+    // if it is sync, else any declared failover-capable sync standby — one without a pending
+    // restart first (a member back from an outage may have one: leading, it would need another
+    // switchover).
     if (c.dynamic_config.value("synchronous_mode", false)) {
       std::string chosen;
       auto ok = wait_for(options_.stop, c, secrets(c.name), world_, options_.wait_timeout,
                          "a sync standby to switch over to", false, progress_, token, [&](const ObservedCluster& oc) {
                            auto syncs = oc.sync_standbys();
-                           if (std::find(syncs.begin(), syncs.end(), candidate) != syncs.end()) {
-                             chosen = candidate;
-                             return true;
-                           }
-                           for (const auto& name : syncs)
-                             if (const auto* m = find_member(c, name); m && !m->tags.nofailover && name != leader) {
-                               chosen = name;
+                           auto pending = [&](const std::string& name) {
+                             const auto* om = oc.member(name);
+                             return om && om->pending_restart;
+                           };
+                           auto eligible = [&](const std::string& name) {
+                             const auto* m = find_member(c, name);
+                             return m && !m->tags.nofailover && name != leader;
+                           };
+                           for (bool allow_pending : {false, true}) {
+                             if (std::find(syncs.begin(), syncs.end(), candidate) != syncs.end() &&
+                                 (allow_pending || !pending(candidate))) {
+                               chosen = candidate;
                                return true;
                              }
+                             for (const auto& name : syncs)
+                               if (eligible(name) && (allow_pending || !pending(name))) {
+                                 chosen = name;
+                                 return true;
+                               }
+                           }
                            return false;
                          });
       if (!ok) return std::unexpected(ok.error());
@@ -555,9 +568,14 @@ std::vector<std::string> wait_converged(const DesiredCluster& cluster, const Clu
       const auto* om = oc.member(m.name);
       return !om || om->state == "stopped" || om->state == "crashed" || om->state == "start failed";
     });
-    if (!gone) member_gone_since = std::chrono::steady_clock::time_point::max();
+    // Likewise pending restarts that this apply did not plan (a member back from an outage with
+    // an old configuration): only a new plan restarts them.
+    bool only_pending = !diffs.empty() && std::all_of(diffs.begin(), diffs.end(), [](const std::string& d) {
+      return d.ends_with(" has a pending restart");
+    });
+    if (!gone && !only_pending) member_gone_since = std::chrono::steady_clock::time_point::max();
     else if (member_gone_since == std::chrono::steady_clock::time_point::max()) member_gone_since = now;
-    bool stuck = gone && now - member_gone_since >= k_member_gone_grace;
+    bool stuck = (gone || only_pending) && now - member_gone_since >= k_member_gone_grace;
     if (diffs.empty() || now >= deadline || stuck || stopping(stop)) break;
     if (progress) progress->update(*token, diffs.front());
     std::this_thread::sleep_for(k_poll);

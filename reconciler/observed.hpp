@@ -28,6 +28,8 @@ struct DebianCluster {
   bool online = false;       // its postmaster runs
   std::string start_conf;    // auto, manual, disabled
   std::string data_dir;
+};
+
 // A role as the host's local PostgreSQL reports it (read as postgres over the Unix socket).
 struct ObservedRole {
   bool exists = false;

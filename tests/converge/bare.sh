@@ -14,6 +14,19 @@ for h in pg-1 pg-2 pg-3; do
 done
 
 write_cluster bare strict-sync 3 1
+# As the seeds declare: PgBouncer (sgPoolingConfig) and the metrics exporter (prometheusAutobind).
+sed -i 's/^    sgPostgresConfig: pgconfig1$/    sgPostgresConfig: pgconfig1\n    sgPoolingConfig: pool/;
+        s/^  instances: 3$/  instances: 3\n  prometheusAutobind: true/' "$CLUSTER_DIR/cluster.yaml"
+cat >>"$CLUSTER_DIR/cluster.yaml" <<'YAML'
+---
+apiVersion: stackgres.io/v1
+kind: SGPoolingConfig
+metadata: {name: pool}
+spec:
+  pgBouncer:
+    pgbouncer.ini:
+      pgbouncer: {pool_mode: transaction, default_pool_size: '20'}
+YAML
 
 step "plan on bare hosts lists every package, file, service and bootstrap step"
 expect_exit 2 pgc plan
@@ -21,7 +34,11 @@ for h in pg-1 pg-2 pg-3; do
   grep -q "host $h: packages" "$WORK/out" || fail "plan does not list the packages of $h"
 done
 grep -q "apt-get update first: apt has no package lists" "$WORK/out" || fail "plan does not say apt-get update comes first"
-grep -q "patroni, postgresql-15, postgresql-client-15, python3-etcd" "$WORK/out" || fail "plan does not name the packages"
+for p in patroni postgresql-15 postgresql-client-15 python3-etcd pgbouncer prometheus-postgres-exporter; do
+  grep "host pg-1: packages" -A1 "$WORK/out" | grep -q "$p" || fail "plan does not name package $p"
+done
+grep -q "/etc/pgbouncer/pgbouncer.ini" "$WORK/out" || fail "plan does not list PgBouncer's configuration"
+grep -q "prometheus-postgres-exporter" "$WORK/out" || fail "plan does not list the exporter"
 grep -q "member bare-0 (pg-1): /etc/patroni/15-bare.yml" "$WORK/out" || fail "plan does not list the config files"
 grep -q "(new: bootstrap)" "$WORK/out" || fail "plan does not show the bootstrap"
 
@@ -45,6 +62,17 @@ echo "roles: $counts"
 [[ $counts == "Leader:1 Replica:1 Sync Standby:1" ]] || fail "roles are '$counts'"
 check_replication bare 1
 pgc status
+
+step "PgBouncer and the exporter run on every member"
+leader=$(leader_address bare)
+sql bare "$leader" "CREATE ROLE app LOGIN PASSWORD 'app-pw'" >/dev/null
+for a in $LAB_HOST_ADDRESSES; do
+  got=$("$LAB" run env PGPASSWORD=app-pw PGCONNECT_TIMEOUT=5 timeout 15 \
+    psql -h "$a" -p 6432 -U app -d postgres -XAtqc "select current_user") || fail "PgBouncer on $a:6432 does not answer"
+  [[ $got == app ]] || fail "PgBouncer on $a answered '$got'"
+  "$LAB" run curl -fsS --max-time 5 "http://$a:9187/metrics" | grep -qx 'pg_up 1' || fail "no pg_up 1 from the exporter on $a"
+done
+echo "ok: PgBouncer (6432) and the exporter (9187, pg_up 1) on every member"
 
 step "a second apply changes nothing"
 expect_exit 0 pgc apply
