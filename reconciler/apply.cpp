@@ -9,6 +9,7 @@
 #include "util/parallel.hpp"
 
 #include "reconciler/converged.hpp"
+#include "reconciler/etcd_apply.hpp"
 #include "util/strings.hpp"
 
 namespace pgc::reconciler {
@@ -132,6 +133,13 @@ class Executor {
       case Step::restart_member: return restart_member(change, token);
       case Step::switchover: return switchover(change, token);
       case Step::stop_member: return stop_member(change);
+      case Step::etcd_write_config:
+      case Step::etcd_start:
+      case Step::etcd_restart:
+      case Step::etcd_member_add:
+      case Step::etcd_member_remove:
+      case Step::etcd_stop:
+        return execute_etcd_step(change, manifests_, sessions_, progress_, token, options_);
     }
     return fail("unknown step");
   }
@@ -428,10 +436,17 @@ ApplyReport apply(const Plan& plan, const manifests::ManifestSet& manifests, con
   report.host_errors = plan.host_errors;
   Executor executor(manifests, desired, secrets, world, sessions, progress, options);
   std::set<std::string> failed_hosts;
+  std::set<std::string> failed_etcds;  // a failed etcd step stops that etcd's later steps and its clusters
   for (const auto& change : plan.host_changes) {
+    std::string etcd = change.payload.value("etcd", std::string());
+    if (!etcd.empty() && failed_etcds.contains(etcd)) {
+      report.host_errors.push_back(change.subject + ": skipped, an earlier step of etcd " + etcd + " failed");
+      continue;
+    }
     if (auto r = executor.execute(change); !r) {
-      report.host_errors.push_back(r.error().message);
-      failed_hosts.insert(change.host);
+      report.host_errors.push_back(change.subject + ": " + r.error().message);
+      if (!etcd.empty()) failed_etcds.insert(etcd);
+      else failed_hosts.insert(change.host);
     } else {
       ++report.host_changes_applied;
     }
@@ -443,6 +458,10 @@ ApplyReport apply(const Plan& plan, const manifests::ManifestSet& manifests, con
     auto& outcome = report.clusters[i];
     outcome.name = cp.name;
     outcome.errors = cp.errors;
+    if (const auto* dc = find_cluster(desired, cp.name); dc && failed_etcds.contains(dc->dcs_name) && !cp.changes.empty()) {
+      outcome.errors.push_back("cluster " + cp.name + ": skipped, its DCS etcd " + dc->dcs_name + " failed to converge");
+      return;
+    }
     for (const auto& change : cp.changes) {
       if (stopping(options.stop)) {
         outcome.errors.push_back(change.subject + ": " + k_stopping + " (not started)");

@@ -8,6 +8,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "reconciler/etcd_state.hpp"
+
 namespace pgc::reconciler {
 
 // What one SSH probe of a host found. A probe is one round trip per host.
@@ -21,6 +23,7 @@ struct ObservedHost {
   std::map<std::string, std::string> services;         // unit → ActiveState (active, inactive, failed…)
   std::map<std::string, std::string> service_enabled;  // unit → is-enabled answer
   std::map<std::string, bool> data_dirs;               // data_dir → holds a PGDATA (PG_VERSION)
+  std::optional<ObservedEtcd> etcd;                    // the managed etcd, on its member hosts
 };
 
 // One member as Patroni's GET /cluster reports it.

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <set>
 
+#include "reconciler/etcd.hpp"
 #include "reconciler/yaml_json.hpp"
 #include "util/strings.hpp"
 
@@ -119,6 +120,12 @@ std::string to_string(Step step) {
     case Step::restart_member: return "restart";
     case Step::switchover: return "switchover";
     case Step::stop_member: return "stop";
+    case Step::etcd_write_config: return "etcd-write-config";
+    case Step::etcd_start: return "etcd-start";
+    case Step::etcd_restart: return "etcd-restart";
+    case Step::etcd_member_add: return "etcd-member-add";
+    case Step::etcd_member_remove: return "etcd-member-remove";
+    case Step::etcd_stop: return "etcd-stop";
   }
   return "?";
 }
@@ -612,6 +619,10 @@ Plan diff(const manifests::ManifestSet& manifests, const DesiredState& desired, 
         if (it == h->second.packages.end() || !it->second) missing[m.host].insert(p);
       }
     }
+  // The etcd pgconverge runs: its packages join the hosts' installs; its changes follow them, so
+  // every etcd step comes before any Patroni member starts.
+  EtcdPlan etcd = plan_etcd(manifests, desired, observed);
+  for (const auto& [host, pkgs] : etcd.packages) missing[host].insert(pkgs.begin(), pkgs.end());
   for (const auto& [host, pkgs] : missing) {
     std::vector<std::string> list(pkgs.begin(), pkgs.end());
     Change c = make_change("host " + host + ": packages", Action::create, "", join(list, ", "), "not installed",
@@ -619,6 +630,8 @@ Plan diff(const manifests::ManifestSet& manifests, const DesiredState& desired, 
     c.payload["packages"] = list;
     plan.host_changes.push_back(c);
   }
+  plan.host_changes.insert(plan.host_changes.end(), etcd.changes.begin(), etcd.changes.end());
+  plan.host_errors.insert(plan.host_errors.end(), etcd.errors.begin(), etcd.errors.end());
 
   for (const auto& cluster : desired.clusters) {
     ClusterPlan cp;
