@@ -95,8 +95,10 @@ class Executor {
         progress_(progress), options_(options) {}
 
   Result<void> execute(const Change& change) {
-    auto token = progress_.begin(change.host.empty() ? change.cluster : change.host,
-                                 to_string(change.step) + " " + (change.member.empty() ? change.cluster : change.member));
+    std::string etcd = change.payload.value("etcd", std::string());
+    std::string what = !etcd.empty() ? etcd : change.member.empty() ? change.cluster : change.member;
+    auto token = progress_.begin(change.host.empty() ? (etcd.empty() ? change.cluster : "etcd " + etcd) : change.host,
+                                 to_string(change.step) + " " + what);
     auto result = dispatch(change, token);
     progress_.finish(token, result ? "ok" : "failed: " + result.error().message);
     return result;

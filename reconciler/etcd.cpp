@@ -167,8 +167,9 @@ class EtcdPlanner {
       }
       c.before = join(before, ", ");
       c.after = join(after, ", ");
-      c.reason = (keys.empty() ? std::string("formatting or comments differ (drift)") : "drift in " + join(keys, ", ")) +
-                 "; " + why;
+      if (parse_env_file(*v.file).empty()) c.reason = "holds no settings (the package's default file); " + why;
+      else c.reason = (keys.empty() ? std::string("formatting or comments differ (drift)") : "drift in " + join(keys, ", ")) +
+                      "; " + why;
     }
     c.payload["path"] = etcd_.config_path;
     c.payload["content"] = text;

@@ -21,7 +21,7 @@ write_cluster onetcd sync 3
 
 # etcdctl from the client namespace against every member's client URL.
 endpoints=$(printf 'http://%s:2379,' $LAB_HOST_ADDRESSES); endpoints=${endpoints%,}
-etcd_health() { "$LAB" run env ETCDCTL_API=3 etcdctl --endpoints="$endpoints" --dial-timeout=2s endpoint health; }
+etcd_health() { "$LAB" run env ETCDCTL_API=3 etcdctl --endpoints="$endpoints" --dial-timeout=2s endpoint health 2>&1; }
 
 step "plan: the etcd steps come before any Patroni start"
 expect_exit 2 pgc plan
