@@ -341,11 +341,17 @@ class EtcdPlanner {
       });
       if (!declared) removes.push_back(&lm);
     }
-    if ((!adds.empty() || !removes.empty()) && !unhealthy.empty()) {
+    if (!adds.empty() && !unhealthy.empty()) {
       error("membership change (" + describe_change(adds, removes) + ") refused: member(s) " + join(unhealthy, ", ") +
-            " are not healthy, and a change of membership is only safe on a healthy cluster");
+            " are not healthy, and adding a member is only safe on a healthy cluster");
       return;
     }
+    // Members being removed count as healthy when their host's etcd answers healthy.
+    auto removed_healthy = [&](const ObservedEtcdMember& lm) {
+      auto h = observed_.hosts.find(lm.name);
+      return !lm.name.empty() && h != observed_.hosts.end() && h->second.reachable && h->second.etcd &&
+             h->second.etcd->healthy;
+    };
 
     // Adds first (member add BEFORE the new member's config and start), one at a time.
     std::vector<std::string> wait_hosts;
@@ -392,17 +398,21 @@ class EtcdPlanner {
     }
 
     // Removals after the adds: member remove BEFORE its etcd stops; the rest must stay a quorum.
+    for (const auto* lm : removes)
+      if (removed_healthy(*lm)) ++healthy;
     for (const auto* lm : removes) {
       std::string label = lm->name.empty() ? "(unstarted " + join(lm->peer_urls, ",") + ")" : lm->name;
       if (size <= 1) {
         error("member " + label + " is not removed: it is the last member");
         return;
       }
-      if (healthy < quorum(size - 1)) {
+      int left = healthy - (removed_healthy(*lm) ? 1 : 0);
+      if (left < quorum(size - 1)) {
         error("member " + label + " is not removed: the " + std::to_string(size - 1) + " members left would have " +
-              std::to_string(healthy) + " healthy, below quorum (" + std::to_string(quorum(size - 1)) + ")");
+              std::to_string(left) + " healthy, below quorum (" + std::to_string(quorum(size - 1)) + ")");
         return;
       }
+      healthy = left;
       const manifests::Host* host = nullptr;
       for (const auto& h : manifests_.hosts)
         if (!lm->name.empty() && h.metadata.name == lm->name) host = &h;
@@ -546,6 +556,10 @@ std::map<std::string, std::string> parse_env_file(const std::string& text) {
 std::vector<std::string> etcd_probe_args(const DesiredState& desired, const std::string& host_name) {
   for (const auto& e : desired.etcds)
     if (e.member(host_name)) return {"etcddir", e.data_dir, "etcd", e.local_client_url()};
+  // Other hosts may hold a member being removed: their health decides whether removing it keeps a
+  // quorum. The probe asks etcd only where etcd.service runs, so this costs one is-active elsewhere.
+  if (!desired.etcds.empty())
+    return {"etcddir", desired.etcds.front().data_dir, "etcd", desired.etcds.front().local_client_url()};
   return {};
 }
 

@@ -171,8 +171,18 @@ install -d -o etcd -g etcd -m 0700 "$1"
     auto before = member_list(change_.host);
     if (!before) return std::unexpected(before.error());
     if (!lists_peer(*before, peer)) {
-      auto r = run_checked(change_.host, etcdctl({"member", "add", name, "--peer-urls=" + peer}), k_etcdctl_timeout);
-      if (!r) return std::unexpected(r.error());
+      // etcd refuses an add ("unhealthy cluster") until every member has been connected for a
+      // few seconds (its strict reconfiguration check), e.g. right after the previous add: retry.
+      auto deadline = std::chrono::steady_clock::now() + options_.wait_timeout;
+      while (true) {
+        auto r = run_checked(change_.host, etcdctl({"member", "add", name, "--peer-urls=" + peer}), k_etcdctl_timeout);
+        if (r) break;
+        if (r.error().message.find("unhealthy cluster") == std::string::npos ||
+            std::chrono::steady_clock::now() >= deadline || (options_.stop && options_.stop->load()))
+          return std::unexpected(r.error());
+        progress_.update(token_, "etcd refuses member add until every member is connected; retrying");
+        std::this_thread::sleep_for(1s);
+      }
     }
     auto after = member_list(change_.host);  // verified by observation, not by the exit status
     if (!after) return std::unexpected(after.error());

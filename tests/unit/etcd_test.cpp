@@ -196,7 +196,8 @@ TEST_CASE("etcd: members, /etc/default/etcd and Patroni's etcd3 hosts", "[etcd][
   CHECK(desired.clusters[0].members[0].patroni_config["etcd3"]["hosts"].size() == 3);
   // The probe asks only member hosts, on the local client URL.
   CHECK(etcd_probe_args(desired, "pg-2") == std::vector<std::string>{"etcddir", "/var/lib/etcd/dcs", "etcd", "http://127.0.0.1:2479"});
-  CHECK(etcd_probe_args(desired, "pg-4").empty());
+  // Other hosts too (a member being removed): etcd is asked only where etcd.service runs.
+  CHECK(etcd_probe_args(desired, "pg-4") == etcd_probe_args(desired, "pg-2"));
   auto probe = probe_for(desired);
   CHECK(std::find(probe.packages.begin(), probe.packages.end(), "etcd-server") != probe.packages.end());
   CHECK(std::find(probe.files.begin(), probe.files.end(), "/etc/default/etcd") != probe.files.end());
@@ -297,6 +298,15 @@ TEST_CASE("etcd: adding members: member add before the new member's config and s
                      "pg-3=http://10.0.0.13:2380\nETCD_INITIAL_CLUSTER_STATE=existing\n") != std::string::npos);
   CHECK(plan.changes[5].payload["wait_hosts"] == nlohmann::json::array({"pg-1", "pg-2", "pg-3"}));
 
+  // An unhealthy member: adding is refused with the reason.
+  Live two{{"pg-1", "pg-2"}, {"pg-2"}};
+  auto sick = observed_for(set, desired, &two);
+  plan = plan_etcd(set, desired, sick);
+  CHECK(plan.changes.empty());
+  REQUIRE(plan.errors.size() == 1);
+  CHECK(plan.errors[0] == "etcd dcs: membership change (add pg-3) refused: member(s) pg-2 are not healthy, and adding "
+                          "a member is only safe on a healthy cluster");
+
   // A host that holds data of an earlier membership is never wiped: refused.
   observed.hosts.at("pg-2").etcd->has_data = true;
   plan = plan_etcd(set, desired, observed);
@@ -305,7 +315,7 @@ TEST_CASE("etcd: adding members: member add before the new member's config and s
   CHECK(plan.errors[0].find("pgconverge never deletes a data directory") != std::string::npos);
 }
 
-TEST_CASE("etcd: removing members: member remove before stop; refused on an unhealthy cluster", "[etcd][plan]") {
+TEST_CASE("etcd: removing members: member remove before stop; refused below quorum", "[etcd][plan]") {
   auto set = load_set(k_etcd_head + "  hosts: [pg-1, pg-2, pg-3]\n");
   auto desired = compiled(set);
   Live live{{"pg-1", "pg-2", "pg-3", "pg-4", "pg-5"}, {}};
@@ -317,15 +327,27 @@ TEST_CASE("etcd: removing members: member remove before stop; refused on an unhe
   CHECK(plan.changes[0].payload["name"] == "pg-4");
   CHECK(plan.changes[0].payload["id"] == "a4");
 
-  // pg-2 down: no membership change at all, with the reason.
+  // pg-2 down: 4 of 5 healthy, the removals keep a quorum at every step.
   live.unhealthy = {"pg-2"};
+  observed = observed_for(set, desired, &live);
+  plan = plan_etcd(set, desired, observed);
+  CHECK(plan.errors.empty());
+  CHECK(plan.changes.size() == 4);
+
+  // pg-2 and pg-3 down: removing pg-4 would leave 2 healthy of 4 (quorum 3): refused.
+  live.unhealthy = {"pg-2", "pg-3"};
   observed = observed_for(set, desired, &live);
   plan = plan_etcd(set, desired, observed);
   CHECK(plan.changes.empty());
   REQUIRE(plan.errors.size() == 1);
-  CHECK(plan.errors[0] ==
-        "etcd dcs: membership change (remove pg-4, remove pg-5) refused: member(s) pg-2 are not healthy, and a "
-        "change of membership is only safe on a healthy cluster");
+  CHECK(plan.errors[0] == "etcd dcs: member pg-4 is not removed: the 4 members left would have 2 healthy, below quorum (3)");
+
+  // A dead member (pg-4) is removed when the rest keep a quorum.
+  live.unhealthy = {"pg-4"};
+  observed = observed_for(set, desired, &live);
+  plan = plan_etcd(set, desired, observed);
+  CHECK(plan.errors.empty());
+  CHECK(steps_of(plan.changes).front() == "etcd-member-remove pg-1");
 }
 
 TEST_CASE("etcd: no quorum and unreachable hosts plan nothing but say why", "[etcd][plan]") {
