@@ -208,13 +208,64 @@ Host read_host(const YamlValue& document, ManifestBase base) {
   return h;
 }
 
-EtcdCluster read_etcd_cluster(const YamlValue& document, ManifestBase base) {
+// spec.hosts: a list of Host names, or a mapping {nodeSelector: {label: value}}.
+void read_etcd_hosts(const YamlValue& hosts, EtcdCluster& e, Reader& r) {
+  const std::string field = "spec.hosts";
+  if (hosts.kind == YamlValue::Kind::null) return;
+  e.hosts_declared = true;
+  if (hosts.kind == YamlValue::Kind::list) {
+    for (std::size_t i = 0; i < hosts.items.size(); ++i) {
+      const YamlValue& item = hosts.items[i];
+      if (item.kind == YamlValue::Kind::scalar) e.host_names.push_back(item.text);
+      else r.error(item_path(field, i), "must be a Host name (got " + item.describe() + ")");
+    }
+    return;
+  }
+  if (hosts.kind != YamlValue::Kind::map) {
+    r.error(field, "must be a list of Host names or a mapping {nodeSelector: {label: value}} (got " +
+                       hosts.describe() + ")");
+    return;
+  }
+  e.host_selector_form = true;
+  bool selector_seen = false;
+  bool reported = false;
+  for (const auto& entry : hosts.entries) {
+    const std::string path = child_path(field, entry.key);
+    if (entry.key != "nodeSelector") {
+      std::string message = "unknown field";
+      if (auto hint = did_you_mean(entry.key, {"nodeSelector"})) message += " (did you mean 'spec.hosts.nodeSelector'?)";
+      else message += " (spec.hosts is a list of Host names or {nodeSelector: {label: value}})";
+      r.error(path, message);
+      reported = true;
+      continue;
+    }
+    selector_seen = true;
+    if (entry.value.kind != YamlValue::Kind::map) {
+      r.error(path, "must be a mapping (got " + entry.value.describe() + ")");
+      continue;
+    }
+    for (const auto& label : entry.value.entries) {
+      if (label.value.kind == YamlValue::Kind::scalar) e.host_selector.emplace(label.key, label.value.text);
+      else r.error(child_path(path, label.key), "must be a string (got " + label.value.describe() + ")");
+    }
+  }
+  if (!selector_seen && !reported) r.error(field, "must hold nodeSelector (or be a list of Host names)");
+}
+
+EtcdCluster read_etcd_cluster(const YamlValue& document, ManifestBase base, Diagnostics& diagnostics) {
   EtcdCluster e;
   static_cast<ManifestBase&>(e) = std::move(base);
-  const YamlValue* endpoints = find_path(document.find("spec"), {"endpoints"});
+  Reader r{e, diagnostics};
+  const YamlValue* spec = document.find("spec");
+  const YamlValue* endpoints = find_path(spec, {"endpoints"});
+  e.endpoints_declared = endpoints && endpoints->kind != YamlValue::Kind::null;
   if (endpoints && endpoints->kind == YamlValue::Kind::list)
     for (const auto& item : endpoints->items)
       if (item.kind == YamlValue::Kind::scalar) e.endpoints.push_back(item.text);
+  if (const YamlValue* hosts = find_path(spec, {"hosts"})) read_etcd_hosts(*hosts, e, r);
+  e.client_port = read_int(find_path(spec, {"clientPort"})).value_or(2379);
+  e.peer_port = read_int(find_path(spec, {"peerPort"})).value_or(2380);
+  e.data_directory = read_text(find_path(spec, {"dataDirectory"})).value_or("");
   return e;
 }
 
@@ -298,7 +349,7 @@ void add_document(const YamlValue& document, ManifestSet& set, Diagnostics& diag
   else if (kind == "SGInstanceProfile") set.instance_profiles.push_back(read_instance_profile(document, std::move(base)));
   else if (kind == "SGPoolingConfig") set.pooling_configs.push_back(read_pooling_config(document, std::move(base), diagnostics));
   else if (kind == "Host") set.hosts.push_back(read_host(document, std::move(base)));
-  else if (kind == "EtcdCluster") set.etcd_clusters.push_back(read_etcd_cluster(document, std::move(base)));
+  else if (kind == "EtcdCluster") set.etcd_clusters.push_back(read_etcd_cluster(document, std::move(base), diagnostics));
 }
 
 }  // namespace pgc::manifests

@@ -136,10 +136,33 @@ struct Host : ManifestBase {
 // The package repositories a Host may ask for (spec.packageRepositories).
 inline constexpr const char* k_repository_pgdg = "pgdg";
 
-// pgconverge.io/v1 EtcdCluster: an existing etcd (v3 API) used as Patroni's DCS.
+// pgconverge.io/v1 EtcdCluster: Patroni's DCS (etcd v3 API). Either an etcd run elsewhere
+// (spec.endpoints) or one pgconverge installs and runs on Hosts (spec.hosts).
 struct EtcdCluster : ManifestBase {
   std::vector<std::string> endpoints;  // "host:port"
+  bool endpoints_declared = false;     // spec.endpoints is present (even empty)
+  // spec.hosts: a list of Host names, or {nodeSelector: {label: value}}. hosts_declared is true
+  // when spec.hosts is present (in either form).
+  bool hosts_declared = false;
+  std::vector<std::string> host_names;                 // the list form, in order
+  std::map<std::string, std::string> host_selector;    // the nodeSelector form
+  bool host_selector_form = false;
+  int client_port = 2379;      // spec.clientPort
+  int peer_port = 2380;        // spec.peerPort
+  std::string data_directory;  // spec.dataDirectory; empty → /var/lib/etcd/<name>
+
+  // True when pgconverge runs this etcd (spec.hosts) rather than only pointing Patroni at it.
+  [[nodiscard]] bool managed() const { return hosts_declared; }
 };
+
+// The Hosts an EtcdCluster's spec.hosts selects: the list form in its order (unknown names
+// skipped), the nodeSelector form every Host whose labels hold each entry, in manifest order.
+std::vector<const Host*> etcd_selected_hosts(const EtcdCluster& etcd, const std::vector<Host>& hosts);
+// The data directory of a managed EtcdCluster: spec.dataDirectory or /var/lib/etcd/<name>.
+std::string etcd_data_directory(const EtcdCluster& etcd);
+// Debian's etcd-server package starts etcd on install with this data directory (a single-member
+// cluster "default"); pgconverge never uses or deletes it.
+inline constexpr const char* k_debian_etcd_data_dir = "/var/lib/etcd/default";
 
 // Everything loaded from a source directory, each kind in file then document order.
 struct ManifestSet {

@@ -203,8 +203,14 @@ FieldSchema host_spec() {
 
 // pgconverge.io/v1 EtcdCluster.spec.
 FieldSchema etcdcluster_spec() {
+  // hosts is a list of Host names or {nodeSelector: {...}}: its two forms are read (and their
+  // types checked) by the reader, so the schema takes any value and records its locations.
   return object({
       {"endpoints", list_of(str())},
+      {"hosts", any()},
+      {"clientPort", integer()},
+      {"peerPort", integer()},
+      {"dataDirectory", str()},
   });
 }
 

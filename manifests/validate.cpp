@@ -500,8 +500,7 @@ bool valid_endpoint(const std::string& endpoint) {
   return port >= 1 && port <= 65535;
 }
 
-void check_etcd_cluster(const EtcdCluster& e, Diagnostics& diagnostics) {
-  Reporter r(e, diagnostics);
+void check_etcd_endpoints(const EtcdCluster& e, Reporter& r) {
   if (r.invalid("spec.endpoints")) return;
   if (e.endpoints.empty()) {
     r.error("spec.endpoints", "must list at least one host:port");
@@ -510,6 +509,101 @@ void check_etcd_cluster(const EtcdCluster& e, Diagnostics& diagnostics) {
   for (std::size_t i = 0; i < e.endpoints.size(); ++i)
     if (!valid_endpoint(e.endpoints[i]))
       r.error(item_path("spec.endpoints", i), "must be host:port, e.g. 10.0.0.2:2379 (got " + quoted(e.endpoints[i]) + ")");
+}
+
+std::string sorted_names(std::vector<const Host*> hosts) {
+  std::vector<std::string> names;
+  for (const auto* h : hosts) names.push_back(h->metadata.name);
+  std::sort(names.begin(), names.end());
+  return join(names, ", ");
+}
+
+// spec.hosts: etcd installed and run by pgconverge on the selected Hosts.
+void check_etcd_hosts(const EtcdCluster& e, const ManifestSet& set, Reporter& r) {
+  const std::string field = "spec.hosts";
+  bool names_ok = true;
+  if (!e.host_selector_form) {
+    std::vector<std::string> known;
+    for (const auto& h : set.hosts) known.push_back(h.metadata.name);
+    std::map<std::string, std::size_t> seen;
+    for (std::size_t i = 0; i < e.host_names.size(); ++i) {
+      const std::string& name = e.host_names[i];
+      const std::string path = item_path(field, i);
+      if (auto [it, inserted] = seen.emplace(name, i); !inserted) {
+        r.error(path, "duplicate Host " + quoted(name) + " (first listed at " + r.at(item_path(field, it->second)).str() + ")");
+        names_ok = false;
+      } else if (std::find(known.begin(), known.end(), name) == known.end()) {
+        std::string message = "Host " + quoted(name) + " not found";
+        if (auto hint = did_you_mean(name, known)) message += " (did you mean '" + *hint + "'?)";
+        r.error(path, message);
+        names_ok = false;
+      }
+    }
+  } else if (!r.invalid(field + ".nodeSelector")) {
+    check_labels(e.host_selector, field + ".nodeSelector", true, r);
+  }
+  if (!names_ok || r.invalid(field)) return;
+  auto selected = etcd_selected_hosts(e, set.hosts);
+  const std::size_t n = selected.size();
+  if (n != 1 && n != 3 && n != 5) {
+    std::string which = n == 0 ? std::string("none") : std::to_string(n) + " (" + sorted_names(selected) + ")";
+    r.error(field, "must select 1, 3 or 5 Hosts, got " + which +
+                       ": etcd needs a majority of its members (quorum) to work, so an even count tolerates no more "
+                       "failures than one member fewer, and more than 5 only slows every write");
+  }
+}
+
+void check_etcd_settings(const EtcdCluster& e, Reporter& r) {
+  for (const auto& [field, port] : {std::pair<std::string, int>{"spec.clientPort", e.client_port},
+                                    std::pair<std::string, int>{"spec.peerPort", e.peer_port}})
+    if (!r.invalid(field) && (port < 1 || port > 65535))
+      r.error(field, "must be between 1 and 65535, got " + std::to_string(port));
+  if (!r.invalid("spec.clientPort") && !r.invalid("spec.peerPort") && e.client_port == e.peer_port)
+    r.error("spec.peerPort", "must differ from spec.clientPort (" + std::to_string(e.client_port) + ")");
+  const std::string dir_field = "spec.dataDirectory";
+  if (e.data_directory.empty() || r.invalid(dir_field)) return;
+  static const std::regex path(R"((/[A-Za-z0-9._@+-]+)+)");
+  if (!std::regex_match(e.data_directory, path) || e.data_directory.find("/..") != std::string::npos ||
+      e.data_directory.find("/./") != std::string::npos) {
+    r.error(dir_field, "must be an absolute path of letters, digits and ._@+- without . or .. components (got " +
+                           quoted(e.data_directory) + ")");
+  } else if (e.data_directory == k_debian_etcd_data_dir || e.data_directory == std::string(k_debian_etcd_data_dir) + "/") {
+    r.error(dir_field, std::string("must not be ") + k_debian_etcd_data_dir +
+                           ": Debian's etcd-server package starts a single-member cluster \"default\" there on "
+                           "install; leave it out to use /var/lib/etcd/" + e.metadata.name);
+  } else if (e.data_directory == "/var/lib/etcd" || e.data_directory.size() < 2) {
+    r.error(dir_field, "must be a directory of its own below /var/lib/etcd or elsewhere, not " + quoted(e.data_directory));
+  }
+}
+
+void check_etcd_cluster(const EtcdCluster& e, const ManifestSet& set, Diagnostics& diagnostics) {
+  Reporter r(e, diagnostics);
+  if (e.hosts_declared && e.endpoints_declared) {
+    r.error("spec.hosts", "set either spec.endpoints (an etcd run elsewhere) or spec.hosts (etcd installed and run by "
+                          "pgconverge on those Hosts), not both");
+    return;
+  }
+  if (e.hosts_declared) {
+    check_etcd_hosts(e, set, r);
+    check_etcd_settings(e, r);
+    return;
+  }
+  check_etcd_endpoints(e, r);
+}
+
+// A Host runs one etcd.service: two managed EtcdClusters may not share one.
+void check_etcd_host_overlap(const ManifestSet& set, Diagnostics& diagnostics) {
+  std::map<std::string, const EtcdCluster*> owner;
+  for (const auto& e : set.etcd_clusters) {
+    if (!e.managed()) continue;
+    for (const auto* h : etcd_selected_hosts(e, set.hosts)) {
+      auto [it, inserted] = owner.emplace(h->metadata.name, &e);
+      if (!inserted && it->second != &e)
+        Reporter(e, diagnostics)
+            .error("spec.hosts", "Host " + quoted(h->metadata.name) + " already runs EtcdCluster " +
+                                     quoted(it->second->metadata.name) + " (a Host runs one etcd.service)");
+    }
+  }
 }
 
 }  // namespace
@@ -531,7 +625,8 @@ void validate(const ManifestSet& manifests, Diagnostics& diagnostics) {
   for (const auto& p : manifests.instance_profiles) check_instance_profile(p, diagnostics);
   for (const auto& p : manifests.pooling_configs) check_pooling_config(p, diagnostics);
   check_hosts(manifests.hosts, diagnostics);
-  for (const auto& e : manifests.etcd_clusters) check_etcd_cluster(e, diagnostics);
+  for (const auto& e : manifests.etcd_clusters) check_etcd_cluster(e, manifests, diagnostics);
+  check_etcd_host_overlap(manifests, diagnostics);
 }
 
 }  // namespace pgc::manifests

@@ -9,6 +9,7 @@
 #include "util/parallel.hpp"
 
 #include "reconciler/converged.hpp"
+#include "reconciler/etcd_apply.hpp"
 #include "reconciler/sidecars.hpp"
 #include "util/strings.hpp"
 
@@ -103,8 +104,10 @@ class Executor {
   }
 
   Result<void> execute(const Change& change) {
-    auto token = progress_.begin(change.host.empty() ? change.cluster : change.host,
-                                 to_string(change.step) + " " + (change.member.empty() ? change.cluster : change.member));
+    std::string etcd = change.payload.value("etcd", std::string());
+    std::string what = !etcd.empty() ? etcd : change.member.empty() ? change.cluster : change.member;
+    auto token = progress_.begin(change.host.empty() ? (etcd.empty() ? change.cluster : "etcd " + etcd) : change.host,
+                                 to_string(change.step) + " " + what);
     auto result = dispatch(change, token);
     progress_.finish(token, result ? "ok" : "failed: " + result.error().message);
     return result;
@@ -146,6 +149,13 @@ class Executor {
       case Step::write_file: return write_file(change);
       case Step::service: return service(change);
       case Step::ensure_roles: return roles(change, token);
+      case Step::etcd_write_config:
+      case Step::etcd_start:
+      case Step::etcd_restart:
+      case Step::etcd_member_add:
+      case Step::etcd_member_remove:
+      case Step::etcd_stop:
+        return execute_etcd_step(change, manifests_, sessions_, progress_, token, options_);
     }
     return fail("unknown step");
   }
@@ -616,18 +626,21 @@ ApplyReport apply(const Plan& plan, const manifests::ManifestSet& manifests, con
                     !change.payload.value("after_repository", false))
                   if (auto r = executor.check(change); !r) errors.push_back(r.error().message);
             });
-  std::set<std::string> needed;  // hosts of clusters no failed host stops
+  auto is_etcd = [](const Change& c) { return !c.payload.value("etcd", std::string()).empty(); };
+  std::set<std::string> needed;  // hosts of clusters no failed host stops, and the etcd's hosts
   for (const auto& cluster : desired.clusters) {
     bool blocked = std::any_of(cluster.members.begin(), cluster.members.end(),
                                [&](const DesiredMember& m) { return failed_hosts.contains(m.host); });
     if (!blocked)
       for (const auto& m : cluster.members) needed.insert(m.host);
   }
+  for (const auto& change : plan.host_changes)
+    if (is_etcd(change)) needed.insert(change.host);
   std::atomic<std::size_t> applied{0};
-  for_hosts(hosts_of([&](const Change& c) { return needed.contains(c.host) && !failed_hosts.contains(c.host); }),
+  for_hosts(hosts_of([&](const Change& c) { return needed.contains(c.host) && !failed_hosts.contains(c.host) && !is_etcd(c); }),
             [&](const std::string& host, std::vector<std::string>& errors) {
               for (const auto& change : plan.host_changes) {
-                if (change.host != host) continue;
+                if (change.host != host || is_etcd(change)) continue;
                 if (stopping(options.stop)) {
                   errors.push_back(change.subject + ": " + k_stopping + " (not started)");
                   break;
@@ -640,6 +653,34 @@ ApplyReport apply(const Plan& plan, const manifests::ManifestSet& manifests, con
               }
             });
   report.host_changes_applied += applied;
+  // Then the etcd pgconverge runs, in plan order (a start spans its members; member add goes
+  // through one member before the new one starts). A failed step stops that etcd's later steps,
+  // and the clusters using it; so does a host of it whose preparation failed.
+  std::set<std::string> failed_etcds;
+  for (const auto& change : plan.host_changes) {
+    if (!is_etcd(change)) continue;
+    std::string etcd = change.payload.value("etcd", std::string());
+    if (failed_etcds.contains(etcd)) {
+      report.host_errors.push_back(change.subject + ": skipped, an earlier step of etcd " + etcd + " failed");
+      continue;
+    }
+    if (failed_hosts.contains(change.host)) {
+      report.host_errors.push_back(change.subject + ": skipped, preparing host " + change.host + " failed");
+      failed_etcds.insert(etcd);
+      continue;
+    }
+    if (stopping(options.stop)) {
+      report.host_errors.push_back(change.subject + ": " + k_stopping + " (not started)");
+      failed_etcds.insert(etcd);
+      continue;
+    }
+    if (auto r = executor.execute(change); !r) {
+      report.host_errors.push_back(change.subject + ": " + r.error().message);
+      failed_etcds.insert(etcd);
+    } else {
+      ++report.host_changes_applied;
+    }
+  }
   // Clusters are independent: run them in parallel, each in order.
   report.clusters.resize(plan.clusters.size());
   parallel_for(plan.clusters.size(), options.workers, [&](std::size_t i) {
@@ -647,6 +688,10 @@ ApplyReport apply(const Plan& plan, const manifests::ManifestSet& manifests, con
     auto& outcome = report.clusters[i];
     outcome.name = cp.name;
     outcome.errors = cp.errors;
+    if (const auto* dc = find_cluster(desired, cp.name); dc && failed_etcds.contains(dc->dcs_name) && !cp.changes.empty()) {
+      outcome.errors.push_back("cluster " + cp.name + ": skipped, its DCS etcd " + dc->dcs_name + " failed to converge");
+      return;
+    }
     // A cluster with a member on a host whose preparation failed is left alone: no member of it
     // starts half-prepared elsewhere.
     bool host_failed = false;

@@ -31,7 +31,8 @@ Plan unsuspended(const Plan& plan, const DesiredState& desired) {
     if (!c.suspended)
       for (const auto& m : c.members) active_hosts.insert(m.host);
   for (const auto& change : plan.host_changes)
-    if (change.host.empty() || active_hosts.contains(change.host)) out.host_changes.push_back(change);
+    if (change.host.empty() || active_hosts.contains(change.host) || change.payload.contains("etcd"))
+      out.host_changes.push_back(change);
   for (const auto& cp : plan.clusters)
     if (!cp.suspended) out.clusters.push_back(cp);
   return out;

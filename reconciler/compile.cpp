@@ -5,6 +5,7 @@
 #include <set>
 
 #include "reconciler/desired.hpp"
+#include "reconciler/etcd.hpp"
 #include "reconciler/placement.hpp"
 #include "reconciler/sidecars.hpp"
 #include "util/net_address.hpp"
@@ -266,8 +267,9 @@ class Compiler {
     } else {
       dcs = &all.front();
     }
-    if (dcs->endpoints.empty()) {
-      error(*dcs, "spec.endpoints", "EtcdCluster \"" + dcs->metadata.name + "\" has no endpoints");
+    if (etcd_client_endpoints(*dcs, manifests_.hosts).empty()) {
+      error(*dcs, dcs->managed() ? "spec.hosts" : "spec.endpoints",
+            "EtcdCluster \"" + dcs->metadata.name + "\" has no " + (dcs->managed() ? "hosts" : "endpoints"));
       return nullptr;
     }
     return dcs;
@@ -495,10 +497,10 @@ class Compiler {
   }
 
   // etcd3.hosts wants host:port; a scheme in an endpoint becomes etcd3.protocol.
-  static json etcd3_section(const manifests::EtcdCluster& dcs) {
+  json etcd3_section(const manifests::EtcdCluster& dcs) const {
     json hosts = json::array();
     bool https = false;
-    for (const auto& endpoint : dcs.endpoints) {
+    for (const auto& endpoint : etcd_client_endpoints(dcs, manifests_.hosts)) {
       std::string e = endpoint;
       if (starts_with(e, "https://")) {
         https = true;
@@ -619,6 +621,7 @@ CompileResult compile(const manifests::ManifestSet& manifests, const PlacementHi
     const SlotHosts* hosts = placed == placements.by_cluster.end() ? nullptr : &placed->second;
     if (auto compiled = compiler.compile_cluster(cluster, hosts)) result.state.clusters.push_back(std::move(*compiled));
   }
+  result.state.etcds = compile_etcds(manifests, result.diagnostics);
   // Nothing partially compiled: one error anywhere and the desired state is empty.
   if (has_errors(result.diagnostics)) result.state = {};
   std::stable_sort(result.diagnostics.begin(), result.diagnostics.end(), [](const Diagnostic& a, const Diagnostic& b) {

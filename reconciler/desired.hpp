@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "manifests/model.hpp"
+#include "reconciler/etcd_state.hpp"
 #include "util/source_location.hpp"
 
 namespace pgc::reconciler {
@@ -116,6 +117,7 @@ struct DesiredCluster {
 
 struct DesiredState {
   std::vector<DesiredCluster> clusters;
+  std::vector<DesiredEtcd> etcds{};  // the EtcdClusters pgconverge runs (spec.hosts)
 
   // The cluster named name, or nullptr.
   [[nodiscard]] const DesiredCluster* find(const std::string& name) const;

@@ -76,7 +76,8 @@ bool is_rhel_family(const OsRelease& os) {
 }
 
 HostPreparation plan_host_preparation(const manifests::ManifestSet& manifests, const DesiredState& desired,
-                                      const ObservedState& observed) {
+                                      const ObservedState& observed,
+                                      const std::map<std::string, std::set<std::string>>& extra_packages) {
   HostPreparation out;
   // Per member host: the packages its clusters need, its members' ports and data directories.
   struct Needs {
@@ -97,6 +98,7 @@ HostPreparation plan_host_preparation(const manifests::ManifestSet& manifests, c
           n.ports.insert(std::atoi(listen.c_str() + colon + 1));
       }
     }
+  for (const auto& [host, pkgs] : extra_packages) needs[host].packages.insert(pkgs.begin(), pkgs.end());
   std::map<std::string, const manifests::Host*> hosts;
   for (const auto& h : manifests.hosts) hosts[h.metadata.name] = &h;
 

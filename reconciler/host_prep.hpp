@@ -4,6 +4,7 @@
 // the way. Plain data in, plain data out (no I/O).
 
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -26,7 +27,9 @@ bool is_debian_family(const OsRelease& os);
 // RHEL, Fedora and derivatives: dnf, planned but not supported yet.
 bool is_rhel_family(const OsRelease& os);
 
+// extra_packages: what hosts need beyond their members' clusters (the etcd pgconverge runs).
 HostPreparation plan_host_preparation(const manifests::ManifestSet& manifests, const DesiredState& desired,
-                                      const ObservedState& observed);
+                                      const ObservedState& observed,
+                                      const std::map<std::string, std::set<std::string>>& extra_packages = {});
 
 }  // namespace pgc::reconciler

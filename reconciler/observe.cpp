@@ -5,6 +5,7 @@
 #include <set>
 #include <sstream>
 
+#include "reconciler/etcd.hpp"
 #include "reconciler/yaml_json.hpp"
 #include "util/parallel.hpp"
 #include "util/strings.hpp"
@@ -14,8 +15,9 @@ namespace {
 
 constexpr auto k_probe_timeout = std::chrono::seconds(30);
 
-// Minimal base64 decoding for file contents sent back by the probe.
-std::string base64_decode(std::string_view in) {
+}  // namespace
+
+std::string probe_base64_decode(std::string_view in) {
   static constexpr std::string_view chars =
       "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
   std::string out;
@@ -33,8 +35,6 @@ std::string base64_decode(std::string_view in) {
   }
   return out;
 }
-
-}  // namespace
 
 const std::string& host_probe_script() {
   // Arguments come in pairs: KIND VALUE. Output: one line per item, fields separated by spaces;
@@ -59,6 +59,18 @@ while [ "$#" -ge 2 ]; do
         pgdg) if [ -f /etc/apt/sources.list.d/pgdg.sources ] || [ -f /etc/apt/sources.list.d/pgdg.list ]; then echo "repo pgdg 1"; else echo "repo pgdg 0"; fi ;;
       esac ;;
     role) roles="$roles $item" ;;
+    etcddir)
+      if [ -d "$item/member" ]; then echo "etcddir $item 1"; else echo "etcddir $item 0"; fi ;;
+    etcd)
+      # The managed etcd on this host, asked on its local client URL only when etcd.service runs
+      # (a stopped etcd would cost etcdctl's timeouts).
+      if [ "$(systemctl is-active etcd.service 2>/dev/null | head -n1)" = active ] && command -v etcdctl >/dev/null 2>&1; then
+        h=$(ETCDCTL_API=3 etcdctl --endpoints="$item" --dial-timeout=1s --command-timeout=2s endpoint health -w json 2>/dev/null | base64 -w0)
+        l=$(ETCDCTL_API=3 etcdctl --endpoints="$item" --dial-timeout=1s --command-timeout=2s member list -w json 2>/dev/null | base64 -w0)
+        echo "etcd $item 1 ${h:--} ${l:--}"
+      else
+        echo "etcd $item 0"
+      fi ;;
   esac
 done
 # Clusters Debian's postgresql-common manages (the 15/main a package install creates, say).
@@ -152,7 +164,7 @@ Result<ObservedHost> parse_host_probe(const std::string& host_name, const std::s
       host.services[f[1]] = f[2];
       host.service_enabled[f[1]] = f[3];
     } else if (f[0] == "file" && (f.size() == 3 || f.size() == 4)) {
-      if (f[2] == "1") host.files[f[1]] = base64_decode(f.size() == 4 ? f[3] : "");
+      if (f[2] == "1") host.files[f[1]] = probe_base64_decode(f.size() == 4 ? f[3] : "");
       else host.files[f[1]] = std::nullopt;
     } else if (f[0] == "dir" && f.size() == 3) {
       host.data_dirs[f[1]] = f[2] == "1";
@@ -166,7 +178,7 @@ Result<ObservedHost> parse_host_probe(const std::string& host_name, const std::s
       host.os.id_like = value(f[3]);
       std::replace(host.os.id_like.begin(), host.os.id_like.end(), ',', ' ');
       host.os.codename = value(f[4]);
-      host.os.pretty_name = trim(base64_decode(value(f[5])));
+      host.os.pretty_name = trim(probe_base64_decode(value(f[5])));
     } else if (f[0] == "pm" && f.size() == 4) {
       host.has_apt = f[1] == "1";
       host.has_dnf = f[2] == "1";
@@ -191,6 +203,10 @@ Result<ObservedHost> parse_host_probe(const std::string& host_name, const std::s
       if (f[4] != "-") role.member_of = split(f[4], ',');
       if (f[5] != "-") role.password = f[5];
       host.roles[f[1]] = std::move(role);
+    } else if (auto etcd = parse_etcd_probe_line(f, host); !etcd) {
+      return std::unexpected(etcd.error());
+    } else if (*etcd) {
+      continue;
     } else {
       return fail("host " + host_name + ": probe: unexpected output line: " + line.substr(0, 80));
     }
@@ -214,6 +230,11 @@ HostProbe probe_for(const DesiredState& desired) {
     }
   }
   dirs.erase("");
+  for (const auto& etcd : desired.etcds) {
+    packages.insert(etcd.packages.begin(), etcd.packages.end());
+    files.insert(etcd.config_path);
+    services.insert(etcd.service);
+  }
   return HostProbe{{packages.begin(), packages.end()}, {files.begin(), files.end()},
                    {services.begin(), services.end()}, {dirs.begin(), dirs.end()},
                    {roles.begin(), roles.end()}};
@@ -371,7 +392,10 @@ std::map<std::string, ObservedHost> observe_hosts(const manifests::ManifestSet& 
       out.error = session.error().message;
       return;
     }
-    auto result = (*session)->run_script(host_probe_script(), args, k_probe_timeout);
+    auto host_args = args;
+    auto etcd_args = etcd_probe_args(desired, host.metadata.name);  // this host's etcd member, if any
+    host_args.insert(host_args.end(), etcd_args.begin(), etcd_args.end());
+    auto result = (*session)->run_script(host_probe_script(), host_args, k_probe_timeout);
     if (!result) {
       out.error = result.error().message;
       return;

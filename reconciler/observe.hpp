@@ -6,6 +6,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "manifests/model.hpp"
@@ -30,6 +31,8 @@ struct HostProbe {
 const std::string& host_probe_script();
 // The arguments for host_probe_script().
 std::vector<std::string> host_probe_args(const HostProbe& probe);
+// Base64 as the probe sends file contents (padding and whitespace ignored).
+std::string probe_base64_decode(std::string_view in);
 // Parses the script's output into an ObservedHost (reachable = true).
 Result<ObservedHost> parse_host_probe(const std::string& host_name, const std::string& output);
 

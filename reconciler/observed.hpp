@@ -8,6 +8,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "reconciler/etcd_state.hpp"
+
 namespace pgc::reconciler {
 
 // /etc/os-release of a host.
@@ -59,6 +61,7 @@ struct ObservedHost {
   std::map<std::string, bool> repositories;            // package repository (pgdg) → configured
   // Roles asked about, when the host's PostgreSQL answered (absent: it did not, e.g. not running).
   std::map<std::string, ObservedRole> roles;
+  std::optional<ObservedEtcd> etcd;                    // the managed etcd, on its member hosts
 };
 
 // One member as Patroni's GET /cluster reports it.

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <set>
 
+#include "reconciler/etcd.hpp"
 #include "reconciler/host_prep.hpp"
 #include "reconciler/sidecars.hpp"
 #include "reconciler/yaml_json.hpp"
@@ -126,6 +127,12 @@ std::string to_string(Step step) {
     case Step::write_file: return "write-file";
     case Step::service: return "service";
     case Step::ensure_roles: return "ensure-roles";
+    case Step::etcd_write_config: return "etcd-write-config";
+    case Step::etcd_start: return "etcd-start";
+    case Step::etcd_restart: return "etcd-restart";
+    case Step::etcd_member_add: return "etcd-member-add";
+    case Step::etcd_member_remove: return "etcd-member-remove";
+    case Step::etcd_stop: return "etcd-stop";
   }
   return "?";
 }
@@ -611,9 +618,14 @@ Plan diff(const manifests::ManifestSet& manifests, const DesiredState& desired, 
   for (const auto& [name, host] : observed.hosts)
     if (!host.reachable) plan.host_errors.push_back(host.error.empty() ? "host " + name + ": not reachable" : host.error);
 
-  // What member hosts need first: a supported OS, repositories, packages, Debian's clusters stopped.
-  HostPreparation prep = plan_host_preparation(manifests, desired, observed);
+  // What member hosts need first: a supported OS, repositories, packages, Debian's clusters
+  // stopped. The etcd pgconverge runs adds its packages to its hosts; its changes follow, so
+  // every etcd step comes before any Patroni member starts.
+  EtcdPlan etcd = plan_etcd(manifests, desired, observed);
+  HostPreparation prep = plan_host_preparation(manifests, desired, observed, etcd.packages);
   plan.host_changes = std::move(prep.changes);
+  plan.host_changes.insert(plan.host_changes.end(), etcd.changes.begin(), etcd.changes.end());
+  plan.host_errors.insert(plan.host_errors.end(), etcd.errors.begin(), etcd.errors.end());
 
   for (const auto& cluster : desired.clusters) {
     ClusterPlan cp;
@@ -645,6 +657,8 @@ Plan diff(const manifests::ManifestSet& manifests, const DesiredState& desired, 
     if (!blocked)
       for (const auto& m : cluster.members) needed.insert(m.host);
   }
+  for (const auto& [host, pkgs] : etcd.packages) needed.insert(host);
+  for (const auto& c : etcd.changes) needed.insert(c.host);
   std::erase_if(plan.host_changes, [&](const Change& c) { return !c.host.empty() && !needed.contains(c.host); });
   return plan;
 }

@@ -38,6 +38,13 @@ enum class Step {
   write_file,         // member: write payload.path, one of its managed files (sidecars.hpp)
   service,            // member: payload.action (start, restart, reload, enable, stop) of payload.unit
   ensure_roles,       // cluster: create or correct payload.roles on the leader
+  // The etcd pgconverge runs (EtcdCluster spec.hosts; reconciler/etcd.hpp), before any cluster change:
+  etcd_write_config,  // host: data directory etcd:etcd 0700, then /etc/default/etcd (payload.content)
+  etcd_start,         // payload.hosts together: enable + (re)start etcd.service, then /health on payload.wait_hosts
+  etcd_restart,       // host: restart etcd.service alone, then /health on payload.wait_hosts
+  etcd_member_add,    // through host: `etcdctl member add payload.name --peer-urls=payload.peer_url`
+  etcd_member_remove, // through host: `etcdctl member remove` of payload.name (id payload.id)
+  etcd_stop,          // host: stop + disable etcd.service (a removed member), keep the data directory
 };
 std::string to_string(Step step);
 

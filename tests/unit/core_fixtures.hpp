@@ -14,6 +14,18 @@ inline reconciler::OsRelease debian12() {
   return {"debian", "12", "", "Debian GNU/Linux 12 (bookworm)", "bookworm"};
 }
 
+// A reachable Debian 12 host with apt, as a fresh VM is before its first apt-get update: a
+// missing package is planned with an update first, and apt decides at apply.
+inline reconciler::ObservedHost debian_host(const std::string& name) {
+  reconciler::ObservedHost h;
+  h.name = name;
+  h.reachable = true;
+  h.os = debian12();
+  h.has_apt = true;
+  h.apt_lists = false;
+  return h;
+}
+
 // A cluster "c" of n members c-0..c-(n-1) on hosts h1..hn (10.0.0.11..), in the given mode.
 inline reconciler::DesiredCluster make_cluster(int n, manifests::ReplicationMode mode, int sync_count = 1) {
   using manifests::ReplicationMode;

@@ -90,9 +90,7 @@ struct Fixture {
       h.metadata.name = m.host;
       h.address = m.address;
       manifests.hosts.push_back(h);
-      ObservedHost oh;
-      oh.name = m.host;
-      oh.reachable = true;
+      ObservedHost oh = testing::debian_host(m.host);
       for (const auto& p : cluster.packages) oh.packages[p] = true;
       oh.files[m.config_path] = config_text(m, secrets);
       oh.services[m.service] = "active";

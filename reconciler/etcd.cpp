@@ -1,0 +1,623 @@
+#include "reconciler/etcd.hpp"
+
+#include <algorithm>
+#include <sstream>
+
+#include "reconciler/observe.hpp"
+#include "reconciler/placement.hpp"
+#include "util/net_address.hpp"
+#include "util/strings.hpp"
+
+namespace pgc::reconciler {
+namespace {
+
+using json = nlohmann::json;
+
+std::string url_host(const std::string& address) { return is_ipv6(address) ? "[" + address + "]" : address; }
+std::string http_url(const std::string& address, int port) {
+  return "http://" + url_host(address) + ":" + std::to_string(port);
+}
+
+// The selected Hosts in member order: the list form as written, the nodeSelector form in natural
+// name order (pg-2 before pg-10), as SGCluster placement orders them.
+std::vector<const manifests::Host*> member_hosts(const manifests::EtcdCluster& etcd,
+                                                 const std::vector<manifests::Host>& hosts) {
+  auto selected = manifests::etcd_selected_hosts(etcd, hosts);
+  if (etcd.host_selector_form)
+    std::stable_sort(selected.begin(), selected.end(), [](const manifests::Host* a, const manifests::Host* b) {
+      return natural_less(a->metadata.name, b->metadata.name);
+    });
+  return selected;
+}
+
+int quorum(std::size_t members) { return static_cast<int>(members / 2 + 1); }
+
+// The hexadecimal member id etcdctl takes, from the number `member list -w json` prints.
+std::string hex_id(const json& id) {
+  if (!id.is_number_unsigned() && !id.is_number_integer()) return "";
+  std::ostringstream out;
+  out << std::hex << id.get<unsigned long long>();
+  return out.str();
+}
+
+std::vector<std::string> string_list(const json& value) {
+  std::vector<std::string> out;
+  if (!value.is_array()) return out;
+  for (const auto& v : value)
+    if (v.is_string()) out.push_back(v.get<std::string>());
+  return out;
+}
+
+Change etcd_change(const DesiredEtcd& etcd, std::string subject, Action action, std::string before, std::string after,
+                   std::string reason, Step step, std::string host) {
+  Change c;
+  c.subject = "etcd " + etcd.name + ": " + std::move(subject);
+  c.action = action;
+  c.before = std::move(before);
+  c.after = std::move(after);
+  c.reason = std::move(reason);
+  c.step = step;
+  c.host = std::move(host);
+  c.payload[k_etcd_payload] = etcd.name;
+  return c;
+}
+
+// The kept values of ETCD_INITIAL_* in a member's existing file: etcd reads them only on an empty
+// data directory, so once the member has data they are left as written (a later membership
+// change never rewrites every member's file).
+std::optional<EtcdInitial> kept_initial(const std::optional<std::string>& file) {
+  if (!file) return std::nullopt;
+  auto env = parse_env_file(*file);
+  auto cluster = env.find("ETCD_INITIAL_CLUSTER");
+  auto state = env.find("ETCD_INITIAL_CLUSTER_STATE");
+  if (cluster == env.end() || state == env.end()) return std::nullopt;
+  return EtcdInitial{cluster->second, state->second};
+}
+
+// The keys whose values differ between two environment files, for display.
+std::vector<FieldChange> env_differences(const std::string& before, const std::string& after) {
+  auto a = parse_env_file(before);
+  auto b = parse_env_file(after);
+  std::set<std::string> keys;
+  for (const auto& [k, v] : a) keys.insert(k);
+  for (const auto& [k, v] : b) keys.insert(k);
+  std::vector<FieldChange> out;
+  for (const auto& k : keys) {
+    auto ia = a.find(k), ib = b.find(k);
+    std::string va = ia == a.end() ? "(unset)" : ia->second;
+    std::string vb = ib == b.end() ? "(unset)" : ib->second;
+    if (va != vb) out.push_back(FieldChange{k, va, vb});
+  }
+  return out;
+}
+
+// What one declared member looks like this run.
+struct MemberView {
+  const DesiredEtcdMember* desired = nullptr;
+  const ObservedHost* host = nullptr;
+  ObservedEtcd etcd;  // empty when the probe did not ask (packages missing…)
+  bool active = false;
+  bool enabled = false;
+  std::optional<std::string> file;
+};
+
+class EtcdPlanner {
+ public:
+  EtcdPlanner(const manifests::ManifestSet& manifests, const DesiredEtcd& etcd, const ObservedState& observed,
+              EtcdPlan& out)
+      : manifests_(manifests), etcd_(etcd), observed_(observed), out_(out) {}
+
+  void plan() {
+    for (const auto& m : etcd_.members) {
+      auto h = observed_.hosts.find(m.host);
+      if (h == observed_.hosts.end() || !h->second.reachable) {
+        error("member " + m.name + " on host " + m.host + ": " +
+              (h == observed_.hosts.end() || h->second.error.empty() ? std::string("not observed") : h->second.error) +
+              "; no etcd change is planned until every member's host answers");
+        return;
+      }
+      MemberView v;
+      v.desired = &m;
+      v.host = &h->second;
+      if (h->second.etcd) v.etcd = *h->second.etcd;
+      v.active = service_state(h->second.services) == "active";
+      v.enabled = service_state(h->second.service_enabled) == "enabled";
+      if (auto f = h->second.files.find(etcd_.config_path); f != h->second.files.end()) v.file = f->second;
+      for (const auto& p : etcd_.packages) {
+        auto it = h->second.packages.find(p);
+        if (it == h->second.packages.end() || !it->second) out_.packages[m.host].insert(p);
+      }
+      views_.push_back(std::move(v));
+    }
+    const MemberView* live = nullptr;
+    for (const auto& v : views_)
+      if (v.etcd.has_data && v.etcd.healthy && v.etcd.listed) {
+        live = &v;
+        break;
+      }
+    bool any_data = std::any_of(views_.begin(), views_.end(), [](const MemberView& v) { return v.etcd.has_data; });
+    if (!live && !any_data) return form_new_cluster();
+    if (!live) return restart_stopped_cluster();
+    plan_live_cluster(*live);
+  }
+
+ private:
+  std::string service_state(const std::map<std::string, std::string>& states) const {
+    auto it = states.find(etcd_.service);
+    return it == states.end() ? "unknown" : it->second;
+  }
+  void error(const std::string& message) { out_.errors.push_back("etcd " + etcd_.name + ": " + message); }
+
+  // Writes a member's file when it differs from text; true when a write was planned.
+  bool write_if_needed(const MemberView& v, const std::string& text, const std::string& why) {
+    if (v.file && *v.file == text) return false;
+    Change c = etcd_change(etcd_, "member " + v.desired->name + " (" + v.desired->host + "): " + etcd_.config_path,
+                           v.file ? Action::update : Action::create, "", "", "", Step::etcd_write_config,
+                           v.desired->host);
+    if (!v.file) {
+      c.after = "etcd configuration of member " + v.desired->name;
+      c.reason = "absent; " + why;
+    } else {
+      c.fields = env_differences(*v.file, text);
+      std::vector<std::string> before, after, keys;
+      for (const auto& f : c.fields) {
+        keys.push_back(f.key);
+        before.push_back(f.key + "=" + f.before);
+        after.push_back(f.key + "=" + f.after);
+      }
+      c.before = join(before, ", ");
+      c.after = join(after, ", ");
+      if (parse_env_file(*v.file).empty()) c.reason = "holds no settings (the package's default file); " + why;
+      else c.reason = (keys.empty() ? std::string("formatting or comments differ (drift)") : "drift in " + join(keys, ", ")) +
+                      "; " + why;
+    }
+    c.payload["path"] = etcd_.config_path;
+    c.payload["content"] = text;
+    c.payload["data_dir"] = etcd_.data_dir;
+    out_.changes.push_back(std::move(c));
+    return true;
+  }
+
+  json all_hosts() const {
+    json hosts = json::array();
+    for (const auto& m : etcd_.members) hosts.push_back(m.host);
+    return hosts;
+  }
+
+  // No member has data: a new cluster. Every member gets its file, then all start together (a
+  // member of a new cluster waits for quorum before it reports ready), then every member must
+  // answer /health. Debian's etcd-server starts etcd "default" on install: restart replaces it.
+  void form_new_cluster() {
+    auto initial = new_cluster_initial(etcd_);
+    for (const auto& v : views_)
+      write_if_needed(v, etcd_config_text(etcd_, *v.desired, initial), "new cluster");
+    std::vector<std::string> names;
+    for (const auto& m : etcd_.members) names.push_back(m.name);
+    Change start = etcd_change(etcd_, "members " + join(names, ", "), Action::create, "no cluster",
+                               std::to_string(names.size()) + " healthy member(s)",
+                               "form a new " + std::to_string(names.size()) +
+                                   "-member cluster: start every member together (each waits for quorum), then wait "
+                                   "for /health on all",
+                               Step::etcd_start, "");
+    start.payload["hosts"] = all_hosts();
+    start.payload["restart"] = true;
+    start.payload["wait_hosts"] = all_hosts();
+    start.payload["client_url"] = etcd_.local_client_url();
+    out_.changes.push_back(std::move(start));
+  }
+
+  // Members have data but none answers healthy: start those whose service is down, together.
+  void restart_stopped_cluster() {
+    json hosts = json::array(), wait = json::array();
+    std::vector<std::string> names, running, without_data;
+    for (const auto& v : views_) {
+      if (!v.etcd.has_data) {
+        without_data.push_back(v.desired->name);
+        continue;
+      }
+      wait.push_back(v.desired->host);
+      if (v.active) {
+        running.push_back(v.desired->name);
+        continue;
+      }
+      hosts.push_back(v.desired->host);
+      names.push_back(v.desired->name);
+    }
+    if (names.empty()) {
+      std::string why;
+      for (const auto& v : views_)
+        if (!v.etcd.health_error.empty()) why = " (" + v.desired->name + ": " + v.etcd.health_error + ")";
+      error("members " + join(running, ", ") + " run but none is healthy" + why +
+            ": without quorum no change can be verified, so nothing is planned for this etcd");
+      return;
+    }
+    Change start = etcd_change(etcd_, "members " + join(names, ", "), Action::update, "stopped", "active",
+                               "the cluster has no healthy member; start the stopped members together, then wait "
+                               "for /health",
+                               Step::etcd_start, "");
+    start.payload["hosts"] = hosts;
+    start.payload["restart"] = false;
+    start.payload["wait_hosts"] = wait;
+    start.payload["client_url"] = etcd_.local_client_url();
+    out_.changes.push_back(std::move(start));
+    if (!without_data.empty())
+      error("member(s) " + join(without_data, ", ") +
+            " are declared but not in the cluster yet; they are added once it is healthy (apply again)");
+  }
+
+  const ObservedEtcdMember* live_member(const std::vector<ObservedEtcdMember>& list, const DesiredEtcdMember& m) const {
+    for (const auto& lm : list)
+      if (lm.name == m.name) return &lm;
+    for (const auto& lm : list)  // added, never started: no name yet
+      if (lm.name.empty() && std::find(lm.peer_urls.begin(), lm.peer_urls.end(), m.peer_url) != lm.peer_urls.end())
+        return &lm;
+    return nullptr;
+  }
+
+  std::string initial_of(const std::vector<std::string>& entries) const { return join(entries, ","); }
+
+  void plan_live_cluster(const MemberView& live) {
+    const auto& list = live.etcd.members;
+    std::vector<std::string> initial_entries;  // name=peer of every current member, for added members
+    for (const auto& lm : list) {
+      if (lm.name.empty() || lm.peer_urls.empty()) continue;
+      initial_entries.push_back(lm.name + "=" + lm.peer_urls.front());
+    }
+    std::size_t size = list.size();
+    int healthy = 0;
+    std::vector<const MemberView*> adds;
+    std::vector<std::string> unhealthy;
+    bool refused = false;
+
+    // Declared members already in the cluster: refusals first, then config drift and stopped services.
+    std::vector<const MemberView*> current;
+    for (const auto& v : views_) {
+      const auto* lm = live_member(list, *v.desired);
+      if (!lm) {
+        adds.push_back(&v);
+        continue;
+      }
+      if (!lm->name.empty() &&
+          std::find(lm->peer_urls.begin(), lm->peer_urls.end(), v.desired->peer_url) == lm->peer_urls.end()) {
+        error("member " + v.desired->name + " has peer URL " + join(lm->peer_urls, ",") + " but " + v.desired->peer_url +
+              " is declared: changing a member's peer URL (spec.peerPort or the Host's address) needs `etcdctl "
+              "member update`, which pgconverge does not do; refused");
+        refused = true;
+        continue;
+      }
+      if (!lm->name.empty() && !v.etcd.has_data) {
+        error("member " + v.desired->name + " is in the cluster but " + etcd_.data_dir + " on " + v.desired->host +
+              " holds no etcd data: moving a member's data (spec.dataDirectory) is not done by pgconverge; refused");
+        refused = true;
+        continue;
+      }
+      if (lm->name.empty()) {  // added by an earlier apply, never started
+        adds.push_back(&v);
+        continue;
+      }
+      current.push_back(&v);
+      if (v.etcd.healthy) ++healthy;
+      else unhealthy.push_back(v.desired->name);
+    }
+    if (refused) return;
+
+    // Config drift and stopped members, one member at a time.
+    for (const auto* v : current) {
+      auto initial = kept_initial(v->file).value_or(EtcdInitial{initial_of(initial_entries), "existing"});
+      std::string text = etcd_config_text(etcd_, *v->desired, initial);
+      bool healthy_now = v->etcd.healthy;
+      if (v->file && *v->file == text) {
+        if (!v->active || !v->enabled) start_one(*v, v->active ? "service not enabled at boot" : "service stopped");
+        continue;
+      }
+      // Restarting this member must leave a quorum of healthy members meanwhile.
+      int others = healthy - (healthy_now ? 1 : 0);
+      if (v->active && healthy_now && others < quorum(size) && size > 1) {
+        error("config drift on member " + v->desired->name + " is not fixed: restarting it would leave " +
+              std::to_string(others) + " healthy member(s) of " + std::to_string(size) + ", below quorum (" +
+              std::to_string(quorum(size)) + "); bring " + join(unhealthy, ", ") + " back first");
+        continue;
+      }
+      write_if_needed(*v, text, "rewrite, then restart this member alone and wait for /health");
+      if (v->active) {
+        Change restart = etcd_change(etcd_, "member " + v->desired->name + " (" + v->desired->host + "): " + etcd_.service,
+                                     Action::restart, "running the old configuration", "restarted",
+                                     "configuration changed; one member at a time, waiting for /health on all",
+                                     Step::etcd_restart, v->desired->host);
+        restart.payload["wait_hosts"] = all_current_hosts(current);
+        restart.payload["client_url"] = etcd_.local_client_url();
+        out_.changes.push_back(std::move(restart));
+      } else {
+        start_one(*v, "service " + std::string(v->active ? "active" : "stopped"));
+      }
+    }
+
+    // Removals: live members no longer declared.
+    std::vector<const ObservedEtcdMember*> removes;
+    for (const auto& lm : list) {
+      bool declared = std::any_of(etcd_.members.begin(), etcd_.members.end(), [&](const DesiredEtcdMember& m) {
+        return lm.name.empty() ? std::find(lm.peer_urls.begin(), lm.peer_urls.end(), m.peer_url) != lm.peer_urls.end()
+                               : lm.name == m.name;
+      });
+      if (!declared) removes.push_back(&lm);
+    }
+    if (!adds.empty() && !unhealthy.empty()) {
+      error("membership change (" + describe_change(adds, removes) + ") refused: member(s) " + join(unhealthy, ", ") +
+            " are not healthy, and adding a member is only safe on a healthy cluster");
+      return;
+    }
+    // Members being removed count as healthy when their host's etcd answers healthy.
+    auto removed_healthy = [&](const ObservedEtcdMember& lm) {
+      auto h = observed_.hosts.find(lm.name);
+      return !lm.name.empty() && h != observed_.hosts.end() && h->second.reachable && h->second.etcd &&
+             h->second.etcd->healthy;
+    };
+
+    // Adds first (member add BEFORE the new member's config and start), one at a time.
+    std::vector<std::string> wait_hosts;
+    for (const auto* v : current) wait_hosts.push_back(v->desired->host);
+    for (const auto* v : adds) {
+      if (v->etcd.has_data) {
+        error("member " + v->desired->name + " cannot be added: " + etcd_.data_dir + " on " + v->desired->host +
+              " holds data of an earlier etcd member; pgconverge never deletes a data directory: move it away, then "
+              "apply again");
+        return;
+      }
+      const auto* lm = live_member(list, *v->desired);
+      if (healthy < quorum(size + 1) - 1) {
+        error("member " + v->desired->name + " cannot be added: " + std::to_string(healthy) + " healthy member(s) of " +
+              std::to_string(size) + " is too few for a cluster of " + std::to_string(size + 1));
+        return;
+      }
+      std::string risk = size == 1 ? "; until it is healthy the 2-member cluster has no quorum" : "";
+      if (!lm) {
+        Change add = etcd_change(etcd_, "member " + v->desired->name, Action::create, std::to_string(size) + " members",
+                                 std::to_string(size + 1) + " members",
+                                 "declared in spec.hosts: `member add` through " + live.desired->name +
+                                     " before its configuration is written and it starts" + risk,
+                                 Step::etcd_member_add, live.desired->host);
+        add.payload["name"] = v->desired->name;
+        add.payload["peer_url"] = v->desired->peer_url;
+        add.payload["client_url"] = etcd_.local_client_url();
+        out_.changes.push_back(std::move(add));
+        ++size;
+      }
+      initial_entries.push_back(v->desired->name + "=" + v->desired->peer_url);
+      write_if_needed(*v, etcd_config_text(etcd_, *v->desired, EtcdInitial{initial_of(initial_entries), "existing"}),
+                      "joins the existing cluster");
+      wait_hosts.push_back(v->desired->host);
+      Change start = etcd_change(etcd_, "member " + v->desired->name + " (" + v->desired->host + "): " + etcd_.service,
+                                 Action::create, v->active ? "running another configuration" : "stopped", "active",
+                                 "start the added member, then wait for /health on every member", Step::etcd_start, "");
+      start.payload["hosts"] = json::array({v->desired->host});
+      start.payload["restart"] = true;
+      start.payload["wait_hosts"] = wait_hosts;
+      start.payload["client_url"] = etcd_.local_client_url();
+      out_.changes.push_back(std::move(start));
+      ++healthy;
+    }
+
+    // Removals after the adds: member remove BEFORE its etcd stops; the rest must stay a quorum.
+    for (const auto* lm : removes)
+      if (removed_healthy(*lm)) ++healthy;
+    for (const auto* lm : removes) {
+      std::string label = lm->name.empty() ? "(unstarted " + join(lm->peer_urls, ",") + ")" : lm->name;
+      if (size <= 1) {
+        error("member " + label + " is not removed: it is the last member");
+        return;
+      }
+      int left = healthy - (removed_healthy(*lm) ? 1 : 0);
+      if (left < quorum(size - 1)) {
+        error("member " + label + " is not removed: the " + std::to_string(size - 1) + " members left would have " +
+              std::to_string(left) + " healthy, below quorum (" + std::to_string(quorum(size - 1)) + ")");
+        return;
+      }
+      healthy = left;
+      const manifests::Host* host = nullptr;
+      for (const auto& h : manifests_.hosts)
+        if (!lm->name.empty() && h.metadata.name == lm->name) host = &h;
+      Change remove = etcd_change(etcd_, "member " + label, Action::remove, std::to_string(size) + " members",
+                                  std::to_string(size - 1) + " members",
+                                  "no longer in spec.hosts: `member remove` through " + live.desired->name +
+                                      " before its etcd stops" +
+                                      (host || lm->name.empty() ? std::string()
+                                                                : "; no Host \"" + lm->name +
+                                                                      "\" is declared, so etcd there is not stopped"),
+                                  Step::etcd_member_remove, live.desired->host);
+      remove.payload["name"] = lm->name;
+      remove.payload["id"] = lm->id;
+      remove.payload["client_url"] = etcd_.local_client_url();
+      out_.changes.push_back(std::move(remove));
+      --size;
+      if (host) {
+        Change stop = etcd_change(etcd_, "member " + lm->name + " (" + host->metadata.name + "): " + etcd_.service,
+                                  Action::remove, "running", "stopped and disabled (data directory kept)",
+                                  "removed from the cluster", Step::etcd_stop, host->metadata.name);
+        out_.changes.push_back(std::move(stop));
+      }
+    }
+  }
+
+  json all_current_hosts(const std::vector<const MemberView*>& current) const {
+    json out = json::array();
+    for (const auto* v : current) out.push_back(v->desired->host);
+    return out;
+  }
+
+  static std::string describe_change(const std::vector<const MemberView*>& adds,
+                                     const std::vector<const ObservedEtcdMember*>& removes) {
+    std::vector<std::string> parts;
+    for (const auto* v : adds) parts.push_back("add " + v->desired->name);
+    for (const auto* lm : removes) parts.push_back("remove " + (lm->name.empty() ? join(lm->peer_urls, ",") : lm->name));
+    return join(parts, ", ");
+  }
+
+  void start_one(const MemberView& v, const std::string& why) {
+    Change start = etcd_change(etcd_, "member " + v.desired->name + " (" + v.desired->host + "): " + etcd_.service,
+                               Action::update, v.active ? "active" : service_state(v.host->services), "active",
+                               why + "; start it, then wait for /health", Step::etcd_start, "");
+    start.payload["hosts"] = json::array({v.desired->host});
+    start.payload["restart"] = false;
+    start.payload["wait_hosts"] = json::array({v.desired->host});
+    start.payload["client_url"] = etcd_.local_client_url();
+    out_.changes.push_back(std::move(start));
+  }
+
+  const manifests::ManifestSet& manifests_;
+  const DesiredEtcd& etcd_;
+  const ObservedState& observed_;
+  EtcdPlan& out_;
+  std::vector<MemberView> views_;
+};
+
+}  // namespace
+
+std::vector<std::string> etcd_client_endpoints(const manifests::EtcdCluster& etcd,
+                                               const std::vector<manifests::Host>& hosts) {
+  if (!etcd.managed()) return etcd.endpoints;
+  std::vector<std::string> out;
+  for (const auto* h : member_hosts(etcd, hosts)) out.push_back(url_host(h->address) + ":" + std::to_string(etcd.client_port));
+  return out;
+}
+
+std::vector<DesiredEtcd> compile_etcds(const manifests::ManifestSet& manifests, Diagnostics& diagnostics) {
+  std::vector<DesiredEtcd> out;
+  for (const auto& e : manifests.etcd_clusters) {
+    if (!e.managed()) continue;
+    DesiredEtcd d;
+    d.name = e.metadata.name;
+    d.client_port = e.client_port;
+    d.peer_port = e.peer_port;
+    d.data_dir = manifests::etcd_data_directory(e);
+    d.where = e.locations.at("");
+    bool ok = true;
+    for (const auto* h : member_hosts(e, manifests.hosts)) {
+      if (!is_ipv4(h->address) && !is_ipv6(h->address)) {
+        // etcd binds its listen URLs to an IP address; a DNS name there is refused at start.
+        diagnostics.push_back(Diagnostic{Severity::error, e.locations.at("spec.hosts"), "spec.hosts",
+                                         "Host \"" + h->metadata.name + "\" has address \"" + h->address +
+                                             "\": an etcd member needs an IP address (etcd listens on it)"});
+        ok = false;
+        continue;
+      }
+      DesiredEtcdMember m;
+      m.name = h->metadata.name;
+      m.host = h->metadata.name;
+      m.address = h->address;
+      m.peer_url = http_url(h->address, e.peer_port);
+      m.client_url = http_url(h->address, e.client_port);
+      d.members.push_back(std::move(m));
+    }
+    if (ok) out.push_back(std::move(d));
+  }
+  return out;
+}
+
+EtcdInitial new_cluster_initial(const DesiredEtcd& etcd) {
+  std::vector<std::string> entries;
+  for (const auto& m : etcd.members) entries.push_back(m.name + "=" + m.peer_url);
+  return EtcdInitial{join(entries, ","), "new"};
+}
+
+std::string etcd_config_text(const DesiredEtcd& etcd, const DesiredEtcdMember& member, const EtcdInitial& initial) {
+  std::string out;
+  out += "# Managed by pgconverge (EtcdCluster " + etcd.name + "): local edits are reverted on the next apply.\n";
+  out += "# ETCD_INITIAL_* are read only on an empty data directory; they are kept as first written.\n";
+  out += "ETCD_NAME=" + member.name + "\n";
+  out += "ETCD_DATA_DIR=" + etcd.data_dir + "\n";
+  out += "ETCD_LISTEN_PEER_URLS=" + member.peer_url + "\n";
+  out += "ETCD_LISTEN_CLIENT_URLS=" + member.client_url + "," + etcd.local_client_url() + "\n";
+  out += "ETCD_INITIAL_ADVERTISE_PEER_URLS=" + member.peer_url + "\n";
+  out += "ETCD_ADVERTISE_CLIENT_URLS=" + member.client_url + "\n";
+  out += "ETCD_INITIAL_CLUSTER=" + initial.cluster + "\n";
+  out += "ETCD_INITIAL_CLUSTER_STATE=" + initial.state + "\n";
+  out += "ETCD_INITIAL_CLUSTER_TOKEN=" + etcd.name + "\n";
+  return out;
+}
+
+std::map<std::string, std::string> parse_env_file(const std::string& text) {
+  std::map<std::string, std::string> out;
+  for (const auto& raw : split(text, '\n')) {
+    std::string line = trim(raw);
+    if (line.empty() || line.front() == '#') continue;
+    auto eq = line.find('=');
+    if (eq == std::string::npos) {
+      out[line] = "(not KEY=VALUE)";
+      continue;
+    }
+    std::string value = trim(line.substr(eq + 1));
+    if (value.size() >= 2 && (value.front() == '"' || value.front() == '\'') && value.back() == value.front())
+      value = value.substr(1, value.size() - 2);
+    out[trim(line.substr(0, eq))] = value;
+  }
+  return out;
+}
+
+std::vector<std::string> etcd_probe_args(const DesiredState& desired, const std::string& host_name) {
+  for (const auto& e : desired.etcds)
+    if (e.member(host_name)) return {"etcddir", e.data_dir, "etcd", e.local_client_url()};
+  // Other hosts may hold a member being removed: their health decides whether removing it keeps a
+  // quorum. The probe asks etcd only where etcd.service runs, so this costs one is-active elsewhere.
+  if (!desired.etcds.empty())
+    return {"etcddir", desired.etcds.front().data_dir, "etcd", desired.etcds.front().local_client_url()};
+  return {};
+}
+
+Result<bool> parse_etcd_probe_line(const std::vector<std::string>& f, ObservedHost& host) {
+  if (f.empty() || (f[0] != "etcddir" && f[0] != "etcd")) return false;
+  auto& etcd = host.etcd ? *host.etcd : host.etcd.emplace();
+  if (f[0] == "etcddir") {
+    if (f.size() != 3) return fail("host " + host.name + ": probe: malformed etcddir line");
+    etcd.data_dir = f[1];
+    etcd.has_data = f[2] == "1";
+    return true;
+  }
+  if (f.size() == 3 && f[2] == "0") return true;  // not running: nothing asked
+  if (f.size() != 5 || f[2] != "1") return fail("host " + host.name + ": probe: malformed etcd line");
+  etcd.running = true;
+  auto health = json::parse(f[3] == "-" ? std::string() : probe_base64_decode(f[3]), nullptr, false);
+  if (health.is_array() && !health.empty() && health[0].is_object()) {
+    etcd.healthy = health[0].value("health", false);
+    if (!etcd.healthy) etcd.health_error = health[0].value("error", std::string("unhealthy"));
+  } else {
+    etcd.health_error = "no answer to `etcdctl endpoint health`";
+  }
+  auto list = json::parse(f[4] == "-" ? std::string() : probe_base64_decode(f[4]), nullptr, false);
+  if (list.is_object() && list.contains("members") && list["members"].is_array()) {
+    etcd.listed = true;
+    if (list.contains("header") && list["header"].is_object() && list["header"].contains("member_id"))
+      etcd.member_id = hex_id(list["header"]["member_id"]);
+    for (const auto& m : list["members"]) {
+      if (!m.is_object()) continue;
+      ObservedEtcdMember om;
+      if (m.contains("ID")) om.id = hex_id(m["ID"]);
+      om.name = m.value("name", std::string());
+      if (m.contains("peerURLs")) om.peer_urls = string_list(m["peerURLs"]);
+      if (m.contains("clientURLs")) om.client_urls = string_list(m["clientURLs"]);
+      etcd.members.push_back(std::move(om));
+    }
+  }
+  return true;
+}
+
+EtcdPlan plan_etcd(const manifests::ManifestSet& manifests, const DesiredState& desired, const ObservedState& observed) {
+  EtcdPlan out;
+  for (const auto& etcd : desired.etcds) EtcdPlanner(manifests, etcd, observed, out).plan();
+  return out;
+}
+
+bool is_etcd_step(Step step) {
+  switch (step) {
+    case Step::etcd_write_config:
+    case Step::etcd_start:
+    case Step::etcd_restart:
+    case Step::etcd_member_add:
+    case Step::etcd_member_remove:
+    case Step::etcd_stop:
+      return true;
+    default:
+      return false;
+  }
+}
+
+}  // namespace pgc::reconciler

@@ -1,0 +1,241 @@
+#include "reconciler/etcd_apply.hpp"
+
+#include <mutex>
+#include <sstream>
+#include <thread>
+
+#include "reconciler/etcd.hpp"
+#include "util/parallel.hpp"
+#include "util/strings.hpp"
+
+namespace pgc::reconciler {
+namespace {
+
+using json = nlohmann::json;
+using namespace std::chrono_literals;
+
+constexpr auto k_command_timeout = std::chrono::seconds(60);
+constexpr auto k_etcdctl_timeout = std::chrono::seconds(15);
+constexpr auto k_poll = std::chrono::milliseconds(500);
+
+class EtcdExecutor {
+ public:
+  EtcdExecutor(const Change& change, const manifests::ManifestSet& manifests, Sessions& sessions, Progress& progress,
+               const Progress::Token& token, const ApplyOptions& options)
+      : change_(change), manifests_(manifests), sessions_(sessions), progress_(progress), token_(token),
+        options_(options), client_url_(change.payload.value("client_url", std::string("http://127.0.0.1:2379"))) {}
+
+  Result<void> run() {
+    switch (change_.step) {
+      case Step::etcd_write_config: return write_config();
+      case Step::etcd_start: return start();
+      case Step::etcd_restart: return restart();
+      case Step::etcd_member_add: return member_add();
+      case Step::etcd_member_remove: return member_remove();
+      case Step::etcd_stop: return stop();
+      default: break;
+    }
+    return fail("internal: " + to_string(change_.step) + " is not an etcd step");
+  }
+
+ private:
+  Result<providers::RemoteHost*> session(const std::string& host_name) {
+    for (const auto& h : manifests_.hosts)
+      if (h.metadata.name == host_name) return sessions_.get(h);
+    return fail("host " + host_name + " is not declared");
+  }
+
+  // argv on a host; a non-zero exit is an error naming host, command and stderr.
+  Result<providers::CommandResult> run_checked(const std::string& host_name, const std::vector<std::string>& argv,
+                                               std::chrono::milliseconds timeout) {
+    auto s = session(host_name);
+    if (!s) return std::unexpected(s.error());
+    auto result = (*s)->run(argv, timeout);
+    if (!result) return std::unexpected(result.error());
+    if (result->exit_status != 0)
+      return fail("host " + (*s)->describe() + ": `" + join(argv, " ") + "` exited with status " +
+                  std::to_string(result->exit_status) + ": " + trim(result->err).substr(0, 300));
+    return result;
+  }
+
+  std::vector<std::string> etcdctl(std::vector<std::string> args) const {
+    std::vector<std::string> argv{"env", "ETCDCTL_API=3", "etcdctl", "--endpoints=" + client_url_,
+                                  "--dial-timeout=2s", "--command-timeout=5s"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return argv;
+  }
+
+  Result<json> member_list(const std::string& host_name) {
+    auto r = run_checked(host_name, etcdctl({"member", "list", "-w", "json"}), k_etcdctl_timeout);
+    if (!r) return std::unexpected(r.error());
+    auto list = json::parse(r->out, nullptr, false);
+    if (!list.is_object() || !list.contains("members") || !list["members"].is_array())
+      return fail("host " + host_name + ": `etcdctl member list` printed no member list");
+    return list;
+  }
+
+  std::vector<std::string> hosts_of(const char* key) const {
+    std::vector<std::string> out;
+    if (change_.payload.contains(key))
+      for (const auto& h : change_.payload[key]) out.push_back(h.get<std::string>());
+    return out;
+  }
+
+  // Polls `etcdctl endpoint health` on every host until all answer healthy or the wait ends.
+  Result<void> wait_healthy(const std::vector<std::string>& hosts) {
+    auto deadline = std::chrono::steady_clock::now() + options_.wait_timeout;
+    std::string last;
+    while (true) {
+      std::vector<std::string> sick;
+      for (const auto& h : hosts) {
+        auto s = session(h);
+        if (!s) return std::unexpected(s.error());
+        auto r = (*s)->run(etcdctl({"endpoint", "health"}), k_etcdctl_timeout);
+        if (!r || r->exit_status != 0) {
+          sick.push_back(h);
+          last = !r ? r.error().message : trim(r->err.empty() ? r->out : r->err).substr(0, 200);
+        }
+      }
+      if (sick.empty()) return {};
+      if (std::chrono::steady_clock::now() >= deadline)
+        return fail("timed out after " + std::to_string(options_.wait_timeout.count()) + "s waiting for etcd /health on " +
+                    join(sick, ", ") + " (" + last + ")");
+      if (options_.stop && options_.stop->load()) return fail("stopped: pgconverge is shutting down");
+      progress_.update(token_, "waiting for etcd /health on " + join(sick, ", "));
+      std::this_thread::sleep_for(k_poll);
+    }
+  }
+
+  Result<void> write_config() {
+    auto s = session(change_.host);
+    if (!s) return std::unexpected(s.error());
+    // The data directory etcd.service (User=etcd) needs; never Debian's /var/lib/etcd/default and
+    // never emptied: an existing directory keeps its content.
+    static const std::string script = R"SH(
+set -eu
+install -d -o etcd -g etcd -m 0700 "$1"
+)SH";
+    std::string data_dir = change_.payload.value("data_dir", std::string());
+    if (data_dir.empty() || data_dir == manifests::k_debian_etcd_data_dir)
+      return fail("internal: refusing etcd data directory \"" + data_dir + "\"");
+    auto dirs = (*s)->run_script(script, {data_dir}, k_command_timeout);
+    if (!dirs) return std::unexpected(dirs.error());
+    if (dirs->exit_status != 0)
+      return fail("host " + (*s)->describe() + ": preparing " + data_dir + ": " + trim(dirs->err));
+    return (*s)->write_file(change_.payload.value("path", std::string("/etc/default/etcd")),
+                            change_.payload.value("content", std::string()), providers::FileMode{"root", "root", 0644});
+  }
+
+  // enable + (re)start on every host at once: a member of a new cluster reports ready (Type=notify)
+  // only once a quorum has started, so starting them one by one would block on the first.
+  Result<void> start() {
+    auto hosts = hosts_of("hosts");
+    bool restart_it = change_.payload.value("restart", false);
+    // Sessions are opened here, one thread per host afterwards (a session serves one thread).
+    for (const auto& h : hosts)
+      if (auto s = session(h); !s) return std::unexpected(s.error());
+    std::vector<std::string> errors(hosts.size());
+    parallel_for(hosts.size(), hosts.size(), [&](std::size_t i) {
+      if (auto r = run_checked(hosts[i], {"systemctl", "enable", "etcd.service"}, k_command_timeout); !r) {
+        errors[i] = r.error().message;
+        return;
+      }
+      auto r = run_checked(hosts[i], {"systemctl", restart_it ? "restart" : "start", "etcd.service"},
+                           std::chrono::duration_cast<std::chrono::milliseconds>(options_.wait_timeout));
+      if (!r) errors[i] = r.error().message;
+    });
+    for (const auto& e : errors)
+      if (!e.empty()) return fail(e);
+    return wait_healthy(hosts_of("wait_hosts"));
+  }
+
+  Result<void> restart() {
+    if (auto r = run_checked(change_.host, {"systemctl", "restart", "etcd.service"},
+                             std::chrono::duration_cast<std::chrono::milliseconds>(options_.wait_timeout));
+        !r)
+      return std::unexpected(r.error());
+    return wait_healthy(hosts_of("wait_hosts"));
+  }
+
+  static bool lists_peer(const json& list, const std::string& peer_url) {
+    for (const auto& m : list["members"])
+      if (m.contains("peerURLs") && m["peerURLs"].is_array())
+        for (const auto& u : m["peerURLs"])
+          if (u == peer_url) return true;
+    return false;
+  }
+
+  Result<void> member_add() {
+    std::string name = change_.payload.value("name", std::string());
+    std::string peer = change_.payload.value("peer_url", std::string());
+    auto before = member_list(change_.host);
+    if (!before) return std::unexpected(before.error());
+    if (!lists_peer(*before, peer)) {
+      // etcd refuses an add ("unhealthy cluster") until every member has been connected for a
+      // few seconds (its strict reconfiguration check), e.g. right after the previous add: retry.
+      auto deadline = std::chrono::steady_clock::now() + options_.wait_timeout;
+      while (true) {
+        auto r = run_checked(change_.host, etcdctl({"member", "add", name, "--peer-urls=" + peer}), k_etcdctl_timeout);
+        if (r) break;
+        if (r.error().message.find("unhealthy cluster") == std::string::npos ||
+            std::chrono::steady_clock::now() >= deadline || (options_.stop && options_.stop->load()))
+          return std::unexpected(r.error());
+        progress_.update(token_, "etcd refuses member add until every member is connected; retrying");
+        std::this_thread::sleep_for(1s);
+      }
+    }
+    auto after = member_list(change_.host);  // verified by observation, not by the exit status
+    if (!after) return std::unexpected(after.error());
+    if (!lists_peer(*after, peer)) return fail("etcd: `member add " + name + "` done, but the member list lacks " + peer);
+    return {};
+  }
+
+  Result<void> member_remove() {
+    std::string name = change_.payload.value("name", std::string());
+    std::string id = change_.payload.value("id", std::string());
+    auto find = [&](const json& list) -> std::string {
+      for (const auto& m : list["members"]) {
+        std::string mname = m.value("name", std::string());
+        std::ostringstream hex;
+        if (m.contains("ID") && m["ID"].is_number()) hex << std::hex << m["ID"].get<unsigned long long>();
+        if ((!name.empty() && mname == name) || (name.empty() && hex.str() == id)) return hex.str();
+      }
+      return "";
+    };
+    auto before = member_list(change_.host);
+    if (!before) return std::unexpected(before.error());
+    std::string found = find(*before);
+    if (found.empty()) return {};  // already gone
+    if (auto r = run_checked(change_.host, etcdctl({"member", "remove", found}), k_etcdctl_timeout); !r)
+      return std::unexpected(r.error());
+    auto after = member_list(change_.host);
+    if (!after) return std::unexpected(after.error());
+    if (!find(*after).empty()) return fail("etcd: `member remove " + found + "` done, but " + name + " is still listed");
+    return {};
+  }
+
+  Result<void> stop() {
+    if (auto r = run_checked(change_.host, {"systemctl", "stop", "etcd.service"}, k_command_timeout); !r)
+      return std::unexpected(r.error());
+    if (auto r = run_checked(change_.host, {"systemctl", "disable", "etcd.service"}, k_command_timeout); !r)
+      return std::unexpected(r.error());
+    return {};
+  }
+
+  const Change& change_;
+  const manifests::ManifestSet& manifests_;
+  Sessions& sessions_;
+  Progress& progress_;
+  const Progress::Token& token_;
+  const ApplyOptions& options_;
+  std::string client_url_;
+};
+
+}  // namespace
+
+Result<void> execute_etcd_step(const Change& change, const manifests::ManifestSet& manifests, Sessions& sessions,
+                               Progress& progress, const Progress::Token& token, const ApplyOptions& options) {
+  return EtcdExecutor(change, manifests, sessions, progress, token, options).run();
+}
+
+}  // namespace pgc::reconciler

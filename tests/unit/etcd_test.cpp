@@ -1,0 +1,373 @@
+// The etcd pgconverge runs (EtcdCluster spec.hosts): schema and validation messages with
+// file:line, compiled members and /etc/default/etcd, the probe's etcd lines, and planning (a new
+// cluster, no change, drift, member add before start, member remove before stop, refusals).
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+
+#include "core_fixtures.hpp"
+#include "manifests/loader.hpp"
+#include "manifests_fixtures.hpp"
+#include "reconciler/etcd.hpp"
+#include "reconciler/observe.hpp"
+#include "reconciler/plan.hpp"
+#include "util/strings.hpp"
+
+using namespace pgc;
+using namespace pgc::reconciler;
+using pgc::testing::TempDir;
+using Lines = std::vector<std::string>;
+
+namespace {
+
+// Five Hosts pg-1..pg-5 (10.0.0.11..15); pg-1..pg-3 labelled etcd: "yes".
+std::string hosts_yaml(int n = 5) {
+  std::string out;
+  for (int i = 1; i <= n; ++i) {
+    out += "---\napiVersion: pgconverge.io/v1\nkind: Host\nmetadata:\n  name: pg-" + std::to_string(i) + "\n";
+    out += i <= 3 ? "  labels: {etcd: \"yes\", pgconverge.io/cluster: c}\n" : "  labels: {etcd: \"no\"}\n";
+    out += "spec:\n  address: 10.0.0.1" + std::to_string(i) + "\n";
+  }
+  return out;
+}
+
+const std::string k_etcd_head = "apiVersion: pgconverge.io/v1\nkind: EtcdCluster\nmetadata: {name: dcs}\nspec:\n";  // 1-4
+
+Lines errors_of(const std::string& etcd_text) {
+  TempDir dir;
+  dir.write("hosts.yaml", hosts_yaml());
+  dir.write("etcd.yaml", etcd_text);
+  Lines out;
+  auto loaded = dir.load();
+  for (const auto& line : dir.printed(loaded))
+    if (line.rfind("etcd.yaml", 0) == 0) out.push_back(line);
+  return out;
+}
+
+manifests::ManifestSet load_set(const std::string& etcd_text, const std::string& extra = "") {
+  TempDir dir;
+  dir.write("hosts.yaml", hosts_yaml());
+  dir.write("etcd.yaml", etcd_text);
+  if (!extra.empty()) dir.write("cluster.yaml", extra);
+  auto loaded = dir.load();
+  for (const auto& d : loaded.diagnostics) INFO(d.str());
+  REQUIRE_FALSE(pgc::has_errors(loaded.diagnostics));
+  return loaded.manifests;
+}
+
+DesiredState compiled(const manifests::ManifestSet& set) {
+  auto result = compile(set);
+  for (const auto& d : result.diagnostics) INFO(d.str());
+  REQUIRE_FALSE(has_errors(result.diagnostics));
+  return result.state;
+}
+
+// An observed state of the etcd member hosts. `formed`: each listed member has data, runs, is
+// healthy and its file is the rendering for a cluster formed from `members`.
+struct Live {
+  std::vector<std::string> members;       // names in the cluster (member list)
+  std::set<std::string> unhealthy;
+};
+
+ObservedState observed_for(const manifests::ManifestSet& set, const DesiredState& desired, const Live* live) {
+  ObservedState o;
+  const auto& etcd = desired.etcds.front();
+  for (const auto& h : set.hosts) {
+    ObservedHost oh = testing::debian_host(h.metadata.name);
+    for (const auto& p : etcd.packages) oh.packages[p] = true;
+    oh.files[etcd.config_path] = std::nullopt;
+    oh.services[etcd.service] = "inactive";
+    oh.service_enabled[etcd.service] = "disabled";
+    if (etcd.member(h.metadata.name)) oh.etcd.emplace().data_dir = etcd.data_dir;
+    o.hosts[h.metadata.name] = oh;
+  }
+  if (!live) return o;
+  std::vector<ObservedEtcdMember> list;
+  std::vector<std::string> initial;
+  for (const auto& name : live->members) {
+    std::string address = "10.0.0.1" + name.substr(3);
+    list.push_back(ObservedEtcdMember{"a" + name.substr(3), name, {"http://" + address + ":2380"},
+                                      {"http://" + address + ":2379"}});
+    initial.push_back(name + "=http://" + address + ":2380");
+  }
+  for (const auto& name : live->members) {
+    auto& oh = o.hosts.at(name);
+    oh.services[etcd.service] = "active";
+    oh.service_enabled[etcd.service] = "enabled";
+    auto& e = oh.etcd ? *oh.etcd : oh.etcd.emplace();
+    e.data_dir = etcd.data_dir;
+    e.has_data = true;
+    e.running = true;
+    e.healthy = !live->unhealthy.contains(name);
+    if (!e.healthy) e.health_error = "context deadline exceeded";
+    e.listed = e.healthy;
+    e.members = list;
+    DesiredEtcdMember m{name, name, "10.0.0.1" + name.substr(3), "http://10.0.0.1" + name.substr(3) + ":2380",
+                        "http://10.0.0.1" + name.substr(3) + ":2379"};
+    oh.files[etcd.config_path] = etcd_config_text(etcd, m, EtcdInitial{join(initial, ","), "new"});
+  }
+  return o;
+}
+
+std::vector<std::string> steps_of(const std::vector<Change>& changes) {
+  std::vector<std::string> out;
+  for (const auto& c : changes) out.push_back(to_string(c.step) + " " + (c.host.empty() ? c.payload["hosts"].dump() : c.host));
+  return out;
+}
+
+std::string b64(const std::string& in) {
+  static const char* chars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  unsigned val = 0;
+  int bits = -6;
+  for (unsigned char c : in) {
+    val = (val << 8) + c;
+    bits += 8;
+    while (bits >= 0) {
+      out.push_back(chars[(val >> bits) & 0x3F]);
+      bits -= 6;
+    }
+  }
+  if (bits > -6) out.push_back(chars[((val << 8) >> (bits + 8)) & 0x3F]);
+  while (out.size() % 4) out.push_back('=');
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("etcd: spec.hosts errors name file:line, the field and why", "[etcd][manifests]") {
+  CHECK(errors_of(k_etcd_head + "  hosts: [pg-1, pg-2]\n") ==
+        Lines{"etcd.yaml:5:3: spec.hosts: must select 1, 3 or 5 Hosts, got 2 (pg-1, pg-2): etcd needs a majority of "
+              "its members (quorum) to work, so an even count tolerates no more failures than one member fewer, and "
+              "more than 5 only slows every write"});
+  CHECK(errors_of(k_etcd_head + "  hosts:\n  - pg-1\n  - pg-7\n  - pg-3\n") ==
+        Lines{"etcd.yaml:7:5: spec.hosts[1]: Host \"pg-7\" not found (did you mean 'pg-1'?)"});
+  CHECK(errors_of(k_etcd_head + "  hosts: [pg-1, pg-2, pg-1]\n") ==
+        Lines{"etcd.yaml:5:23: spec.hosts[2]: duplicate Host \"pg-1\" (first listed at etcd.yaml:5:11)"});
+  CHECK(errors_of(k_etcd_head + "  endpoints: [10.0.0.2:2379]\n  hosts: [pg-1]\n") ==
+        Lines{"etcd.yaml:6:3: spec.hosts: set either spec.endpoints (an etcd run elsewhere) or spec.hosts (etcd "
+              "installed and run by pgconverge on those Hosts), not both"});
+  CHECK(errors_of(k_etcd_head + "  hosts:\n    nodeSelector: {etcd: \"no\"}\n") ==
+        Lines{"etcd.yaml:5:3: spec.hosts: must select 1, 3 or 5 Hosts, got 2 (pg-4, pg-5): etcd needs a majority of "
+              "its members (quorum) to work, so an even count tolerates no more failures than one member fewer, and "
+              "more than 5 only slows every write"});
+  CHECK(errors_of(k_etcd_head + "  hosts:\n    nodeSelectr: {etcd: \"yes\"}\n") ==
+        Lines{"etcd.yaml:6:5: spec.hosts.nodeSelectr: unknown field (did you mean 'spec.hosts.nodeSelector'?)"});
+  CHECK(errors_of(k_etcd_head + "  hosts: pg-1\n") ==
+        Lines{"etcd.yaml:5:3: spec.hosts: must be a list of Host names or a mapping {nodeSelector: {label: value}} "
+              "(got \"pg-1\")"});
+  CHECK(errors_of(k_etcd_head + "  hosts: [pg-1]\n  dataDirectory: /var/lib/etcd/default\n  clientPort: 70000\n") ==
+        Lines{"etcd.yaml:6:3: spec.dataDirectory: must not be /var/lib/etcd/default: Debian's etcd-server package "
+              "starts a single-member cluster \"default\" there on install; leave it out to use /var/lib/etcd/dcs",
+              "etcd.yaml:7:3: spec.clientPort: must be between 1 and 65535, got 70000"});
+  CHECK(errors_of(k_etcd_head + "  hosts: [pg-1]\n  clientPort: 2380\n") ==
+        Lines{"etcd.yaml:4:1: spec.peerPort: must differ from spec.clientPort (2380)"});
+  CHECK(errors_of(k_etcd_head + "  hosts:\n    nodeSelector: {etcd: \"yes\"}\n").empty());
+  CHECK(errors_of(k_etcd_head + "  hosts: [pg-5]\n  dataDirectory: /srv/etcd\n").empty());
+}
+
+TEST_CASE("etcd: members, /etc/default/etcd and Patroni's etcd3 hosts", "[etcd][compile]") {
+  const std::string cluster =
+      "apiVersion: stackgres.io/v1\nkind: SGCluster\nmetadata: {name: c}\n"
+      "spec: {postgres: {version: '15'}, instances: 3}\n";
+  auto set = load_set(k_etcd_head + "  hosts:\n    nodeSelector: {etcd: \"yes\"}\n  clientPort: 2479\n", cluster);
+  auto desired = compiled(set);
+  REQUIRE(desired.etcds.size() == 1);
+  const auto& etcd = desired.etcds.front();
+  CHECK(etcd.data_dir == "/var/lib/etcd/dcs");
+  REQUIRE(etcd.members.size() == 3);
+  CHECK(etcd.members[2].name == "pg-3");
+  CHECK(etcd_config_text(etcd, etcd.members[0], new_cluster_initial(etcd)) ==
+        "# Managed by pgconverge (EtcdCluster dcs): local edits are reverted on the next apply.\n"
+        "# ETCD_INITIAL_* are read only on an empty data directory; they are kept as first written.\n"
+        "ETCD_NAME=pg-1\n"
+        "ETCD_DATA_DIR=/var/lib/etcd/dcs\n"
+        "ETCD_LISTEN_PEER_URLS=http://10.0.0.11:2380\n"
+        "ETCD_LISTEN_CLIENT_URLS=http://10.0.0.11:2479,http://127.0.0.1:2479\n"
+        "ETCD_INITIAL_ADVERTISE_PEER_URLS=http://10.0.0.11:2380\n"
+        "ETCD_ADVERTISE_CLIENT_URLS=http://10.0.0.11:2479\n"
+        "ETCD_INITIAL_CLUSTER=pg-1=http://10.0.0.11:2380,pg-2=http://10.0.0.12:2380,pg-3=http://10.0.0.13:2380\n"
+        "ETCD_INITIAL_CLUSTER_STATE=new\n"
+        "ETCD_INITIAL_CLUSTER_TOKEN=dcs\n");
+  REQUIRE(desired.clusters.size() == 1);
+  CHECK(desired.clusters[0].etcd_endpoints == std::vector<std::string>{"10.0.0.11:2479", "10.0.0.12:2479", "10.0.0.13:2479"});
+  CHECK(desired.clusters[0].members[0].patroni_config["etcd3"]["hosts"].size() == 3);
+  // The probe asks only member hosts, on the local client URL.
+  CHECK(etcd_probe_args(desired, "pg-2") == std::vector<std::string>{"etcddir", "/var/lib/etcd/dcs", "etcd", "http://127.0.0.1:2479"});
+  // Other hosts too (a member being removed): etcd is asked only where etcd.service runs.
+  CHECK(etcd_probe_args(desired, "pg-4") == etcd_probe_args(desired, "pg-2"));
+  auto probe = probe_for(desired);
+  CHECK(std::find(probe.packages.begin(), probe.packages.end(), "etcd-server") != probe.packages.end());
+  CHECK(std::find(probe.files.begin(), probe.files.end(), "/etc/default/etcd") != probe.files.end());
+}
+
+TEST_CASE("etcd: the probe's etcd lines", "[etcd][observe]") {
+  std::string health = R"([{"endpoint":"http://127.0.0.1:2379","health":true,"took":"3ms"}])";
+  std::string list = R"({"header":{"cluster_id":1,"member_id":14944731092466272679},"members":[)"
+                     R"({"ID":14944731092466272679,"name":"pg-3","peerURLs":["http://10.0.0.13:2380"],"clientURLs":["http://10.0.0.13:2379"]},)"
+                     R"({"ID":255,"peerURLs":["http://10.0.0.14:2380"]}]})";
+  std::string output = "etcddir /var/lib/etcd/dcs 1\netcd http://127.0.0.1:2379 1 " + b64(health) + " " + b64(list) + "\nend\n";
+  auto host = parse_host_probe("pg-3", output);
+  REQUIRE(host);
+  REQUIRE(host->etcd);
+  CHECK(host->etcd->has_data);
+  CHECK(host->etcd->healthy);
+  CHECK(host->etcd->member_id == "cf6659bf7e3009a7");
+  REQUIRE(host->etcd->members.size() == 2);
+  CHECK(host->etcd->members[1].id == "ff");
+  CHECK(host->etcd->members[1].name.empty());
+
+  std::string sick = R"([{"endpoint":"http://127.0.0.1:2379","health":false,"error":"context deadline exceeded"}])";
+  auto down = parse_host_probe("pg-3", "etcddir /d 0\netcd http://127.0.0.1:2379 1 " + b64(sick) + " -\nend\n");
+  REQUIRE(down);
+  CHECK_FALSE(down->etcd->healthy);
+  CHECK(down->etcd->health_error == "context deadline exceeded");
+  CHECK_FALSE(down->etcd->listed);
+  CHECK_FALSE(parse_host_probe("pg-3", "etcd http://127.0.0.1:2379 1 x\nend\n"));
+}
+
+TEST_CASE("etcd: a new cluster is configured, started together, before any Patroni start", "[etcd][plan]") {
+  const std::string cluster =
+      "apiVersion: stackgres.io/v1\nkind: SGCluster\nmetadata: {name: c}\n"
+      "spec: {postgres: {version: '15'}, instances: 3}\n";
+  auto set = load_set(k_etcd_head + "  hosts: [pg-1, pg-2, pg-3]\n", cluster);
+  auto desired = compiled(set);
+  auto observed = observed_for(set, desired, nullptr);
+  for (auto& [name, h] : observed.hosts) h.packages["etcd-server"] = false;
+  std::map<std::string, ClusterSecrets> secrets{{"c", testing::fixed_secrets()}};
+  auto plan = diff(set, desired, observed, secrets);
+  CHECK(steps_of(plan.host_changes) ==
+        std::vector<std::string>{"install-packages pg-1", "install-packages pg-2", "install-packages pg-3",
+                                 "etcd-write-config pg-1", "etcd-write-config pg-2", "etcd-write-config pg-3",
+                                 R"(etcd-start ["pg-1","pg-2","pg-3"])"});
+  CHECK(plan.host_changes.back().payload["restart"] == true);
+  CHECK(plan.host_changes.back().payload["wait_hosts"].size() == 3);
+  CHECK(plan.host_changes[3].payload["content"].get<std::string>().find("ETCD_INITIAL_CLUSTER_STATE=new\n") !=
+        std::string::npos);
+  // Patroni's starts are cluster changes: the executor runs every host change before them.
+  REQUIRE(plan.clusters.size() == 1);
+  CHECK(std::any_of(plan.clusters[0].changes.begin(), plan.clusters[0].changes.end(),
+                    [](const Change& c) { return c.step == Step::start_member; }));
+  CHECK(plan.host_errors.empty());
+}
+
+TEST_CASE("etcd: a formed cluster plans nothing; a drifted file is rewritten and that member restarted", "[etcd][plan]") {
+  auto set = load_set(k_etcd_head + "  hosts: [pg-1, pg-2, pg-3]\n");
+  auto desired = compiled(set);
+  Live live{{"pg-1", "pg-2", "pg-3"}, {}};
+  auto observed = observed_for(set, desired, &live);
+  auto plan = plan_etcd(set, desired, observed);
+  CHECK(plan.changes.empty());
+  CHECK(plan.errors.empty());
+
+  auto& file = *observed.hosts.at("pg-2").files.at("/etc/default/etcd");
+  file += "ETCD_HEARTBEAT_INTERVAL=150\n";
+  plan = plan_etcd(set, desired, observed);
+  REQUIRE(steps_of(plan.changes) == std::vector<std::string>{"etcd-write-config pg-2", "etcd-restart pg-2"});
+  CHECK(plan.changes[0].reason.find("drift in ETCD_HEARTBEAT_INTERVAL") == 0);
+  CHECK(plan.changes[1].payload["wait_hosts"] == nlohmann::json::array({"pg-1", "pg-2", "pg-3"}));
+  // The kept ETCD_INITIAL_* values are not drift.
+  CHECK(plan.changes[0].payload["content"].get<std::string>().find("ETCD_INITIAL_CLUSTER_STATE=new") != std::string::npos);
+
+  // Restarting pg-2 while pg-3 is down would leave 1 of 3: below quorum, refused.
+  live.unhealthy = {"pg-3"};
+  observed = observed_for(set, desired, &live);
+  *observed.hosts.at("pg-2").files.at("/etc/default/etcd") += "ETCD_HEARTBEAT_INTERVAL=150\n";
+  plan = plan_etcd(set, desired, observed);
+  CHECK(plan.changes.empty());
+  REQUIRE(plan.errors.size() == 1);
+  CHECK(plan.errors[0].find("below quorum (2)") != std::string::npos);
+}
+
+TEST_CASE("etcd: adding members: member add before the new member's config and start", "[etcd][plan]") {
+  auto set = load_set(k_etcd_head + "  hosts: [pg-1, pg-2, pg-3]\n");
+  auto desired = compiled(set);
+  Live live{{"pg-1"}, {}};
+  auto observed = observed_for(set, desired, &live);
+  auto plan = plan_etcd(set, desired, observed);
+  CHECK(plan.errors.empty());
+  CHECK(steps_of(plan.changes) ==
+        std::vector<std::string>{"etcd-member-add pg-1", "etcd-write-config pg-2", R"(etcd-start ["pg-2"])",
+                                 "etcd-member-add pg-1", "etcd-write-config pg-3", R"(etcd-start ["pg-3"])"});
+  CHECK(plan.changes[0].payload["name"] == "pg-2");
+  CHECK(plan.changes[0].payload["peer_url"] == "http://10.0.0.12:2380");
+  auto content = plan.changes[4].payload["content"].get<std::string>();
+  CHECK(content.find("ETCD_INITIAL_CLUSTER=pg-1=http://10.0.0.11:2380,pg-2=http://10.0.0.12:2380,"
+                     "pg-3=http://10.0.0.13:2380\nETCD_INITIAL_CLUSTER_STATE=existing\n") != std::string::npos);
+  CHECK(plan.changes[5].payload["wait_hosts"] == nlohmann::json::array({"pg-1", "pg-2", "pg-3"}));
+
+  // An unhealthy member: adding is refused with the reason.
+  Live two{{"pg-1", "pg-2"}, {"pg-2"}};
+  auto sick = observed_for(set, desired, &two);
+  plan = plan_etcd(set, desired, sick);
+  CHECK(plan.changes.empty());
+  REQUIRE(plan.errors.size() == 1);
+  CHECK(plan.errors[0] == "etcd dcs: membership change (add pg-3) refused: member(s) pg-2 are not healthy, and adding "
+                          "a member is only safe on a healthy cluster");
+
+  // A host that holds data of an earlier membership is never wiped: refused.
+  observed.hosts.at("pg-2").etcd->has_data = true;
+  plan = plan_etcd(set, desired, observed);
+  CHECK(plan.changes.empty());
+  REQUIRE(plan.errors.size() == 1);
+  CHECK(plan.errors[0].find("pgconverge never deletes a data directory") != std::string::npos);
+}
+
+TEST_CASE("etcd: removing members: member remove before stop; refused below quorum", "[etcd][plan]") {
+  auto set = load_set(k_etcd_head + "  hosts: [pg-1, pg-2, pg-3]\n");
+  auto desired = compiled(set);
+  Live live{{"pg-1", "pg-2", "pg-3", "pg-4", "pg-5"}, {}};
+  auto observed = observed_for(set, desired, &live);
+  auto plan = plan_etcd(set, desired, observed);
+  CHECK(plan.errors.empty());
+  CHECK(steps_of(plan.changes) == std::vector<std::string>{"etcd-member-remove pg-1", "etcd-stop pg-4",
+                                                           "etcd-member-remove pg-1", "etcd-stop pg-5"});
+  CHECK(plan.changes[0].payload["name"] == "pg-4");
+  CHECK(plan.changes[0].payload["id"] == "a4");
+
+  // pg-2 down: 4 of 5 healthy, the removals keep a quorum at every step.
+  live.unhealthy = {"pg-2"};
+  observed = observed_for(set, desired, &live);
+  plan = plan_etcd(set, desired, observed);
+  CHECK(plan.errors.empty());
+  CHECK(plan.changes.size() == 4);
+
+  // pg-2 and pg-3 down: removing pg-4 would leave 2 healthy of 4 (quorum 3): refused.
+  live.unhealthy = {"pg-2", "pg-3"};
+  observed = observed_for(set, desired, &live);
+  plan = plan_etcd(set, desired, observed);
+  CHECK(plan.changes.empty());
+  REQUIRE(plan.errors.size() == 1);
+  CHECK(plan.errors[0] == "etcd dcs: member pg-4 is not removed: the 4 members left would have 2 healthy, below quorum (3)");
+
+  // A dead member (pg-4) is removed when the rest keep a quorum.
+  live.unhealthy = {"pg-4"};
+  observed = observed_for(set, desired, &live);
+  plan = plan_etcd(set, desired, observed);
+  CHECK(plan.errors.empty());
+  CHECK(steps_of(plan.changes).front() == "etcd-member-remove pg-1");
+}
+
+TEST_CASE("etcd: no quorum and unreachable hosts plan nothing but say why", "[etcd][plan]") {
+  auto set = load_set(k_etcd_head + "  hosts: [pg-1, pg-2, pg-3]\n");
+  auto desired = compiled(set);
+  Live live{{"pg-1", "pg-2", "pg-3"}, {"pg-1", "pg-2", "pg-3"}};
+  auto observed = observed_for(set, desired, &live);
+  auto plan = plan_etcd(set, desired, observed);
+  CHECK(plan.changes.empty());
+  REQUIRE(plan.errors.size() == 1);
+  CHECK(plan.errors[0].find("run but none is healthy") != std::string::npos);
+
+  // Stopped members with data: started together.
+  for (auto& [name, h] : observed.hosts) h.services["etcd.service"] = "inactive";
+  plan = plan_etcd(set, desired, observed);
+  CHECK(steps_of(plan.changes) == std::vector<std::string>{R"(etcd-start ["pg-1","pg-2","pg-3"])"});
+  CHECK(plan.changes[0].payload["restart"] == false);
+
+  observed.hosts.at("pg-3").reachable = false;
+  observed.hosts.at("pg-3").error = "host pg-3: connection refused";
+  plan = plan_etcd(set, desired, observed);
+  CHECK(plan.changes.empty());
+  REQUIRE(plan.errors.size() == 1);
+  CHECK(plan.errors[0].find("etcd dcs: member pg-3 on host pg-3: host pg-3: connection refused") == 0);
+}
