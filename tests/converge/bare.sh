@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # From truly bare hosts (a debootstrap'd Debian 12 minbase with sshd, and the lab's apt repository
-# as the only package source: tests/lab/README.md "Bare mode") to a healthy strict-sync cluster,
-# nothing installed by hand. First a host whose install apt refuses: reported in apt's own words,
+# as the only package source: tests/lab/README.md "Bare mode") to a healthy strict-sync cluster
+# with PgBouncer and the metrics exporter, on a 3-member etcd pgconverge installs and forms on the
+# same hosts, nothing installed by hand. First a host whose install apt refuses: reported in apt's own words,
 # and no host is changed; then the real run, timed; then a second apply changes nothing.
 source "$(dirname "$0")/lib.sh"
 "$LAB" down >/dev/null 2>&1 || true
-"$LAB" up 3 --bare
+"$LAB" up 3 --bare --no-etcd
 # shellcheck source=/dev/null
 source "$PGC_LAB_DIR/lab.env"
 [[ ${LAB_BARE:-0} == 1 ]] || fail "the lab is not bare"
@@ -13,6 +14,13 @@ for h in pg-1 pg-2 pg-3; do
   "$LAB" ssh "$h" '! command -v patroni && ! test -e /usr/lib/postgresql' >/dev/null || fail "$h is not bare"
 done
 
+cat >"$CLUSTER_DIR/etcd.yaml" <<YAML
+apiVersion: pgconverge.io/v1
+kind: EtcdCluster
+metadata: {name: dcs}
+spec:
+  hosts: [pg-1, pg-2, pg-3]
+YAML
 write_cluster bare strict-sync 3 1
 # As the seeds declare: PgBouncer (sgPoolingConfig) and the metrics exporter (prometheusAutobind).
 sed -i 's/^    sgPostgresConfig: pgconfig1$/    sgPostgresConfig: pgconfig1\n    sgPoolingConfig: pool/;
@@ -34,13 +42,14 @@ for h in pg-1 pg-2 pg-3; do
   grep -q "host $h: packages" "$WORK/out" || fail "plan does not list the packages of $h"
 done
 grep -q "apt-get update first: apt has no package lists" "$WORK/out" || fail "plan does not say apt-get update comes first"
-for p in patroni postgresql-15 postgresql-client-15 python3-etcd pgbouncer prometheus-postgres-exporter; do
+for p in patroni postgresql-15 postgresql-client-15 python3-etcd pgbouncer prometheus-postgres-exporter etcd-server; do
   grep "host pg-1: packages" -A1 "$WORK/out" | grep -q "$p" || fail "plan does not name package $p"
 done
 grep -q "/etc/pgbouncer/pgbouncer.ini" "$WORK/out" || fail "plan does not list PgBouncer's configuration"
 grep -q "prometheus-postgres-exporter" "$WORK/out" || fail "plan does not list the exporter"
 grep -q "member bare-0 (pg-1): /etc/patroni/15-bare.yml" "$WORK/out" || fail "plan does not list the config files"
 grep -q "(new: bootstrap)" "$WORK/out" || fail "plan does not show the bootstrap"
+grep -q "etcd dcs: members pg-1, pg-2, pg-3" "$WORK/out" || fail "plan does not show the etcd being formed"
 
 step "pg-3's apt refuses postgresql-15 (pinned away): apt's own message, and no host changed"
 "$LAB" ssh pg-3 'printf "Package: postgresql-15\nPin: version *\nPin-Priority: -1\n" >/etc/apt/preferences.d/no-postgresql'
@@ -62,6 +71,9 @@ echo "roles: $counts"
 [[ $counts == "Leader:1 Replica:1 Sync Standby:1" ]] || fail "roles are '$counts'"
 check_replication bare 1
 pgc status
+endpoints=$(printf 'http://%s:2379,' $LAB_HOST_ADDRESSES); endpoints=${endpoints%,}
+"$LAB" run env ETCDCTL_API=3 etcdctl --endpoints="$endpoints" --dial-timeout=2s endpoint health 2>&1 | tee "$WORK/health"
+[[ $(grep -c 'is healthy' "$WORK/health") -eq 3 ]] || fail "not every etcd member is healthy"
 
 step "PgBouncer and the exporter run on every member"
 leader=$(leader_address bare)
