@@ -10,6 +10,7 @@
 
 #include "reconciler/converged.hpp"
 #include "reconciler/etcd_apply.hpp"
+#include "reconciler/host_prep.hpp"
 #include "reconciler/sidecars.hpp"
 #include "util/strings.hpp"
 
@@ -627,15 +628,9 @@ ApplyReport apply(const Plan& plan, const manifests::ManifestSet& manifests, con
                   if (auto r = executor.check(change); !r) errors.push_back(r.error().message);
             });
   auto is_etcd = [](const Change& c) { return !c.payload.value("etcd", std::string()).empty(); };
-  std::set<std::string> needed;  // hosts of clusters no failed host stops, and the etcd's hosts
-  for (const auto& cluster : desired.clusters) {
-    bool blocked = std::any_of(cluster.members.begin(), cluster.members.end(),
-                               [&](const DesiredMember& m) { return failed_hosts.contains(m.host); });
-    if (!blocked)
-      for (const auto& m : cluster.members) needed.insert(m.host);
-  }
-  for (const auto& change : plan.host_changes)
-    if (is_etcd(change)) needed.insert(change.host);
+  // Hosts of clusters and etcds no failed host stops.
+  PreparationScope scope = preparation_scope(desired, failed_hosts);
+  const auto& needed = scope.needed_hosts;
   std::atomic<std::size_t> applied{0};
   for_hosts(hosts_of([&](const Change& c) { return needed.contains(c.host) && !failed_hosts.contains(c.host) && !is_etcd(c); }),
             [&](const std::string& host, std::vector<std::string>& errors) {
@@ -656,10 +651,14 @@ ApplyReport apply(const Plan& plan, const manifests::ManifestSet& manifests, con
   // Then the etcd pgconverge runs, in plan order (a start spans its members; member add goes
   // through one member before the new one starts). A failed step stops that etcd's later steps,
   // and the clusters using it; so does a host of it whose preparation failed.
-  std::set<std::string> failed_etcds;
+  std::set<std::string> failed_etcds = scope.blocked_etcds;
   for (const auto& change : plan.host_changes) {
     if (!is_etcd(change)) continue;
     std::string etcd = change.payload.value("etcd", std::string());
+    if (scope.blocked_etcds.contains(etcd)) {
+      report.host_errors.push_back(change.subject + ": skipped, a host of etcd " + etcd + " could not be prepared");
+      continue;
+    }
     if (failed_etcds.contains(etcd)) {
       report.host_errors.push_back(change.subject + ": skipped, an earlier step of etcd " + etcd + " failed");
       continue;

@@ -66,6 +66,26 @@ std::string unavailable_message(const std::string& host, const ObservedHost& h, 
 
 }  // namespace
 
+PreparationScope preparation_scope(const DesiredState& desired, const std::set<std::string>& failed_hosts) {
+  PreparationScope scope;
+  for (const auto& etcd : desired.etcds)
+    for (const auto& m : etcd.members)
+      if (failed_hosts.contains(m.host)) scope.blocked_etcds.insert(etcd.name);
+  for (const auto& cluster : desired.clusters) {
+    bool blocked = scope.blocked_etcds.contains(cluster.dcs_name);
+    for (const auto& m : cluster.members) blocked = blocked || failed_hosts.contains(m.host);
+    if (blocked) {
+      scope.blocked_clusters.insert(cluster.name);
+    } else {
+      for (const auto& m : cluster.members) scope.needed_hosts.insert(m.host);
+    }
+  }
+  for (const auto& etcd : desired.etcds)
+    if (!scope.blocked_etcds.contains(etcd.name))
+      for (const auto& m : etcd.members) scope.needed_hosts.insert(m.host);
+  return scope;
+}
+
 bool is_debian_family(const OsRelease& os) {
   return os.id == "debian" || os.id == "ubuntu" || has_word(os.id_like, {"debian", "ubuntu"});
 }

@@ -22,6 +22,16 @@ struct HostPreparation {
   std::map<std::string, std::vector<std::string>> blockers;
 };
 
+// What hosts that cannot be prepared stop: every managed etcd with a member there, every cluster
+// with a member there or on such an etcd; and the hosts still to prepare (members of the other
+// clusters, members of the other etcds).
+struct PreparationScope {
+  std::set<std::string> blocked_etcds;
+  std::set<std::string> blocked_clusters;
+  std::set<std::string> needed_hosts;
+};
+PreparationScope preparation_scope(const DesiredState& desired, const std::set<std::string>& failed_hosts);
+
 // Debian or a derivative (Ubuntu…): what pgconverge installs with apt-get.
 bool is_debian_family(const OsRelease& os);
 // RHEL, Fedora and derivatives: dnf, planned but not supported yet.

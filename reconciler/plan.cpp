@@ -623,6 +623,15 @@ Plan diff(const manifests::ManifestSet& manifests, const DesiredState& desired, 
   // every etcd step comes before any Patroni member starts.
   EtcdPlan etcd = plan_etcd(manifests, desired, observed);
   HostPreparation prep = plan_host_preparation(manifests, desired, observed, etcd.packages);
+  std::set<std::string> unpreparable;
+  for (const auto& [host, why] : prep.blockers) unpreparable.insert(host);
+  PreparationScope scope = preparation_scope(desired, unpreparable);
+  for (const auto& name : scope.blocked_etcds)
+    for (const auto& e : desired.etcds)
+      if (e.name == name)
+        for (const auto& m : e.members)
+          if (auto it = prep.blockers.find(m.host); it != prep.blockers.end())
+            for (const auto& why : it->second) plan.host_errors.push_back("etcd " + name + ": " + why);
   plan.host_changes = std::move(prep.changes);
   plan.host_changes.insert(plan.host_changes.end(), etcd.changes.begin(), etcd.changes.end());
   plan.host_errors.insert(plan.host_errors.end(), etcd.errors.begin(), etcd.errors.end());
@@ -637,11 +646,17 @@ Plan diff(const manifests::ManifestSet& manifests, const DesiredState& desired, 
     } else {
       plan_cluster(manifests, cluster, observed, s->second, options, cp);
     }
-    // A member host that cannot be prepared stops the whole cluster: nothing half-applied.
+    // A member host that cannot be prepared stops the whole cluster (and an etcd with a member
+    // there, and the clusters on that etcd): nothing half-applied.
     std::set<std::string> blocked;
     for (const auto& m : cluster.members)
       if (auto it = prep.blockers.find(m.host); it != prep.blockers.end() && blocked.insert(m.host).second)
         cp.errors.insert(cp.errors.end(), it->second.begin(), it->second.end());
+    if (blocked.empty() && scope.blocked_etcds.contains(cluster.dcs_name)) {
+      blocked.insert(cluster.dcs_name);
+      cp.errors.push_back("cluster " + cluster.name + ": not planned: a host of its etcd " + cluster.dcs_name +
+                          " cannot be prepared (see the host errors)");
+    }
     if (!blocked.empty()) {
       cp.changes.clear();
       cp.impact.reset();
@@ -649,17 +664,12 @@ Plan diff(const manifests::ManifestSet& manifests, const DesiredState& desired, 
     }
     plan.clusters.push_back(std::move(cp));
   }
-  // Host changes only blocked clusters need are not made either.
-  std::set<std::string> needed;
-  for (const auto& cluster : desired.clusters) {
-    bool blocked = std::any_of(cluster.members.begin(), cluster.members.end(),
-                               [&](const DesiredMember& m) { return prep.blockers.contains(m.host); });
-    if (!blocked)
-      for (const auto& m : cluster.members) needed.insert(m.host);
-  }
-  for (const auto& [host, pkgs] : etcd.packages) needed.insert(host);
-  for (const auto& c : etcd.changes) needed.insert(c.host);
-  std::erase_if(plan.host_changes, [&](const Change& c) { return !c.host.empty() && !needed.contains(c.host); });
+  // Host changes only blocked clusters or etcds need are not made either.
+  std::erase_if(plan.host_changes, [&](const Change& c) {
+    std::string etcd_name = c.payload.value(k_etcd_payload, std::string());
+    if (!etcd_name.empty() && scope.blocked_etcds.contains(etcd_name)) return true;
+    return !c.host.empty() && !scope.needed_hosts.contains(c.host);
+  });
   return plan;
 }
 

@@ -82,7 +82,8 @@ for a in $LAB_HOST_ADDRESSES; do
   got=$("$LAB" run env PGPASSWORD=app-pw PGCONNECT_TIMEOUT=5 timeout 15 \
     psql -h "$a" -p 6432 -U app -d postgres -XAtqc "select current_user") || fail "PgBouncer on $a:6432 does not answer"
   [[ $got == app ]] || fail "PgBouncer on $a answered '$got'"
-  "$LAB" run curl -fsS --max-time 5 "http://$a:9187/metrics" | grep -qx 'pg_up 1' || fail "no pg_up 1 from the exporter on $a"
+  metrics=$("$LAB" run curl -fsS --max-time 5 "http://$a:9187/metrics") || fail "the exporter on $a:9187 does not answer"
+  grep -qx 'pg_up 1' <<<"$metrics" || fail "no pg_up 1 from the exporter on $a"
 done
 echo "ok: PgBouncer (6432) and the exporter (9187, pg_up 1) on every member"
 

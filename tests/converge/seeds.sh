@@ -39,7 +39,8 @@ check_sidecars() {
       fail "psql through PgBouncer on $a:6432 as app failed"
     if [[ $a == "$leader" ]]; then [[ $got == "app|f" ]] || fail "PgBouncer on the leader $a: '$got', want app|f"
     else [[ $got == "app|t" ]] || fail "PgBouncer on replica $a: '$got', want app|t (its own member)"; fi
-    "$LAB" run curl -fsS --max-time 5 "http://$a:9187/metrics" | grep -qx 'pg_up 1' ||
+    # Not `curl | grep -q`: grep ends at the first match and, with pipefail, curl's failed write fails the check.
+    "$LAB" run curl -fsS --max-time 5 "http://$a:9187/metrics" >"$WORK/metrics" && grep -qx 'pg_up 1' "$WORK/metrics" ||
       fail "the exporter on $a:9187 does not report pg_up 1"
   done
   echo "sidecars: PgBouncer answers as app on every member (leader writes, replicas read), exporter pg_up 1"
