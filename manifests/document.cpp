@@ -128,6 +128,7 @@ SGCluster read_cluster(const YamlValue& document, ManifestBase base, Diagnostics
   c.disable_connection_pooling = read_bool(find_path(spec, {"pods", "disableConnectionPooling"})).value_or(false);
   c.prometheus_autobind = read_bool(find_path(spec, {"prometheusAutobind"}));
   c.disable_metrics_exporter = read_bool(find_path(spec, {"pods", "disableMetricsExporter"})).value_or(false);
+  c.persistent_volume_size = read_text(find_path(spec, {"pods", "persistentVolume", "size"})).value_or("");
   c.node_selector = read_string_map(find_path(spec, {"pods", "scheduling", "nodeSelector"}));
   read_replication(find_path(spec, {"replication"}), c, r);
   const YamlValue* dynamic = find_path(spec, {"configurations", "patroni", "dynamicConfig"});

@@ -97,6 +97,7 @@ struct SGCluster : ManifestBase {
   // spec.prometheusAutobind: true runs the Postgres exporter on every member, false stops it,
   // absent leaves it alone.
   std::optional<bool> prometheus_autobind;
+  std::string persistent_volume_size;        // spec.pods.persistentVolume.size: the data directory's filesystem must hold it
   bool disable_metrics_exporter = false;     // spec.pods.disableMetricsExporter (wins over autobind)
   std::map<std::string, std::string> node_selector;  // spec.pods.scheduling.nodeSelector
   Replication replication;

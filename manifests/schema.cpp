@@ -109,7 +109,10 @@ FieldSchema sgcluster_spec() {
       {"metadata", ignored("no Kubernetes resources are created to label or annotate")},
       {"postgresServices", ignored("there are no Kubernetes Services; clients connect to the hosts")},
       {"pods", object({
-           {"persistentVolume", ignored("storage is the host's disk")},
+           {"persistentVolume", object({
+                {"size", str()},
+                {"storageClass", ignored(str(), "storage is the host's disk")},
+            })},
            {"disableConnectionPooling", boolean()},
            {"disableMetricsExporter", boolean()},
            {"disablePostgresUtil", ignored(boolean(), "there are no sidecars")},

@@ -537,6 +537,17 @@ class Compiler {
     out.packages = {"postgresql-" + major, "postgresql-client-" + major, "patroni", "python3-etcd"};
     if (in.major != k_debian_postgres_major) out.repositories = {"pgdg"};
     out.where = cluster.locations.at("");
+    if (in.profile) {
+      out.profile_name = in.profile->metadata.name;
+      out.memory_bytes = memory_bytes(in.profile->memory);
+      const std::string& cpu = in.profile->cpu;
+      if (!cpu.empty() && cpu.back() == 'm') {
+        if (auto milli = memory_bytes(cpu.substr(0, cpu.size() - 1))) out.cpus = static_cast<double>(*milli) / 1000.0;
+      } else if (auto cores = memory_bytes(cpu)) {
+        out.cpus = static_cast<double>(*cores);
+      }
+    }
+    if (!cluster.persistent_volume_size.empty()) out.volume_bytes = memory_bytes(cluster.persistent_volume_size);
     if (auto it = cluster.metadata.annotations.find(manifests::k_suspend_annotation);
         it != cluster.metadata.annotations.end())
       out.suspended = it->second == "true";

@@ -112,6 +112,12 @@ struct DesiredCluster {
   // 15); pgconverge does not configure them, compile() warns.
   std::vector<std::string> repositories;
   bool suspended = false;             // annotation pgconverge.io/suspend: "true": apply leaves it alone
+  // What each member host must have (SGInstanceProfile, pods.persistentVolume.size); checked
+  // against the host at plan time (host_prep.cpp).
+  std::string profile_name;
+  std::optional<double> cpus;                 // cores ("500m" → 0.5)
+  std::optional<long long> memory_bytes;
+  std::optional<long long> volume_bytes;
   SourceLocation where;               // the SGCluster document
 };
 

@@ -1,6 +1,7 @@
 #include "reconciler/host_prep.hpp"
 
 #include <algorithm>
+#include <cstdio>
 #include <set>
 
 #include "util/strings.hpp"
@@ -62,6 +63,50 @@ std::string unavailable_message(const std::string& host, const ObservedHost& h, 
            " and pgconverge configures the PostgreSQL project's apt repository (apt.postgresql.org), "
            "or add a repository that has it and run apt-get update there";
   return msg + ". Fix the host's apt sources (/etc/apt/sources.list*) and run apt-get update there";
+}
+
+std::string gib(long long bytes) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f GiB", static_cast<double>(bytes) / (1024.0 * 1024 * 1024));
+  return buf;
+}
+
+// SGInstanceProfile and pods.persistentVolume.size against each member host (docs/manifests.md):
+// less memory than the profile refuses the host (PostgreSQL's memory is sized from the profile),
+// fewer CPUs is a warning, and a data directory whose filesystem cannot hold the declared volume
+// refuses a new member (an existing one is warned about).
+void check_resources(const DesiredState& desired, const ObservedState& observed, HostPreparation& out) {
+  for (const auto& cluster : desired.clusters)
+    for (const auto& m : cluster.members) {
+      auto it = observed.hosts.find(m.host);
+      if (it == observed.hosts.end() || !it->second.reachable) continue;
+      const ObservedHost& h = it->second;
+      std::string who = "host " + m.host + " (member " + m.name + ")";
+      if (cluster.memory_bytes && h.memory_bytes > 0 && h.memory_bytes < *cluster.memory_bytes)
+        out.blockers[m.host].push_back(who + ": has " + gib(h.memory_bytes) + " of memory, SGInstanceProfile " +
+                                       cluster.profile_name + " declares " + gib(*cluster.memory_bytes) +
+                                       " (PostgreSQL's shared_buffers and effective_cache_size are sized from it): "
+                                       "give the host more memory or declare a smaller profile");
+      if (cluster.cpus && h.cpus > 0 && static_cast<double>(h.cpus) < *cluster.cpus) {
+        char cpus[32];
+        std::snprintf(cpus, sizeof cpus, "%g", *cluster.cpus);
+        out.warnings[cluster.name].push_back(who + ": has " + std::to_string(h.cpus) + " CPU(s), SGInstanceProfile " +
+                                             cluster.profile_name + " declares " + cpus);
+      }
+      if (!cluster.volume_bytes || !m.patroni_config.contains("postgresql")) continue;
+      std::string data_dir = m.patroni_config["postgresql"].value("data_dir", "");
+      auto fs = h.filesystems.find(data_dir);
+      if (fs == h.filesystems.end()) continue;
+      auto [available, total] = fs->second;
+      auto has_data = h.data_dirs.find(data_dir);
+      bool existing = has_data != h.data_dirs.end() && has_data->second;
+      std::string what = "the filesystem holding " + data_dir + " has " + gib(available) + " free of " + gib(total) +
+                         ", pods.persistentVolume.size declares " + gib(*cluster.volume_bytes);
+      if (!existing && available < *cluster.volume_bytes)
+        out.blockers[m.host].push_back(who + ": " + what + ": free space there or declare a smaller size");
+      else if (existing && total < *cluster.volume_bytes)
+        out.warnings[cluster.name].push_back(who + ": " + what);
+    }
 }
 
 }  // namespace
@@ -223,6 +268,7 @@ HostPreparation plan_host_preparation(const manifests::ManifestSet& manifests, c
       out.changes.push_back(std::move(c));
     }
   }
+  check_resources(desired, observed, out);
   for (auto it = out.blockers.begin(); it != out.blockers.end();)
     it = it->second.empty() ? out.blockers.erase(it) : std::next(it);
   return out;

@@ -20,6 +20,8 @@ struct HostPreparation {
   // Host → why nothing can be done on it (unsupported OS, a package no source has). Every
   // cluster with a member there is left alone this run.
   std::map<std::string, std::vector<std::string>> blockers;
+  // Cluster → what its hosts lack but does not stop it (fewer CPUs than the profile declares).
+  std::map<std::string, std::vector<std::string>> warnings;
 };
 
 // What hosts that cannot be prepared stop: every managed etcd with a member there, every cluster

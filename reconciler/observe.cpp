@@ -17,25 +17,6 @@ constexpr auto k_probe_timeout = std::chrono::seconds(30);
 
 }  // namespace
 
-std::string probe_base64_decode(std::string_view in) {
-  static constexpr std::string_view chars =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  unsigned buffer = 0;
-  int bits = 0;
-  for (char c : in) {
-    auto pos = chars.find(c);
-    if (pos == std::string_view::npos) continue;  // '=' padding and whitespace
-    buffer = (buffer << 6) | static_cast<unsigned>(pos);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out += static_cast<char>((buffer >> bits) & 0xFFu);
-    }
-  }
-  return out;
-}
-
 const std::string& host_probe_script() {
   // Arguments come in pairs: KIND VALUE. Output: one line per item, fields separated by spaces;
   // values are pgconverge-generated paths and names without spaces, contents are base64.
@@ -53,7 +34,9 @@ while [ "$#" -ge 2 ]; do
     file)
       if [ -f "$item" ]; then echo "file $item 1 $(base64 -w0 < "$item")"; else echo "file $item 0"; fi ;;
     dir)
-      if [ -f "$item/PG_VERSION" ]; then echo "dir $item 1"; else echo "dir $item 0"; fi ;;
+      if [ -f "$item/PG_VERSION" ]; then echo "dir $item 1"; else echo "dir $item 0"; fi
+      p=$item; while [ ! -d "$p" ] && [ "$p" != / ]; do p=$(dirname "$p"); done
+      df -Pk "$p" 2>/dev/null | awk -v d="$item" 'NR == 2 && $4 ~ /^[0-9]+$/ {print "fs", d, $4, $2}' ;;
     repo)
       case "$item" in
         pgdg) if [ -f /etc/apt/sources.list.d/pgdg.sources ] || [ -f /etc/apt/sources.list.d/pgdg.list ]; then echo "repo pgdg 1"; else echo "repo pgdg 0"; fi ;;
@@ -98,6 +81,7 @@ have_apt=0; command -v apt-get >/dev/null 2>&1 && command -v dpkg-query >/dev/nu
 have_dnf=0; command -v dnf >/dev/null 2>&1 && have_dnf=1
 lists=0; for f in /var/lib/apt/lists/*_Packages*; do [ -e "$f" ] && lists=1; break; done
 echo "pm $have_apt $have_dnf $lists"
+echo "res $(nproc 2>/dev/null || echo 0) $(awk '/^MemTotal:/ {m = $2} END {print m + 0}' /proc/meminfo 2>/dev/null)"
 # Roles, from the local PostgreSQL as postgres over the Unix socket (any member: pg_authid is
 # replicated). No line for a role when PostgreSQL does not answer; "role NAME 0" when absent.
 if [ -n "$roles" ] && [ -S /var/run/postgresql/.s.PGSQL.5432 ]; then
@@ -183,6 +167,11 @@ Result<ObservedHost> parse_host_probe(const std::string& host_name, const std::s
       host.has_apt = f[1] == "1";
       host.has_dnf = f[2] == "1";
       host.apt_lists = f[3] == "1";
+    } else if (f[0] == "res" && f.size() == 3) {
+      host.cpus = std::atoi(f[1].c_str());
+      host.memory_bytes = std::atoll(f[2].c_str()) * 1024;
+    } else if (f[0] == "fs" && f.size() == 4) {
+      host.filesystems[f[1]] = {std::atoll(f[2].c_str()) * 1024, std::atoll(f[3].c_str()) * 1024};
     } else if (f[0] == "cand" && f.size() == 3) {
       host.candidates[f[1]] = f[2] == "(none)" ? "" : f[2];
     } else if (f[0] == "pgcl" && f.size() == 7) {

@@ -13,6 +13,7 @@
 #include "providers/ssh/remote_host.hpp"
 #include "reconciler/desired.hpp"
 #include "reconciler/observed.hpp"
+#include "util/strings.hpp"
 #include "reconciler/secrets.hpp"
 #include "reconciler/world.hpp"
 
@@ -32,7 +33,7 @@ const std::string& host_probe_script();
 // The arguments for host_probe_script().
 std::vector<std::string> host_probe_args(const HostProbe& probe);
 // Base64 as the probe sends file contents (padding and whitespace ignored).
-std::string probe_base64_decode(std::string_view in);
+inline std::string probe_base64_decode(std::string_view in) { return base64_decode(in); }
 // Parses the script's output into an ObservedHost (reachable = true).
 Result<ObservedHost> parse_host_probe(const std::string& host_name, const std::string& output);
 

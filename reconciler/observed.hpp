@@ -59,6 +59,11 @@ struct ObservedHost {
   std::map<std::string, std::string> candidates;
   std::vector<DebianCluster> debian_clusters;
   std::map<std::string, bool> repositories;            // package repository (pgdg) → configured
+  int cpus = 0;                                        // online CPUs (nproc); 0: unknown
+  long long memory_bytes = 0;                          // MemTotal; 0: unknown
+  // data_dir → {available, total} bytes of the filesystem that holds it (or would: its nearest
+  // existing parent).
+  std::map<std::string, std::pair<long long, long long>> filesystems;
   // Roles asked about, when the host's PostgreSQL answered (absent: it did not, e.g. not running).
   std::map<std::string, ObservedRole> roles;
   std::optional<ObservedEtcd> etcd;                    // the managed etcd, on its member hosts

@@ -652,6 +652,7 @@ Plan diff(const manifests::ManifestSet& manifests, const DesiredState& desired, 
     for (const auto& m : cluster.members)
       if (auto it = prep.blockers.find(m.host); it != prep.blockers.end() && blocked.insert(m.host).second)
         cp.errors.insert(cp.errors.end(), it->second.begin(), it->second.end());
+    if (auto w = prep.warnings.find(cluster.name); w != prep.warnings.end()) cp.warnings = w->second;
     if (blocked.empty() && scope.blocked_etcds.contains(cluster.dcs_name)) {
       blocked.insert(cluster.dcs_name);
       cp.errors.push_back("cluster " + cluster.name + ": not planned: a host of its etcd " + cluster.dcs_name +

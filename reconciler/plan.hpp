@@ -91,6 +91,7 @@ struct ClusterPlan {
   std::vector<Change> changes;
   std::optional<Impact> impact;          // present when replication settings or members change
   std::vector<std::string> errors;       // things that stop part of the plan (unreachable host…)
+  std::vector<std::string> warnings;     // shown, never stopping (a host with fewer CPUs than its profile…)
 };
 
 struct Plan {

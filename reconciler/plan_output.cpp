@@ -49,6 +49,7 @@ void print_plan(const Plan& plan, std::ostream& out) {
     out << "cluster " << cp.namespace_ << "/" << cp.name << (cp.bootstrap ? "  (new: bootstrap)" : "")
         << (cp.suspended ? "  (suspended: apply leaves it alone)" : "") << "\n";
     for (const auto& e : cp.errors) out << "  error: " << e << "\n";
+    for (const auto& w : cp.warnings) out << "  warning: " << w << "\n";
     if (cp.changes.empty() && cp.errors.empty()) out << "  no changes\n";
     for (const auto& c : cp.changes) {
       print_change(c, out);
@@ -97,7 +98,7 @@ nlohmann::json plan_to_json(const Plan& plan) {
   for (const auto& c : plan.host_changes) out["hostChanges"].push_back(change_json(c));
   for (const auto& cp : plan.clusters) {
     nlohmann::json j = {{"name", cp.name}, {"namespace", cp.namespace_}, {"bootstrap", cp.bootstrap}, {"suspended", cp.suspended},
-                        {"errors", cp.errors}, {"changes", nlohmann::json::array()}};
+                        {"errors", cp.errors}, {"warnings", cp.warnings}, {"changes", nlohmann::json::array()}};
     for (const auto& c : cp.changes) j["changes"].push_back(change_json(c));
     if (cp.impact) j["impact"] = impact_to_json(*cp.impact);
     out["clusters"].push_back(j);

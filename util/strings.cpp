@@ -94,4 +94,23 @@ std::optional<std::string> closest_match(std::string_view word,
   return best;
 }
 
+std::string base64_decode(std::string_view in) {
+  static constexpr std::string_view chars =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  unsigned buffer = 0;
+  int bits = 0;
+  for (char c : in) {
+    auto pos = chars.find(c);
+    if (pos == std::string_view::npos) continue;  // '=' padding and whitespace
+    buffer = (buffer << 6) | static_cast<unsigned>(pos);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out += static_cast<char>((buffer >> bits) & 0xFFu);
+    }
+  }
+  return out;
+}
+
 }  // namespace pgc

@@ -241,3 +241,58 @@ TEST_CASE("observe: the probe reports OS, package manager, candidates and Debian
   CHECK(rhel->os.id_like == "rhel centos fedora");
   CHECK(is_rhel_family(rhel->os));
 }
+
+TEST_CASE("host prep: the profile's memory and the volume size are checked against each member host") {
+  constexpr long long gib = 1024LL * 1024 * 1024;
+  Fixture f;
+  auto& c = f.desired.clusters[0];
+  c.profile_name = "size-s";
+  c.memory_bytes = 2 * gib;
+  c.cpus = 4;
+  c.volume_bytes = 10 * gib;
+  for (auto& [name, h] : f.observed.hosts) {
+    h.cpus = 8;
+    h.memory_bytes = 16 * gib;
+    h.filesystems["/var/lib/postgresql/15/c"] = {100 * gib, 200 * gib};
+    h.data_dirs["/var/lib/postgresql/15/c"] = false;
+  }
+  CHECK(f.prepare().blockers.empty());
+  CHECK(f.prepare().warnings.empty());
+
+  SECTION("less memory than the profile refuses the host") {
+    f.host("h2").memory_bytes = gib;
+    auto p = f.prepare();
+    REQUIRE(p.blockers.contains("h2"));
+    CHECK(p.blockers.at("h2").at(0) ==
+          "host h2 (member c-1): has 1.0 GiB of memory, SGInstanceProfile size-s declares 2.0 GiB (PostgreSQL's "
+          "shared_buffers and effective_cache_size are sized from it): give the host more memory or declare a "
+          "smaller profile");
+  }
+  SECTION("fewer CPUs is a warning on the cluster") {
+    f.host("h1").cpus = 2;
+    auto p = f.prepare();
+    CHECK(p.blockers.empty());
+    REQUIRE(p.warnings.contains("c"));
+    CHECK(p.warnings.at("c").at(0) == "host h1 (member c-0): has 2 CPU(s), SGInstanceProfile size-s declares 4");
+  }
+  SECTION("a new member without room for the volume is refused; an existing one is warned about") {
+    f.host("h1").filesystems["/var/lib/postgresql/15/c"] = {5 * gib, 8 * gib};
+    auto p = f.prepare();
+    REQUIRE(p.blockers.contains("h1"));
+    CHECK_THAT(p.blockers.at("h1").at(0),
+               Catch::Contains("the filesystem holding /var/lib/postgresql/15/c has 5.0 GiB free of 8.0 GiB, "
+                               "pods.persistentVolume.size declares 10.0 GiB"));
+    f.host("h1").data_dirs["/var/lib/postgresql/15/c"] = true;
+    auto q = f.prepare();
+    CHECK(q.blockers.empty());
+    REQUIRE(q.warnings.contains("c"));
+  }
+}
+
+TEST_CASE("observe: the probe reports CPUs, memory and the data directory's filesystem") {
+  auto host = parse_host_probe("h1", "res 2 24576000\nfs /var/lib/postgresql/15/c 1048576 2097152\nend\n");
+  REQUIRE(host);
+  CHECK(host->cpus == 2);
+  CHECK(host->memory_bytes == 24576000LL * 1024);
+  CHECK(host->filesystems.at("/var/lib/postgresql/15/c") == std::pair<long long, long long>{1073741824LL, 2147483648LL});
+}

@@ -134,7 +134,6 @@ TEST_CASE("real StackGres fields pgconverge does not use are accepted with one w
                           "  podStatuses: []\n");                           // 21
   CHECK(messages ==
         std::vector<std::string>{
-            "c.yaml:7:5: warning: spec.pods.persistentVolume: ignored on VMs (storage is the host's disk)",
             "c.yaml:10:7: warning: spec.pods.scheduling.tolerations: ignored on VMs (Kubernetes scheduling; "
             "only nodeSelector is used)",
             "c.yaml:17:7: warning: spec.replication.groups[0].minInstances: ignored on VMs (only used by "
@@ -240,6 +239,7 @@ TEST_CASE("every supported kind has a schema with spec and metadata", "[manifest
   const FieldSchema* spec = document_schema("SGCluster")->field("spec");
   CHECK(spec->field("replication")->field("groups")->type == FieldType::list);
   CHECK_FALSE(spec->field("pods")->ignored);
-  CHECK(spec->field("pods")->field("persistentVolume")->ignored);
+  CHECK_FALSE(spec->field("pods")->field("persistentVolume")->ignored);
+  CHECK(spec->field("pods")->field("persistentVolume")->field("storageClass")->ignored);
   CHECK(spec->field("pods")->field("scheduling")->field("nodeSelector")->type == FieldType::map);
 }
