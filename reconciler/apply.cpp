@@ -227,11 +227,17 @@ update=$1; shift
 if [ "$update" = 1 ]; then apt-get -q -o DPkg::Lock::Timeout=300 update; fi
 apt-get -s -q -o DPkg::Lock::Timeout=300 install --no-install-recommends "$@" >/dev/null
 )SH";
+    return run_apt(**s, script, change);
+  }
+
+  // Runs an apt script with the change's package arguments; a failure in apt's own words.
+  static Result<void> run_apt(providers::RemoteHost& host, const std::string& script, const Change& change) {
     auto args = package_args(change);
-    auto r = (*s)->run_script(script, args, k_install_timeout);
+    auto r = host.run_script(script, args, k_install_timeout);
     if (!r) return std::unexpected(r.error());
     if (r->exit_status != 0)
-      return fail(package_manager_error((*s)->describe(), "apt-get install " + join(std::vector<std::string>(args.begin() + 1, args.end()), " "), *r));
+      return fail(package_manager_error(host.describe(),
+                                        "apt-get install " + join(std::vector<std::string>(args.begin() + 1, args.end()), " "), *r));
     return {};
   }
 
@@ -249,12 +255,7 @@ install -d /etc/postgresql-common
 grep -qE '^[[:space:]]*create_main_cluster[[:space:]]*=[[:space:]]*false' "$f" 2>/dev/null || echo 'create_main_cluster = false' >> "$f"
 apt-get -y -q -o DPkg::Lock::Timeout=300 install --no-install-recommends "$@"
 )SH";
-    auto args = package_args(change);
-    auto r = (*s)->run_script(script, args, k_install_timeout);
-    if (!r) return std::unexpected(r.error());
-    if (r->exit_status != 0)
-      return fail(package_manager_error((*s)->describe(), "apt-get install " + join(std::vector<std::string>(args.begin() + 1, args.end()), " "), *r));
-    return {};
+    return run_apt(**s, script, change);
   }
 
   static std::vector<std::string> package_args(const Change& change) {

@@ -21,18 +21,6 @@ std::string os_name(const OsRelease& os) {
   return trim(name) + " (ID=" + (os.id.empty() ? "?" : os.id) + ")";
 }
 
-Change host_change(std::string subject, Action action, std::string before, std::string after, std::string reason,
-                   Step step, const std::string& host) {
-  Change c;
-  c.subject = std::move(subject);
-  c.action = action;
-  c.before = std::move(before);
-  c.after = std::move(after);
-  c.reason = std::move(reason);
-  c.step = step;
-  c.host = host;
-  return c;
-}
 
 // "postgresql-16" → "16"; "" for other packages.
 std::string postgres_major_of(const std::string& package) {
@@ -202,10 +190,9 @@ HostPreparation plan_host_preparation(const manifests::ManifestSet& manifests, c
       auto r = h.repositories.find(manifests::k_repository_pgdg);
       if (r == h.repositories.end() || !r->second) {
         pgdg_pending = true;
-        Change c = host_change("host " + name + ": package repository pgdg", Action::create, "",
+        Change c = make_change("host " + name + ": package repository pgdg", Action::create, "",
                                "apt.postgresql.org for " + (h.os.codename.empty() ? h.os.id : h.os.codename),
-                               "Host " + name + " declares packageRepositories: [pgdg]", Step::configure_repository,
-                               name);
+                               "Host " + name + " declares packageRepositories: [pgdg]", Step::configure_repository, "", "", name);
         c.payload["repository"] = manifests::k_repository_pgdg;
         out.changes.push_back(std::move(c));
       }
@@ -236,11 +223,10 @@ HostPreparation plan_host_preparation(const manifests::ManifestSet& manifests, c
         auto cand = h.candidates.find(p);
         shown.push_back(cand != h.candidates.end() && !cand->second.empty() ? p + " " + cand->second : p);
       }
-      Change c = host_change("host " + name + ": packages", Action::create, "", join(shown, ", "),
+      Change c = make_change("host " + name + ": packages", Action::create, "", join(shown, ", "),
                              update_first ? "not installed (apt-get update first: " +
                                                 std::string(pgdg_pending ? "a repository is added" : "apt has no package lists") + ")"
-                                          : "not installed",
-                             Step::install_packages, name);
+                                          : "not installed", Step::install_packages, "", "", name);
       c.payload["packages"] = missing;
       c.payload["update"] = update_first;
       // Checked by apt only once the repository is there: configure_repository updates the lists.
@@ -256,12 +242,12 @@ HostPreparation plan_host_preparation(const manifests::ManifestSet& manifests, c
       if (dc.name != "main" && !clashes) continue;
       if (!dc.online && dc.start_conf == "disabled") continue;
       std::string id = dc.version + "/" + dc.name;
-      Change c = host_change("host " + name + ": Debian's cluster " + id, Action::update,
+      Change c = make_change("host " + name + ": Debian's cluster " + id, Action::update,
                              std::string(dc.online ? "running" : "stopped") + ", start.conf " + dc.start_conf,
                              "stopped, start.conf disabled (data kept in " + (dc.data_dir.empty() ? "?" : dc.data_dir) + ")",
                              clashes ? "it uses port " + std::to_string(dc.port) + ", which a member on this host needs"
                                      : "the cluster Debian's postgresql package creates; Patroni runs PostgreSQL here",
-                             Step::stop_debian_cluster, name);
+                             Step::stop_debian_cluster, "", "", name);
       c.payload["version"] = dc.version;
       c.payload["name"] = dc.name;
       c.payload["online"] = dc.online;

@@ -43,20 +43,6 @@ json at_pointer(const json& doc, const std::string& pointer) {
   return doc.contains(ptr) ? doc.at(ptr) : json();
 }
 
-Change make_change(std::string subject, Action action, std::string before, std::string after, std::string reason,
-                   Step step, std::string cluster, std::string member, std::string host) {
-  Change c;
-  c.subject = std::move(subject);
-  c.action = action;
-  c.before = std::move(before);
-  c.after = std::move(after);
-  c.reason = std::move(reason);
-  c.step = step;
-  c.cluster = std::move(cluster);
-  c.member = std::move(member);
-  c.host = std::move(host);
-  return c;
-}
 
 // Members of the desired cluster by name.
 const DesiredMember* find_member(const DesiredCluster& cluster, const std::string& name) {
@@ -91,6 +77,21 @@ std::string expected_leader(const DesiredCluster& desired, const ObservedCluster
 }
 
 }  // namespace
+
+Change make_change(std::string subject, Action action, std::string before, std::string after, std::string reason,
+                   Step step, std::string cluster, std::string member, std::string host) {
+  Change c;
+  c.subject = std::move(subject);
+  c.action = action;
+  c.before = std::move(before);
+  c.after = std::move(after);
+  c.reason = std::move(reason);
+  c.step = step;
+  c.cluster = std::move(cluster);
+  c.member = std::move(member);
+  c.host = std::move(host);
+  return c;
+}
 
 std::string to_string(Action action) {
   switch (action) {

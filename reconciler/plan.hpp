@@ -69,6 +69,10 @@ struct Change {
   std::vector<FieldChange> fields;  // per-field before/after, for display
 };
 
+// A change with its display fields and where it runs (cluster/member empty for host changes).
+Change make_change(std::string subject, Action action, std::string before, std::string after, std::string reason,
+                   Step step, std::string cluster, std::string member, std::string host);
+
 // What a replication change means before it is applied.
 struct Impact {
   std::string mode;                      // declared mode

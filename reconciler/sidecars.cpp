@@ -338,19 +338,8 @@ void plan_sidecars(const DesiredCluster& desired, const ObservedState& observed,
   if (desired.services.empty() && desired.roles.empty()) return;
   auto make = [&](std::string subject, Action action, std::string before, std::string after, std::string reason,
                   Step step, const DesiredMember* m) {
-    Change c;
-    c.subject = std::move(subject);
-    c.action = action;
-    c.before = std::move(before);
-    c.after = std::move(after);
-    c.reason = std::move(reason);
-    c.step = step;
-    c.cluster = desired.name;
-    if (m) {
-      c.member = m->name;
-      c.host = m->host;
-    }
-    return c;
+    return make_change(std::move(subject), action, std::move(before), std::move(after), std::move(reason), step,
+                       desired.name, m ? m->name : "", m ? m->host : "");
   };
 
   // 1. Files, and what each change asks of its service.
