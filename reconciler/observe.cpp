@@ -34,9 +34,11 @@ while [ "$#" -ge 2 ]; do
     file)
       if [ -f "$item" ]; then echo "file $item 1 $(base64 -w0 < "$item")"; else echo "file $item 0"; fi ;;
     dir)
-      if [ -f "$item/PG_VERSION" ]; then echo "dir $item 1"; else echo "dir $item 0"; fi
-      p=$item; while [ ! -d "$p" ] && [ "$p" != / ]; do p=$(dirname "$p"); done
-      df -Pk "$p" 2>/dev/null | awk -v d="$item" 'NR == 2 && $4 ~ /^[0-9]+$/ {print "fs", d, $4, $2}' ;;
+      if [ -f "$item/PG_VERSION" ]; then echo "dir $item 1"; else echo "dir $item 0"; fi ;;
+    fs)
+      # The filesystem that holds (or would hold) a data directory: its nearest existing parent.
+      p=$item; while [ ! -d "$p" ] && [ -n "$p" ]; do p=${p%/*}; done
+      df -Pk "${p:-/}" 2>/dev/null | awk -v d="$item" 'NR == 2 && $4 ~ /^[0-9]+$/ {print "fs", d, $4, $2}' ;;
     repo)
       case "$item" in
         pgdg) if [ -f /etc/apt/sources.list.d/pgdg.sources ] || [ -f /etc/apt/sources.list.d/pgdg.list ]; then echo "repo pgdg 1"; else echo "repo pgdg 0"; fi ;;
@@ -70,18 +72,37 @@ for conf in /etc/postgresql/*/*/postgresql.conf; do
   fi
   echo "pgcl $v $c ${port:-5432} $on ${sc:-auto} ${dd:--}"
 done
-# The OS, from os-release (values without spaces; PRETTY_NAME base64).
-osv() { sed -n "s/^$1=//p" /etc/os-release 2>/dev/null | head -n1 | tr -d "\"'" | tr ' ' ','; }
+# The OS, from os-release, with shell builtins only (this runs on every host on every plan).
+# Each value ends in "-" so that none is empty; ID_LIKE's words are joined by commas; PRETTY_NAME,
+# last, is the rest of the line.
 if [ -r /etc/os-release ]; then
-  echo "os $(osv ID | tr -d ,)- $(osv VERSION_ID)- $(osv ID_LIKE)- $(osv VERSION_CODENAME)- $(sed -n 's/^PRETTY_NAME=//p' /etc/os-release | head -n1 | tr -d "\"'" | base64 -w0)-"
+  os_id=; os_ver=; os_like=; os_code=; os_pretty=
+  while IFS='=' read -r k v; do
+    v=${v#[\"\']}; v=${v%[\"\']}
+    case "$k" in
+      ID) os_id=$v ;; VERSION_ID) os_ver=$v ;; ID_LIKE) os_like=$v ;;
+      VERSION_CODENAME) os_code=$v ;; PRETTY_NAME) os_pretty=$v ;;
+    esac
+  done </etc/os-release
+  set -f; like=; for w in $os_like; do like="$like${like:+,}$w"; done; set +f
+  echo "os ${os_id%% *}- ${os_ver%% *}- $like- ${os_code%% *}- $os_pretty"
 else
-  echo "os - - - - -"
+  echo "os - - - -"
 fi
 have_apt=0; command -v apt-get >/dev/null 2>&1 && command -v dpkg-query >/dev/null 2>&1 && have_apt=1
 have_dnf=0; command -v dnf >/dev/null 2>&1 && have_dnf=1
 lists=0; for f in /var/lib/apt/lists/*_Packages*; do [ -e "$f" ] && lists=1; break; done
 echo "pm $have_apt $have_dnf $lists"
-echo "res $(nproc 2>/dev/null || echo 0) $(awk '/^MemTotal:/ {m = $2} END {print m + 0}' /proc/meminfo 2>/dev/null)"
+# CPUs (the online list, e.g. 0-3,6) and MemTotal, with builtins.
+cpus=0
+if read -r online </sys/devices/system/cpu/online 2>/dev/null; then
+  IFS=, ; for r in $online; do
+    case "$r" in *-*) cpus=$((cpus + ${r#*-} - ${r%-*} + 1)) ;; [0-9]*) cpus=$((cpus + 1)) ;; esac
+  done; unset IFS
+fi
+mem=0
+while read -r k v _; do [ "$k" = MemTotal: ] && { mem=$v; break; }; done </proc/meminfo
+echo "res $cpus ${mem:-0}"
 # Roles, from the local PostgreSQL as postgres over the Unix socket (any member: pg_authid is
 # replicated). No line for a role when PostgreSQL does not answer; "role NAME 0" when absent.
 if [ -n "$roles" ] && [ -S /var/run/postgresql/.s.PGSQL.5432 ]; then
@@ -126,6 +147,7 @@ std::vector<std::string> host_probe_args(const HostProbe& probe) {
   add("svc", probe.services);
   add("file", probe.files);
   add("dir", probe.data_dirs);
+  add("fs", probe.volume_dirs);
   add("role", probe.roles);
   return args;
 }
@@ -154,15 +176,16 @@ Result<ObservedHost> parse_host_probe(const std::string& host_name, const std::s
       host.data_dirs[f[1]] = f[2] == "1";
     } else if (f[0] == "repo" && f.size() == 3) {
       host.repositories[f[1]] = f[2] == "1";
-    } else if (f[0] == "os" && f.size() == 6) {
-      // Every value ends in "-" so that none is empty; ID_LIKE's spaces came as commas.
+    } else if (f[0] == "os" && f.size() >= 5) {
+      // Every value ends in "-" so that none is empty; ID_LIKE's spaces came as commas;
+      // PRETTY_NAME is the rest of the line.
       auto value = [](const std::string& v) { return v.empty() ? v : v.substr(0, v.size() - 1); };
       host.os.id = value(f[1]);
       host.os.version_id = value(f[2]);
       host.os.id_like = value(f[3]);
       std::replace(host.os.id_like.begin(), host.os.id_like.end(), ',', ' ');
       host.os.codename = value(f[4]);
-      host.os.pretty_name = trim(probe_base64_decode(value(f[5])));
+      host.os.pretty_name = trim(join(std::vector<std::string>(f.begin() + 5, f.end()), " "));
     } else if (f[0] == "pm" && f.size() == 4) {
       host.has_apt = f[1] == "1";
       host.has_dnf = f[2] == "1";
@@ -205,7 +228,7 @@ Result<ObservedHost> parse_host_probe(const std::string& host_name, const std::s
 }
 
 HostProbe probe_for(const DesiredState& desired) {
-  std::set<std::string> packages, files, services, dirs, roles;
+  std::set<std::string> packages, files, services, dirs, roles, volume_dirs;
   for (const auto& cluster : desired.clusters) {
     packages.insert(cluster.packages.begin(), cluster.packages.end());
     for (const auto& service : cluster.services) services.insert(service.unit);
@@ -214,11 +237,14 @@ HostProbe probe_for(const DesiredState& desired) {
       files.insert(member.config_path);
       for (const auto& file : member.files) files.insert(file.path);
       services.insert(member.service);
-      if (member.patroni_config.contains("postgresql"))
+      if (member.patroni_config.contains("postgresql")) {
         dirs.insert(member.patroni_config["postgresql"].value("data_dir", ""));
+        if (cluster.volume_bytes) volume_dirs.insert(member.patroni_config["postgresql"].value("data_dir", ""));
+      }
     }
   }
   dirs.erase("");
+  volume_dirs.erase("");
   for (const auto& etcd : desired.etcds) {
     packages.insert(etcd.packages.begin(), etcd.packages.end());
     files.insert(etcd.config_path);
@@ -226,7 +252,7 @@ HostProbe probe_for(const DesiredState& desired) {
   }
   return HostProbe{{packages.begin(), packages.end()}, {files.begin(), files.end()},
                    {services.begin(), services.end()}, {dirs.begin(), dirs.end()},
-                   {roles.begin(), roles.end()}};
+                   {roles.begin(), roles.end()}, {volume_dirs.begin(), volume_dirs.end()}};
 }
 
 Result<providers::RemoteHost*> Sessions::get(const manifests::Host& host) {

@@ -26,6 +26,7 @@ struct HostProbe {
   std::vector<std::string> services;
   std::vector<std::string> data_dirs;
   std::vector<std::string> roles;  // PostgreSQL roles, read from the host's local server
+  std::vector<std::string> volume_dirs;  // data dirs of clusters declaring pods.persistentVolume.size
 };
 
 // The fixed shell script run on each host; its arguments are the probe's items, quoted.

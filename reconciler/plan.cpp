@@ -78,20 +78,6 @@ std::string expected_leader(const DesiredCluster& desired, const ObservedCluster
 
 }  // namespace
 
-Change make_change(std::string subject, Action action, std::string before, std::string after, std::string reason,
-                   Step step, std::string cluster, std::string member, std::string host) {
-  Change c;
-  c.subject = std::move(subject);
-  c.action = action;
-  c.before = std::move(before);
-  c.after = std::move(after);
-  c.reason = std::move(reason);
-  c.step = step;
-  c.cluster = std::move(cluster);
-  c.member = std::move(member);
-  c.host = std::move(host);
-  return c;
-}
 
 std::string to_string(Action action) {
   switch (action) {

@@ -70,8 +70,20 @@ struct Change {
 };
 
 // A change with its display fields and where it runs (cluster/member empty for host changes).
-Change make_change(std::string subject, Action action, std::string before, std::string after, std::string reason,
-                   Step step, std::string cluster, std::string member, std::string host);
+inline Change make_change(std::string subject, Action action, std::string before, std::string after, std::string reason,
+                   Step step, std::string cluster, std::string member, std::string host) {
+  Change c;
+  c.subject = std::move(subject);
+  c.action = action;
+  c.before = std::move(before);
+  c.after = std::move(after);
+  c.reason = std::move(reason);
+  c.step = step;
+  c.cluster = std::move(cluster);
+  c.member = std::move(member);
+  c.host = std::move(host);
+  return c;
+}
 
 // What a replication change means before it is applied.
 struct Impact {

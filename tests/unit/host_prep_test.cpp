@@ -208,7 +208,7 @@ TEST_CASE("plan: a blocked host leaves its whole cluster unplanned, with the rea
 
 TEST_CASE("observe: the probe reports OS, package manager, candidates and Debian's clusters") {
   auto host = parse_host_probe("h1",
-                               "os debian- 12- - bookworm- RGViaWFuIEdOVS9MaW51eCAxMiAoYm9va3dvcm0p-\n"
+                               "os debian- 12- - bookworm- Debian GNU/Linux 12 (bookworm)\n"
                                "pm 1 0 1\n"
                                "pkg patroni 0\n"
                                "cand patroni 3.0.2-1\n"
@@ -232,14 +232,19 @@ TEST_CASE("observe: the probe reports OS, package manager, candidates and Debian
   CHECK(host->debian_clusters[0].online);
   CHECK(host->debian_clusters[0].data_dir == "/var/lib/postgresql/15/main");
 
-  auto ubuntu = parse_host_probe("h2", "os ubuntu- 24.04- debian- noble- VWJ1bnR1-\npm 1 0 0\nend\n");
+  auto ubuntu = parse_host_probe("h2", "os ubuntu- 24.04- debian- noble- Ubuntu 24.04.1 LTS\npm 1 0 0\nend\n");
   REQUIRE(ubuntu);
   CHECK(ubuntu->os.id_like == "debian");
   CHECK(is_debian_family(ubuntu->os));
-  auto rhel = parse_host_probe("h3", "os rocky- 9.3- rhel,centos,fedora- - Um9ja3k=-\nend\n");
+  CHECK(ubuntu->os.pretty_name == "Ubuntu 24.04.1 LTS");
+  auto rhel = parse_host_probe("h3", "os rocky- 9.3- rhel,centos,fedora- - Rocky Linux 9.3 (Blue Onyx)\nend\n");
   REQUIRE(rhel);
   CHECK(rhel->os.id_like == "rhel centos fedora");
   CHECK(is_rhel_family(rhel->os));
+  CHECK(rhel->os.pretty_name == "Rocky Linux 9.3 (Blue Onyx)");
+  auto bare = parse_host_probe("h4", "os - - - -\nend\n");  // no /etc/os-release
+  REQUIRE(bare);
+  CHECK(bare->os.id.empty());
 }
 
 TEST_CASE("host prep: the profile's memory and the volume size are checked against each member host") {
