@@ -108,11 +108,6 @@ ApplyRunResult apply_run(const ApplyRunOptions& options, World& world, Progress&
     current = std::move(*prepared);
     print_plan(current.plan, out);
     if (pass == 1) record.changes_planned = current.plan.change_count();
-    if (auto saved = save_secrets(current, options.run.state_dir); !saved) {
-      err << "error: " << saved.error().message << "\n";
-      record.errors.push_back(saved.error().message);
-      return finish(1);
-    }
     if (options.owned) {
       auto mine = options.owned(current.desired);
       if (!mine) {
@@ -121,6 +116,14 @@ ApplyRunResult apply_run(const ApplyRunOptions& options, World& world, Progress&
         return finish(1);
       }
       owned = std::move(*mine);
+    }
+    // Another instance's cluster: its secrets are that instance's (recovered from the hosts when
+    // this one takes over); new ones generated here are not kept.
+    if (owned) std::erase_if(current.new_secrets, [&](const std::string& name) { return !owned->contains(name); });
+    if (auto saved = save_secrets(current, options.run.state_dir); !saved) {
+      err << "error: " << saved.error().message << "\n";
+      record.errors.push_back(saved.error().message);
+      return finish(1);
     }
     Plan to_apply = unsuspended(current.plan, current.desired, owned);
     std::set<std::string> acting;
