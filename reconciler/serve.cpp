@@ -226,7 +226,7 @@ Result<ServeConfig> load_serve_config(const std::filesystem::path& file) {
         c.webhooks.push_back(std::move(w));
       }
   }
-  if (const json* o = r.at("ownership")) {
+  if (const json* o = r.at("ownership"); o && !o->is_null()) {
     r.only(*o, "ownership", {"etcd", "instance", "leaseTtl"});
     OwnershipConfig own;
     const json* endpoints = r.at("ownership.etcd");
