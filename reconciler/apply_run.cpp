@@ -22,19 +22,23 @@ RunRecord new_record(const ApplyRunOptions& options) {
   return r;
 }
 
-// The plan without the suspended clusters, and without host changes only they need.
-Plan unsuspended(const Plan& plan, const DesiredState& desired) {
+// The plan without the suspended clusters, and without host changes only they need. With owned
+// (ownership), also without the clusters of other instances; changes tied to no owned cluster's
+// host only when owned holds "".
+Plan unsuspended(const Plan& plan, const DesiredState& desired, const std::optional<std::set<std::string>>& owned) {
+  auto mine = [&](const std::string& name) { return !owned || owned->contains(name); };
   Plan out;
   out.host_errors = plan.host_errors;
   std::set<std::string> active_hosts;
   for (const auto& c : desired.clusters)
-    if (!c.suspended)
+    if (!c.suspended && mine(c.name))
       for (const auto& m : c.members) active_hosts.insert(m.host);
-  for (const auto& change : plan.host_changes)
-    if (change.host.empty() || active_hosts.contains(change.host) || change.payload.contains("etcd"))
-      out.host_changes.push_back(change);
+  for (const auto& change : plan.host_changes) {
+    bool shared = change.host.empty() || change.payload.contains("etcd");
+    if (shared ? mine("") : active_hosts.contains(change.host)) out.host_changes.push_back(change);
+  }
   for (const auto& cp : plan.clusters)
-    if (!cp.suspended) out.clusters.push_back(cp);
+    if (!cp.suspended && mine(cp.name)) out.clusters.push_back(cp);
   return out;
 }
 
@@ -89,6 +93,7 @@ ApplyRunResult apply_run(const ApplyRunOptions& options, World& world, Progress&
   Prepared current;
   ApplyReport report;
   std::set<std::string> changed;  // clusters that had changes in some pass ("" for host changes)
+  std::optional<std::set<std::string>> owned;  // ownership: the clusters of this instance
   for (int pass = 1;; ++pass) {
     std::ostringstream diagnostics;
     auto prepared = prepare(options.run, world, sessions, diagnostics);
@@ -103,17 +108,33 @@ ApplyRunResult apply_run(const ApplyRunOptions& options, World& world, Progress&
     current = std::move(*prepared);
     print_plan(current.plan, out);
     if (pass == 1) record.changes_planned = current.plan.change_count();
+    if (options.owned) {
+      auto mine = options.owned(current.desired);
+      if (!mine) {
+        err << "error: " << mine.error().message << "\n";
+        record.errors.push_back(mine.error().message);
+        return finish(1);
+      }
+      owned = std::move(*mine);
+    }
+    // Another instance's cluster: its secrets are that instance's (recovered from the hosts when
+    // this one takes over); new ones generated here are not kept.
+    if (owned) std::erase_if(current.new_secrets, [&](const std::string& name) { return !owned->contains(name); });
     if (auto saved = save_secrets(current, options.run.state_dir); !saved) {
       err << "error: " << saved.error().message << "\n";
       record.errors.push_back(saved.error().message);
       return finish(1);
     }
-    Plan to_apply = unsuspended(current.plan, current.desired);
+    Plan to_apply = unsuspended(current.plan, current.desired, owned);
+    std::set<std::string> acting;
+    for (const auto& cp : to_apply.clusters) acting.insert(cp.name);
+    if (options.acting) options.acting(acting, true);
     if (!to_apply.host_changes.empty()) changed.insert("");
     for (const auto& cp : to_apply.clusters)
       if (!cp.changes.empty()) changed.insert(cp.name);
     report = apply(to_apply, current.loaded.manifests, current.desired, current.secrets, world, sessions, progress,
                    options.apply);
+    if (options.acting) options.acting(acting, false);
     record.changes_applied += report.applied();
     bool stop_requested = options.apply.stop && options.apply.stop->load();
     if (report.ok() || pass >= options.max_passes || stop_requested || !to_apply.has_changes())
@@ -146,6 +167,10 @@ ApplyRunResult apply_run(const ApplyRunOptions& options, World& world, Progress&
     for (const auto& c : report.clusters)
       if (c.name == dc.name) outcome = &c;
     const auto& observed = current.observed.clusters.at(dc.name);
+    if (owned && !owned->contains(dc.name)) {
+      out << "cluster " << dc.name << ": owned by another instance, not applied here\n";
+      continue;
+    }
     if (dc.suspended) {
       std::size_t pending = cp ? cp->changes.size() : 0;
       out << "cluster " << dc.name << ": suspended (pgconverge.io/suspend), " << pending << " change(s) not applied\n";

@@ -5,7 +5,10 @@
 // The lock makes concurrent runs wait (bounded) instead of interleaving.
 
 #include <chrono>
+#include <functional>
+#include <optional>
 #include <ostream>
+#include <set>
 #include <string>
 
 #include "reconciler/apply.hpp"
@@ -27,6 +30,13 @@ struct ApplyRunOptions {
   // pgconverge's back) is followed by a fresh observe → plan → apply, up to this many in all.
   // Not when the plan itself explained the failure (an unreachable host, a held-back restart).
   int max_passes = 3;
+  // Ownership (serve with `ownership:`): called after each prepare with the desired clusters;
+  // returns the names of the clusters this run may apply, with "" standing for the changes no
+  // single cluster owns (hosts of no owned cluster, the managed etcd). The others are neither
+  // applied nor recorded. An error applies nothing in that pass. Unset: every cluster.
+  std::function<Result<std::set<std::string>>(const DesiredState& desired)> owned;
+  // Called with the clusters about to be applied (started) and again once apply returned.
+  std::function<void(const std::set<std::string>& clusters, bool started)> acting;
 };
 
 struct ApplyRunResult {

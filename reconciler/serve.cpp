@@ -1,6 +1,7 @@
 #include "reconciler/serve.hpp"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <condition_variable>
 #include <fstream>
@@ -134,7 +135,7 @@ Result<ServeConfig> load_serve_config(const std::filesystem::path& file) {
   if (!root->is_object()) return fail(file.string() + ": must be a mapping of settings");
   ConfigReader r(file.string(), *root);
   r.only(*root, "", {"source", "stateDir", "ssh", "interval", "resync", "jitter", "waitTimeout", "lockTimeout",
-                     "workers", "listen", "maxBodyBytes", "webhooks", "logFormat"});
+                     "workers", "listen", "maxBodyBytes", "webhooks", "logFormat", "ownership"});
   ServeConfig c;
   if (const json* s = r.at("source")) {
     r.only(*s, "source", {"url", "ref", "path", "extra", "verifyCommits"});
@@ -225,6 +226,34 @@ Result<ServeConfig> load_serve_config(const std::filesystem::path& file) {
         c.webhooks.push_back(std::move(w));
       }
   }
+  if (const json* o = r.at("ownership"); o && !o->is_null()) {
+    r.only(*o, "ownership", {"etcd", "instance", "leaseTtl"});
+    OwnershipConfig own;
+    const json* endpoints = r.at("ownership.etcd");
+    if (!endpoints || !endpoints->is_array() || endpoints->empty()) {
+      r.error("ownership.etcd", "must be a non-empty list of etcd endpoints (host:port)");
+    } else {
+      for (std::size_t i = 0; i < endpoints->size(); ++i) {
+        const auto& e = (*endpoints)[i];
+        std::string where = "ownership.etcd[" + std::to_string(i) + "]";
+        if (!e.is_string()) {
+          r.error(where, "must be a string host:port");
+          continue;
+        }
+        auto endpoint = e.get<std::string>();
+        if (!providers::make_etcd_client({{endpoint}, 1s})) r.error(where, "\"" + endpoint + "\" is not host:port");
+        own.etcd.push_back(endpoint);
+      }
+    }
+    char host[256] = {};
+    ::gethostname(host, sizeof host - 1);
+    own.instance = r.string("ownership.instance", std::string(host) + "-" + std::to_string(::getpid()));
+    if (own.instance.empty() || own.instance.size() > 200) r.error("ownership.instance", "must be 1 to 200 characters");
+    auto ttl = r.duration("ownership.leaseTtl", 10s, 2s);
+    if (ttl % 1000ms != 0ms) r.error("ownership.leaseTtl", "must be whole seconds (etcd leases count in seconds)");
+    own.lease_ttl = std::chrono::duration_cast<std::chrono::seconds>(ttl);
+    c.ownership = std::move(own);
+  }
   if (!r.errors.empty()) return fail(join(r.errors, "\n"));
   return c;
 }
@@ -250,6 +279,14 @@ class Daemon {
       server = std::move(*started);
       log_.event("listening", {{"address", server->bound_address()}});
     }
+    if (config_.ownership) {
+      auto client = providers::make_etcd_client({config_.ownership->etcd, 2s});
+      if (!client) {
+        log_.event("error", {{"message", "serve: ownership: " + client.error().message}});
+        return 1;
+      }
+      ownership_ = std::make_unique<Ownership>(*config_.ownership, std::move(*client), log_, &stop_);
+    }
     log_.event("started", {{"source", join(config_.source.locations, ", ")},
                            {"interval", std::to_string(config_.interval.count()) + "ms"},
                            {"resync", std::to_string(config_.resync.count()) + "ms"}});
@@ -262,6 +299,7 @@ class Daemon {
     }
     stopping_ = true;
     log_.event("stopping", {{"reason", "signal"}});
+    if (ownership_) ownership_->stop();  // revokes the lease: other instances take over at once
     if (server) server->stop();
     log_.event("stopped", {});
     return 0;
@@ -296,6 +334,25 @@ class Daemon {
     options.apply.wait_timeout = config_.wait_timeout;
     options.apply.workers = config_.workers;
     options.apply.stop = &stop_;
+    if (ownership_) {
+      // Fenced or stopping: apply stops between steps.
+      options.apply.stop = &ownership_->halt();
+      options.owned = [this](const DesiredState& desired) {
+        std::vector<std::pair<std::string, std::string>> clusters{{"", ""}};
+        for (const auto& c : desired.clusters) clusters.emplace_back(c.namespace_, c.name);
+        auto mine = ownership_->acquire(clusters);
+        last_clusters_ = clusters;
+        last_owned_ = mine ? *mine : std::set<std::string>();
+        return mine;
+      };
+      options.acting = [this](const std::set<std::string>& clusters, bool starting) {
+        auto at = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::system_clock::now().time_since_epoch()).count();
+        for (const auto& c : clusters)
+          log_.event(starting ? "cluster-apply-start" : "cluster-apply-end",
+                     {{"cluster", c}, {"instance", ownership_->instance()}, {"at_ms", std::to_string(at)}});
+      };
+    }
     options.lock_wait = config_.lock_timeout;
     options.revision.source = join(config_.source.locations, ", ");
 
@@ -316,8 +373,15 @@ class Daemon {
     if (rev.rewound) log_.event("rewound", {{"revision", rev.short_sha}, {"message", "not a descendant of the previous revision (force-push); applying it"}});
     bool changed = rev.sha != last_sha_ || rev.sha.empty();
     bool resync_due = !last_run_ || started - *last_run_ >= config_.resync;
-    if (trigger == "poll" && !changed && !resync_due) return;
-    std::string why = trigger == "poll" ? (changed ? "poll" : "resync") : trigger;
+    // Ownership: an unchanged revision still runs when this instance's clusters changed (one
+    // whose owner went away, or keys this instance lost), seen with a few etcd calls.
+    bool ownership_changed = false;
+    if (ownership_ && trigger == "poll" && !changed && !resync_due && !last_clusters_.empty()) {
+      auto mine = ownership_->acquire(last_clusters_);
+      ownership_changed = mine && *mine != last_owned_;
+    }
+    if (trigger == "poll" && !changed && !resync_due && !ownership_changed) return;
+    std::string why = trigger == "poll" ? (changed ? "poll" : ownership_changed ? "ownership" : "resync") : trigger;
     options.trigger = why;
     options.revision = rev;
     options.run.sources = source->paths;
@@ -410,6 +474,9 @@ class Daemon {
   std::optional<std::chrono::steady_clock::time_point> last_run_;
   std::set<std::pair<std::string, std::string>> clusters_;
   std::atomic<bool> stopping_{false};
+  std::unique_ptr<Ownership> ownership_;
+  std::vector<std::pair<std::string, std::string>> last_clusters_;  // of the last run, for ownership
+  std::set<std::string> last_owned_;
   std::mt19937_64 rng_{std::random_device{}()};
 };
 

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "reconciler/event_log.hpp"
+#include "reconciler/ownership.hpp"
 #include "reconciler/source.hpp"
 #include "reconciler/webhook.hpp"
 #include "reconciler/world.hpp"
@@ -32,6 +33,7 @@ struct ServeConfig {
   std::size_t max_body = 1 << 20;
   std::vector<WebhookReceiver> webhooks;      // secrets read from their files
   LogFormat log_format = LogFormat::text;
+  std::optional<OwnershipConfig> ownership;   // several instances sharing clusters through etcd
 };
 
 // Reads the YAML config file. Errors name the file and the field; webhook secrets are read from

@@ -1,0 +1,272 @@
+// etcd v3's JSON gateway over Boost.Beast, in the style of providers/patroni: one short-lived
+// connection per call, driven by its own io_context so that beast::tcp_stream's expiry bounds
+// connect, write and read together; header and body size limits.
+
+#include "providers/etcd/etcd_client.hpp"
+
+// GCC 12 reports a false "potential null pointer dereference" inside Asio 1.74's scheduler.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wnull-dereference"
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/address.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/error.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http.hpp>
+#pragma GCC diagnostic pop
+
+#include <charconv>
+
+#include <nlohmann/json.hpp>
+
+#include "util/strings.hpp"
+
+namespace pgc::providers {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+using nlohmann::json;
+
+constexpr std::uint64_t k_body_limit = 1024 * 1024;  // answers here are a few hundred bytes
+constexpr std::uint32_t k_header_limit = 8 * 1024;
+
+std::string base64(std::string_view in) {
+  static constexpr char k_alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  for (std::size_t i = 0; i < in.size(); i += 3) {
+    std::uint32_t n = static_cast<std::uint32_t>(static_cast<unsigned char>(in[i])) << 16;
+    if (i + 1 < in.size()) n |= static_cast<std::uint32_t>(static_cast<unsigned char>(in[i + 1])) << 8;
+    if (i + 2 < in.size()) n |= static_cast<unsigned char>(in[i + 2]);
+    out += k_alphabet[(n >> 18) & 63];
+    out += k_alphabet[(n >> 12) & 63];
+    out += i + 1 < in.size() ? k_alphabet[(n >> 6) & 63] : '=';
+    out += i + 2 < in.size() ? k_alphabet[n & 63] : '=';
+  }
+  return out;
+}
+
+// The gateway writes int64 as JSON strings ("ID": "7587870123"); absent means 0 (proto3).
+std::int64_t int64_field(const json& object, const char* name) {
+  if (!object.is_object() || !object.contains(name)) return 0;
+  const auto& v = object[name];
+  if (v.is_number_integer()) return v.get<std::int64_t>();
+  if (!v.is_string()) return 0;
+  std::int64_t n = 0;
+  const auto& s = v.get_ref<const std::string&>();
+  std::from_chars(s.data(), s.data() + s.size(), n);
+  return n;
+}
+
+std::string snippet(std::string_view body) {
+  std::string out;
+  for (char ch : body) out += (ch == '\n' || ch == '\r' || ch == '\t') ? ' ' : ch;
+  out = trim(out);
+  return out.size() > 200 ? out.substr(0, 200) + "..." : out;
+}
+
+struct Endpoint {
+  std::string host;
+  std::string port;
+};
+
+class BeastEtcdClient final : public EtcdClient {
+ public:
+  BeastEtcdClient(std::vector<Endpoint> endpoints, std::chrono::milliseconds timeout)
+      : endpoints_(std::move(endpoints)), timeout_(timeout) {}
+
+  Result<std::int64_t> grant(std::chrono::seconds ttl) override {
+    auto r = call("/v3/lease/grant", {{"TTL", std::to_string(ttl.count())}});
+    if (!r) return std::unexpected(r.error());
+    auto id = int64_field(*r, "ID");
+    if (id == 0) return fail("etcd: lease grant: no lease ID in the answer: " + snippet(r->dump()));
+    return id;
+  }
+
+  Result<std::int64_t> keepalive(std::int64_t lease) override {
+    // A streaming RPC on the gateway: one request body, one answer {"result": {...}}.
+    auto r = call("/v3/lease/keepalive", {{"ID", std::to_string(lease)}});
+    if (!r) return std::unexpected(r.error());
+    const json& result = r->contains("result") ? (*r)["result"] : *r;
+    return int64_field(result, "TTL");
+  }
+
+  Result<bool> revoke(std::int64_t lease) override {
+    auto r = call("/v3/lease/revoke", {{"ID", std::to_string(lease)}}, true);
+    if (!r) return std::unexpected(r.error());
+    return !r->contains("error");
+  }
+
+  Result<EtcdCreate> create(const std::string& key, const std::string& value, std::int64_t lease) override {
+    json body = {
+        {"compare", json::array({{{"key", base64(key)}, {"result", "EQUAL"}, {"target", "CREATE"},
+                                  {"create_revision", "0"}}})},
+        {"success", json::array({{{"request_put", {{"key", base64(key)}, {"value", base64(value)},
+                                                   {"lease", std::to_string(lease)}}}}})},
+        {"failure", json::array({{{"request_range", {{"key", base64(key)}}}}})}};
+    auto r = call("/v3/kv/txn", body);
+    if (!r) return std::unexpected(r.error());
+    EtcdCreate out;
+    out.created = r->value("succeeded", false);
+    if (!out.created) {
+      const auto& responses = r->value("responses", json::array());
+      if (!responses.empty()) out.existing = first_kv(responses[0].value("response_range", json::object()));
+    }
+    return out;
+  }
+
+  Result<bool> replace(const std::string& key, const std::string& value, std::int64_t lease,
+                       std::int64_t mod_revision) override {
+    json body = {
+        {"compare", json::array({{{"key", base64(key)}, {"result", "EQUAL"}, {"target", "MOD"},
+                                  {"mod_revision", std::to_string(mod_revision)}}})},
+        {"success", json::array({{{"request_put", {{"key", base64(key)}, {"value", base64(value)},
+                                                   {"lease", std::to_string(lease)}}}}})}};
+    auto r = call("/v3/kv/txn", body);
+    if (!r) return std::unexpected(r.error());
+    return r->value("succeeded", false);
+  }
+
+  Result<std::optional<EtcdKeyValue>> get(const std::string& key) override {
+    auto r = call("/v3/kv/range", {{"key", base64(key)}});
+    if (!r) return std::unexpected(r.error());
+    return first_kv(*r);
+  }
+
+ private:
+  static std::optional<EtcdKeyValue> first_kv(const json& range) {
+    if (!range.is_object() || !range.contains("kvs") || !range["kvs"].is_array() || range["kvs"].empty())
+      return std::nullopt;
+    const auto& kv = range["kvs"][0];
+    EtcdKeyValue out;
+    out.key = base64_decode(kv.value("key", ""));
+    out.value = base64_decode(kv.value("value", ""));
+    out.lease = int64_field(kv, "lease");
+    out.mod_revision = int64_field(kv, "mod_revision");
+    return out;
+  }
+
+  // POSTs body to each endpoint in turn until one answers; a 200 with a JSON object is the
+  // answer (tolerate_error: an answer carrying {"error": ...} with any status, e.g. a revoke of
+  // a lease that is gone).
+  Result<json> call(const std::string& target, const json& body, bool tolerate_error = false) {
+    std::vector<std::string> errors;
+    for (const auto& e : endpoints_) {
+      std::string where = "etcd " + e.host + ":" + e.port + ": POST " + target + ": ";
+      auto response = post(e, target, body.dump());
+      if (!response) {
+        errors.push_back(where + response.error().message);
+        continue;
+      }
+      auto parsed = json::parse(response->second, nullptr, false);
+      if (parsed.is_discarded() || !parsed.is_object()) {
+        errors.push_back(where + "HTTP " + std::to_string(response->first) + ", not a JSON object: " +
+                         snippet(response->second));
+        continue;
+      }
+      if (response->first == 200 && !parsed.contains("error")) return parsed;
+      if (tolerate_error && parsed.contains("error")) return parsed;
+      // An answer from etcd itself (bad request, lease not found): another endpoint would say the same.
+      return fail(where + "HTTP " + std::to_string(response->first) + ": " + snippet(response->second));
+    }
+    return fail(join(errors, "; "));
+  }
+
+  Result<std::pair<int, std::string>> post(const Endpoint& e, const std::string& target, const std::string& body) {
+    auto deadline = Clock::now() + timeout_;
+    asio::io_context ioc;
+    beast::tcp_stream stream(ioc);
+    beast::error_code ec;
+    std::vector<tcp::endpoint> targets;
+    auto address = asio::ip::make_address(e.host, ec);
+    if (!ec) {
+      targets.emplace_back(address, static_cast<unsigned short>(std::stoi(e.port)));
+    } else {
+      tcp::resolver resolver(ioc);
+      bool done = false;
+      resolver.async_resolve(e.host, e.port, [&](const beast::error_code& err, const tcp::resolver::results_type& rs) {
+        ec = err;
+        for (const auto& r : rs) targets.push_back(r.endpoint());
+        done = true;
+      });
+      ioc.run_for(deadline - Clock::now());
+      if (!done) {
+        resolver.cancel();
+        return fail("timed out resolving " + e.host);
+      }
+      if (ec) return fail("cannot resolve " + e.host + ": " + ec.message());
+    }
+    auto run = [&]() {
+      ioc.restart();
+      ioc.run();
+    };
+    auto failure = [&](const beast::error_code& err) {
+      if (err == beast::error::timeout) return fail("timed out after " + std::to_string(timeout_.count()) + "ms");
+      return fail(err.message());
+    };
+    stream.expires_at(deadline);
+    stream.async_connect(targets, [&](const beast::error_code& err, const tcp::endpoint&) { ec = err; });
+    run();
+    if (ec) return failure(ec);
+
+    http::request<http::string_body> req{http::verb::post, target, 11};
+    req.set(http::field::host, e.host + ":" + e.port);
+    req.set(http::field::user_agent, "pgconverge");
+    req.set(http::field::content_type, "application/json");
+    req.keep_alive(false);
+    req.body() = body;
+    req.prepare_payload();
+    stream.expires_at(deadline);
+    http::async_write(stream, req, [&](const beast::error_code& err, std::size_t) { ec = err; });
+    run();
+    if (ec) return failure(ec);
+
+    beast::flat_buffer buffer;
+    http::response_parser<http::string_body> parser;
+    parser.header_limit(k_header_limit);
+    parser.body_limit(k_body_limit);
+    stream.expires_at(deadline);
+    http::async_read_header(stream, buffer, parser, [&](const beast::error_code& err, std::size_t) { ec = err; });
+    run();
+    if (ec) return failure(ec);
+    if (!parser.is_done()) {
+      stream.expires_at(deadline);
+      http::async_read(stream, buffer, parser, [&](const beast::error_code& err, std::size_t) { ec = err; });
+      run();
+      if (ec) return failure(ec);
+    }
+    beast::error_code ignored;
+    stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    auto& res = parser.get();
+    return std::pair<int, std::string>{static_cast<int>(res.result_int()), std::move(res.body())};
+  }
+
+  std::vector<Endpoint> endpoints_;
+  std::chrono::milliseconds timeout_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<EtcdClient>> make_etcd_client(const EtcdOptions& options) {
+  std::vector<Endpoint> endpoints;
+  for (const auto& text : options.endpoints) {
+    auto colon = text.rfind(':');
+    std::string host = colon == std::string::npos ? "" : text.substr(0, colon);
+    std::string port = colon == std::string::npos ? "" : text.substr(colon + 1);
+    if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+    int n = 0;
+    auto [p, err] = std::from_chars(port.data(), port.data() + port.size(), n);
+    if (host.empty() || err != std::errc() || p != port.data() + port.size() || n < 1 || n > 65535)
+      return fail("etcd endpoint \"" + text + "\" is not host:port");
+    endpoints.push_back({host, port});
+  }
+  if (endpoints.empty()) return fail("no etcd endpoints");
+  return std::unique_ptr<EtcdClient>(std::make_unique<BeastEtcdClient>(std::move(endpoints), options.timeout));
+}
+
+}  // namespace pgc::providers
