@@ -25,6 +25,10 @@ constexpr auto k_command_timeout = std::chrono::seconds(60);
 constexpr auto k_install_timeout = std::chrono::minutes(15);
 constexpr auto k_poll = std::chrono::milliseconds(500);
 constexpr auto k_member_gone_grace = std::chrono::seconds(10);
+// How long a strict restart waits on replicas that have pending restarts of their own.
+constexpr auto k_pending_replica_grace = std::chrono::seconds(15);
+// How long a strict restart or stop waits for another replica to stream before the pass gives up.
+constexpr std::chrono::seconds k_await_replica{45};
 constexpr auto k_slow_call = std::chrono::milliseconds(60000);  // POST /restart, /switchover answer when done
 
 const manifests::Host* find_host(const manifests::ManifestSet& manifests, const std::string& name) {
@@ -125,16 +129,40 @@ class Executor {
     if (change.payload.contains("await_streaming_except")) {
       // Strict mode: this restart or stop relies on another replica streaming (replication
       // semantics §5.1); one is coming back (its host answers, its service runs): wait for it.
+      // One that itself waits for a restart this plan does not hold (back from an outage with the
+      // old settings, it may not stream at all: a standby with a lower max_connections than its
+      // primary cannot) will not come by waiting: after a grace period the step fails, and the
+      // next pass plans its restart first.
       auto except = change.payload["await_streaming_except"].get<std::vector<std::string>>();
       const auto& c = cluster(change);
-      auto other = wait_for(options_.stop, c, secrets(c.name), world_, options_.wait_timeout,
+      auto is_except = [&](const std::string& name) { return std::find(except.begin(), except.end(), name) != except.end(); };
+      auto stuck_since = std::chrono::steady_clock::time_point::max();
+      bool stuck = false;
+      // Bounded well below --wait-timeout: a replica coming back streams within seconds; when
+      // none does, a fresh observation (the next pass) sees why sooner than waiting on.
+      auto other = wait_for(options_.stop, c, secrets(c.name), world_, std::min(options_.wait_timeout, k_await_replica),
                             "another replica to stream (strict mode keeps a sync standby)", false, progress_, token,
                             [&](const ObservedCluster& oc) {
                               for (const auto& name : oc.streaming_replicas())
-                                if (std::find(except.begin(), except.end(), name) == except.end()) return true;
-                              return false;
+                                if (!is_except(name)) return true;
+                              bool only_pending = true, any = false;
+                              for (const auto& m : c.members) {
+                                if (is_except(m.name)) continue;
+                                const auto* om = oc.member(m.name);
+                                if (!om || om->role == "leader") continue;
+                                any = true;
+                                only_pending = only_pending && om->pending_restart;
+                              }
+                              auto now = std::chrono::steady_clock::now();
+                              if (!(any && only_pending)) stuck_since = std::chrono::steady_clock::time_point::max();
+                              else if (stuck_since == std::chrono::steady_clock::time_point::max()) stuck_since = now;
+                              stuck = any && only_pending && now - stuck_since >= k_pending_replica_grace;
+                              return stuck;
                             });
       if (!other) return std::unexpected(other.error());
+      if (stuck)
+        return fail("no other replica streams, and the ones there wait for a restart themselves: a new plan restarts "
+                    "them first");
     }
     switch (change.step) {
       case Step::configure_repository: return configure_repository(change);
