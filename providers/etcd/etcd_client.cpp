@@ -21,6 +21,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "providers/http/beast_exchange.hpp"
 #include "util/strings.hpp"
 
 namespace pgc::providers {
@@ -220,30 +221,9 @@ class BeastEtcdClient final : public EtcdClient {
     req.set(http::field::content_type, "application/json");
     req.keep_alive(false);
     req.body() = body;
-    req.prepare_payload();
-    stream.expires_at(deadline);
-    http::async_write(stream, req, [&](const beast::error_code& err, std::size_t) { ec = err; });
-    run();
-    if (ec) return failure(ec);
-
-    beast::flat_buffer buffer;
-    http::response_parser<http::string_body> parser;
-    parser.header_limit(k_header_limit);
-    parser.body_limit(k_body_limit);
-    stream.expires_at(deadline);
-    http::async_read_header(stream, buffer, parser, [&](const beast::error_code& err, std::size_t) { ec = err; });
-    run();
-    if (ec) return failure(ec);
-    if (!parser.is_done()) {
-      stream.expires_at(deadline);
-      http::async_read(stream, buffer, parser, [&](const beast::error_code& err, std::size_t) { ec = err; });
-      run();
-      if (ec) return failure(ec);
-    }
-    beast::error_code ignored;
-    stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
-    auto& res = parser.get();
-    return std::pair<int, std::string>{static_cast<int>(res.result_int()), std::move(res.body())};
+    auto r = http_client::exchange(stream, req, deadline, k_header_limit, k_body_limit, run);
+    if (r.error) return failure(r.error);
+    return std::pair<int, std::string>{r.status, std::move(r.body)};
   }
 
   std::vector<Endpoint> endpoints_;

@@ -23,6 +23,7 @@
 #include <cctype>
 #include <vector>
 
+#include "providers/http/beast_exchange.hpp"
 #include "util/strings.hpp"
 
 namespace pgc::providers {
@@ -189,36 +190,9 @@ class BeastPatroniClient final : public PatroniClient {
     }
     if (!is_safe(verb) && !endpoint_.username.empty())
       req.set(http::field::authorization, "Basic " + base64(endpoint_.username + ":" + endpoint_.password));
-    req.prepare_payload();
-
-    stream.expires_at(deadline);
-    http::async_write(stream, req, [&](const beast::error_code& e, std::size_t) { ec = e; });
-    run();
-    if (ec) return failure(ec);
-
-    beast::flat_buffer buffer;
-    http::response_parser<http::string_body> parser;
-    parser.header_limit(k_header_limit);
-    parser.body_limit(k_body_limit);
-    // The header first, then the body: in one eager read, Beast 1.74 goes on parsing after a
-    // Content-Length over body_limit when body bytes came in the same packet, and reserves that
-    // length (std::bad_alloc for "Content-Length: 1000000000000"). Read alone, the header stops
-    // at the limit's error.
-    stream.expires_at(deadline);
-    http::async_read_header(stream, buffer, parser, [&](const beast::error_code& e, std::size_t) { ec = e; });
-    run();
-    if (ec) return failure(ec);
-    if (!parser.is_done()) {
-      stream.expires_at(deadline);
-      http::async_read(stream, buffer, parser, [&](const beast::error_code& e, std::size_t) { ec = e; });
-      run();
-      if (ec) return failure(ec);
-    }
-
-    beast::error_code ignored;
-    stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
-    auto& res = parser.get();
-    return HttpResponse{static_cast<int>(res.result_int()), std::move(res.body())};
+    auto r = http_client::exchange(stream, req, deadline, k_header_limit, k_body_limit, run);
+    if (r.error) return failure(r.error);
+    return HttpResponse{r.status, std::move(r.body)};
   }
 
   // Transport errors in the words an operator expects.

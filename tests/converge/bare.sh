@@ -14,13 +14,7 @@ for h in pg-1 pg-2 pg-3; do
   "$LAB" ssh "$h" '! command -v patroni && ! test -e /usr/lib/postgresql' >/dev/null || fail "$h is not bare"
 done
 
-cat >"$CLUSTER_DIR/etcd.yaml" <<YAML
-apiVersion: pgconverge.io/v1
-kind: EtcdCluster
-metadata: {name: dcs}
-spec:
-  hosts: [pg-1, pg-2, pg-3]
-YAML
+write_managed_etcd pg-1 pg-2 pg-3
 write_cluster bare strict-sync 3 1
 # As the seeds declare: PgBouncer (sgPoolingConfig) and the metrics exporter (prometheusAutobind).
 sed -i 's/^    sgPostgresConfig: pgconfig1$/    sgPostgresConfig: pgconfig1\n    sgPoolingConfig: pool/;

@@ -10,13 +10,7 @@ source "$(dirname "$0")/lib.sh"
 source "$PGC_LAB_DIR/lab.env"
 [[ -z $LAB_ETCD && ! -e $LAB_MANIFESTS/etcd.yaml ]] || fail "the lab runs its own etcd"
 
-cat >"$CLUSTER_DIR/etcd.yaml" <<YAML
-apiVersion: pgconverge.io/v1
-kind: EtcdCluster
-metadata: {name: dcs}
-spec:
-  hosts: [pg-1, pg-2, pg-3]
-YAML
+write_managed_etcd pg-1 pg-2 pg-3
 write_cluster onetcd sync 3
 
 # etcdctl from the client namespace against every member's client URL.

@@ -94,6 +94,19 @@ $groups
 YAML
 }
 
+# write_managed_etcd HOST...: an EtcdCluster "dcs" that pgconverge runs on these lab hosts (spec.hosts).
+write_managed_etcd() {
+  local hosts
+  hosts=$(IFS=,; echo "$*")
+  cat >"$CLUSTER_DIR/etcd.yaml" <<YAML
+apiVersion: pgconverge.io/v1
+kind: EtcdCluster
+metadata: {name: dcs}
+spec:
+  hosts: [$hosts]
+YAML
+}
+
 secret() { jq -r ".$2" "$STATE/secrets/default.$1.json"; }
 
 # sql CLUSTER ADDRESS SQL [TIMEOUT]: runs SQL as postgres from the client namespace.
