@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Figures quoted in the closing notes and docs/performance.md, measured on the local lab:
 #   lab up 3 / up 8 time, memory per bare host (PSS), no-change `plan` on a converged 3-member
-#   cluster, and a mode change from `apply` start to verified convergence.
+#   cluster, and a mode change from `apply` start to verified convergence, split into the wait for
+#   Patroni and pgconverge's own work (the process's whole time minus that wait).
 # Prints a table with median and min–max over RUNS repetitions (default 5). Needs root.
 #   bench/lab-figures.sh [RUNS]
 set -euo pipefail
@@ -48,13 +49,15 @@ stats "memory per bare host (PSS)" MiB "${pss[@]}"
 "$LAB" down >/dev/null
 "$LAB" up 3 >/dev/null
 # shellcheck source=/dev/null
-source "${PGC_LAB_DIR:-/tmp/pgconverge-lab}/lab.env"
+source "${PGC_LAB_DIR:-/tmp/pgconverge-lab$([[ ${PGC_LAB_ID:-0} == 0 ]] || echo "$PGC_LAB_ID")}/lab.env"
 mkdir -p "$WORK/c"
 cp "$ROOT"/examples/lab/strict-sync/*.yaml "$WORK/c/"
 pgc() { "$LAB" run "$PGC" "$@" -s "$LAB_MANIFESTS" -s "$WORK/c" --ssh-identity "$LAB_SSH_KEY" \
   --known-hosts "$LAB_KNOWN_HOSTS" --state-dir "$WORK/state"; }
 # The lab variant of the strict-sync seed wants 4 hosts; use 3 instances here.
 sed -i 's/instances: 4/instances: 3/; s/syncInstances: 2/syncInstances: 1/' "$WORK/c/sgcluster.yaml"
+# The example admits lab 0's client address; another lab's (PGC_LAB_ID) is 10.250.ID.1.
+sed -i "s|10.250.0.1/32|10.250.${PGC_LAB_ID:-0}.1/32|" "$WORK/c/sgcluster.yaml"
 t0=$(now); pgc apply --progress quiet >/dev/null 2>&1; t1=$(now)
 stats "bootstrap 3 members (apply, nothing → converged)" s "$(elapsed "$t0" "$t1")"
 plans=()
@@ -63,12 +66,19 @@ for _ in $(seq "$RUNS"); do
   plans+=("$(elapsed "$t0" "$t1")")
 done
 stats "no-change plan, 3 hosts" s "${plans[@]}"
-changes=()
+changes=() waited=() own=()
 modes=(sync strict-sync-all async strict-sync)
 for i in $(seq "$RUNS"); do
   m=${modes[$((i % ${#modes[@]}))]}
   sed -i "s/mode: .*/mode: $m/" "$WORK/c/sgcluster.yaml"
   t0=$(now); pgc apply --progress quiet >/dev/null 2>&1 || echo "apply to $m did not converge" >&2; t1=$(now)
-  changes+=("$(elapsed "$t0" "$t1")")
+  wall=$(elapsed "$t0" "$t1")
+  # The run's own account: how long it waited for Patroni to act (pauses between observations
+  # and the observations that found the change not there yet).
+  w=$("$LAB" run "$PGC" history -n 1 -o json --state-dir "$WORK/state" |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["runs"][-1]["waitedSeconds"])')
+  changes+=("$wall") waited+=("$w") own+=("$(awk -v a="$wall" -v b="$w" 'BEGIN{printf "%.3f", a - b}')")
 done
 stats "mode change, apply start → converged (loop_wait 1)" s "${changes[@]}"
+stats "… of it waiting for Patroni to act" s "${waited[@]}"
+stats "… pgconverge's own work (process start to exit, minus the wait), 3 hosts" s "${own[@]}"

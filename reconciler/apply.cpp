@@ -4,6 +4,8 @@
 #include <filesystem>
 #include <functional>
 #include <set>
+#include <tuple>
+#include <utility>
 #include <thread>
 
 #include "util/parallel.hpp"
@@ -74,6 +76,39 @@ Result<void> as_void(const Result<CommandResult>& r) {
 constexpr const char* k_stopping = "stopped: pgconverge is shutting down";
 bool stopping(const std::atomic<bool>* stop) { return stop && stop->load(); }
 
+// The wait tally of the cluster this thread applies (apply() runs each cluster on one thread
+// and sets it for the cluster's steps), or none.
+thread_local WaitTally* t_tally = nullptr;
+
+class ScopedTally {
+ public:
+  explicit ScopedTally(WaitTally* tally) : previous_(t_tally) { t_tally = tally; }
+  ~ScopedTally() { t_tally = previous_; }
+  ScopedTally(const ScopedTally&) = delete;
+  ScopedTally& operator=(const ScopedTally&) = delete;
+
+ private:
+  WaitTally* previous_;
+};
+
+// One observation of a wait: its time counts as waiting when Patroni had not acted yet.
+template <typename Observe>
+auto tallied_observation(WaitTally* tally, Observe&& observe) {
+  auto start = std::chrono::steady_clock::now();
+  auto [observed, done] = observe();
+  if (tally) {
+    ++tally->observations;
+    if (!done) tally->waited += std::chrono::steady_clock::now() - start;
+  }
+  return std::pair{std::move(observed), done};
+}
+
+void tallied_pause(WaitTally* tally) {
+  auto start = std::chrono::steady_clock::now();
+  std::this_thread::sleep_for(k_poll);
+  if (tally) tally->waited += std::chrono::steady_clock::now() - start;
+}
+
 // Polls observe_cluster until ready(observed) or the deadline; returns the last observation.
 template <typename Ready>
 Result<ObservedCluster> wait_for(const std::atomic<bool>* stop, const DesiredCluster& cluster, const ClusterSecrets& secrets, World& world,
@@ -82,13 +117,18 @@ Result<ObservedCluster> wait_for(const std::atomic<bool>* stop, const DesiredClu
   auto deadline = std::chrono::steady_clock::now() + timeout;
   ObservedCluster last;
   while (true) {
-    last = observe_cluster(cluster, member_addresses(cluster), &secrets, world, with_postgres, 4);
-    if (ready(last)) return last;
+    bool done = false;
+    std::tie(last, done) = tallied_observation(t_tally, [&] {
+      auto observed = observe_cluster(cluster, member_addresses(cluster), &secrets, world, with_postgres, 4);
+      bool is_ready = ready(observed);
+      return std::pair{std::move(observed), is_ready};
+    });
+    if (done) return last;
     if (std::chrono::steady_clock::now() >= deadline)
       return fail("timed out after " + std::to_string(timeout.count()) + "s waiting for " + what);
     if (stopping(stop)) return fail(std::string(k_stopping) + " while waiting for " + what);
     progress.update(token, "waiting for " + what);
-    std::this_thread::sleep_for(k_poll);
+    tallied_pause(t_tally);
   }
 }
 
@@ -591,7 +631,7 @@ std::size_t ApplyReport::applied() const {
 
 std::vector<std::string> wait_converged(const DesiredCluster& cluster, const ClusterSecrets& secrets, World& world,
                                         std::chrono::seconds timeout, std::size_t workers, Progress* progress,
-                                        ObservedCluster* last, const std::atomic<bool>* stop) {
+                                        ObservedCluster* last, const std::atomic<bool>* stop, WaitTally* tally) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   std::optional<Progress::Token> token;
   if (progress) token = progress->begin(cluster.name, "verify");
@@ -600,8 +640,11 @@ std::vector<std::string> wait_converged(const DesiredCluster& cluster, const Clu
   // not come back by waiting: after a grace period the wait ends, and the caller may re-plan.
   auto member_gone_since = std::chrono::steady_clock::time_point::max();  // max: none gone
   while (true) {
-    auto oc = observe_cluster(cluster, member_addresses(cluster), &secrets, world, true, workers);
-    diffs = differences(cluster, oc);
+    auto [oc, done] = tallied_observation(tally, [&] {
+      auto observed = observe_cluster(cluster, member_addresses(cluster), &secrets, world, true, workers);
+      diffs = differences(cluster, observed);
+      return std::pair{std::move(observed), diffs.empty()};
+    });
     if (last) *last = oc;
     auto now = std::chrono::steady_clock::now();
     bool gone = oc.api_reachable && std::any_of(cluster.members.begin(), cluster.members.end(), [&](const auto& m) {
@@ -618,7 +661,7 @@ std::vector<std::string> wait_converged(const DesiredCluster& cluster, const Clu
     bool stuck = (gone || only_pending) && now - member_gone_since >= k_member_gone_grace;
     if (diffs.empty() || now >= deadline || stuck || stopping(stop)) break;
     if (progress) progress->update(*token, diffs.front());
-    std::this_thread::sleep_for(k_poll);
+    tallied_pause(tally);
   }
   if (progress) progress->finish(*token, diffs.empty() ? "converged" : "not converged: " + diffs.front());
   return diffs;
@@ -714,6 +757,7 @@ ApplyReport apply(const Plan& plan, const manifests::ManifestSet& manifests, con
   parallel_for(plan.clusters.size(), options.workers, [&](std::size_t i) {
     const auto& cp = plan.clusters[i];
     auto& outcome = report.clusters[i];
+    ScopedTally tally(&outcome.waits);
     outcome.name = cp.name;
     outcome.errors = cp.errors;
     if (const auto* dc = find_cluster(desired, cp.name); dc && failed_etcds.contains(dc->dcs_name) && !cp.changes.empty()) {
@@ -745,7 +789,8 @@ ApplyReport apply(const Plan& plan, const manifests::ManifestSet& manifests, con
     if (!dc || !secrets.contains(cp.name)) return;
     bool wait = outcome.errors.empty() && !stopping(options.stop);
     outcome.differences = wait_converged(*dc, secrets.at(cp.name), world, wait ? options.wait_timeout : std::chrono::seconds(0),
-                                         options.workers, &progress, &outcome.observed.emplace(), options.stop);
+                                         options.workers, &progress, &outcome.observed.emplace(), options.stop,
+                                         &outcome.waits);
     outcome.converged = outcome.differences.empty();
   });
   return report;

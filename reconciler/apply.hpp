@@ -26,6 +26,18 @@ struct ApplyOptions {
   const std::atomic<bool>* stop = nullptr;
 };
 
+// Time an apply spent waiting for Patroni to act: the pauses between observations and the
+// observations that found it not done yet (the one that finds it done is pgconverge's own work).
+struct WaitTally {
+  std::chrono::nanoseconds waited{0};
+  std::size_t observations = 0;
+  WaitTally& operator+=(const WaitTally& o) {
+    waited += o.waited;
+    observations += o.observations;
+    return *this;
+  }
+};
+
 struct ClusterOutcome {
   std::string name;
   bool converged = false;
@@ -33,6 +45,7 @@ struct ClusterOutcome {
   std::vector<std::string> differences;  // what still differs after the wait
   std::vector<std::string> errors;       // steps that failed
   std::optional<ObservedCluster> observed;  // the last observation of the verification
+  WaitTally waits;                           // in the steps' waits and the verification
 };
 
 struct ApplyReport {
@@ -54,6 +67,6 @@ ApplyReport apply(const Plan& plan, const manifests::ManifestSet& manifests, con
 std::vector<std::string> wait_converged(const DesiredCluster& cluster, const ClusterSecrets& secrets, World& world,
                                         std::chrono::seconds timeout, std::size_t workers,
                                         Progress* progress = nullptr, ObservedCluster* last = nullptr,
-                                        const std::atomic<bool>* stop = nullptr);
+                                        const std::atomic<bool>* stop = nullptr, WaitTally* tally = nullptr);
 
 }  // namespace pgc::reconciler

@@ -1,5 +1,8 @@
 #include "reconciler/apply_run.hpp"
 
+#include <algorithm>
+#include <iomanip>
+#include <map>
 #include <sstream>
 
 #include "reconciler/plan_output.hpp"
@@ -11,6 +14,12 @@ namespace {
 
 double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+std::string format_seconds(double s) {
+  std::ostringstream out;
+  out << std::fixed << std::setprecision(s < 10 ? 2 : 1) << s << " s";
+  return out.str();
 }
 
 RunRecord new_record(const ApplyRunOptions& options) {
@@ -94,6 +103,7 @@ ApplyRunResult apply_run(const ApplyRunOptions& options, World& world, Progress&
   ApplyReport report;
   std::set<std::string> changed;  // clusters that had changes in some pass ("" for host changes)
   std::optional<std::set<std::string>> owned;  // ownership: the clusters of this instance
+  std::map<std::string, WaitTally> waits;      // per cluster, over all passes
   for (int pass = 1;; ++pass) {
     std::ostringstream diagnostics;
     auto prepared = prepare(options.run, world, sessions, diagnostics);
@@ -136,6 +146,7 @@ ApplyRunResult apply_run(const ApplyRunOptions& options, World& world, Progress&
                    options.apply);
     if (options.acting) options.acting(acting, false);
     record.changes_applied += report.applied();
+    for (const auto& outcome : report.clusters) waits[outcome.name] += outcome.waits;
     bool stop_requested = options.apply.stop && options.apply.stop->load();
     if (report.ok() || pass >= options.max_passes || stop_requested || !to_apply.has_changes())
       break;
@@ -193,6 +204,18 @@ ApplyRunResult apply_run(const ApplyRunOptions& options, World& world, Progress&
   if (changed.empty() && ok) {
     out << "Nothing to do: everything already matched the manifests.\n";
     record.result = "no-change";
+  }
+  // Clusters are applied in parallel: the longest wait is the part of the run's time spent
+  // only waiting (exact for one cluster).
+  WaitTally longest;
+  for (const auto& [name, tally] : waits)
+    if (tally.waited >= longest.waited) longest = tally;
+  record.waited_s = std::chrono::duration<double>(longest.waited).count();
+  if (!changed.empty()) {
+    double took = seconds_since(started);
+    out << "Took " << format_seconds(took) << ": " << format_seconds(std::max(0.0, took - record.waited_s))
+        << " pgconverge's own work, " << format_seconds(record.waited_s) << " waiting for Patroni to act ("
+        << longest.observations << (longest.observations == 1 ? " observation" : " observations") << ")\n";
   }
   return finish(ok ? 0 : 1);
 }

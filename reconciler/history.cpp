@@ -68,6 +68,7 @@ json to_json(const RunRecord& r) {
           {"revision", to_json(r.revision)},
           {"startedAt", r.started_at},
           {"durationSeconds", r.duration_s},
+          {"waitedSeconds", r.waited_s},
           {"changesPlanned", r.changes_planned},
           {"changesApplied", r.changes_applied},
           {"result", r.result},
@@ -92,6 +93,7 @@ RunRecord run_record_from_json(const json& j) {
   }
   r.started_at = s(j, "startedAt");
   r.duration_s = j.value("durationSeconds", 0.0);
+  r.waited_s = j.value("waitedSeconds", 0.0);
   r.changes_planned = j.value("changesPlanned", std::size_t{0});
   r.changes_applied = j.value("changesApplied", std::size_t{0});
   r.result = s(j, "result");

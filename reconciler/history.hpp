@@ -59,6 +59,7 @@ struct RunRecord {
   Revision revision;
   std::string started_at;    // RFC 3339, UTC
   double duration_s = 0;
+  double waited_s = 0;       // of duration_s: waiting for Patroni to act (the longest cluster's wait)
   std::size_t changes_planned = 0;
   std::size_t changes_applied = 0;
   std::string result;        // success, no-change, failure

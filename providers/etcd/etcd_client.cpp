@@ -1,41 +1,24 @@
-// etcd v3's JSON gateway over Boost.Beast, in the style of providers/patroni: one short-lived
-// connection per call, driven by its own io_context so that beast::tcp_stream's expiry bounds
-// connect, write and read together; header and body size limits.
+// etcd v3's JSON gateway through the shared Beast client (providers/http/http_client.hpp), as
+// providers/patroni: one short-lived connection per call, connect, write and read bounded by the
+// timeout together; header and body size limits.
 
 #include "providers/etcd/etcd_client.hpp"
-
-// GCC 12 reports a false "potential null pointer dereference" inside Asio 1.74's scheduler.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wnull-dereference"
-#include <boost/asio/connect.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/address.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/beast/core/error.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
-#include <boost/beast/http.hpp>
-#pragma GCC diagnostic pop
 
 #include <charconv>
 
 #include <nlohmann/json.hpp>
 
-#include "providers/http/beast_exchange.hpp"
+#include "providers/http/http_client.hpp"
 #include "util/strings.hpp"
 
 namespace pgc::providers {
 namespace {
 
-namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace http = beast::http;
-using tcp = asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
 using nlohmann::json;
 
-constexpr std::uint64_t k_body_limit = 1024 * 1024;  // answers here are a few hundred bytes
-constexpr std::uint32_t k_header_limit = 8 * 1024;
+constexpr std::size_t k_body_limit = 1024 * 1024;  // answers here are a few hundred bytes
+constexpr std::size_t k_header_limit = 8 * 1024;
 
 std::string base64(std::string_view in) {
   static constexpr char k_alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -73,7 +56,7 @@ std::string snippet(std::string_view body) {
 
 struct Endpoint {
   std::string host;
-  std::string port;
+  unsigned short port = 0;
 };
 
 class BeastEtcdClient final : public EtcdClient {
@@ -158,7 +141,7 @@ class BeastEtcdClient final : public EtcdClient {
   Result<json> call(const std::string& target, const json& body, bool tolerate_error = false) {
     std::vector<std::string> errors;
     for (const auto& e : endpoints_) {
-      std::string where = "etcd " + e.host + ":" + e.port + ": POST " + target + ": ";
+      std::string where = "etcd " + e.host + ":" + std::to_string(e.port) + ": POST " + target + ": ";
       auto response = post(e, target, body.dump());
       if (!response) {
         errors.push_back(where + response.error().message);
@@ -179,51 +162,21 @@ class BeastEtcdClient final : public EtcdClient {
   }
 
   Result<std::pair<int, std::string>> post(const Endpoint& e, const std::string& target, const std::string& body) {
-    auto deadline = Clock::now() + timeout_;
-    asio::io_context ioc;
-    beast::tcp_stream stream(ioc);
-    beast::error_code ec;
-    std::vector<tcp::endpoint> targets;
-    auto address = asio::ip::make_address(e.host, ec);
-    if (!ec) {
-      targets.emplace_back(address, static_cast<unsigned short>(std::stoi(e.port)));
-    } else {
-      tcp::resolver resolver(ioc);
-      bool done = false;
-      resolver.async_resolve(e.host, e.port, [&](const beast::error_code& err, const tcp::resolver::results_type& rs) {
-        ec = err;
-        for (const auto& r : rs) targets.push_back(r.endpoint());
-        done = true;
-      });
-      ioc.run_for(deadline - Clock::now());
-      if (!done) {
-        resolver.cancel();
-        return fail("timed out resolving " + e.host);
-      }
-      if (ec) return fail("cannot resolve " + e.host + ": " + ec.message());
+    http_client::Request req;
+    req.host = e.host;
+    req.port = e.port;
+    req.method = "POST";
+    req.target = target;
+    req.headers.emplace_back("Content-Type", "application/json");
+    req.body = body;
+    auto r = http_client::call(req, Clock::now() + timeout_, {k_header_limit, k_body_limit});
+    using http_client::Failure;
+    switch (r.failure) {
+      case Failure::none: return std::pair<int, std::string>{r.status, std::move(r.body)};
+      case Failure::timeout: return fail("timed out after " + std::to_string(timeout_.count()) + "ms");
+      case Failure::resolve: return fail("cannot resolve " + e.host + ": " + r.message);
+      default: return fail(r.message);
     }
-    auto run = [&]() {
-      ioc.restart();
-      ioc.run();
-    };
-    auto failure = [&](const beast::error_code& err) {
-      if (err == beast::error::timeout) return fail("timed out after " + std::to_string(timeout_.count()) + "ms");
-      return fail(err.message());
-    };
-    stream.expires_at(deadline);
-    stream.async_connect(targets, [&](const beast::error_code& err, const tcp::endpoint&) { ec = err; });
-    run();
-    if (ec) return failure(ec);
-
-    http::request<http::string_body> req{http::verb::post, target, 11};
-    req.set(http::field::host, e.host + ":" + e.port);
-    req.set(http::field::user_agent, "pgconverge");
-    req.set(http::field::content_type, "application/json");
-    req.keep_alive(false);
-    req.body() = body;
-    auto r = http_client::exchange(stream, req, deadline, k_header_limit, k_body_limit, run);
-    if (r.error) return failure(r.error);
-    return std::pair<int, std::string>{r.status, std::move(r.body)};
   }
 
   std::vector<Endpoint> endpoints_;
@@ -243,7 +196,7 @@ Result<std::unique_ptr<EtcdClient>> make_etcd_client(const EtcdOptions& options)
     auto [p, err] = std::from_chars(port.data(), port.data() + port.size(), n);
     if (host.empty() || err != std::errc() || p != port.data() + port.size() || n < 1 || n > 65535)
       return fail("etcd endpoint \"" + text + "\" is not host:port");
-    endpoints.push_back({host, port});
+    endpoints.push_back({host, static_cast<unsigned short>(n)});
   }
   if (endpoints.empty()) return fail("no etcd endpoints");
   return std::unique_ptr<EtcdClient>(std::make_unique<BeastEtcdClient>(std::move(endpoints), options.timeout));

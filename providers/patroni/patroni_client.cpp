@@ -1,29 +1,14 @@
-// The Patroni REST API over Boost.Beast. Each request is one short-lived connection driven by
-// its own io_context: the asynchronous operations carry beast::tcp_stream's expiry (the
-// synchronous ones would ignore it), so connect, write and read together never outlast the
+// The Patroni REST API, one short-lived connection per request through the shared Beast client
+// (providers/http/http_client.hpp): connect, write and read together never outlast the
 // endpoint's timeout.
 
 #include "providers/patroni/patroni_client.hpp"
-
-// GCC 12 reports a false "potential null pointer dereference" inside Asio 1.74's scheduler
-// (inlined thread_info access); the pragma covers only the Boost headers' own lines.
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wnull-dereference"
-#include <boost/asio/connect.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/address.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/beast/core/error.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
-#include <boost/beast/http.hpp>
-#pragma GCC diagnostic pop
 
 #include <algorithm>
 #include <cctype>
 #include <vector>
 
-#include "providers/http/beast_exchange.hpp"
+#include "providers/http/http_client.hpp"
 #include "util/strings.hpp"
 
 namespace pgc::providers {
@@ -35,15 +20,12 @@ nlohmann::json HttpResponse::json() const {
 
 namespace {
 
-namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace http = beast::http;
-using tcp = asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
+using http_client::Failure;
 
 // Patroni's answers are small; anything bigger than this is not Patroni.
-constexpr std::uint64_t k_body_limit = 8 * 1024 * 1024;
-constexpr std::uint32_t k_header_limit = 8 * 1024;
+constexpr std::size_t k_body_limit = 8 * 1024 * 1024;
+constexpr std::size_t k_header_limit = 8 * 1024;
 constexpr std::size_t k_snippet_length = 200;
 
 std::string format_duration(std::chrono::milliseconds d) {
@@ -80,35 +62,33 @@ std::string snippet(std::string_view body) {
   return out;
 }
 
-bool is_safe(http::verb v) { return v == http::verb::get || v == http::verb::head || v == http::verb::options; }
+bool is_safe(const std::string& method) { return method == "GET" || method == "HEAD" || method == "OPTIONS"; }
 
 class BeastPatroniClient final : public PatroniClient {
  public:
   explicit BeastPatroniClient(PatroniEndpoint endpoint)
       : endpoint_(std::move(endpoint)), where_("patroni " + host_port()) {}
 
-  Result<nlohmann::json> cluster() override { return json_call(http::verb::get, "/cluster", std::nullopt); }
-  Result<nlohmann::json> patroni() override { return json_call(http::verb::get, "/patroni", std::nullopt); }
-  Result<nlohmann::json> config() override { return json_call(http::verb::get, "/config", std::nullopt); }
+  Result<nlohmann::json> cluster() override { return json_call("GET", "/cluster", std::nullopt); }
+  Result<nlohmann::json> patroni() override { return json_call("GET", "/patroni", std::nullopt); }
+  Result<nlohmann::json> config() override { return json_call("GET", "/config", std::nullopt); }
   Result<nlohmann::json> patch_config(const nlohmann::json& patch) override {
-    return json_call(http::verb::patch, "/config", patch);
+    return json_call("PATCH", "/config", patch);
   }
-  Result<HttpResponse> reload() override { return send(http::verb::post, "/reload", std::nullopt); }
+  Result<HttpResponse> reload() override { return send("POST", "/reload", std::nullopt); }
   Result<HttpResponse> restart(bool only_pending) override {
     auto body = only_pending ? nlohmann::json{{"restart_pending", true}} : nlohmann::json::object();
-    return send(http::verb::post, "/restart", body);
+    return send("POST", "/restart", body);
   }
   Result<HttpResponse> switchover(const std::string& leader, const std::string& candidate) override {
-    return send(http::verb::post, "/switchover", nlohmann::json{{"leader", leader}, {"candidate", candidate}});
+    return send("POST", "/switchover", nlohmann::json{{"leader", leader}, {"candidate", candidate}});
   }
   Result<HttpResponse> request(const std::string& method, const std::string& target,
                                const std::optional<nlohmann::json>& body) override {
     std::string upper = method;
     std::transform(upper.begin(), upper.end(), upper.begin(),
                    [](unsigned char ch) { return static_cast<char>(std::toupper(ch)); });
-    auto verb = http::string_to_verb(upper);
-    if (verb == http::verb::unknown) return fail(where_ + ": " + method + " " + target + ": unknown HTTP method");
-    return send(verb, target, body);
+    return send(upper, target, body);
   }
 
  private:
@@ -118,10 +98,10 @@ class BeastPatroniClient final : public PatroniClient {
   }
 
   // A request that must answer 200 with a JSON body.
-  Result<nlohmann::json> json_call(http::verb verb, const std::string& target, const std::optional<nlohmann::json>& body) {
-    auto response = send(verb, target, body);
+  Result<nlohmann::json> json_call(const std::string& method, const std::string& target, const std::optional<nlohmann::json>& body) {
+    auto response = send(method, target, body);
     if (!response) return std::unexpected(response.error());
-    auto what = where_ + ": " + std::string(http::to_string(verb)) + " " + target + ": ";
+    auto what = where_ + ": " + method + " " + target + ": ";
     if (response->status != 200) {
       auto text = snippet(response->body);
       return fail(what + "HTTP " + std::to_string(response->status) + (text.empty() ? "" : ": " + text));
@@ -136,83 +116,46 @@ class BeastPatroniClient final : public PatroniClient {
 
   // One request on a fresh connection; any HTTP status is a response, only transport failures
   // are errors.
-  Result<HttpResponse> send(http::verb verb, const std::string& target, const std::optional<nlohmann::json>& body) {
-    auto what = where_ + ": " + std::string(http::to_string(verb)) + " " + target + ": ";
-    auto deadline = Clock::now() + endpoint_.timeout;
-    auto failure = [&](const beast::error_code& ec) { return fail(what + describe(ec)); };
-
-    asio::io_context ioc;
-    beast::tcp_stream stream(ioc);
-    beast::error_code ec;
-    std::vector<tcp::endpoint> targets;
-    auto address = asio::ip::make_address(endpoint_.address, ec);
-    auto port = static_cast<unsigned short>(endpoint_.port);
-    if (!ec) {
-      targets.emplace_back(address, port);
-    } else {
-      // A name, not an address: resolve it (getaddrinfo cannot be interrupted; see the header).
-      tcp::resolver resolver(ioc);
-      bool done = false;
-      resolver.async_resolve(endpoint_.address, std::to_string(endpoint_.port),
-                             [&](const beast::error_code& e, const tcp::resolver::results_type& results) {
-                               ec = e;
-                               for (const auto& r : results) targets.push_back(r.endpoint());
-                               done = true;
-                             });
-      ioc.run_for(deadline - Clock::now());
-      if (!done) {
-        resolver.cancel();
-        return fail(what + "timed out after " + format_duration(endpoint_.timeout) + " resolving the name");
-      }
-      if (ec) return fail(what + "cannot resolve " + endpoint_.address + ": " + ec.message());
-      ioc.restart();
-    }
-
-    // Each step sets the completion state and runs the loop until the stream's expiry or the
-    // operation ends it.
-    auto run = [&]() {
-      ioc.restart();
-      ioc.run();
-    };
-    stream.expires_at(deadline);
-    stream.async_connect(targets, [&](const beast::error_code& e, const tcp::endpoint&) { ec = e; });
-    run();
-    if (ec) return failure(ec);
-
-    http::request<http::string_body> req{verb, target, 11};
-    req.set(http::field::host, host_port());
-    req.set(http::field::user_agent, "pgconverge");
-    req.set(http::field::accept, "application/json");
-    req.keep_alive(false);
+  Result<HttpResponse> send(const std::string& method, const std::string& target,
+                            const std::optional<nlohmann::json>& body) {
+    http_client::Request req;
+    req.host = endpoint_.address;
+    req.port = static_cast<unsigned short>(endpoint_.port);
+    req.method = method;
+    req.target = target;
+    req.headers.emplace_back("Accept", "application/json");
     if (body) {
-      req.set(http::field::content_type, "application/json");
-      req.body() = body->dump();
+      req.headers.emplace_back("Content-Type", "application/json");
+      req.body = body->dump();
     }
-    if (!is_safe(verb) && !endpoint_.username.empty())
-      req.set(http::field::authorization, "Basic " + base64(endpoint_.username + ":" + endpoint_.password));
-    auto r = http_client::exchange(stream, req, deadline, k_header_limit, k_body_limit, run);
-    if (r.error) return failure(r.error);
+    if (!is_safe(method) && !endpoint_.username.empty())
+      req.headers.emplace_back("Authorization", "Basic " + base64(endpoint_.username + ":" + endpoint_.password));
+    auto r = http_client::call(req, Clock::now() + endpoint_.timeout, {k_header_limit, k_body_limit});
+    if (r.failure != Failure::none) return fail(where_ + ": " + method + " " + target + ": " + describe(r));
     return HttpResponse{r.status, std::move(r.body)};
   }
 
   // Transport errors in the words an operator expects.
-  std::string describe(const beast::error_code& ec) const {
-    if (ec == beast::error::timeout) return "timed out after " + format_duration(endpoint_.timeout);
-    if (ec == asio::error::connection_refused) return "connection refused";
-    if (ec == asio::error::host_unreachable) return "host unreachable";
-    if (ec == asio::error::network_unreachable) return "network unreachable";
-    if (ec == asio::error::connection_reset) return "connection reset by peer";
-    if (ec == http::error::end_of_stream || ec == asio::error::eof)
-      return "connection closed before a response";
-    if (ec == http::error::partial_message) return "connection closed in the middle of the response";
-    if (ec == http::error::body_limit) return "response larger than " + std::to_string(k_body_limit) + " bytes";
-    if (ec == http::error::header_limit)
-      return "response headers larger than " + std::to_string(k_header_limit) + " bytes";
-    // The parser's other errors: whatever answered does not speak HTTP (an SSH or PostgreSQL
-    // server on the port, garbage). Beast's own words are short: "bad version", "bad chunk".
-    if (ec.category() == http::make_error_code(http::error::bad_version).category())
-      return "not an HTTP response (" + ec.message() + ")";
-    auto text = ec.message();
+  std::string describe(const http_client::Response& r) const {
+    switch (r.failure) {
+      case Failure::none: break;
+      case Failure::unknown_method: return "unknown HTTP method";
+      case Failure::resolve_timeout: return "timed out after " + format_duration(endpoint_.timeout) + " resolving the name";
+      case Failure::resolve: return "cannot resolve " + endpoint_.address + ": " + r.message;
+      case Failure::timeout: return "timed out after " + format_duration(endpoint_.timeout);
+      case Failure::refused: return "connection refused";
+      case Failure::host_unreachable: return "host unreachable";
+      case Failure::network_unreachable: return "network unreachable";
+      case Failure::reset: return "connection reset by peer";
+      case Failure::closed: return "connection closed before a response";
+      case Failure::partial: return "connection closed in the middle of the response";
+      case Failure::body_limit: return "response larger than " + std::to_string(k_body_limit) + " bytes";
+      case Failure::header_limit: return "response headers larger than " + std::to_string(k_header_limit) + " bytes";
+      // Beast's own words are short: "bad version", "bad chunk".
+      case Failure::not_http: return "not an HTTP response (" + r.message + ")";
+      case Failure::other: break;
+    }
+    auto text = r.message;
     if (!text.empty()) text[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(text[0])));
     return text;
   }

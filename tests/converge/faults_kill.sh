@@ -34,12 +34,27 @@ for ((i = 1; i <= iterations; i++)); do
   write_cluster kill "$mode" "$n" "$sync" "$role"
   for h in pg-1 pg-2 pg-3; do has_data "$h" && had_data[$h]=1; done
   has_leader && led=1
-  # Kill after 0.2–4.0 s: before observing, while observing, writing configs, starting, patching.
-  delay=$(awk -v r="$RANDOM" 'BEGIN { printf "%.1f", 0.2 + (r % 39) / 10 }')
+  # Odd kills: 0.2–4.0 s after the start (before observing, while observing, writing configs,
+  # starting, patching). Even kills: 0–1.5 s after the apply logged its first step, so that at
+  # least half land among the steps however long observing takes (a sanitized build observes
+  # several times slower).
   "$LAB" run "$PGC" apply -s "$LAB_MANIFESTS" -s "$CLUSTER_DIR" --ssh-identity "$LAB_SSH_KEY" \
     --known-hosts "$LAB_KNOWN_HOSTS" --state-dir "$STATE" --progress log >"$WORK/kill.out" 2>"$WORK/kill.err" &
   pid=$!
-  sleep "$delay"
+  if ((i % 2)); then
+    delay=$(awk -v r="$RANDOM" 'BEGIN { printf "%.1f", 0.2 + (r % 39) / 10 }')
+  else
+    t_start=$(date +%s.%N)
+    for _ in $(seq 300); do
+      grep -q '^step ' "$WORK/kill.err" 2>/dev/null && break
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.05
+    done
+    after=$(awk -v r="$RANDOM" 'BEGIN { printf "%.1f", (r % 16) / 10 }')
+    sleep "$after"
+    delay=$(awk -v a="$t_start" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+  fi
+  ((i % 2 == 0)) || sleep "$delay"
   what=$(tail -n 1 "$WORK/kill.err" 2>/dev/null | cut -c1-90)
   if kill -KILL "$pid" 2>/dev/null; then
     wait "$pid" 2>/dev/null || true

@@ -1,5 +1,7 @@
 #include <catch2/catch.hpp>
 
+#include <unistd.h>
+
 #include <atomic>
 #include <filesystem>
 #include <fstream>
@@ -33,12 +35,14 @@ Run pgconverge(const std::vector<std::string>& args) {
   return r;
 }
 
-// A fresh directory under the build tree, removed at the end of the test.
+// A fresh directory under the build tree, removed at the end of the test. Named by process and
+// count: CTest runs each test case as its own process, several at a time (a per-process count
+// alone gave two processes the same directory, each removing the other's files).
 class TempDir {
  public:
   TempDir() {
     static std::atomic<int> counter{0};
-    path_ = fs::path(PGC_BINARY_DIR) / "cli_test_tmp" / std::to_string(counter++);
+    path_ = fs::path(PGC_BINARY_DIR) / "cli_test_tmp" / (std::to_string(getpid()) + "-" + std::to_string(counter++));
     fs::remove_all(path_);
     fs::create_directories(path_);
   }

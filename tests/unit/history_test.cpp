@@ -33,7 +33,7 @@ Revision revision(const std::string& sha) {
 TEST_CASE("history: a converged apply is Ready and records the revision it applied") {
   auto c = pgc::testing::make_cluster(3, ReplicationMode::sync, 1);
   auto o = pgc::testing::healthy(c, 1);
-  ClusterOutcome outcome{"c", true, 4, {}, {}, {}};
+  ClusterOutcome outcome{"c", true, 4, {}, {}, {}, {}};
   auto record = cluster_record(c, o, nullptr, &outcome, revision("0123456789abcdef"), nullptr);
   CHECK(status_of(record.conditions, "Ready") == "True/Converged");
   CHECK(record.condition("Ready")->message == "1 sync standby(s), 3 member(s) as declared");
@@ -51,7 +51,7 @@ TEST_CASE("history: a failed step is Stalled, and lastAppliedRevision stays at t
   auto o = pgc::testing::healthy(c, 1);
   RunRecord previous;
   previous.clusters.push_back({"default", "c", {}, "aaaaaaaaaaaa", 2, 2, false});
-  ClusterOutcome outcome{"c", false, 1, {"1 sync standby(s) in Patroni (c-1), expected 2"}, {"patch-dcs c: 503"}, {}};
+  ClusterOutcome outcome{"c", false, 1, {"1 sync standby(s) in Patroni (c-1), expected 2"}, {"patch-dcs c: 503"}, {}, {}};
   auto record = cluster_record(c, o, nullptr, &outcome, revision("bbbbbbbbbbbb"), &previous);
   CHECK(status_of(record.conditions, "Ready") == "False/StepFailed");
   CHECK(record.condition("Ready")->message == "patch-dcs c: 503");
@@ -67,7 +67,7 @@ TEST_CASE("history: not converged within the wait is Reconciling; members down a
   auto o = pgc::testing::healthy(c, 0);
   o.members[2].state = "stopped";
   o.members[1].pending_restart = true;
-  ClusterOutcome outcome{"c", false, 2, {"c-2 is stopped"}, {}, {}};
+  ClusterOutcome outcome{"c", false, 2, {"c-2 is stopped"}, {}, {}, {}};
   auto conditions = cluster_conditions(c, o, nullptr, &outcome);
   CHECK(status_of(conditions, "Ready") == "False/NotConverged");
   CHECK(status_of(conditions, "Reconciling") == "True/Progressing");

@@ -1,8 +1,8 @@
 // providers/etcd against a real etcd 3.4 started here on 127.0.0.1 (own data dir, free ports),
 // and against a silent TCP server for the timeout.
 
-#define CATCH_CONFIG_RUNNER
 #include <catch2/catch.hpp>
+#include "tests/support/catch_session.hpp"
 
 #include <chrono>
 #include <thread>
@@ -142,5 +142,5 @@ int main(int argc, char** argv) {
   if (auto missing = pgc::test::missing_tool({"etcd"})) return pgc::test::skip_suite(*missing);
   LocalEtcd etcd;
   g_etcd = &etcd;
-  return Catch::Session().run(argc, argv);
+  return pgc::test::run_catch(argc, argv);
 }

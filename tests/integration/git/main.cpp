@@ -1,8 +1,8 @@
 // The git integration suite's runner: checks the tools the tests drive and isolates git from the
 // user's configuration; exits 77 (CTest: skipped) when a tool is missing.
 
-#define CATCH_CONFIG_RUNNER
 #include <catch2/catch.hpp>
+#include "tests/support/catch_session.hpp"
 #include <algorithm>
 #include <chrono>
 #include <cstdlib>
@@ -71,5 +71,5 @@ int main(int argc, char** argv) {
   // default action: run_process must absorb it on its own.
   setenv("GIT_CONFIG_GLOBAL", "/dev/null", 1);
   setenv("GIT_CONFIG_NOSYSTEM", "1", 1);
-  return Catch::Session().run(argc, argv);
+  return pgc::test::run_catch(argc, argv);
 }

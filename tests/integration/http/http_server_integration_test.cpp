@@ -2,7 +2,6 @@
 // exactly which bytes arrive when: normal requests, the body and header limits, slow clients,
 // malformed requests, the connection limit, stop() during a request, and bounded memory.
 
-#define CATCH_CONFIG_MAIN
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>

@@ -7,7 +7,6 @@
 // the endpoint's timeout plus a margin (or at once, when nothing needs waiting for), and the
 // memory it holds must stay bounded. Needs nothing but the loopback interface.
 
-#define CATCH_CONFIG_MAIN
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -203,7 +202,9 @@ TEST_CASE("patroni faults: a connection closed early is told apart from a timeou
 
 TEST_CASE("patroni faults: garbage and other protocols are errors at once, not timeouts") {
   SECTION("random bytes") {
-    FakeTcpServer server(answer_then_stall(std::string("\x00\xff\x13\x37 \x01\x02garbage\r\n\r\n", 20)));
+    // sizeof - 1: the bytes without the literal's NUL (a count of 20 read past it: ASan).
+    static constexpr char k_garbage[] = "\x00\xff\x13\x37 \x01\x02garbage\r\n\r\n";
+    FakeTcpServer server(answer_then_stall(std::string(k_garbage, sizeof k_garbage - 1)));
     check_every_call(server, "not an HTTP response (bad version)", Expect::at_once);
   }
   SECTION("an SSH server on the port") {

@@ -8,7 +8,6 @@
 // Every call must return an error that names the server and the phase within its timeout plus a
 // margin, never hang or crash. Needs nothing but the loopback interface.
 
-#define CATCH_CONFIG_MAIN
 #include <catch2/catch.hpp>
 
 #include <chrono>

@@ -6,7 +6,6 @@
 // when a check fails. Needs root (initdb runs as postgres via runuser) and PostgreSQL 15's
 // binaries; without them it prints why and exits 77, which CTest reports as skipped.
 
-#define CATCH_CONFIG_RUNNER
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pwd.h>
@@ -16,6 +15,7 @@
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include "tests/support/catch_session.hpp"
 
 #include <algorithm>
 #include <array>
@@ -393,7 +393,7 @@ int main(int argc, char** argv) {
     g_replica_port = free_port();
     while (g_replica_port == g_primary_port) g_replica_port = free_port();
     servers.create_primary(g_primary_port);
-    int failed = Catch::Session().run(argc, argv);
+    int failed = pgc::test::run_catch(argc, argv);
     g_servers = nullptr;
     return failed == 0 ? 0 : 1;
   } catch (const std::exception& e) {

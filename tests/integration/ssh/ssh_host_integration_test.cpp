@@ -3,13 +3,13 @@
 // end. Needs root (sshd, and the files written are checked for root ownership), sshd and
 // ssh-keygen; without them it prints why and exits 77, which CTest reports as skipped.
 
-#define CATCH_CONFIG_RUNNER
 #include <pwd.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include "tests/support/catch_session.hpp"
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -797,7 +797,7 @@ int main(int argc, char** argv) {
   try {
     SuiteSshd sshd;
     g_sshd = &sshd;
-    result = Catch::Session().run(argc, argv);
+    result = pgc::test::run_catch(argc, argv);
     g_sshd = nullptr;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "ssh integration: %s\n", e.what());
