@@ -478,6 +478,12 @@ install -d -o postgres -g postgres -m 2775 /var/run/postgresql
                              return true;
                            });
     if (!stored) return fail("Patroni answered the PATCH but did not store it (" + stored.error().message + ")");
+    // PostgreSQL parameters take effect in Patroni's next loop; only then does a parameter that
+    // needs a restart show as a pending restart. The verification waits one loop (+1 s) first.
+    if (patch.contains("postgresql") && t_tally) {
+      auto loop_wait = std::chrono::seconds(c.dynamic_config.value("loop_wait", 10));
+      t_tally->settle_until = std::chrono::steady_clock::now() + loop_wait + std::chrono::seconds(1);
+    }
     return {};
   }
 
@@ -643,7 +649,8 @@ std::vector<std::string> wait_converged(const DesiredCluster& cluster, const Clu
     auto [oc, done] = tallied_observation(tally, [&] {
       auto observed = observe_cluster(cluster, member_addresses(cluster), &secrets, world, true, workers);
       diffs = differences(cluster, observed);
-      return std::pair{std::move(observed), diffs.empty()};
+      bool settled = !tally || std::chrono::steady_clock::now() >= tally->settle_until;
+      return std::pair{std::move(observed), diffs.empty() && settled};
     });
     if (last) *last = oc;
     auto now = std::chrono::steady_clock::now();
@@ -659,8 +666,9 @@ std::vector<std::string> wait_converged(const DesiredCluster& cluster, const Clu
     if (!gone && !only_pending) member_gone_since = std::chrono::steady_clock::time_point::max();
     else if (member_gone_since == std::chrono::steady_clock::time_point::max()) member_gone_since = now;
     bool stuck = (gone || only_pending) && now - member_gone_since >= k_member_gone_grace;
-    if (diffs.empty() || now >= deadline || stuck || stopping(stop)) break;
-    if (progress) progress->update(*token, diffs.front());
+    bool settled = !tally || now >= tally->settle_until;
+    if ((diffs.empty() && settled) || now >= deadline || stuck || stopping(stop)) break;
+    if (progress) progress->update(*token, diffs.empty() ? "waiting for Patroni's loop to apply the parameters" : diffs.front());
     tallied_pause(tally);
   }
   if (progress) progress->finish(*token, diffs.empty() ? "converged" : "not converged: " + diffs.front());

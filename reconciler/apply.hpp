@@ -31,6 +31,9 @@ struct ApplyOptions {
 struct WaitTally {
   std::chrono::nanoseconds waited{0};
   std::size_t observations = 0;
+  // Until then "no pending restart" proves nothing: PostgreSQL parameters were patched into the
+  // DCS and Patroni applies them (and reports a pending restart) only in its next loop.
+  std::chrono::steady_clock::time_point settle_until{};
   WaitTally& operator+=(const WaitTally& o) {
     waited += o.waited;
     observations += o.observations;
