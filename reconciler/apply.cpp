@@ -445,15 +445,31 @@ install -d -o postgres -g postgres -m 2775 /var/run/postgresql
     auto patch_config = [&](const json& body) {
       return on_any_member(c, [&](providers::PatroniClient& client) { return client.patch_config(body); });
     };
-    if (change.payload.value("release_first", false)) {
-      // Patroni 3.0.2 only releases a '*' (blocked writes) when synchronous_mode goes off (§5.5).
+    // The standby names a release waits to see cleared: '*' (§5.5) or stale names (plan.cpp).
+    std::vector<std::string> held = {"*"};
+    bool release = change.payload.value("release_first", false);
+    if (release && change.payload.contains("release_stale")) {
+      // Stale names are released only while still stale: a named standby that streams again since
+      // the plan is Patroni's to handle, and turning synchronous_mode off then would be a gap.
+      auto now = wait_for(options_.stop, c, sec, world_, options_.wait_timeout, "the leader's standby names", true, progress_,
+                          token, [](const ObservedCluster&) { return true; });
+      if (!now) return std::unexpected(now.error());
+      held = now->stale_standby_names();
+      release = !held.empty();
+    }
+    if (release) {
+      // Patroni 3.0.2 only clears such names when synchronous_mode goes off (§5.5).
       auto r = patch_config({{"synchronous_mode", false}, {"synchronous_mode_strict", false}});
       if (!r) return std::unexpected(r.error());
-      auto released = wait_for(options_.stop, c, sec, world_, options_.wait_timeout, "synchronous_standby_names to leave '*'", true,
-                               progress_, token, [](const ObservedCluster& oc) {
+      auto released = wait_for(options_.stop, c, sec, world_, options_.wait_timeout,
+                               "synchronous_standby_names to leave " + join(held, ", "), true, progress_, token,
+                               [&](const ObservedCluster& oc) {
                                  const auto* l = oc.leader();
                                  if (!l || !oc.postgres.contains(l->name)) return false;
-                                 return trim(oc.postgres.at(l->name).synchronous_standby_names) != "*";
+                                 auto names = standby_names(oc.postgres.at(l->name).synchronous_standby_names);
+                                 return std::none_of(held.begin(), held.end(), [&](const auto& n) {
+                                   return std::find(names.begin(), names.end(), n) != names.end();
+                                 });
                                });
       if (!released) return std::unexpected(released.error());
     }

@@ -113,9 +113,18 @@ struct ObservedCluster {
   [[nodiscard]] const ObservedMember* member(const std::string& name) const;
   // Members Patroni reports as sync standbys.
   [[nodiscard]] std::vector<std::string> sync_standbys() const;
+  // Patroni 3.0.2's stuck standby names (replication-semantics §5): in non-strict sync mode the
+  // leader's synchronous_standby_names names members none of which streams, while Patroni's /sync
+  // key names nobody. Patroni compares the standbys it picks with /sync only, so it never clears
+  // them, and commits wait until a named member returns. Those names; empty in any other state.
+  [[nodiscard]] std::vector<std::string> stale_standby_names() const;
   // Replicas that stream (state running/streaming, not the leader).
   [[nodiscard]] std::vector<std::string> streaming_replicas() const;
 };
+
+// The member names of a synchronous_standby_names value: `a`, `"a-1"`, `2 (a,b)`,
+// `FIRST 1 (a, "b")`, `ANY 1 (a)`; `*` stays `*`; none for an empty value.
+[[nodiscard]] std::vector<std::string> standby_names(const std::string& value);
 
 struct ObservedState {
   std::map<std::string, ObservedHost> hosts;        // by Host name

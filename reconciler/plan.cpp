@@ -422,6 +422,20 @@ void plan_cluster(const manifests::ManifestSet& manifests, const DesiredCluster&
       patch.contains("synchronous_node_count"))
     for (const char* key : {"synchronous_mode", "synchronous_mode_strict", "synchronous_node_count"})
       if (!patch.empty() && desired.dynamic_config.contains(key)) patch[key] = desired.dynamic_config[key];
+  // Patroni 3.0.2 leaves commits waiting on standby names nobody streams as in non-strict sync
+  // (ObservedCluster::stale_standby_names); synchronous_mode off and on again releases them.
+  const bool wants_sync = desired.dynamic_config.value("synchronous_mode", false);
+  const bool wants_strict = desired.dynamic_config.value("synchronous_mode_strict", false);
+  std::vector<std::string> stale = wants_sync && !wants_strict ? oc.stale_standby_names() : std::vector<std::string>{};
+  if (!stale.empty()) {
+    for (const char* key : {"synchronous_mode", "synchronous_mode_strict", "synchronous_node_count"})
+      if (desired.dynamic_config.contains(key)) patch[key] = desired.dynamic_config[key];
+    std::string names = oc.postgres.at(oc.leader()->name).synchronous_standby_names;
+    before.push_back("synchronous_standby_names=" + names);
+    after.push_back("synchronous_standby_names=(empty)");
+    keys.push_back("synchronous_standby_names");
+    dcs_fields.push_back(FieldChange{"synchronous_standby_names (leader)", names, "(empty)"});
+  }
   if (!patch.empty()) {
     Change change = make_change("cluster " + desired.name + ": Patroni dynamic configuration", Action::update, join(before, ", "),
                   join(after, ", "), plan.bootstrap ? "declared settings (applied once replicas stream)" : "drift in " + join(keys, ", "),
@@ -432,9 +446,16 @@ void plan_cluster(const manifests::ManifestSet& manifests, const DesiredCluster&
     // synchronous_mode: false releases the waiting commits (replication-semantics §5.5).
     const auto* leader = oc.leader();
     if (leader && oc.postgres.contains(leader->name) &&
-        trim(oc.postgres.at(leader->name).synchronous_standby_names) == "*" &&
-        !desired.dynamic_config.value("synchronous_mode_strict", false))
+        trim(oc.postgres.at(leader->name).synchronous_standby_names) == "*" && !wants_strict)
       change.payload["release_first"] = true;
+    if (!stale.empty()) {
+      change.payload["release_first"] = true;
+      change.payload["release_stale"] = stale;
+      change.reason = "commits wait on " + join(stale, ", ") +
+                      ", which no longer stream(s), and Patroni 3.0.2 does not release them (its /sync key names no "
+                      "standby): synchronous_mode off, then on again" +
+                      (keys.size() > 1 ? "; drift in " + join(std::vector<std::string>(keys.begin(), keys.end() - 1), ", ") : "");
+    }
     plan.changes.push_back(change);
   }
 

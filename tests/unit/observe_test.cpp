@@ -113,3 +113,62 @@ TEST_CASE("observe: Patroni JSON of the wrong shape is read as absent fields, ne
     CHECK(oc.system_identifier.empty());
   }
 }
+
+TEST_CASE("observed: synchronous_standby_names values give their member names") {
+  CHECK(standby_names("").empty());
+  CHECK(standby_names("  ").empty());
+  CHECK(standby_names("*") == std::vector<std::string>{"*"});
+  CHECK(standby_names("\"guard-2\"") == std::vector<std::string>{"guard-2"});
+  CHECK(standby_names("c1") == std::vector<std::string>{"c1"});
+  CHECK(standby_names("Node1") == std::vector<std::string>{"node1"});  // unquoted folds to lower case
+  CHECK(standby_names("2 (\"c-1\",\"c-2\")") == std::vector<std::string>{"c-1", "c-2"});
+  CHECK(standby_names("FIRST 1 (a, \"B\")") == std::vector<std::string>{"a", "B"});
+  CHECK(standby_names("ANY 1 (\"x\"\"y\")") == std::vector<std::string>{"x\"y"});
+}
+
+namespace {
+// Seen on the lab (strict suite, CI): sync (non-strict), both replicas stopped within Patroni's
+// 2 s window — /sync empty, the leader still names c-2, nobody streams.
+ObservedCluster stuck_names() {
+  auto c = pgc::testing::make_cluster(3, pgc::manifests::ReplicationMode::sync, 1);
+  auto oc = pgc::testing::healthy(c, 0);
+  oc.members.resize(1);
+  oc.postgres["c-0"].sync_states.clear();
+  oc.postgres["c-0"].synchronous_standby_names = "\"c-2\"";
+  return oc;
+}
+}  // namespace
+
+TEST_CASE("observed: standby names nobody streams while /sync is empty are stale in non-strict sync") {
+  CHECK(stuck_names().stale_standby_names() == std::vector<std::string>{"c-2"});
+}
+
+TEST_CASE("observed: standby names are not stale while one streams, /sync names one, or in strict or async") {
+  auto streams = stuck_names();
+  streams.postgres["c-0"].sync_states.emplace_back("c-2", "async");  // Patroni's 2 s window: it will become sync
+  CHECK(streams.stale_standby_names().empty());
+
+  auto recorded = stuck_names();
+  ObservedMember m;
+  m.name = "c-2";
+  m.role = "sync_standby";
+  m.state = "stopped";
+  recorded.members.push_back(m);  // /sync still names it: Patroni's next loop releases it itself
+  CHECK(recorded.stale_standby_names().empty());
+
+  auto strict = stuck_names();
+  strict.dcs_config["synchronous_mode_strict"] = true;  // strict blocks by design
+  CHECK(strict.stale_standby_names().empty());
+
+  auto async = stuck_names();
+  async.dcs_config["synchronous_mode"] = false;
+  CHECK(async.stale_standby_names().empty());
+
+  auto star = stuck_names();
+  star.postgres["c-0"].synchronous_standby_names = "*";  // the other release (§5.5), planned separately
+  CHECK(star.stale_standby_names().empty());
+
+  auto unreachable = stuck_names();
+  unreachable.postgres["c-0"].reachable = false;
+  CHECK(unreachable.stale_standby_names().empty());
+}

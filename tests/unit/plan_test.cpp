@@ -227,6 +227,43 @@ TEST_CASE("plan: regression: after releasing '*' the patch puts synchronous_mode
   CHECK(plan.clusters[0].changes[0].fields[0].key == "synchronous_mode_strict");
 }
 
+TEST_CASE("plan: standby names nobody streams in non-strict sync are released (Patroni 3.0.2 keeps them)") {
+  auto c = testing::make_cluster(3, ReplicationMode::sync, 1);
+  auto secrets = testing::fixed_secrets();
+  auto observed = observed_hosts(c, true, secrets);
+  auto oc = testing::healthy(c, 0);
+  oc.members.resize(1);  // both replicas gone
+  oc.postgres["c-0"].sync_states.clear();
+  oc.postgres["c-0"].synchronous_standby_names = "\"c-2\"";
+  observed.clusters["c"] = oc;
+  auto plan = diff(hosts_for(c), DesiredState{{c}}, observed, {{"c", secrets}});
+  const auto& cp = plan.clusters[0];
+  auto dcs = std::find_if(cp.changes.begin(), cp.changes.end(), [](const auto& ch) { return ch.step == Step::patch_dcs; });
+  REQUIRE(dcs != cp.changes.end());
+  CHECK(dcs->payload["release_first"] == true);
+  CHECK(dcs->payload["release_stale"] == nlohmann::json::array({"c-2"}));
+  // The patch puts the declared mode back after the release; the DCS keys themselves match.
+  CHECK(dcs->payload["patch"] == nlohmann::json{{"synchronous_mode", true}, {"synchronous_mode_strict", false},
+                                                {"synchronous_node_count", 1}});
+  REQUIRE(dcs->fields.size() == 1);
+  CHECK(dcs->fields[0].key == "synchronous_standby_names (leader)");
+  CHECK(dcs->fields[0].before == "\"c-2\"");
+  CHECK(dcs->reason.find("commits wait on c-2") == 0);
+}
+
+TEST_CASE("plan: the same standby names in strict sync are not released (strict blocks by design)") {
+  auto c = testing::make_cluster(3, ReplicationMode::strict_sync, 1);
+  auto secrets = testing::fixed_secrets();
+  auto observed = observed_hosts(c, true, secrets);
+  auto oc = testing::healthy(c, 0);
+  oc.members.resize(1);
+  oc.postgres["c-0"].sync_states.clear();
+  oc.postgres["c-0"].synchronous_standby_names = "\"c-2\"";
+  observed.clusters["c"] = oc;
+  auto plan = diff(hosts_for(c), DesiredState{{c}}, observed, {{"c", secrets}});
+  for (const auto& ch : plan.clusters[0].changes) CHECK(ch.step != Step::patch_dcs);
+}
+
 TEST_CASE("plan: an unreachable host is an error for its member only") {
   auto c = testing::make_cluster(3, ReplicationMode::async);
   auto secrets = testing::fixed_secrets();
