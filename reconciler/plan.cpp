@@ -422,7 +422,7 @@ void plan_cluster(const manifests::ManifestSet& manifests, const DesiredCluster&
       patch.contains("synchronous_node_count"))
     for (const char* key : {"synchronous_mode", "synchronous_mode_strict", "synchronous_node_count"})
       if (!patch.empty() && desired.dynamic_config.contains(key)) patch[key] = desired.dynamic_config[key];
-  // Patroni 3.0.2 leaves commits waiting on standby names nobody streams as in non-strict sync
+  // Patroni 3.0.2 leaves commits waiting on standby names nobody streams, in non-strict sync
   // (ObservedCluster::stale_standby_names); synchronous_mode off and on again releases them.
   const bool wants_sync = desired.dynamic_config.value("synchronous_mode", false);
   const bool wants_strict = desired.dynamic_config.value("synchronous_mode_strict", false);
