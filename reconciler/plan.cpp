@@ -416,20 +416,19 @@ void plan_cluster(const manifests::ManifestSet& manifests, const DesiredCluster&
     dcs_fields.push_back(FieldChange{dotted(pointer), show(current), show(value)});
     if (pointer.starts_with("/synchronous_")) replication_changes = true;
   }
-  // The mode keys go together in one PATCH (replication-semantics §2), also when only one of them
-  // differs: after a release (below) the patch must put synchronous_mode back.
-  if (replication_changes || patch.contains("synchronous_mode") || patch.contains("synchronous_mode_strict") ||
-      patch.contains("synchronous_node_count"))
-    for (const char* key : {"synchronous_mode", "synchronous_mode_strict", "synchronous_node_count"})
-      if (!patch.empty() && desired.dynamic_config.contains(key)) patch[key] = desired.dynamic_config[key];
   // Patroni 3.0.2 leaves commits waiting on standby names nobody streams, in non-strict sync
   // (ObservedCluster::stale_standby_names); synchronous_mode off and on again releases them.
   const bool wants_sync = desired.dynamic_config.value("synchronous_mode", false);
   const bool wants_strict = desired.dynamic_config.value("synchronous_mode_strict", false);
   std::vector<std::string> stale = wants_sync && !wants_strict ? oc.stale_standby_names() : std::vector<std::string>{};
-  if (!stale.empty()) {
+  // The mode keys go together in one PATCH (replication-semantics §2), also when only one of them
+  // differs: after a release (below) the patch must put synchronous_mode back.
+  if (!stale.empty() || (!patch.empty() && (replication_changes || patch.contains("synchronous_mode") ||
+                                            patch.contains("synchronous_mode_strict") ||
+                                            patch.contains("synchronous_node_count"))))
     for (const char* key : {"synchronous_mode", "synchronous_mode_strict", "synchronous_node_count"})
       if (desired.dynamic_config.contains(key)) patch[key] = desired.dynamic_config[key];
+  if (!stale.empty()) {
     std::string names = oc.postgres.at(oc.leader()->name).synchronous_standby_names;
     before.push_back("synchronous_standby_names=" + names);
     after.push_back("synchronous_standby_names=(empty)");

@@ -31,7 +31,7 @@ sync_settled() {
 # the other replica in synchronous_standby_names, waits 2 s for it to report 'sync', and only then
 # records it in /sync. A second replica stopping inside those 2 s leaves /sync empty and the stopped
 # replica named, both agree with "no replica left", and commits wait — in non-strict sync — until a
-# replica returns (docs/replication.md). Stop them one at a time, each once the leader has settled.
+# replica returns (docs/reliability.md). Stop them one at a time, each once the leader has settled.
 stop_replicas_settled() {
   local cluster=$1 leader=$2 h name deadline
   for h in $(status_json "$cluster" | jq -r '.clusters[0].members[] | select(.role!="Leader") | .host'); do
@@ -77,8 +77,8 @@ expect_exit 0 pgc apply --progress log
 
 # Both replicas lost inside that 2 s window, made deterministic: the other replica's Patroni is
 # SIGKILLed (its PostgreSQL keeps streaming), the sync standby is stopped, and as soon as the leader
-# names the other replica in synchronous_standby_names, that replica's PostgreSQL stops at once. Then nobody streams,
-# /sync is empty, the leader names a replica that is gone, and commits wait for good.
+# names the other replica in synchronous_standby_names, that replica's PostgreSQL stops at once.
+# Then nobody streams, /sync is empty, the leader names a replica that is gone, and commits wait.
 step "sync: both replicas lost within Patroni's 2 s window: commits wait; apply releases them"
 host_of() { local ip; ip=$(status_json guard | jq -r --arg n "$1" '.clusters[0].members[] | select(.name==$n) | .host'); echo "pg-$(( ${ip##*.} - 10 ))"; }
 stuck=""
