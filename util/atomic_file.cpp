@@ -1,4 +1,5 @@
 #include "util/atomic_file.hpp"
+#include "util/strings.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -12,8 +13,6 @@
 
 namespace pgc {
 namespace {
-
-std::string errno_text() { return std::strerror(errno); }
 
 Result<void> fsync_path(const std::filesystem::path& path, int flags) {
   int fd = ::open(path.c_str(), flags | O_CLOEXEC);

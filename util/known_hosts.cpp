@@ -1,4 +1,5 @@
 #include "util/known_hosts.hpp"
+#include "util/strings.hpp"
 
 #include <fcntl.h>
 #include <sys/file.h>
@@ -14,8 +15,6 @@ namespace pgc {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string errno_text() { return std::strerror(errno); }
 
 // A file descriptor closed on scope exit.
 struct Fd {

@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
+#include <cstdint>
+#include <cstring>
 
 namespace pgc {
 
@@ -94,6 +97,23 @@ std::optional<std::string> closest_match(std::string_view word,
   return best;
 }
 
+std::string base64_encode(std::string_view in) {
+  static constexpr std::string_view chars =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  out.reserve((in.size() + 2) / 3 * 4);
+  for (std::size_t i = 0; i < in.size(); i += 3) {
+    std::uint32_t n = static_cast<std::uint32_t>(static_cast<unsigned char>(in[i])) << 16;
+    if (i + 1 < in.size()) n |= static_cast<std::uint32_t>(static_cast<unsigned char>(in[i + 1])) << 8;
+    if (i + 2 < in.size()) n |= static_cast<unsigned char>(in[i + 2]);
+    out += chars[(n >> 18) & 63];
+    out += chars[(n >> 12) & 63];
+    out += i + 1 < in.size() ? chars[(n >> 6) & 63] : '=';
+    out += i + 2 < in.size() ? chars[n & 63] : '=';
+  }
+  return out;
+}
+
 std::string base64_decode(std::string_view in) {
   static constexpr std::string_view chars =
       "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -112,5 +132,7 @@ std::string base64_decode(std::string_view in) {
   }
   return out;
 }
+
+std::string errno_text() { return std::strerror(errno); }
 
 }  // namespace pgc

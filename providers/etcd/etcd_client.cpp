@@ -20,21 +20,6 @@ using nlohmann::json;
 constexpr std::size_t k_body_limit = 1024 * 1024;  // answers here are a few hundred bytes
 constexpr std::size_t k_header_limit = 8 * 1024;
 
-std::string base64(std::string_view in) {
-  static constexpr char k_alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  for (std::size_t i = 0; i < in.size(); i += 3) {
-    std::uint32_t n = static_cast<std::uint32_t>(static_cast<unsigned char>(in[i])) << 16;
-    if (i + 1 < in.size()) n |= static_cast<std::uint32_t>(static_cast<unsigned char>(in[i + 1])) << 8;
-    if (i + 2 < in.size()) n |= static_cast<unsigned char>(in[i + 2]);
-    out += k_alphabet[(n >> 18) & 63];
-    out += k_alphabet[(n >> 12) & 63];
-    out += i + 1 < in.size() ? k_alphabet[(n >> 6) & 63] : '=';
-    out += i + 2 < in.size() ? k_alphabet[n & 63] : '=';
-  }
-  return out;
-}
-
 // The gateway writes int64 as JSON strings ("ID": "7587870123"); absent means 0 (proto3).
 std::int64_t int64_field(const json& object, const char* name) {
   if (!object.is_object() || !object.contains(name)) return 0;
@@ -88,11 +73,11 @@ class BeastEtcdClient final : public EtcdClient {
 
   Result<EtcdCreate> create(const std::string& key, const std::string& value, std::int64_t lease) override {
     json body = {
-        {"compare", json::array({{{"key", base64(key)}, {"result", "EQUAL"}, {"target", "CREATE"},
+        {"compare", json::array({{{"key", base64_encode(key)}, {"result", "EQUAL"}, {"target", "CREATE"},
                                   {"create_revision", "0"}}})},
-        {"success", json::array({{{"request_put", {{"key", base64(key)}, {"value", base64(value)},
+        {"success", json::array({{{"request_put", {{"key", base64_encode(key)}, {"value", base64_encode(value)},
                                                    {"lease", std::to_string(lease)}}}}})},
-        {"failure", json::array({{{"request_range", {{"key", base64(key)}}}}})}};
+        {"failure", json::array({{{"request_range", {{"key", base64_encode(key)}}}}})}};
     auto r = call("/v3/kv/txn", body);
     if (!r) return std::unexpected(r.error());
     EtcdCreate out;
@@ -107,9 +92,9 @@ class BeastEtcdClient final : public EtcdClient {
   Result<bool> replace(const std::string& key, const std::string& value, std::int64_t lease,
                        std::int64_t mod_revision) override {
     json body = {
-        {"compare", json::array({{{"key", base64(key)}, {"result", "EQUAL"}, {"target", "MOD"},
+        {"compare", json::array({{{"key", base64_encode(key)}, {"result", "EQUAL"}, {"target", "MOD"},
                                   {"mod_revision", std::to_string(mod_revision)}}})},
-        {"success", json::array({{{"request_put", {{"key", base64(key)}, {"value", base64(value)},
+        {"success", json::array({{{"request_put", {{"key", base64_encode(key)}, {"value", base64_encode(value)},
                                                    {"lease", std::to_string(lease)}}}}})}};
     auto r = call("/v3/kv/txn", body);
     if (!r) return std::unexpected(r.error());
@@ -117,7 +102,7 @@ class BeastEtcdClient final : public EtcdClient {
   }
 
   Result<std::optional<EtcdKeyValue>> get(const std::string& key) override {
-    auto r = call("/v3/kv/range", {{"key", base64(key)}});
+    auto r = call("/v3/kv/range", {{"key", base64_encode(key)}});
     if (!r) return std::unexpected(r.error());
     return first_kv(*r);
   }

@@ -37,22 +37,6 @@ std::string format_duration(std::chrono::milliseconds d) {
   return s + "s";
 }
 
-std::string base64(std::string_view in) {
-  static constexpr char k_alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  out.reserve((in.size() + 2) / 3 * 4);
-  for (std::size_t i = 0; i < in.size(); i += 3) {
-    std::uint32_t n = static_cast<std::uint32_t>(static_cast<unsigned char>(in[i])) << 16;
-    if (i + 1 < in.size()) n |= static_cast<std::uint32_t>(static_cast<unsigned char>(in[i + 1])) << 8;
-    if (i + 2 < in.size()) n |= static_cast<unsigned char>(in[i + 2]);
-    out += k_alphabet[(n >> 18) & 63];
-    out += k_alphabet[(n >> 12) & 63];
-    out += i + 1 < in.size() ? k_alphabet[(n >> 6) & 63] : '=';
-    out += i + 2 < in.size() ? k_alphabet[n & 63] : '=';
-  }
-  return out;
-}
-
 // The first part of a body on one line, for error messages.
 std::string snippet(std::string_view body) {
   std::string out;
@@ -129,7 +113,7 @@ class BeastPatroniClient final : public PatroniClient {
       req.body = body->dump();
     }
     if (!is_safe(method) && !endpoint_.username.empty())
-      req.headers.emplace_back("Authorization", "Basic " + base64(endpoint_.username + ":" + endpoint_.password));
+      req.headers.emplace_back("Authorization", "Basic " + base64_encode(endpoint_.username + ":" + endpoint_.password));
     auto r = http_client::call(req, Clock::now() + endpoint_.timeout, {k_header_limit, k_body_limit});
     if (r.failure != Failure::none) return fail(where_ + ": " + method + " " + target + ": " + describe(r));
     return HttpResponse{r.status, std::move(r.body)};

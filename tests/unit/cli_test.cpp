@@ -2,7 +2,6 @@
 
 #include <unistd.h>
 
-#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -10,9 +9,11 @@
 #include <nlohmann/json.hpp>
 
 #include "reconciler/cli/cli.hpp"
+#include "tests/unit/temp_dir.hpp"
 
 namespace fs = std::filesystem;
 using json = nlohmann::json;
+using pgc::testing::TempDir;
 
 namespace {
 
@@ -34,31 +35,6 @@ Run pgconverge(const std::vector<std::string>& args) {
   r.err = err.str();
   return r;
 }
-
-// A fresh directory under the build tree, removed at the end of the test. Named by process and
-// count: CTest runs each test case as its own process, several at a time (a per-process count
-// alone gave two processes the same directory, each removing the other's files).
-class TempDir {
- public:
-  TempDir() {
-    static std::atomic<int> counter{0};
-    path_ = fs::path(PGC_BINARY_DIR) / "cli_test_tmp" / (std::to_string(getpid()) + "-" + std::to_string(counter++));
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  [[nodiscard]] std::string str() const { return path_.string(); }
-  void write(const std::string& name, const std::string& text) const { std::ofstream(path_ / name) << text; }
-
- private:
-  fs::path path_;
-};
 
 // The manifests `tests/lab/lab up n` writes: Hosts pg-1..pg-n and EtcdCluster dcs.
 void write_lab_manifests(const TempDir& dir, int hosts) {

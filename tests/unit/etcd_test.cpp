@@ -15,7 +15,7 @@
 
 using namespace pgc;
 using namespace pgc::reconciler;
-using pgc::testing::TempDir;
+using pgc::testing::ManifestDir;
 using Lines = std::vector<std::string>;
 
 namespace {
@@ -34,7 +34,7 @@ std::string hosts_yaml(int n = 5) {
 const std::string k_etcd_head = "apiVersion: pgconverge.io/v1\nkind: EtcdCluster\nmetadata: {name: dcs}\nspec:\n";  // 1-4
 
 Lines errors_of(const std::string& etcd_text) {
-  TempDir dir;
+  ManifestDir dir;
   dir.write("hosts.yaml", hosts_yaml());
   dir.write("etcd.yaml", etcd_text);
   Lines out;
@@ -45,7 +45,7 @@ Lines errors_of(const std::string& etcd_text) {
 }
 
 manifests::ManifestSet load_set(const std::string& etcd_text, const std::string& extra = "") {
-  TempDir dir;
+  ManifestDir dir;
   dir.write("hosts.yaml", hosts_yaml());
   dir.write("etcd.yaml", etcd_text);
   if (!extra.empty()) dir.write("cluster.yaml", extra);

@@ -114,7 +114,7 @@ TEST_CASE("history: records survive a JSON round trip") {
 
 TEST_CASE("history: append keeps the newest runs, 0600, and a damaged file is set aside") {
   TempDir dir;
-  History history(dir.path, 3);
+  History history(dir.path(), 3);
   CHECK(history.load()->empty());
   for (int i = 0; i < 5; ++i) {
     RunRecord r;

@@ -53,7 +53,7 @@ const std::string k_entry =
 
 TEST_CASE("known_hosts: an entry is appended after the existing ones, keeping the mode", "[known_hosts]") {
   pgc::testing::TempDir temp;
-  auto file = temp.path / "known_hosts";
+  auto file = temp.path() / "known_hosts";
   write(file, "# site hosts\n10.0.0.11 ssh-ed25519 AAAA1");  // no final newline
   fs::permissions(file, fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read);
   auto appended = append_known_hosts_entry(file, k_entry, always);
@@ -61,7 +61,7 @@ TEST_CASE("known_hosts: an entry is appended after the existing ones, keeping th
   CHECK(*appended);
   CHECK(read(file) == "# site hosts\n10.0.0.11 ssh-ed25519 AAAA1\n" + k_entry);
   CHECK(mode_of(file) == 0640);
-  CHECK(names_in(temp.path) == std::vector<std::string>{"known_hosts"});
+  CHECK(names_in(temp.path()) == std::vector<std::string>{"known_hosts"});
 
   // An entry without its newline gets one.
   REQUIRE(append_known_hosts_entry(file, "10.0.0.13 ssh-ed25519 AAAA3", always));
@@ -70,7 +70,7 @@ TEST_CASE("known_hosts: an entry is appended after the existing ones, keeping th
 
 TEST_CASE("known_hosts: a missing file and directory are created, 0644 and 0700", "[known_hosts]") {
   pgc::testing::TempDir temp;
-  auto file = temp.path / "home" / ".ssh" / "known_hosts";
+  auto file = temp.path() / "home" / ".ssh" / "known_hosts";
   std::string seen = "unset";
   auto appended = append_known_hosts_entry(file, k_entry, [&](const std::string& current) -> Result<bool> {
     seen = current;
@@ -86,7 +86,7 @@ TEST_CASE("known_hosts: a missing file and directory are created, 0644 and 0700"
 
 TEST_CASE("known_hosts: nothing is written when the host became known or is refused", "[known_hosts]") {
   pgc::testing::TempDir temp;
-  auto file = temp.path / "known_hosts";
+  auto file = temp.path() / "known_hosts";
   write(file, k_entry);
   auto inode = [&] {
     struct stat st {};
@@ -111,43 +111,43 @@ TEST_CASE("known_hosts: nothing is written when the host became known or is refu
   CHECK(refused.error().message == "host key mismatch");
   CHECK(read(file) == k_entry);
   CHECK(inode() == before);
-  CHECK(names_in(temp.path) == std::vector<std::string>{"known_hosts"});
+  CHECK(names_in(temp.path()) == std::vector<std::string>{"known_hosts"});
 }
 
 TEST_CASE("known_hosts: a symlink is followed and stays a symlink", "[known_hosts]") {
   pgc::testing::TempDir temp;
-  fs::create_directories(temp.path / "real");
-  write(temp.path / "real" / "known_hosts", "");
-  fs::create_symlink(temp.path / "real" / "known_hosts", temp.path / "known_hosts");
-  REQUIRE(append_known_hosts_entry(temp.path / "known_hosts", k_entry, always));
-  CHECK(fs::is_symlink(temp.path / "known_hosts"));
-  CHECK(read(temp.path / "real" / "known_hosts") == k_entry);
+  fs::create_directories(temp.path() / "real");
+  write(temp.path() / "real" / "known_hosts", "");
+  fs::create_symlink(temp.path() / "real" / "known_hosts", temp.path() / "known_hosts");
+  REQUIRE(append_known_hosts_entry(temp.path() / "known_hosts", k_entry, always));
+  CHECK(fs::is_symlink(temp.path() / "known_hosts"));
+  CHECK(read(temp.path() / "real" / "known_hosts") == k_entry);
 
-  fs::create_symlink(temp.path / "nowhere" / "file", temp.path / "dangling");
-  auto dangling = append_known_hosts_entry(temp.path / "dangling", k_entry, always);
+  fs::create_symlink(temp.path() / "nowhere" / "file", temp.path() / "dangling");
+  auto dangling = append_known_hosts_entry(temp.path() / "dangling", k_entry, always);
   REQUIRE_FALSE(dangling);
-  CHECK(dangling.error().message.starts_with((temp.path / "dangling").string() + " is a symlink to nothing"));
+  CHECK(dangling.error().message.starts_with((temp.path() / "dangling").string() + " is a symlink to nothing"));
 }
 
 TEST_CASE("known_hosts: what is not a file or cannot be read is an error", "[known_hosts]") {
   pgc::testing::TempDir temp;
-  fs::create_directories(temp.path / "a-dir");
-  auto dir = append_known_hosts_entry(temp.path / "a-dir", k_entry, always);
+  fs::create_directories(temp.path() / "a-dir");
+  auto dir = append_known_hosts_entry(temp.path() / "a-dir", k_entry, always);
   REQUIRE_FALSE(dir);
-  CHECK(dir.error().message == (temp.path / "a-dir").string() + " is not a regular file");
+  CHECK(dir.error().message == (temp.path() / "a-dir").string() + " is not a regular file");
 
-  write(temp.path / "file", "");
-  auto under_file = append_known_hosts_entry(temp.path / "file" / "known_hosts", k_entry, always);
+  write(temp.path() / "file", "");
+  auto under_file = append_known_hosts_entry(temp.path() / "file" / "known_hosts", k_entry, always);
   REQUIRE_FALSE(under_file);
   CHECK(under_file.error().message ==
-        "cannot open the directory " + (temp.path / "file").string() + ": Not a directory");
+        "cannot open the directory " + (temp.path() / "file").string() + ": Not a directory");
 }
 
 TEST_CASE("known_hosts: concurrent writers lose no entry", "[known_hosts]") {
   // Each writer adds its own host unless the file already lists it, as accept-new does; the
   // directory lock makes read-decide-rename one step, so all of them end up in the file once.
   pgc::testing::TempDir temp;
-  auto file = temp.path / "known_hosts";
+  auto file = temp.path() / "known_hosts";
   constexpr int writers = 16;
   std::vector<std::thread> threads;
   std::vector<std::string> errors(writers);
@@ -171,7 +171,7 @@ TEST_CASE("known_hosts: concurrent writers lose no entry", "[known_hosts]") {
     CHECK(text.find(entry, first + 1) == std::string::npos);
   }
   CHECK(std::count(text.begin(), text.end(), '\n') == writers);
-  CHECK(names_in(temp.path) == std::vector<std::string>{"known_hosts"});
+  CHECK(names_in(temp.path()) == std::vector<std::string>{"known_hosts"});
 }
 
 TEST_CASE("known_hosts: describe names the connection, key, host and file", "[known_hosts]") {

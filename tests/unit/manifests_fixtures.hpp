@@ -9,41 +9,20 @@
 #include <vector>
 
 #include "manifests/loader.hpp"
+#include "tests/unit/temp_dir.hpp"
 
 namespace pgc::testing {
 
-// A fresh directory under the system temp dir, removed with everything in it at scope exit.
-class TempDir {
+// A temp dir of manifests: write files, load the directory, read the diagnostics as printed.
+class ManifestDir : public TempDir {
  public:
-  TempDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "pgc-manifests-XXXXXX").string();
-    if (!mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed");
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  [[nodiscard]] const std::filesystem::path& path() const { return path_; }
-
-  // Writes text to relative (parent directories created); returns the full path.
-  std::filesystem::path write(const std::string& relative, const std::string& text) const {
-    auto file = path_ / relative;
-    std::filesystem::create_directories(file.parent_path());
-    std::ofstream(file, std::ios::binary) << text;
-    return file;
-  }
-
   // Loads the whole directory; diagnostics keep file names relative to it (see printed()).
-  [[nodiscard]] manifests::LoadResult load() const { return manifests::load_directory(path_); }
+  [[nodiscard]] manifests::LoadResult load() const { return manifests::load_directory(path()); }
 
   // Every diagnostic as printed, with this directory's prefix removed wherever it appears
   // (also in "first declared at …"): "c.yaml:3:9: …".
   [[nodiscard]] std::vector<std::string> printed(const manifests::LoadResult& result) const {
-    const std::string prefix = path_.generic_string() + "/";
+    const std::string prefix = path().generic_string() + "/";
     std::vector<std::string> out;
     for (const auto& d : result.diagnostics) {
       std::string line = d.str();
@@ -53,9 +32,6 @@ class TempDir {
     }
     return out;
   }
-
- private:
-  std::filesystem::path path_;
 };
 
 // A lab every validation test starts from: one etcd, three hosts, the three referenced configs.

@@ -7,7 +7,7 @@
 #include "manifests_fixtures.hpp"
 
 using namespace pgc::manifests;
-using pgc::testing::TempDir;
+using pgc::testing::ManifestDir;
 using pgc::testing::k_valid_lab;
 
 namespace {
@@ -55,7 +55,7 @@ spec:
       mode: FromPrimary
 )";
 
-std::vector<std::string> relative_files(const LoadResult& result, const TempDir& dir) {
+std::vector<std::string> relative_files(const LoadResult& result, const ManifestDir& dir) {
   std::vector<std::string> out;
   const std::string prefix = dir.path().generic_string() + "/";
   for (auto f : result.files) out.push_back(f.rfind(prefix, 0) == 0 ? f.substr(prefix.size()) : f);
@@ -66,7 +66,7 @@ std::vector<std::string> relative_files(const LoadResult& result, const TempDir&
 
 TEST_CASE("load_directory reads every *.yaml and *.yml recursively, sorted, skipping hidden entries",
           "[manifests][loader]") {
-  TempDir dir;
+  ManifestDir dir;
   dir.write("lab.yaml", k_valid_lab);
   dir.write("clusters/b/c.yml", k_cluster);
   dir.write("clusters/a.yaml", "");
@@ -214,7 +214,7 @@ spec:
 
 TEST_CASE("a YAML syntax error names the file, line and column and skips only that file",
           "[manifests][loader]") {
-  TempDir dir;
+  ManifestDir dir;
   dir.write("lab.yaml", k_valid_lab);
   dir.write("broken.yaml",
             "apiVersion: stackgres.io/v1\n"
@@ -248,7 +248,7 @@ TEST_CASE("multi-document files keep document order and per-document locations",
 }
 
 TEST_CASE("all findings of a run are reported, sorted by file and line", "[manifests][loader]") {
-  TempDir dir;
+  ManifestDir dir;
   dir.write("b.yaml",
             "apiVersion: pgconverge.io/v1\nkind: Host\nmetadata: {name: h2}\nspec:\n  address: 10.0.0.1\n"
             "  ssh: {port: 0}\n");
@@ -266,8 +266,8 @@ TEST_CASE("all findings of a run are reported, sorted by file and line", "[manif
 }
 
 TEST_CASE("load_paths merges directories and files and reads each file once", "[manifests][loader]") {
-  TempDir lab;
-  TempDir clusters;
+  ManifestDir lab;
+  ManifestDir clusters;
   lab.write("lab.yaml", k_valid_lab);
   auto cluster_file = clusters.write("c.yaml", k_cluster);
   auto result = load_paths({lab.path(), clusters.path(), cluster_file});
@@ -277,13 +277,13 @@ TEST_CASE("load_paths merges directories and files and reads each file once", "[
 }
 
 TEST_CASE("a missing path is an error", "[manifests][loader]") {
-  TempDir dir;
+  ManifestDir dir;
   auto result = load_paths({dir.path() / "nope"});
   CHECK(dir.printed(result) == std::vector<std::string>{"nope: no such file or directory"});
 }
 
 TEST_CASE("file names in diagnostics are the paths as found under the directory given", "[manifests][loader]") {
-  TempDir dir;
+  ManifestDir dir;
   dir.write("sub/x.yaml", "kind: Foo\n");
   auto result = load_directory(dir.path() / "." / "sub");
   REQUIRE(result.diagnostics.size() == 1);
@@ -308,7 +308,7 @@ std::vector<std::filesystem::path> example_dirs(const std::filesystem::path& roo
 }
 
 // Loads one example directory; the EtcdCluster the lab writes is added when the example has none.
-LoadResult load_example(const std::filesystem::path& dir, const TempDir& lab) {
+LoadResult load_example(const std::filesystem::path& dir, const ManifestDir& lab) {
   auto alone = load_directory(dir);
   if (!alone.manifests.etcd_clusters.empty()) return alone;
   auto etcd = lab.write("etcd.yaml",
@@ -330,7 +330,7 @@ TEST_CASE("the examples load without errors, warning only about ignored StackGre
     REQUIRE_FALSE(dirs.empty());
     int clusters = 0;
     for (const auto& dir : dirs) {
-      TempDir lab;
+      ManifestDir lab;
       auto result = load_example(dir, lab);
       INFO(dir.string());
       for (const auto& d : result.diagnostics) {
@@ -353,7 +353,7 @@ TEST_CASE("the examples load without errors, warning only about ignored StackGre
 }
 
 TEST_CASE("a file above the 4 MiB limit is refused before it is read", "[manifests][loader][limits]") {
-  TempDir dir;
+  ManifestDir dir;
   std::string text = "apiVersion: pgconverge.io/v1\nkind: Host\nmetadata:\n  name: pg-1\nspec:\n  junk:\n";
   while (text.size() <= pgc::manifests::k_max_file_bytes) text += "    key" + std::to_string(text.size()) + ": value\n";
   dir.write("big.yaml", text);

@@ -4,7 +4,7 @@
 #include "manifests_fixtures.hpp"
 
 using namespace pgc::manifests;
-using pgc::testing::TempDir;
+using pgc::testing::ManifestDir;
 using Lines = std::vector<std::string>;
 
 namespace {
@@ -12,7 +12,7 @@ namespace {
 // Writes the valid lab (lab.yaml) and the given files to a fresh directory, loads it, and
 // returns every diagnostic as printed, file names relative to the directory.
 Lines check(const std::vector<std::pair<std::string, std::string>>& files, const char* lab = pgc::testing::k_valid_lab) {
-  TempDir dir;
+  ManifestDir dir;
   if (lab) dir.write("lab.yaml", lab);
   for (const auto& [name, text] : files) dir.write(name, text);
   return dir.printed(dir.load());
@@ -255,7 +255,7 @@ TEST_CASE("validate: SGPostgresConfig postgresVersion and blocklisted parameters
 }
 
 TEST_CASE("validate: duplicate names per kind and namespace name both places", "[manifests][validate]") {
-  TempDir dir;
+  ManifestDir dir;
   dir.write("lab.yaml", pgc::testing::k_valid_lab);
   const std::string c = "apiVersion: stackgres.io/v1\nkind: SGCluster\nmetadata:\n  name: c\nspec:\n  postgres: {version: '15'}\n";
   dir.write("a.yaml", c);
@@ -272,7 +272,7 @@ TEST_CASE("validate: duplicate names per kind and namespace name both places", "
 }
 
 TEST_CASE("validate: Host address, uniqueness and ssh settings", "[manifests][validate]") {
-  TempDir dir;
+  ManifestDir dir;
   dir.write("hosts.yaml",
             "apiVersion: pgconverge.io/v1\nkind: Host\nmetadata: {name: a}\nspec: {}\n"          // 1-4
             "---\n"                                                                               // 5
@@ -288,7 +288,7 @@ TEST_CASE("validate: Host address, uniqueness and ssh settings", "[manifests][va
 }
 
 TEST_CASE("validate: Host packageRepositories knows pgdg only", "[manifests][validate]") {
-  TempDir dir;
+  ManifestDir dir;
   dir.write("hosts.yaml",
             "apiVersion: pgconverge.io/v1\nkind: Host\nmetadata: {name: a}\n"  // 1-3
             "spec:\n  address: 10.0.0.21\n  packageRepositories:\n    - pgdg\n    - epel\n");  // 4-8

@@ -30,8 +30,8 @@ using pgc::testing::TempDir;
 namespace {
 
 std::filesystem::path ownership_config(const TempDir& dir, const std::string& ownership) {
-  auto path = dir.path / "serve.yaml";
-  std::ofstream(path) << "source: {url: /srv/manifests}\nstateDir: " << (dir.path / "state").string()
+  auto path = dir.path() / "serve.yaml";
+  std::ofstream(path) << "source: {url: /srv/manifests}\nstateDir: " << (dir.path() / "state").string()
                       << "\nlisten: \"\"\nownership: " << ownership << "\n";
   return path;
 }

@@ -189,7 +189,7 @@ Reply patroni_like(const Recorded& r) {
   return {404, "", "text/plain"};
 }
 
-PatroniEndpoint local(int port, std::string username = "", std::string password = "") {
+PatroniEndpoint patroni_endpoint(int port, std::string username = "", std::string password = "") {
   PatroniEndpoint e;
   e.address = "127.0.0.1";
   e.port = port;
@@ -200,7 +200,7 @@ PatroniEndpoint local(int port, std::string username = "", std::string password 
 }
 
 // A port nothing listens on: bound once to learn a free number, then released.
-int closed_port() {
+int unused_port() {
   asio::io_context ioc;
   tcp::acceptor a(ioc, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
   return a.local_endpoint().port();
@@ -210,7 +210,7 @@ int closed_port() {
 
 TEST_CASE("patroni client: GET /cluster is parsed, and a GET carries no Authorization header") {
   TestServer server(patroni_like);
-  auto client = make_patroni_client(local(server.port(), "admin", "s3cret"));
+  auto client = make_patroni_client(patroni_endpoint(server.port(), "admin", "s3cret"));
   auto cluster = client->cluster();
   REQUIRE(cluster);
   REQUIRE((*cluster)["members"].size() == 2);
@@ -229,7 +229,7 @@ TEST_CASE("patroni client: GET /cluster is parsed, and a GET carries no Authoriz
 
 TEST_CASE("patroni client: PATCH /config sends a JSON merge patch with Content-Type and Basic auth") {
   TestServer server(patroni_like);
-  auto client = make_patroni_client(local(server.port(), "admin", "s3:cr et"));
+  auto client = make_patroni_client(patroni_endpoint(server.port(), "admin", "s3:cr et"));
   json patch = {{"synchronous_mode", true}, {"synchronous_node_count", nullptr}};
   auto stored = client->patch_config(patch);
   REQUIRE(stored);
@@ -249,18 +249,18 @@ TEST_CASE("patroni client: PATCH /config sends a JSON merge patch with Content-T
 
 TEST_CASE("patroni client: a 401 is an error with the status and the body, never the password") {
   TestServer server(patroni_like);
-  auto client = make_patroni_client(local(server.port()));  // no credentials configured
+  auto client = make_patroni_client(patroni_endpoint(server.port()));  // no credentials configured
   auto stored = client->patch_config({{"pause", true}});
   REQUIRE_FALSE(stored);
   CHECK(stored.error().message ==
         "patroni 127.0.0.1:" + std::to_string(server.port()) + ": PATCH /config: HTTP 401: no auth header received");
   CHECK_FALSE(server.requests().at(0).headers.contains("authorization"));
 
-  auto with_password = make_patroni_client(local(server.port(), "admin", "hunter2"));
+  auto with_password = make_patroni_client(patroni_endpoint(server.port(), "admin", "hunter2"));
   auto missing = with_password->request("DELETE", "/nothing");  // 404, still a response
   REQUIRE(missing);
   CHECK(missing->status == 404);
-  auto not_found = make_patroni_client(local(server.port(), "admin", "hunter2"))->patroni();
+  auto not_found = make_patroni_client(patroni_endpoint(server.port(), "admin", "hunter2"))->patroni();
   REQUIRE_FALSE(not_found);
   CHECK(not_found.error().message == "patroni 127.0.0.1:" + std::to_string(server.port()) + ": GET /patroni: HTTP 404");
   CHECK(not_found.error().message.find("hunter2") == std::string::npos);
@@ -268,7 +268,7 @@ TEST_CASE("patroni client: a 401 is an error with the status and the body, never
 
 TEST_CASE("patroni client: a server that accepts but never answers times out on time") {
   TestServer server(patroni_like, TestServer::Mode::silent);
-  auto endpoint = local(server.port(), "admin", "hunter2");
+  auto endpoint = patroni_endpoint(server.port(), "admin", "hunter2");
   endpoint.timeout = std::chrono::milliseconds(1000);
   auto client = make_patroni_client(endpoint);
   auto start = Clock::now();
@@ -289,9 +289,9 @@ TEST_CASE("patroni client: a server that accepts but never answers times out on 
 }
 
 TEST_CASE("patroni client: connection refused is an error naming the endpoint and the request") {
-  int port = closed_port();
+  int port = unused_port();
   auto start = Clock::now();
-  auto cluster = make_patroni_client(local(port))->cluster();
+  auto cluster = make_patroni_client(patroni_endpoint(port))->cluster();
   REQUIRE_FALSE(cluster);
   CHECK(cluster.error().message == "patroni 127.0.0.1:" + std::to_string(port) + ": GET /cluster: connection refused");
   CHECK(Clock::now() - start < std::chrono::milliseconds(500));
@@ -299,7 +299,7 @@ TEST_CASE("patroni client: connection refused is an error naming the endpoint an
 
 TEST_CASE("patroni client: request() returns a 503 with its JSON body, a typed call errors with a snippet") {
   TestServer server(patroni_like);
-  auto client = make_patroni_client(local(server.port()));
+  auto client = make_patroni_client(patroni_endpoint(server.port()));
   auto replica = client->request("GET", "/replica");
   REQUIRE(replica);
   CHECK(replica->status == 503);
@@ -308,7 +308,7 @@ TEST_CASE("patroni client: request() returns a 503 with its JSON body, a typed c
 
   // The same shape from a typed call is an error that keeps the start of the body.
   TestServer down([](const Recorded&) { return Reply{503, k_leader_status_body}; });
-  auto status = make_patroni_client(local(down.port()))->patroni();
+  auto status = make_patroni_client(patroni_endpoint(down.port()))->patroni();
   REQUIRE_FALSE(status);
   CHECK(status.error().message.starts_with("patroni 127.0.0.1:" + std::to_string(down.port()) +
                                            R"(: GET /patroni: HTTP 503: {"state": "running", )"));
@@ -317,7 +317,7 @@ TEST_CASE("patroni client: request() returns a 503 with its JSON body, a typed c
 
 TEST_CASE("patroni client: reload, restart and switchover send their bodies and return any status") {
   TestServer server(patroni_like);
-  auto client = make_patroni_client(local(server.port(), "admin", "pw"));
+  auto client = make_patroni_client(patroni_endpoint(server.port(), "admin", "pw"));
   auto reload = client->reload();
   REQUIRE(reload);
   CHECK(reload->status == 202);
@@ -350,7 +350,7 @@ TEST_CASE("patroni client: reload, restart and switchover send their bodies and 
 
 TEST_CASE("patroni client: a 200 that is not JSON is an error, and so is an unknown method") {
   TestServer server([](const Recorded&) { return Reply{200, "<html>proxy login</html>", "text/html"}; });
-  auto client = make_patroni_client(local(server.port()));
+  auto client = make_patroni_client(patroni_endpoint(server.port()));
   auto config = client->config();
   REQUIRE_FALSE(config);
   CHECK(config.error().message ==
@@ -373,7 +373,7 @@ TEST_CASE("patroni client: Patroni 3.0.2's HTTP/1.0 answers without Content-Leng
                              k_cluster_body);
     return Reply::verbatim("HTTP/1.0 503 Service Unavailable\r\n\r\n");
   });
-  auto client = make_patroni_client(local(server.port()));
+  auto client = make_patroni_client(patroni_endpoint(server.port()));
   auto cluster = client->cluster();
   REQUIRE(cluster);
   CHECK((*cluster)["members"].size() == 2);
@@ -387,7 +387,7 @@ TEST_CASE("patroni client: Patroni 3.0.2's HTTP/1.0 answers without Content-Leng
 // Hidden (not run by CTest): `pgc_unit_tests "[.bench]"` prints the mean latency of a request.
 TEST_CASE("patroni client: GET /cluster latency against the local test server (mean of 200)", "[.bench]") {
   TestServer server(patroni_like);
-  auto client = make_patroni_client(local(server.port()));
+  auto client = make_patroni_client(patroni_endpoint(server.port()));
   REQUIRE(client->cluster());  // warm-up
   constexpr int k_runs = 200;
   auto start = Clock::now();

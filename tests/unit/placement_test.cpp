@@ -42,7 +42,7 @@ std::vector<std::string> names(const SlotHosts& hosts) {
   return out;
 }
 
-std::vector<manifests::Host> lab_hosts(int n) {
+std::vector<manifests::Host> numbered_hosts(int n) {
   std::vector<manifests::Host> out;
   for (int i = 1; i <= n; ++i) out.push_back(host("pg-" + std::to_string(i), "10.250.0." + std::to_string(10 + i)));
   return out;
@@ -118,7 +118,7 @@ TEST_CASE("placement: the first hosts in natural name order take the slots in or
 }
 
 TEST_CASE("placement: sticky, a member never moves because a host was added before it") {
-  auto hosts = lab_hosts(3);
+  auto hosts = numbered_hosts(3);
   auto first = place_cluster(cluster("c", 3), hosts, {});
   REQUIRE(first);
   CHECK(names(*first) == std::vector<std::string>{"pg-1", "pg-2", "pg-3"});
@@ -136,7 +136,7 @@ TEST_CASE("placement: sticky, a member never moves because a host was added befo
 }
 
 TEST_CASE("placement: a remembered host that no longer matches gives up its slot") {
-  auto hosts = lab_hosts(4);
+  auto hosts = numbered_hosts(4);
   hosts[1].metadata.labels.clear();  // pg-2 leaves the pool
   // Slot 1 moves; pg-3 still holds scaled-down slot 2's data, so the clean pg-4 is taken first.
   auto placed = place_cluster(cluster("c", 2), hosts, {{0, "pg-1"}, {1, "pg-2"}, {2, "pg-3"}});
@@ -145,14 +145,14 @@ TEST_CASE("placement: a remembered host that no longer matches gives up its slot
 }
 
 TEST_CASE("placement: scaling up reuses the host a member was scaled down from") {
-  auto hosts = lab_hosts(4);
+  auto hosts = numbered_hosts(4);
   auto placed = place_cluster(cluster("c", 3), hosts, {{0, "pg-1"}, {1, "pg-2"}, {2, "pg-4"}});
   REQUIRE(placed);
   CHECK(names(*placed) == std::vector<std::string>{"pg-1", "pg-2", "pg-4"});
 }
 
 TEST_CASE("placement: too few hosts is an error at spec.instances naming cluster, count and hosts") {
-  auto placed = place_cluster(cluster("sync-cluster", 4), lab_hosts(3), {});
+  auto placed = place_cluster(cluster("sync-cluster", 4), numbered_hosts(3), {});
   REQUIRE_FALSE(placed);
   CHECK(placed.error().str() ==
         "sgcluster.yaml:9:3: spec.instances: cluster \"sync-cluster\" wants 4 hosts but only 3 match nodeSelector "
@@ -165,14 +165,14 @@ TEST_CASE("placement: no matching host at all says so") {
   REQUIRE_FALSE(by_selector);
   CHECK(by_selector.error().message ==
         "cluster \"sync-cluster\" wants 4 hosts but no Host matches nodeSelector {pgconverge.io/lab: \"true\"}");
-  auto by_label = place_cluster(cluster("sync-cluster", 1), lab_hosts(2), {});
+  auto by_label = place_cluster(cluster("sync-cluster", 1), numbered_hosts(2), {});
   REQUIRE(by_label);
   auto one = place_cluster(cluster("sync-cluster", 2, {}),
                            {host("pg-1", "10.0.0.11", {{"pgconverge.io/cluster", "sync-cluster"}})}, {});
   REQUIRE_FALSE(one);
   CHECK(one.error().message ==
         "cluster \"sync-cluster\" wants 2 hosts but only 1 is labelled {pgconverge.io/cluster: \"sync-cluster\"}: pg-1");
-  auto none = place_cluster(cluster("sync-cluster", 1, {}), lab_hosts(2), {});
+  auto none = place_cluster(cluster("sync-cluster", 1, {}), numbered_hosts(2), {});
   REQUIRE_FALSE(none);
   CHECK(none.error().message ==
         "cluster \"sync-cluster\" wants 1 host but no Host is labelled {pgconverge.io/cluster: \"sync-cluster\"}");
@@ -186,7 +186,7 @@ TEST_CASE("placement: zero instances need no host") {
 
 TEST_CASE("placement: two clusters may not share a host") {
   manifests::ManifestSet set;
-  set.hosts = lab_hosts(4);
+  set.hosts = numbered_hosts(4);
   set.clusters.push_back(cluster("a", 2));
   set.clusters.push_back(cluster("b", 2));
   auto placements = place_all(set, {});
@@ -209,7 +209,7 @@ TEST_CASE("placement: two clusters may not share a host") {
 
 TEST_CASE("placement: place_all applies each cluster's history") {
   manifests::ManifestSet set;
-  set.hosts = lab_hosts(3);
+  set.hosts = numbered_hosts(3);
   set.hosts.push_back(host("pg-0", "10.250.0.10"));
   set.clusters.push_back(cluster("c", 2));
   auto placements = place_all(set, {{"c", {{0, "pg-2"}, {1, "pg-3"}}}, {"gone", {{0, "pg-1"}}}});

@@ -56,7 +56,7 @@ int closed_port() {
   return l.port();
 }
 
-PgConnection local(int port) {
+PgConnection pg_connection(int port) {
   PgConnection c;
   c.host = "127.0.0.1";
   c.port = port;
@@ -71,7 +71,7 @@ PgConnection local(int port) {
 TEST_CASE("postgres probe: a closed port is an error at once, naming the endpoint") {
   int port = closed_port();
   auto start = Clock::now();
-  auto observed = observe_postgres(local(port));
+  auto observed = observe_postgres(pg_connection(port));
   auto elapsed = Clock::now() - start;
   REQUIRE_FALSE(observed);
   const auto& message = observed.error().message;
@@ -81,14 +81,14 @@ TEST_CASE("postgres probe: a closed port is an error at once, naming the endpoin
   CHECK(message.find("s3cret-pw") == std::string::npos);
   CHECK(elapsed < std::chrono::milliseconds(500));
 
-  auto rows = execute_sql(local(port), "SELECT 1");
+  auto rows = execute_sql(pg_connection(port), "SELECT 1");
   REQUIRE_FALSE(rows);
   CHECK(rows.error().message.starts_with("postgres 127.0.0.1:" + std::to_string(port) + ": connect: "));
 }
 
 TEST_CASE("postgres probe: a server that never answers the startup is bounded by connect_timeout") {
   Listener silent;
-  auto c = local(silent.port());
+  auto c = pg_connection(silent.port());
   c.connect_timeout = std::chrono::milliseconds(500);
   auto start = Clock::now();
   auto observed = observe_postgres(c);
@@ -104,7 +104,7 @@ TEST_CASE("postgres probe: values with spaces, quotes and '=' are passed as keyw
   // In a concatenated conninfo string these would end the value early or be a syntax error
   // ("missing \"=\" after ..."); as keywords libpq just tries to connect with them.
   int port = closed_port();
-  auto c = local(port);
+  auto c = pg_connection(port);
   c.user = "o'brien x";
   c.password = "p a\"ss' w=rd \\";
   c.dbname = "my db = 'x' sslmode=disable";

@@ -22,11 +22,11 @@ TEST_CASE("secrets: generated secrets are complete, long and distinct") {
 
 TEST_CASE("secrets: the store writes 0600 files and reads them back") {
   TempDir dir;
-  SecretStore store(dir.path);
+  SecretStore store(dir.path());
   CHECK_FALSE(*store.load("ns", "c"));
   auto s = pgc::testing::fixed_secrets();
   REQUIRE(store.save("ns", "c", s));
-  auto file = dir.path / "secrets" / "ns.c.json";
+  auto file = dir.path() / "secrets" / "ns.c.json";
   auto perms = std::filesystem::status(file).permissions();
   CHECK(perms == (std::filesystem::perms::owner_read | std::filesystem::perms::owner_write));
   auto loaded = store.load("ns", "c");

@@ -15,8 +15,8 @@ using pgc::testing::TempDir;
 namespace {
 
 std::filesystem::path config_file(const TempDir& dir, const std::string& ssh) {
-  auto path = dir.path / "serve.yaml";
-  std::ofstream(path) << "source: {url: /srv/manifests}\nstateDir: " << (dir.path / "state").string() << "\n"
+  auto path = dir.path() / "serve.yaml";
+  std::ofstream(path) << "source: {url: /srv/manifests}\nstateDir: " << (dir.path() / "state").string() << "\n"
                       << "ssh: " << ssh << "\nlisten: \"\"\n";
   return path;
 }

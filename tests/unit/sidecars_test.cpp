@@ -39,7 +39,7 @@ struct Loaded {
 };
 
 Loaded load(const std::string& cluster_text, const std::string& extra_name = "", const std::string& extra = "") {
-  testing::TempDir dir;
+  testing::ManifestDir dir;
   dir.write("lab.yaml", testing::k_valid_lab);
   dir.write("c.yaml", cluster_text);
   if (!extra_name.empty()) dir.write(extra_name, extra);

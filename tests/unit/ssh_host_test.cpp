@@ -17,6 +17,7 @@
 #include "tests/support/shell_output.hpp"
 #include "providers/ssh/command_line.hpp"
 #include "providers/ssh/remote_host.hpp"
+#include "tests/unit/temp_dir.hpp"
 #include "util/strings.hpp"
 
 using namespace std::chrono_literals;
@@ -29,29 +30,9 @@ using pgc::providers::with_remote_timeout;
 
 using pgc::test::hostile_words;
 using pgc::test::shell_output;
+using pgc::testing::TempDir;
 
 namespace {
-
-// A fresh directory per test, removed with everything in it.
-class SshTempDir {
- public:
-  SshTempDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "pgc-ssh-unit-XXXXXX").string();
-    if (mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = pattern;
-  }
-  ~SshTempDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  SshTempDir(const SshTempDir&) = delete;
-  SshTempDir& operator=(const SshTempDir&) = delete;
-  [[nodiscard]] const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
-
 
 std::vector<std::string> split_nul(const std::string& text) {
   std::vector<std::string> words;
@@ -91,7 +72,7 @@ TEST_CASE("ssh: build_command_line quotes every word and adds sudo for other use
 }
 
 TEST_CASE("ssh: hostile words survive sh -c and bash -c unchanged, and run nothing", "[ssh]") {
-  SshTempDir temp;
+  TempDir temp;
   const std::string marker = (temp.path() / "pwned").string();
   const auto hostile = hostile_words(marker);
   std::vector<std::string> argv{"printf", "%s\\0"};
@@ -118,7 +99,7 @@ TEST_CASE("ssh: hostile words survive sh -c and bash -c unchanged, and run nothi
 TEST_CASE("ssh: each word is one argument, wherever it stands", "[ssh]") {
   // Between words that end in a backslash, a hostile word is still exactly one argument: no quote
   // joins it to a neighbour and no blank splits it.
-  SshTempDir temp;
+  TempDir temp;
   const std::string marker = (temp.path() / "pwned").string();
   for (const auto& word : hostile_words(marker)) {
     auto line = build_command_line({"sh", "-c", "printf '%s\\0' \"$#\" \"$@\"", "sh", "\\", word, "\\"}, "root");
@@ -152,7 +133,7 @@ TEST_CASE("ssh: script_stdin lets sh -s parse the whole script before running it
 
   // Run it the way the host does: `sh -s -- args` with the text on stdin. `cat` must not
   // swallow the rest of the script, and a last line that is a comment must not eat the `}`.
-  SshTempDir temp;
+  TempDir temp;
   auto input = temp.path() / "stdin";
   std::ofstream(input, std::ios::binary) << script_stdin("set -eu\necho \"$# [$1] [$2]\"\ncat\necho after # done").value();
   auto line = build_command_line({"sh", "-s", "--", "a b", "$(echo no)"}, "root").value();
@@ -209,7 +190,7 @@ TEST_CASE("ssh: bad options and an unreadable key fail before any network traffi
   CHECK(r.error().message ==
         "host pg-2 (10.250.0.12): ssh: cannot read private key /nonexistent/pgc-test-key: No such file or directory");
 
-  SshTempDir temp;
+  TempDir temp;
   auto not_a_key = temp.path() / "id";
   std::ofstream(not_a_key) << "not a key\n";
   auto garbage = options;
