@@ -23,14 +23,13 @@ const std::string& host_probe_script() {
   static const std::string script = R"SH(
 set -u
 pkgs=""
+svcs=""
 roles=""
 while [ "$#" -ge 2 ]; do
   kind=$1; item=$2; shift 2
   case "$kind" in
     pkg) pkgs="$pkgs $item" ;;
-    svc)
-      a=$(systemctl is-active "$item" 2>/dev/null | head -n1); e=$(systemctl is-enabled "$item" 2>/dev/null | head -n1)
-      echo "svc $item ${a:-unknown} ${e:-unknown}" ;;
+    svc) svcs="$svcs $item" ;;
     file)
       if [ -f "$item" ]; then echo "file $item 1 $(base64 -w0 < "$item")"; else echo "file $item 0"; fi ;;
     dir)
@@ -58,6 +57,26 @@ while [ "$#" -ge 2 ]; do
       fi ;;
   esac
 done
+# Every unit's state in one `systemctl show` (two calls per unit cost ~2 x 21 ms of CPU each on
+# the lab, a few ms on a real host): one block per unit, in the order given, blank-line separated.
+# ActiveState is what is-active prints; UnitFileState what is-enabled prints, empty for a unit
+# systemd does not know (is-enabled fails there), shown as "unknown" like every missing answer.
+if [ -n "$svcs" ]; then
+  set -f
+  { systemctl show -p ActiveState -p UnitFileState $svcs 2>/dev/null; echo; } | {
+    set -- $svcs
+    a=; e=
+    while IFS= read -r line; do
+      case "$line" in
+        ActiveState=*) a=${line#ActiveState=} ;;
+        UnitFileState=*) e=${line#UnitFileState=} ;;
+        '') if [ "$#" -gt 0 ]; then echo "svc $1 ${a:-unknown} ${e:-unknown}"; shift; fi; a=; e= ;;
+      esac
+    done
+    for left in "$@"; do echo "svc $left unknown unknown"; done
+  }
+  set +f
+fi
 # Clusters Debian's postgresql-common manages (the 15/main a package install creates, say).
 for conf in /etc/postgresql/*/*/postgresql.conf; do
   [ -f "$conf" ] || continue

@@ -1,8 +1,16 @@
 #include <catch2/catch.hpp>
 
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
 #include "core_fixtures.hpp"
 #include "reconciler/observe.hpp"
 #include "reconciler/world.hpp"
+#include "temp_dir.hpp"
+#include "tests/support/shell_output.hpp"
+#include "util/strings.hpp"
 
 using namespace pgc::reconciler;
 
@@ -171,4 +179,57 @@ TEST_CASE("observed: standby names are not stale while one streams, /sync names 
   auto unreachable = stuck_names();
   unreachable.postgres["c-0"].reachable = false;
   CHECK(unreachable.stale_standby_names().empty());
+}
+
+namespace {
+
+// The probe script run by the local sh with a stand-in `systemctl` first on PATH; its svc lines.
+std::vector<std::string> probed_services(const std::string& systemctl_body, const std::string& args,
+                                         int* calls = nullptr) {
+  pgc::testing::TempDir dir;
+  auto fake = dir.write("bin/systemctl", "#!/bin/sh\necho call >>\"$0.calls\"\n" + systemctl_body);
+  std::filesystem::permissions(fake, std::filesystem::perms::owner_all);
+  auto script = dir.write("probe.sh", host_probe_script());
+  auto out = pgc::test::shell_output("PATH=" + pgc::shell_quote((dir.path() / "bin").string()) + ":$PATH sh " +
+                                     pgc::shell_quote(script.string()) + " " + args + " 2>/dev/null");
+  std::vector<std::string> lines;
+  for (const auto& line : pgc::split(out, '\n'))
+    if (line.rfind("svc ", 0) == 0) lines.push_back(line);
+  if (calls) {
+    std::ifstream in(fake.string() + ".calls");
+    *calls = 0;
+    for (std::string call; std::getline(in, call);) ++*calls;
+  }
+  return lines;
+}
+
+}  // namespace
+
+TEST_CASE("observe: the probe reads every unit's state in one systemctl show, in the order asked") {
+  // As systemd prints it: one block per unit, blank-line separated; properties in its own order
+  // (here UnitFileState first for one unit); a unit systemd does not know has no UnitFileState.
+  const std::string show = R"SH(
+[ "$1 $2 $3 $4 $5" = "show -p ActiveState -p UnitFileState" ] || exit 9
+shift 5; first=1
+for u in "$@"; do
+  [ "$first" = 1 ] || echo; first=0
+  case "$u" in
+    a.service) printf 'ActiveState=active\nUnitFileState=enabled\n' ;;
+    b.service) printf 'UnitFileState=disabled\nActiveState=failed\n' ;;
+    *) printf 'ActiveState=inactive\nUnitFileState=\n' ;;
+  esac
+done
+)SH";
+  int calls = 0;
+  CHECK(probed_services(show, "svc a.service svc gone.service svc b.service", &calls) ==
+        std::vector<std::string>{"svc a.service active enabled", "svc gone.service inactive unknown",
+                                 "svc b.service failed disabled"});
+  CHECK(calls == 1);
+  CHECK(probed_services(show, "svc b.service") == std::vector<std::string>{"svc b.service failed disabled"});
+  CHECK(probed_services(show, "pkg patroni", &calls).empty());
+  CHECK(calls == 0);
+  // No systemd answering (not booted with it, no systemctl): every unit unknown, none left out.
+  CHECK(probed_services("echo 'System has not been booted with systemd' >&2; exit 1\n",
+                        "svc a.service svc b.service") ==
+        std::vector<std::string>{"svc a.service unknown unknown", "svc b.service unknown unknown"});
 }
