@@ -4,10 +4,13 @@
 #   cluster, and a mode change from `apply` start to verified convergence, split into the wait for
 #   Patroni and pgconverge's own work (the process's whole time minus that wait).
 # Prints a table with median and min–max over RUNS repetitions (default 5). Needs root.
-#   bench/lab-figures.sh [RUNS]
+#   bench/lab-figures.sh [RUNS] [--convergence]     --convergence: only the cluster figures
+#                                                   (no lab up / PSS repetitions)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 RUNS=${1:-5}
+PARTS=${2:-all}
+[[ $PARTS == all || $PARTS == --convergence ]] || { echo "usage: bench/lab-figures.sh [RUNS] [--convergence]" >&2; exit 2; }
 LAB=$ROOT/tests/lab/lab
 PGC=${PGC_BINARY:-$ROOT/build/pgconverge}
 [[ $(id -u) -eq 0 ]] || { echo "bench: needs root (the lab)" >&2; exit 77; }
@@ -29,6 +32,7 @@ PY
 
 echo "| figure | median | range | runs |"
 echo "|---|---|---|---|"
+if [[ $PARTS == all ]]; then
 for n in 3 8; do
   times=()
   for _ in $(seq "$RUNS"); do
@@ -45,8 +49,9 @@ for i in $(seq 8); do
     awk '{s+=$1} END{print s/1024}')")
 done
 stats "memory per bare host (PSS)" MiB "${pss[@]}"
+fi
 
-"$LAB" down >/dev/null
+"$LAB" down >/dev/null 2>&1 || true
 "$LAB" up 3 >/dev/null
 # shellcheck source=/dev/null
 source "${PGC_LAB_DIR:-/tmp/pgconverge-lab$([[ ${PGC_LAB_ID:-0} == 0 ]] || echo "$PGC_LAB_ID")}/lab.env"
@@ -77,8 +82,23 @@ for i in $(seq "$RUNS"); do
   # and the observations that found the change not there yet).
   w=$("$LAB" run "$PGC" history -n 1 -o json --state-dir "$WORK/state" |
     python3 -c 'import json, sys; print(json.load(sys.stdin)["runs"][-1]["waitedSeconds"])')
-  changes+=("$wall") waited+=("$w") own+=("$(awk -v a="$wall" -v b="$w" 'BEGIN{printf "%.3f", a - b}')")
+  changes+=("$wall") waited+=("$w") own+=("$(awk -v a="$wall" -v b="$w" 'BEGIN{printf "%.0f", (a - b) * 1000}')")
 done
 stats "mode change, apply start → converged (loop_wait 1)" s "${changes[@]}"
 stats "… of it waiting for Patroni to act" s "${waited[@]}"
-stats "… pgconverge's own work (process start to exit, minus the wait), 3 hosts" s "${own[@]}"
+stats "… pgconverge's own work (process start to exit, minus the wait), 3 hosts" ms "${own[@]}"
+# Every run above goes through `lab run` (nsenter into the lab's client namespace): measured here
+# on its own, in the same run, and taken off the median of the own work.
+wrapper=()
+for _ in $(seq "$RUNS"); do
+  t0=$(now); "$LAB" run true; t1=$(now)
+  wrapper+=("$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.0f", (b - a) * 1000}')")
+done
+stats "\`lab run true\` (the namespace wrapper of every run above)" ms "${wrapper[@]}"
+python3 - "${own[@]}" -- "${wrapper[@]}" <<'PY'
+import statistics, sys
+args = sys.argv[1:]
+cut = args.index("--")
+own, wrap = [float(v) for v in args[:cut]], [float(v) for v in args[cut + 1:]]
+print(f"| … pgconverge's own work net of the wrapper (medians) | {statistics.median(own) - statistics.median(wrap):.0f} ms | – | {len(own)} |")
+PY
