@@ -97,9 +97,12 @@ std::optional<std::string> closest_match(std::string_view word,
   return best;
 }
 
+namespace {
+constexpr std::string_view k_base64_alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+}  // namespace
+
 std::string base64_encode(std::string_view in) {
-  static constexpr std::string_view chars =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  constexpr auto chars = k_base64_alphabet;
   std::string out;
   out.reserve((in.size() + 2) / 3 * 4);
   for (std::size_t i = 0; i < in.size(); i += 3) {
@@ -115,8 +118,7 @@ std::string base64_encode(std::string_view in) {
 }
 
 std::string base64_decode(std::string_view in) {
-  static constexpr std::string_view chars =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  constexpr auto chars = k_base64_alphabet;
   std::string out;
   unsigned buffer = 0;
   int bits = 0;
