@@ -9,11 +9,11 @@
 #include <nlohmann/json.hpp>
 
 #include "reconciler/cli/cli.hpp"
-#include "tests/unit/temp_dir.hpp"
+#include "tests/support/temp_dir.hpp"
 
 namespace fs = std::filesystem;
 using json = nlohmann::json;
-using pgc::testing::TempDir;
+using pgc::test::TempDir;
 
 namespace {
 

@@ -5,11 +5,11 @@
 
 #include "core_fixtures.hpp"
 #include "reconciler/history.hpp"
-#include "temp_dir.hpp"
+#include "tests/support/temp_dir.hpp"
 
 using namespace pgc::reconciler;
 using pgc::manifests::ReplicationMode;
-using pgc::testing::TempDir;
+using pgc::test::TempDir;
 
 namespace {
 

@@ -13,7 +13,7 @@
 #include <thread>
 #include <vector>
 
-#include "tests/unit/temp_dir.hpp"
+#include "tests/support/temp_dir.hpp"
 #include "util/known_hosts.hpp"
 
 namespace fs = std::filesystem;
@@ -52,7 +52,7 @@ const std::string k_entry =
 }  // namespace
 
 TEST_CASE("known_hosts: an entry is appended after the existing ones, keeping the mode", "[known_hosts]") {
-  pgc::testing::TempDir temp;
+  pgc::test::TempDir temp;
   auto file = temp.path() / "known_hosts";
   write(file, "# site hosts\n10.0.0.11 ssh-ed25519 AAAA1");  // no final newline
   fs::permissions(file, fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read);
@@ -69,7 +69,7 @@ TEST_CASE("known_hosts: an entry is appended after the existing ones, keeping th
 }
 
 TEST_CASE("known_hosts: a missing file and directory are created, 0644 and 0700", "[known_hosts]") {
-  pgc::testing::TempDir temp;
+  pgc::test::TempDir temp;
   auto file = temp.path() / "home" / ".ssh" / "known_hosts";
   std::string seen = "unset";
   auto appended = append_known_hosts_entry(file, k_entry, [&](const std::string& current) -> Result<bool> {
@@ -85,7 +85,7 @@ TEST_CASE("known_hosts: a missing file and directory are created, 0644 and 0700"
 }
 
 TEST_CASE("known_hosts: nothing is written when the host became known or is refused", "[known_hosts]") {
-  pgc::testing::TempDir temp;
+  pgc::test::TempDir temp;
   auto file = temp.path() / "known_hosts";
   write(file, k_entry);
   auto inode = [&] {
@@ -115,7 +115,7 @@ TEST_CASE("known_hosts: nothing is written when the host became known or is refu
 }
 
 TEST_CASE("known_hosts: a symlink is followed and stays a symlink", "[known_hosts]") {
-  pgc::testing::TempDir temp;
+  pgc::test::TempDir temp;
   fs::create_directories(temp.path() / "real");
   write(temp.path() / "real" / "known_hosts", "");
   fs::create_symlink(temp.path() / "real" / "known_hosts", temp.path() / "known_hosts");
@@ -130,7 +130,7 @@ TEST_CASE("known_hosts: a symlink is followed and stays a symlink", "[known_host
 }
 
 TEST_CASE("known_hosts: what is not a file or cannot be read is an error", "[known_hosts]") {
-  pgc::testing::TempDir temp;
+  pgc::test::TempDir temp;
   fs::create_directories(temp.path() / "a-dir");
   auto dir = append_known_hosts_entry(temp.path() / "a-dir", k_entry, always);
   REQUIRE_FALSE(dir);
@@ -146,7 +146,7 @@ TEST_CASE("known_hosts: what is not a file or cannot be read is an error", "[kno
 TEST_CASE("known_hosts: concurrent writers lose no entry", "[known_hosts]") {
   // Each writer adds its own host unless the file already lists it, as accept-new does; the
   // directory lock makes read-decide-rename one step, so all of them end up in the file once.
-  pgc::testing::TempDir temp;
+  pgc::test::TempDir temp;
   auto file = temp.path() / "known_hosts";
   constexpr int writers = 16;
   std::vector<std::thread> threads;

@@ -9,12 +9,12 @@
 #include <vector>
 
 #include "manifests/loader.hpp"
-#include "tests/unit/temp_dir.hpp"
+#include "tests/support/temp_dir.hpp"
 
 namespace pgc::testing {
 
 // A temp dir of manifests: write files, load the directory, read the diagnostics as printed.
-class ManifestDir : public TempDir {
+class ManifestDir : public test::TempDir {
  public:
   // Loads the whole directory; diagnostics keep file names relative to it (see printed()).
   [[nodiscard]] manifests::LoadResult load() const { return manifests::load_directory(path()); }

@@ -8,7 +8,7 @@
 #include "core_fixtures.hpp"
 #include "reconciler/observe.hpp"
 #include "reconciler/world.hpp"
-#include "temp_dir.hpp"
+#include "tests/support/temp_dir.hpp"
 #include "tests/support/shell_output.hpp"
 #include "util/strings.hpp"
 
@@ -186,7 +186,7 @@ namespace {
 // The probe script run by the local sh with a stand-in `systemctl` first on PATH; its svc lines.
 std::vector<std::string> probed_services(const std::string& systemctl_body, const std::string& args,
                                          int* calls = nullptr) {
-  pgc::testing::TempDir dir;
+  pgc::test::TempDir dir;
   auto fake = dir.write("bin/systemctl", "#!/bin/sh\necho call >>\"$0.calls\"\n" + systemctl_body);
   std::filesystem::permissions(fake, std::filesystem::perms::owner_all);
   auto script = dir.write("probe.sh", host_probe_script());

@@ -13,7 +13,7 @@
 
 #include "reconciler/ownership.hpp"
 #include "reconciler/serve.hpp"
-#include "tests/unit/temp_dir.hpp"
+#include "tests/support/temp_dir.hpp"
 
 using namespace std::chrono_literals;
 using pgc::Result;
@@ -25,7 +25,7 @@ using pgc::reconciler::load_serve_config;
 using pgc::reconciler::LogFormat;
 using pgc::reconciler::Ownership;
 using pgc::reconciler::OwnershipConfig;
-using pgc::testing::TempDir;
+using pgc::test::TempDir;
 
 namespace {
 

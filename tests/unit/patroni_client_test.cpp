@@ -22,6 +22,7 @@
 #include <thread>
 #include <vector>
 
+#include "tests/support/free_port.hpp"
 #include "providers/patroni/patroni_client.hpp"
 
 using namespace pgc::providers;
@@ -199,13 +200,6 @@ PatroniEndpoint patroni_endpoint(int port, std::string username = "", std::strin
   return e;
 }
 
-// A port nothing listens on: bound once to learn a free number, then released.
-int unused_port() {
-  asio::io_context ioc;
-  tcp::acceptor a(ioc, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
-  return a.local_endpoint().port();
-}
-
 }  // namespace
 
 TEST_CASE("patroni client: GET /cluster is parsed, and a GET carries no Authorization header") {
@@ -289,7 +283,7 @@ TEST_CASE("patroni client: a server that accepts but never answers times out on 
 }
 
 TEST_CASE("patroni client: connection refused is an error naming the endpoint and the request") {
-  int port = unused_port();
+  int port = pgc::test::free_loopback_port();
   auto start = Clock::now();
   auto cluster = make_patroni_client(patroni_endpoint(port))->cluster();
   REQUIRE_FALSE(cluster);

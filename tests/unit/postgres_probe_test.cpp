@@ -12,6 +12,7 @@
 #include <chrono>
 #include <string>
 
+#include "tests/support/free_port.hpp"
 #include "providers/postgres/postgres_probe.hpp"
 
 using namespace pgc::providers;
@@ -50,12 +51,6 @@ class Listener {
   int port_ = 0;
 };
 
-int closed_port() {
-  Listener l;
-  l.close();
-  return l.port();
-}
-
 PgConnection pg_connection(int port) {
   PgConnection c;
   c.host = "127.0.0.1";
@@ -69,7 +64,7 @@ PgConnection pg_connection(int port) {
 }  // namespace
 
 TEST_CASE("postgres probe: a closed port is an error at once, naming the endpoint") {
-  int port = closed_port();
+  int port = pgc::test::free_loopback_port();
   auto start = Clock::now();
   auto observed = observe_postgres(pg_connection(port));
   auto elapsed = Clock::now() - start;
@@ -103,7 +98,7 @@ TEST_CASE("postgres probe: a server that never answers the startup is bounded by
 TEST_CASE("postgres probe: values with spaces, quotes and '=' are passed as keywords, not parsed") {
   // In a concatenated conninfo string these would end the value early or be a syntax error
   // ("missing \"=\" after ..."); as keywords libpq just tries to connect with them.
-  int port = closed_port();
+  int port = pgc::test::free_loopback_port();
   auto c = pg_connection(port);
   c.user = "o'brien x";
   c.password = "p a\"ss' w=rd \\";

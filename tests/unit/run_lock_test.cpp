@@ -7,11 +7,11 @@
 #include <optional>
 #include <thread>
 
-#include "temp_dir.hpp"
+#include "tests/support/temp_dir.hpp"
 #include "util/run_lock.hpp"
 
 using pgc::RunLock;
-using pgc::testing::TempDir;
+using pgc::test::TempDir;
 using namespace std::chrono_literals;
 
 TEST_CASE("run lock: a second holder waits, then fails naming the first (pid, what, since)") {

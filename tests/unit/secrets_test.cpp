@@ -5,10 +5,10 @@
 
 #include <filesystem>
 
-#include "temp_dir.hpp"
+#include "tests/support/temp_dir.hpp"
 
 using namespace pgc::reconciler;
-using pgc::testing::TempDir;
+using pgc::test::TempDir;
 
 TEST_CASE("secrets: generated secrets are complete, long and distinct") {
   auto a = generate_secrets();

@@ -6,11 +6,11 @@
 #include <string>
 
 #include "reconciler/serve.hpp"
-#include "tests/unit/temp_dir.hpp"
+#include "tests/support/temp_dir.hpp"
 
 using pgc::NewHostKeys;
 using pgc::reconciler::load_serve_config;
-using pgc::testing::TempDir;
+using pgc::test::TempDir;
 
 namespace {
 

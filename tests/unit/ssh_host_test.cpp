@@ -17,7 +17,7 @@
 #include "tests/support/shell_output.hpp"
 #include "providers/ssh/command_line.hpp"
 #include "providers/ssh/remote_host.hpp"
-#include "tests/unit/temp_dir.hpp"
+#include "tests/support/temp_dir.hpp"
 #include "util/strings.hpp"
 
 using namespace std::chrono_literals;
@@ -30,7 +30,7 @@ using pgc::providers::with_remote_timeout;
 
 using pgc::test::hostile_words;
 using pgc::test::shell_output;
-using pgc::testing::TempDir;
+using pgc::test::TempDir;
 
 namespace {
 

@@ -25,14 +25,14 @@ class LocalEtcd {
     int peer = pgc::test::free_loopback_port();
     std::string client = "http://127.0.0.1:" + std::to_string(client_port_);
     std::string peer_url = "http://127.0.0.1:" + std::to_string(peer);
-    auto out = pgc::test::sh("etcd --name it --data-dir " + pgc::test::q(dir_.path / "data") +
+    auto out = pgc::test::sh("etcd --name it --data-dir " + pgc::test::q(dir_.path() / "data") +
                              " --listen-client-urls " + client + " --advertise-client-urls " + client +
                              " --listen-peer-urls " + peer_url + " --initial-advertise-peer-urls " + peer_url +
-                             " --initial-cluster it=" + peer_url + " >" + pgc::test::q(dir_.path / "log") +
+                             " --initial-cluster it=" + peer_url + " >" + pgc::test::q(dir_.path() / "log") +
                              " 2>&1 & echo $!");
     pid_ = std::stoi(out);
     for (int i = 0; i < 100 && !pgc::test::port_open(client_port_); ++i) std::this_thread::sleep_for(100ms);
-    if (!pgc::test::port_open(client_port_)) throw std::runtime_error("etcd did not start: " + pgc::test::slurp(dir_.path / "log"));
+    if (!pgc::test::port_open(client_port_)) throw std::runtime_error("etcd did not start: " + pgc::test::slurp(dir_.path() / "log"));
   }
   ~LocalEtcd() {
     ::kill(pid_, SIGKILL);

@@ -24,7 +24,7 @@ std::string ssh_fingerprint(const fs::path& public_key) {
 // A GnuPG home in a temp dir with its own agent, stopped at the end.
 struct GpgHome {
   pgc::test::TempDir temp;
-  fs::path home = temp.path / "gnupg";
+  fs::path home = temp.path() / "gnupg";
   GpgHome() {
     fs::create_directories(home);
     fs::permissions(home, fs::perms::owner_all);
@@ -55,11 +55,11 @@ struct GpgHome {
 
 TEST_CASE("verify: an SSH-signed commit is verified against allowed_signers", "[verify][integration]") {
   RepoFixture repo;
-  const fs::path key = repo.temp.path / "signer";
-  const fs::path stranger = repo.temp.path / "stranger";
+  const fs::path key = repo.temp.path() / "signer";
+  const fs::path stranger = repo.temp.path() / "stranger";
   sh("ssh-keygen -q -t ed25519 -N '' -C signer -f " + q(key));
   sh("ssh-keygen -q -t ed25519 -N '' -C stranger -f " + q(stranger));
-  const fs::path allowed = repo.temp.path / "allowed_signers";
+  const fs::path allowed = repo.temp.path() / "allowed_signers";
   spit(allowed, "pat@example.com namespaces=\"git\" " + slurp(key.string() + ".pub"));
   const std::string signing = "-c gpg.format=ssh -c user.signingkey=" + q(key);
 
@@ -111,8 +111,8 @@ TEST_CASE("verify: a GPG-signed commit is verified with a keyring and refused wi
   GpgHome gpg;
   const std::string signer = gpg.new_key("Pat Tester <pat@example.com>");
   const std::string other = gpg.new_key("Someone Else <else@example.com>");
-  const fs::path keyring = repo.temp.path / "signers.gpg";
-  const fs::path other_keyring = repo.temp.path / "others.gpg";
+  const fs::path keyring = repo.temp.path() / "signers.gpg";
+  const fs::path other_keyring = repo.temp.path() / "others.gpg";
   gpg.gpg("--export " + signer + " > " + q(keyring));
   gpg.gpg("--export " + other + " > " + q(other_keyring));
 

@@ -182,7 +182,7 @@ TEST_CASE("git: when the fetch fails the last good revision is returned with the
 
   // No cache yet: the fetch error itself.
   auto fresh = options_for(repo);
-  fresh.cache_dir = repo.temp.path / "fresh-cache";
+  fresh.cache_dir = repo.temp.path() / "fresh-cache";
   CHECK(sync_error(fresh) == stale.fetch_error);
 }
 
@@ -254,7 +254,7 @@ TEST_CASE("git: a password in the URL never appears in an error", "[git][integra
   pgc::test::TempDir temp;
   GitSourceOptions options;
   options.url = "https://deploy:s3cret@127.0.0.1:1/repo.git";  // port 1: connection refused at once
-  options.cache_dir = temp.path / "cache";
+  options.cache_dir = temp.path() / "cache";
   options.timeout = 5s;
   std::string error = sync_error(options);
   CHECK(pgc::starts_with(error, "git https://deploy:***@127.0.0.1:1/repo.git: fetch: "));

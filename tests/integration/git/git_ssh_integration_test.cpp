@@ -114,7 +114,7 @@ TEST_CASE("git ssh: accept-new records an unknown server's key once; a changed k
   repo.push();
   TempDir temp;
   auto options = ssh_options(repo);
-  options.known_hosts = (temp.path / "known_hosts").string();  // missing: created
+  options.known_hosts = (temp.path() / "known_hosts").string();  // missing: created
   options.new_host_keys = pgc::NewHostKeys::accept;
   std::vector<pgc::RecordedHostKey> recorded;
   options.on_host_key_recorded = [&](const pgc::RecordedHostKey& key) { recorded.push_back(key); };
@@ -137,7 +137,7 @@ TEST_CASE("git ssh: accept-new records an unknown server's key once; a changed k
   CHECK(slurp(options.known_hosts) == host_key_entry() + "\n");
 
   auto changed = ssh_options(repo, "known_hosts_changed");
-  changed.cache_dir = temp.path / "fresh-cache";  // no last good revision to fall back on
+  changed.cache_dir = temp.path() / "fresh-cache";  // no last good revision to fall back on
   changed.new_host_keys = pgc::NewHostKeys::accept;
   changed.on_host_key_recorded = options.on_host_key_recorded;
   const std::string before = slurp(changed.known_hosts);

@@ -61,7 +61,7 @@ TEST_CASE("process: a missing program is an error", "[process]") {
 
 TEST_CASE("process: on timeout the program and its children are killed", "[process]") {
   pgc::test::TempDir temp;
-  const fs::path pid_file = temp.path / "pids";
+  const fs::path pid_file = temp.path() / "pids";
   const auto started = Clock::now();
   auto r = run_process({"sh", "-c", "sleep 30 & echo $$ $! > \"$0\"; wait", pid_file.string()}, "", 300ms);
   const auto took = Clock::now() - started;

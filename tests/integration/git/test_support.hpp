@@ -20,9 +20,9 @@ std::vector<std::string> list_tree(const std::filesystem::path& root);
 // dir, and an empty cache dir for the source under test.
 struct RepoFixture {
   TempDir temp{"pgc-git-test"};
-  std::filesystem::path work = temp.path / "work";
-  std::filesystem::path bare = temp.path / "remote.git";
-  std::filesystem::path cache = temp.path / "cache";
+  std::filesystem::path work = temp.path() / "work";
+  std::filesystem::path bare = temp.path() / "remote.git";
+  std::filesystem::path cache = temp.path() / "cache";
   std::string url = "file://" + bare.string();
 
   RepoFixture();

@@ -161,7 +161,7 @@ TEST_CASE("ssh: run returns the exit status and keeps stdout and stderr apart", 
 
 TEST_CASE("ssh: run passes hostile arguments through as literal words", "[ssh][integration]") {
   TempDir temp;
-  auto marker = (temp.path / "pwned").string();
+  auto marker = (temp.path() / "pwned").string();
   auto host = connect_or_fail(g_sshd->options());
   const auto hostile = hostile_words(marker);
   std::vector<std::string> argv{"printf", "%s\\0"};
@@ -218,11 +218,11 @@ TEST_CASE("ssh: write_file and read_file take hostile file names and contents ve
   names.push_back("-rf");
   names.push_back(".hidden");
   std::string content;
-  for (const auto& word : hostile_words((temp.path / marker).string())) content += word + '\0';
+  for (const auto& word : hostile_words((temp.path() / marker).string())) content += word + '\0';
   int index = 0;
   for (const auto& name : names) {
     INFO(name);
-    auto dir = temp.path / ("d" + std::to_string(index++));
+    auto dir = temp.path() / ("d" + std::to_string(index++));
     fs::create_directory(dir);
     auto path = dir / name;
     REQUIRE(host->write_file(path.string(), content + name, FileMode{"root", "root", 0600}));
@@ -236,7 +236,7 @@ TEST_CASE("ssh: write_file and read_file take hostile file names and contents ve
     CHECK(**back == content + name);
     CHECK_FALSE(fs::exists(dir / marker));
   }
-  CHECK_FALSE(fs::exists(temp.path / marker));
+  CHECK_FALSE(fs::exists(temp.path() / marker));
   CHECK_FALSE(fs::exists(home_marker));
 }
 
@@ -279,7 +279,7 @@ TEST_CASE("ssh: run times out, signals the command and keeps the session usable"
   CHECK(after->out == "still here\n");
 
   // The abandoned command gets SIGTERM rather than running on.
-  auto pid_file = (temp.path / "pid").string();
+  auto pid_file = (temp.path() / "pid").string();
   auto sleeper = host->run({"sh", "-c", "echo $$ >\"$1\"; exec sleep 30", "sh", pid_file}, 1500ms);
   REQUIRE_FALSE(sleeper);
   CHECK(sleeper.error().message == "host lab (127.0.0.1): ssh: timed out after 1.5s running sh");
@@ -301,7 +301,7 @@ TEST_CASE("ssh: a command killed by a signal reports 128 + the signal", "[ssh][i
 
 TEST_CASE("ssh: run_script gets its values as quoted positional arguments", "[ssh][integration]") {
   TempDir temp;
-  auto marker = (temp.path / "pwned").string();
+  auto marker = (temp.path() / "pwned").string();
   auto host = connect_or_fail(g_sshd->options());
   const std::string script = R"SH(set -eu
 printf '%s\n' "$#"
@@ -340,30 +340,30 @@ exit 4)SH";
 TEST_CASE("ssh: read_file tells a missing file from a present one", "[ssh][integration]") {
   TempDir temp;
   auto host = connect_or_fail(g_sshd->options());
-  spit(temp.path / "present", std::string("line 1\nbinary \0 \xff\n", 17));
-  spit(temp.path / "empty", "");
-  fs::create_symlink(temp.path / "nowhere", temp.path / "dangling");
+  spit(temp.path() / "present", std::string("line 1\nbinary \0 \xff\n", 17));
+  spit(temp.path() / "empty", "");
+  fs::create_symlink(temp.path() / "nowhere", temp.path() / "dangling");
 
-  auto present = host->read_file((temp.path / "present").string());
+  auto present = host->read_file((temp.path() / "present").string());
   REQUIRE(present);
   REQUIRE(present->has_value());
   CHECK(**present == std::string("line 1\nbinary \0 \xff\n", 17));
 
-  auto empty = host->read_file((temp.path / "empty").string());
+  auto empty = host->read_file((temp.path() / "empty").string());
   REQUIRE(empty);
   REQUIRE(empty->has_value());
   CHECK((*empty)->empty());
 
   for (const char* absent : {"missing", "missing-dir/missing", "dangling"}) {
-    auto r = host->read_file((temp.path / absent).string());
+    auto r = host->read_file((temp.path() / absent).string());
     REQUIRE(r);
     CHECK_FALSE(r->has_value());
   }
 
-  auto dir = host->read_file(temp.path.string());
+  auto dir = host->read_file(temp.path().string());
   REQUIRE_FALSE(dir);
-  CHECK(dir.error().message == "host lab (127.0.0.1): reading " + temp.path.string() + ": cat: " +
-                                   temp.path.string() + ": Is a directory (exit status 1)");
+  CHECK(dir.error().message == "host lab (127.0.0.1): reading " + temp.path().string() + ": cat: " +
+                                   temp.path().string() + ": Is a directory (exit status 1)");
 
   auto relative = host->read_file("etc/passwd");
   REQUIRE_FALSE(relative);
@@ -373,7 +373,7 @@ TEST_CASE("ssh: read_file tells a missing file from a present one", "[ssh][integ
 TEST_CASE("ssh: write_file replaces a file atomically with owner and mode", "[ssh][integration]") {
   TempDir temp;
   auto host = connect_or_fail(g_sshd->options());
-  auto path = temp.path / "config.yml";
+  auto path = temp.path() / "config.yml";
 
   REQUIRE(host->write_file(path.string(), "scope: main\n", FileMode{"root", "root", 0640}));
   CHECK(slurp(path) == "scope: main\n");
@@ -405,18 +405,18 @@ TEST_CASE("ssh: write_file replaces a file atomically with owner and mode", "[ss
   CHECK(temp.names() == std::vector<std::string>{"config.yml"});
 
   // A symlink at path is replaced by the file, not followed.
-  spit(temp.path / "target", "untouched");
-  fs::create_symlink(temp.path / "target", temp.path / "link");
-  REQUIRE(host->write_file((temp.path / "link").string(), "new", FileMode{}));
-  CHECK(!fs::is_symlink(temp.path / "link"));
-  CHECK(slurp(temp.path / "link") == "new");
-  CHECK(slurp(temp.path / "target") == "untouched");
+  spit(temp.path() / "target", "untouched");
+  fs::create_symlink(temp.path() / "target", temp.path() / "link");
+  REQUIRE(host->write_file((temp.path() / "link").string(), "new", FileMode{}));
+  CHECK(!fs::is_symlink(temp.path() / "link"));
+  CHECK(slurp(temp.path() / "link") == "new");
+  CHECK(slurp(temp.path() / "target") == "untouched");
 }
 
 TEST_CASE("ssh: a failed write_file leaves the original and no temp file", "[ssh][integration]") {
   TempDir temp;
   auto host = connect_or_fail(g_sshd->options());
-  auto path = temp.path / "config.yml";
+  auto path = temp.path() / "config.yml";
   spit(path, "original\n");
   chmod(path.c_str(), 0644);
 
@@ -428,18 +428,18 @@ TEST_CASE("ssh: a failed write_file leaves the original and no temp file", "[ssh
   CHECK(describe_mode(path) == "0644 0:0");
   CHECK(temp.names() == std::vector<std::string>{"config.yml"});
 
-  auto missing_parent = temp.path / "missing" / "f";
+  auto missing_parent = temp.path() / "missing" / "f";
   auto no_dir = host->write_file(missing_parent.string(), "x", FileMode{});
   REQUIRE_FALSE(no_dir);
   CHECK(no_dir.error().message == "host lab (127.0.0.1): writing " + missing_parent.string() +
-                                      ": parent directory " + (temp.path / "missing").string() +
+                                      ": parent directory " + (temp.path() / "missing").string() +
                                       " does not exist (exit status 1)");
 
-  fs::create_directory(temp.path / "adir");
-  auto onto_dir = host->write_file((temp.path / "adir").string(), "x", FileMode{});
+  fs::create_directory(temp.path() / "adir");
+  auto onto_dir = host->write_file((temp.path() / "adir").string(), "x", FileMode{});
   REQUIRE_FALSE(onto_dir);
-  CHECK(onto_dir.error().message == "host lab (127.0.0.1): writing " + (temp.path / "adir").string() + ": " +
-                                        (temp.path / "adir").string() + " is a directory (exit status 1)");
+  CHECK(onto_dir.error().message == "host lab (127.0.0.1): writing " + (temp.path() / "adir").string() + ": " +
+                                        (temp.path() / "adir").string() + " is a directory (exit status 1)");
 
   auto relative = host->write_file("relative/f", "x", FileMode{});
   REQUIRE_FALSE(relative);
@@ -487,7 +487,7 @@ TEST_CASE("ssh: an unknown host key is refused", "[ssh][integration]") {
 
 TEST_CASE("ssh: accept-new records an unknown host's key once, then verifies against it", "[ssh][integration]") {
   TempDir temp;
-  auto file = temp.path / "known_hosts";
+  auto file = temp.path() / "known_hosts";
   const auto stranger = pgc::split(slurp(g_sshd->dir() / "stranger_key.pub"), ' ');
   const std::string others = "# kept\n[127.0.0.1]:1 " + stranger.at(0) + " " + stranger.at(1);  // no final newline
   spit(file, others);
@@ -533,7 +533,7 @@ TEST_CASE("ssh: accept-new records an unknown host's key once, then verifies aga
 
 TEST_CASE("ssh: accept-new creates a missing known_hosts (and its directory)", "[ssh][integration]") {
   TempDir temp;
-  auto file = temp.path / "dot-ssh" / "known_hosts";
+  auto file = temp.path() / "dot-ssh" / "known_hosts";
   Recorded recorded;
   auto options = g_sshd->options();
   options.known_hosts_file = file.string();
@@ -548,19 +548,19 @@ TEST_CASE("ssh: accept-new creates a missing known_hosts (and its directory)", "
 
 TEST_CASE("ssh: accept-new follows a symlinked known_hosts and keeps the link", "[ssh][integration]") {
   TempDir temp;
-  spit(temp.path / "real_known_hosts", "");
-  fs::create_symlink(temp.path / "real_known_hosts", temp.path / "known_hosts");
+  spit(temp.path() / "real_known_hosts", "");
+  fs::create_symlink(temp.path() / "real_known_hosts", temp.path() / "known_hosts");
   auto options = g_sshd->options();
-  options.known_hosts_file = (temp.path / "known_hosts").string();
+  options.known_hosts_file = (temp.path() / "known_hosts").string();
   options.new_host_keys = pgc::NewHostKeys::accept;
   REQUIRE(connect_or_fail(options)->run({"true"}, 10s));
-  CHECK(fs::is_symlink(temp.path / "known_hosts"));
-  CHECK(slurp(temp.path / "real_known_hosts") == host_key_entry() + "\n");
+  CHECK(fs::is_symlink(temp.path() / "known_hosts"));
+  CHECK(slurp(temp.path() / "real_known_hosts") == host_key_entry() + "\n");
 }
 
 TEST_CASE("ssh: parallel accept-new connections to one host record its key once", "[ssh][integration]") {
   TempDir temp;
-  auto file = temp.path / "known_hosts";
+  auto file = temp.path() / "known_hosts";
   spit(file, "");
   Recorded recorded;
   auto options = g_sshd->options();
@@ -611,7 +611,7 @@ TEST_CASE("ssh: accept-new still refuses a changed key or a key of another type"
 
 TEST_CASE("ssh: accept-new cannot write a known_hosts it may not write", "[ssh][integration]") {
   TempDir temp;
-  auto dir = temp.path / "not-a-dir";
+  auto dir = temp.path() / "not-a-dir";
   spit(dir, "a file where the directory should be");
   auto options = g_sshd->options();
   options.known_hosts_file = (dir / "known_hosts").string();
@@ -777,11 +777,11 @@ TEST_CASE("ssh: timings", "[ssh][integration][timing]") {
   constexpr int writes = 20;
   started = Clock::now();
   for (int i = 0; i < writes; ++i)
-    REQUIRE(host->write_file((temp.path / "config.yml").string(), config, FileMode{"root", "root", 0640}));
+    REQUIRE(host->write_file((temp.path() / "config.yml").string(), config, FileMode{"root", "root", 0640}));
   auto write_ms = ms(Clock::now() - started).count() / writes;
 
   started = Clock::now();
-  for (int i = 0; i < writes; ++i) REQUIRE(host->read_file((temp.path / "config.yml").string()));
+  for (int i = 0; i < writes; ++i) REQUIRE(host->read_file((temp.path() / "config.yml").string()));
   auto read_ms = ms(Clock::now() - started).count() / writes;
 
   std::printf("timing: connect+auth %.1f ms (mean of %d); run(true) %.2f ms (mean of %d, one session); "

@@ -30,6 +30,8 @@
 #include <utility>
 #include <vector>
 
+#include "tests/support/free_port.hpp"
+#include "tests/support/temp_dir.hpp"
 #include "util/strings.hpp"
 
 extern char** environ;
@@ -68,47 +70,6 @@ inline void spit(const std::filesystem::path& path, const std::string& text) {
   if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path());
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out << text;
-}
-
-// A new directory <temp>/<prefix>.XXXXXX.
-inline std::filesystem::path make_temp_dir(std::string_view prefix) {
-  std::string pattern = (std::filesystem::temp_directory_path() / (std::string(prefix) + ".XXXXXX")).string();
-  if (mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-  return pattern;
-}
-
-// A fresh directory per test, removed with everything in it afterwards.
-struct TempDir {
-  std::filesystem::path path;
-  explicit TempDir(std::string_view prefix = "pgc-test") : path(make_temp_dir(prefix)) {}
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  ~TempDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path, ignored);
-  }
-  // The names directly in the directory, sorted.
-  [[nodiscard]] std::vector<std::string> names() const {
-    std::vector<std::string> out;
-    for (const auto& entry : std::filesystem::directory_iterator(path))
-      out.push_back(entry.path().filename().string());
-    std::sort(out.begin(), out.end());
-    return out;
-  }
-};
-
-// A TCP port on 127.0.0.1 that nothing listens on right now.
-inline int free_loopback_port() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t length = sizeof address;
-  if (bind(fd, reinterpret_cast<sockaddr*>(&address), length) != 0 ||
-      getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0)
-    throw std::runtime_error("cannot find a free port");
-  close(fd);
-  return ntohs(address.sin_port);
 }
 
 // Whether something accepts connections on 127.0.0.1:port.
