@@ -57,8 +57,8 @@ while [ "$#" -ge 2 ]; do
       fi ;;
   esac
 done
-# Every unit's state in one `systemctl show` (two calls per unit cost ~2 x 21 ms of CPU each on
-# the lab, a few ms on a real host): one block per unit, in the order given, blank-line separated.
+# Every unit's state in one `systemctl show` (two calls per unit cost ~2 x 21 ms on the lab's
+# stand-in): one block per unit, in the order given, blank-line separated.
 # ActiveState is what is-active prints; UnitFileState what is-enabled prints, empty for a unit
 # systemd does not know (is-enabled fails there), shown as "unknown" like every missing answer.
 if [ -n "$svcs" ]; then
