@@ -1,11 +1,16 @@
 // The server: one acceptor and one strand per connection on a shared io_context run by a few
-// threads. Each connection reads one request under a single deadline (set once, never pushed
-// back, so a client trickling bytes cannot keep it open), answers, and closes. When a request
+// threads. Each connection reads one request under two absolute deadlines counted from the
+// accept, one for the head (request line and headers) and one for the whole request (never
+// pushed back, so a client trickling bytes cannot keep it open), answers, and closes. Which
+// connections keep their place when the server is full is ConnectionTable's policy: a newcomer
+// evicts the stalest connection that is not running the handler. When a request
 // is refused before it was read in full, the server stops sending and discards what still
 // arrives for a short while before closing, so that the client sees the answer rather than
 // a reset.
 
 #include "providers/http/http_server.hpp"
+
+#include "providers/http/connection_table.hpp"
 
 // GCC 12 reports a false "potential null pointer dereference" inside Asio 1.74's scheduler
 // (inlined thread_info access); the pragma covers only the Boost headers' own lines.
@@ -30,7 +35,7 @@
 #include <array>
 #include <atomic>
 #include <cctype>
-#include <list>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -86,6 +91,17 @@ std::optional<tcp::endpoint> parse_listen(const std::string& listen) {
   return tcp::endpoint(address, static_cast<unsigned short>(port));
 }
 
+// The per-address cap's key for a connected peer; empty when the peer is already gone.
+std::string peer_key(const tcp::socket& socket) {
+  beast::error_code ec;
+  auto remote = socket.remote_endpoint(ec);
+  if (ec) return {};
+  auto address = remote.address();
+  if (!address.is_v6()) return address.to_string();
+  auto bytes = address.to_v6().to_bytes();
+  return address_key(address.to_string(), true, bytes.data());
+}
+
 class Session;
 
 }  // namespace
@@ -93,12 +109,14 @@ class Session;
 class HttpServer::Impl {
  public:
   Impl(HttpServerOptions options, HttpHandler handler)
-      : options_(std::move(options)), handler_(std::move(handler)), acceptor_(asio::make_strand(ioc_)),
+      : options_(std::move(options)), handler_(std::move(handler)),
+        table_(options_.max_connections, options_.max_connections_per_address), acceptor_(asio::make_strand(ioc_)),
         retry_timer_(acceptor_.get_executor()) {}
 
   Result<void> listen() {
     auto what = "http: listen " + options_.listen + ": ";
     if (options_.max_connections == 0) return fail(what + "max_connections must be at least 1");
+    if (options_.max_connections_per_address == 0) return fail(what + "max_connections_per_address must be at least 1");
     if (options_.threads == 0) return fail(what + "threads must be at least 1");
     auto endpoint = parse_listen(options_.listen);
     if (!endpoint) return fail(what + "want <IPv4>:<port> or [<IPv6>]:<port>");
@@ -120,24 +138,33 @@ class HttpServer::Impl {
   const HttpHandler& handler() const { return handler_; }
   std::string bound_address() const { return bound_; }
   std::size_t active_connections() const { return active_.load(); }
+  HttpServerStats stats() const {
+    return {accepted_.load(), refused_.load(), evicted_.load(), head_timeouts_.load(), request_timeouts_.load()};
+  }
+  void count_timeout(bool in_head) { ++(in_head ? head_timeouts_ : request_timeouts_); }
 
   // Called by a session's destructor.
-  void forget(std::list<std::weak_ptr<Session>>::iterator it) {
+  void forget(std::uint64_t id) {
     std::lock_guard lock(mutex_);
-    sessions_.erase(it);
+    sessions_.erase(id);
+    table_.remove(id);
     --active_;
   }
 
  private:
   void accept();
   void on_accept(beast::error_code ec, tcp::socket socket);
+  std::shared_ptr<Session> admit(tcp::socket& socket);
 
   HttpServerOptions options_;
   HttpHandler handler_;
   std::string bound_;
   std::atomic<std::size_t> active_{0};
-  std::mutex mutex_;  // guards sessions_ and stopping_
-  std::list<std::weak_ptr<Session>> sessions_;
+  std::atomic<std::uint64_t> accepted_{0}, refused_{0}, evicted_{0}, head_timeouts_{0}, request_timeouts_{0};
+  std::mutex mutex_;  // guards sessions_, table_, next_id_ and stopping_
+  std::map<std::uint64_t, std::weak_ptr<Session>> sessions_;
+  ConnectionTable table_;
+  std::uint64_t next_id_ = 0;
   bool stopping_ = false;
   std::mutex stop_mutex_;  // one stop() at a time
   // Sessions may be destroyed with the io_context, so they go after the members above.
@@ -153,17 +180,26 @@ namespace {
 // connection's strand.
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(tcp::socket&& socket, HttpServer::Impl& server) : stream_(std::move(socket)), server_(server) {
+  Session(tcp::socket&& socket, HttpServer::Impl& server, std::uint64_t id)
+      : stream_(std::move(socket)), server_(server), id_(id), accepted_at_(std::chrono::steady_clock::now()) {
     beast::error_code ec;
     auto remote = stream_.socket().remote_endpoint(ec);
     if (!ec) peer_ = format_endpoint(remote);
   }
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
-  ~Session() { server_.forget(registration_); }
+  ~Session() { server_.forget(id_); }
 
-  void set_registration(std::list<std::weak_ptr<Session>>::iterator it) { registration_ = it; }
   asio::any_io_executor executor() { return stream_.get_executor(); }
+
+  // From any thread: gives up this connection's place unless its handler is running; true when
+  // it did (the caller then posts on_evicted()).
+  bool try_evict() {
+    int free = k_free;
+    return hold_.compare_exchange_strong(free, k_evicted);
+  }
+  // A newcomer took the place: whatever was in progress ends, without an answer.
+  void on_evicted() { close(); }
 
   void start() {
     asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->read_header(); });
@@ -177,21 +213,24 @@ class Session : public std::enable_shared_from_this<Session> {
 
  private:
   enum class Phase { reading, responding, lingering, closed };
+  static constexpr int k_free = 0, k_handling = 1, k_evicted = 2;  // hold_
 
   void read_header() {
-    if (stopping_) return close();
+    if (stopping_ || hold_.load() == k_evicted) return close();
     const auto& options = server_.options();
     parser_.emplace();
     parser_->header_limit(k_header_limit);
     parser_->body_limit(static_cast<std::uint64_t>(options.max_body));
-    // Set once for the whole request: a slow client does not earn more time by sending a byte.
-    stream_.expires_after(options.read_timeout);
+    // Absolute, from the accept: a slow client does not earn more time by sending a byte.
+    stream_.expires_at(accepted_at_ + std::min(options.head_timeout, options.read_timeout));
     bhttp::async_read_header(stream_, buffer_, *parser_,
                              [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_header(ec); });
   }
 
   void on_header(beast::error_code ec) {
     if (ec) return read_failed(ec);
+    in_head_ = false;
+    stream_.expires_at(accepted_at_ + server_.options().read_timeout);
     if (auto length = parser_->content_length(); length && *length > server_.options().max_body)
       return refuse_body();
     if (parser_->is_done()) return handle();
@@ -223,7 +262,9 @@ class Session : public std::enable_shared_from_this<Session> {
     if (ec == bhttp::error::header_limit)
       return respond({431, "text/plain; charset=utf-8", "request headers larger than " + std::to_string(k_header_limit) + " bytes\n"},
                      Complete::no);
-    // Timed out (the stream has closed the socket), gone, cancelled by stop(), or cut short.
+    if (ec == beast::error::timeout) server_.count_timeout(in_head_);
+    // Timed out (the stream has closed the socket), gone, cancelled by stop() or an eviction,
+    // or cut short.
     if (ec == beast::error::timeout || ec == bhttp::error::end_of_stream || ec == bhttp::error::partial_message ||
         ec == asio::error::eof || ec == asio::error::operation_aborted || ec == asio::error::connection_reset ||
         stopping_)
@@ -252,12 +293,16 @@ class Session : public std::enable_shared_from_this<Session> {
     request.peer = peer_;
     head_ = message.method() == bhttp::verb::head;
     parser_.reset();
+    // From here until the handler returns, the connection cannot be evicted.
+    int free = k_free;
+    if (!hold_.compare_exchange_strong(free, k_handling)) return close();
     HttpResponse response;
     try {
       response = server_.handler()(request);
     } catch (const std::exception&) {
       response = {500, "text/plain; charset=utf-8", "internal server error\n"};
     }
+    hold_.store(k_free);
     respond(std::move(response), Complete::yes);
   }
 
@@ -306,7 +351,10 @@ class Session : public std::enable_shared_from_this<Session> {
 
   beast::tcp_stream stream_;
   HttpServer::Impl& server_;
-  std::list<std::weak_ptr<Session>>::iterator registration_;
+  std::uint64_t id_;
+  std::chrono::steady_clock::time_point accepted_at_;
+  std::atomic<int> hold_{k_free};  // k_free, k_handling (the handler runs) or k_evicted
+  bool in_head_ = true;            // still reading the request line and headers
   std::string peer_;
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
@@ -335,23 +383,50 @@ void HttpServer::Impl::on_accept(beast::error_code ec, tcp::socket socket) {
     });
     return;
   }
-  std::shared_ptr<Session> session;
-  {
-    std::lock_guard lock(mutex_);
-    if (!stopping_ && active_.load() < options_.max_connections) {
-      ++active_;
-      session = std::make_shared<Session>(std::move(socket), *this);
-      session->set_registration(sessions_.insert(sessions_.end(), session));
-    }
-  }
-  if (session) {
+  if (auto session = admit(socket)) {
     session->start();
   } else {
-    // Over the limit (or stopping): refuse rather than queue.
+    // Every place is held by a running handler (or stopping, or the peer is gone): refuse
+    // rather than queue.
     beast::error_code ignored;
     socket.close(ignored);
   }
   accept();
+}
+
+std::shared_ptr<Session> HttpServer::Impl::admit(tcp::socket& socket) {
+  auto key = peer_key(socket);
+  if (key.empty()) return nullptr;
+  std::shared_ptr<Session> session;
+  // Released after the lock: the last reference to a session may be one of these.
+  std::vector<std::shared_ptr<Session>> victims;
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_) return nullptr;
+    auto id = next_id_++;
+    auto admission = table_.admit(id, key, [&](std::uint64_t victim) {
+      auto found = sessions_.find(victim);
+      auto live = found == sessions_.end() ? nullptr : found->second.lock();
+      if (!live) return true;  // already closing: its place is free
+      if (!live->try_evict()) return false;
+      victims.push_back(std::move(live));
+      return true;
+    });
+    if (!admission.admitted) {
+      ++refused_;
+    } else {
+      ++active_;
+      ++accepted_;
+      session = std::make_shared<Session>(std::move(socket), *this, id);
+      sessions_.emplace(id, session);
+    }
+  }
+  evicted_ += victims.size();
+  for (auto& victim : victims) {
+    auto executor = victim->executor();
+    asio::post(executor, [v = std::move(victim)] { v->on_evicted(); });
+  }
+  return session;
 }
 
 void HttpServer::Impl::stop() {
@@ -360,7 +435,7 @@ void HttpServer::Impl::stop() {
   {
     std::lock_guard lock(mutex_);
     stopping_ = true;
-    for (const auto& weak : sessions_) {
+    for (const auto& [id, weak] : sessions_) {
       if (auto session = weak.lock()) live.push_back(std::move(session));
     }
   }
@@ -392,6 +467,8 @@ Result<std::unique_ptr<HttpServer>> HttpServer::start(const HttpServerOptions& o
 std::string HttpServer::bound_address() const { return impl_->bound_address(); }
 
 std::size_t HttpServer::active_connections() const { return impl_->active_connections(); }
+
+HttpServerStats HttpServer::stats() const { return impl_->stats(); }
 
 void HttpServer::stop() { impl_->stop(); }
 

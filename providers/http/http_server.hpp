@@ -1,9 +1,11 @@
 #pragma once
 // An HTTP/1.1 server for `pgconverge serve` (/metrics, webhooks) over Boost.Beast (no Beast
-// header here): one request per connection, every limit enforced before memory is spent.
+// header here): one request per connection, every limit enforced before memory is spent, and
+// no client (nor many, from many addresses) able to lock others out by holding connections.
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <memory>
@@ -31,15 +33,33 @@ struct HttpServerOptions {
   std::string listen = "127.0.0.1:9810";  // "<IPv4>:<port>" or "[<IPv6>]:<port>"; port 0 picks one
   std::size_t max_body = 1 << 20;         // larger bodies are answered 413 without being read
   std::chrono::milliseconds read_timeout{10000};  // the whole request (headers and body) must
-                                                  // arrive within it; also bounds the response write
-  std::size_t max_connections = 64;  // connections beyond it are closed as soon as accepted
-  std::size_t threads = 2;           // threads running connections and the handler
+                                                  // arrive within it, counted from the accept;
+                                                  // also bounds the response write
+  std::chrono::milliseconds head_timeout{5000};   // the request line and headers must arrive
+                                                  // within it, counted from the accept (capped
+                                                  // by read_timeout); bytes trickled do not extend it
+  std::size_t max_connections = 64;               // open connections, in total
+  std::size_t max_connections_per_address = 8;    // per client address (IPv6: per /64)
+  // A connection beyond either cap takes the place of the oldest one within the cap's scope
+  // that is not running the handler (see connection_table.hpp); when there is none, it is
+  // closed as soon as accepted.
+  std::size_t threads = 2;  // threads running connections and the handler
+};
+
+// What the server refused so far, for metrics; counters only grow.
+struct HttpServerStats {
+  std::uint64_t accepted = 0;   // connections given a place
+  std::uint64_t refused = 0;    // closed at accept: every place was held by a running handler
+  std::uint64_t evicted = 0;    // gave up their place to a newcomer
+  std::uint64_t head_timeouts = 0;     // cut at head_timeout (no complete request line and headers)
+  std::uint64_t request_timeouts = 0;  // cut at read_timeout (headers in time, the body not)
 };
 
 using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
 
 // A running server. Headers are capped at 8 KiB (431), malformed requests get 400, every
-// response carries "Connection: close". The handler may be called concurrently from the
+// response carries "Connection: close" (HTTP/1.0 keep-alive and pipelined requests included:
+// one request per connection, whatever follows it is discarded). The handler may be called concurrently from the
 // server's threads; it should be quick, and exceptions it throws become a 500.
 class HttpServer {
  public:
@@ -54,6 +74,8 @@ class HttpServer {
   [[nodiscard]] std::string bound_address() const;
   // Open connections right now (including ones being refused or closed); thread-safe.
   [[nodiscard]] std::size_t active_connections() const;
+  // Thread-safe.
+  [[nodiscard]] HttpServerStats stats() const;
   // Stops accepting, closes connections still reading a request, lets requests already being
   // handled finish and their responses go out, then joins the threads. Idempotent; must not
   // be called from the handler.

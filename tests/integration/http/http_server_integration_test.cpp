@@ -1,8 +1,12 @@
 // The HTTP server on 127.0.0.1:0 driven by raw non-blocking sockets, so that each test controls
 // exactly which bytes arrive when: normal requests, the body and header limits, slow clients,
-// malformed requests, the connection limit, stop() during a request, and bounded memory.
+// malformed requests, the connection limits and who keeps a place when the server is full (idle,
+// trickling and never-reading crowds, from one and from many 127.0.0.x source addresses),
+// pipelined, HTTP/1.0 keep-alive and half-closed requests, stop() during a request, and bounded
+// memory.
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -14,7 +18,9 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <fstream>
+#include <memory>
 #include <functional>
 #include <mutex>
 #include <string>
@@ -32,7 +38,8 @@ namespace {
 // A connected socket, closed on destruction.
 class Socket {
  public:
-  explicit Socket(const std::string& address) {
+  // source: the local IPv4 address to connect from (any of 127.0.0.0/8), or "" for the default.
+  explicit Socket(const std::string& address, const std::string& source = "") {
     auto colon = address.rfind(':');
     auto host = address.substr(0, colon);
     auto port = static_cast<std::uint16_t>(std::stoi(address.substr(colon + 1)));
@@ -49,6 +56,12 @@ class Socket {
       sa.sin_port = htons(port);
       ::inet_pton(AF_INET, host.c_str(), &sa.sin_addr);
       fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+      if (!source.empty()) {
+        sockaddr_in local{};
+        local.sin_family = AF_INET;
+        ::inet_pton(AF_INET, source.c_str(), &local.sin_addr);
+        ::bind(fd_, reinterpret_cast<sockaddr*>(&local), sizeof local);
+      }
       connected_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0;
     }
     ::fcntl(fd_, F_SETFL, ::fcntl(fd_, F_GETFL) | O_NONBLOCK);
@@ -58,6 +71,24 @@ class Socket {
   ~Socket() { ::close(fd_); }
   int fd() const { return fd_; }
   bool connected() const { return connected_; }
+  // Whether the server has closed it (EOF or reset); reads nothing otherwise.
+  bool closed_by_peer() const {
+    pollfd p{fd_, POLLIN, 0};
+    if (::poll(&p, 1, 0) <= 0) return false;
+    char byte;
+    auto n = ::recv(fd_, &byte, 1, MSG_PEEK);
+    return n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR);
+  }
+  void send_all(const std::string& data) {
+    std::size_t sent = 0;
+    auto until = Clock::now() + 2s;
+    while (sent < data.size() && Clock::now() < until) {
+      auto n = ::send(fd_, data.data() + sent, data.size() - sent, MSG_NOSIGNAL);
+      if (n > 0) sent += static_cast<std::size_t>(n);
+      else if (errno != EAGAIN && errno != EINTR) return;
+      else std::this_thread::sleep_for(1ms);
+    }
+  }
 
  private:
   int fd_ = -1;
@@ -170,6 +201,89 @@ bool wait_for(const std::function<bool()>& condition, std::chrono::milliseconds 
     std::this_thread::sleep_for(5ms);
   }
   return true;
+}
+
+
+std::vector<std::string> sources(int first, int count) {
+  std::vector<std::string> out;
+  for (int i = first; i < first + count; ++i) out.push_back("127.0.0." + std::to_string(i));
+  return out;
+}
+
+// count connections from the sources (round robin), each sending prefix once and then holding
+// on; refill() reopens the ones the server closed, as an attacker who insists would.
+class Crowd {
+ public:
+  Crowd(std::string address, std::size_t count, std::vector<std::string> from, std::string prefix = "",
+        int rcvbuf = 0)
+      : address_(std::move(address)), from_(std::move(from)), prefix_(std::move(prefix)), rcvbuf_(rcvbuf) {
+    for (std::size_t i = 0; i < count; ++i) sockets_.push_back(open(i));
+  }
+  void refill() {
+    for (std::size_t i = 0; i < sockets_.size(); ++i)
+      if (sockets_[i]->closed_by_peer()) {
+        sockets_[i] = open(i);
+        ++reopened_;
+      }
+  }
+  // Sends one more byte on every connection (a slowloris tick).
+  void trickle(char byte) {
+    for (auto& socket : sockets_) ::send(socket->fd(), &byte, 1, MSG_NOSIGNAL);
+  }
+  std::size_t still_open(const std::string& source = "") const {
+    std::size_t n = 0;
+    for (std::size_t i = 0; i < sockets_.size(); ++i)
+      if ((source.empty() || from_[i % from_.size()] == source) && !sockets_[i]->closed_by_peer()) ++n;
+    return n;
+  }
+  std::size_t reopened() const { return reopened_; }
+
+ private:
+  std::unique_ptr<Socket> open(std::size_t i) {
+    auto socket = std::make_unique<Socket>(address_, from_[i % from_.size()]);
+    if (rcvbuf_ > 0) ::setsockopt(socket->fd(), SOL_SOCKET, SO_RCVBUF, &rcvbuf_, sizeof rcvbuf_);
+    if (!prefix_.empty()) socket->send_all(prefix_);
+    return socket;
+  }
+  std::string address_;
+  std::vector<std::string> from_;
+  std::string prefix_;
+  int rcvbuf_;
+  std::vector<std::unique_ptr<Socket>> sockets_;
+  std::size_t reopened_ = 0;
+};
+
+// n requests for target from source, one after the other, with between() run before each:
+// how many were not answered 200 within limit, and the latencies (median and max printed).
+struct Probes {
+  int failed = 0;
+  std::vector<std::chrono::milliseconds> latencies;
+  std::chrono::milliseconds median() const { return latencies[latencies.size() / 2]; }
+  std::chrono::milliseconds max() const { return latencies.back(); }
+};
+
+Probes probe(const std::string& address, const std::string& source, int n, const std::function<void()>& between,
+             const std::string& what, std::chrono::milliseconds limit = 3000ms) {
+  Probes out;
+  for (int i = 0; i < n; ++i) {
+    between();
+    Socket socket(address, source);
+    auto got = exchange(socket, get("/healthz"), limit);
+    if (got.status() != 200) ++out.failed;
+    out.latencies.push_back(got.elapsed);
+    std::this_thread::sleep_for(20ms);
+  }
+  std::sort(out.latencies.begin(), out.latencies.end());
+  std::printf("  %-64s median %5lld ms, max %5lld ms, %d/%d not answered 200\n", what.c_str(),
+              static_cast<long long>(out.median().count()), static_cast<long long>(out.max().count()), out.failed, n);
+  return out;
+}
+
+std::size_t options_per_address() { return HttpServerOptions{}.max_connections_per_address; }
+
+HttpResponse healthz(const HttpRequest& r) {
+  if (r.target == "/big") return {200, "text/plain; charset=utf-8", std::string(1 << 20, 'b')};
+  return {200, "text/plain; charset=utf-8", "ok\n"};
 }
 
 }  // namespace
@@ -349,7 +463,7 @@ TEST_CASE("http: a slow client is closed after read_timeout, however it trickles
   CHECK(wait_for([&] { return server->active_connections() == 0; }));
 }
 
-TEST_CASE("http: connections beyond max_connections are closed at once") {
+TEST_CASE("http: a newcomer beyond max_connections takes the place of the oldest connection still reading") {
   auto options = loopback();
   options.max_connections = 2;
   options.read_timeout = 3000ms;
@@ -362,19 +476,234 @@ TEST_CASE("http: connections beyond max_connections are closed at once") {
   exchange(b, "GET /b HTTP/1.1\r\n", 50ms);
   REQUIRE(wait_for([&] { return server->active_connections() == 2; }));
 
+  auto newcomer = request(address, get("/c"), 2000ms);
+  CHECK(newcomer.status() == 200);
+  CHECK(newcomer.elapsed < 1000ms);
+  // a, the oldest, gave up its place; b keeps its own.
+  auto evicted = exchange(a, "Host: t\r\n\r\n", 1000ms);
+  CHECK(evicted.closed);
+  CHECK(evicted.received == "");
+  auto kept = exchange(b, "Host: t\r\n\r\n");
+  CHECK(kept.status() == 200);
+  CHECK(kept.body().starts_with("GET /b\n"));
+  CHECK(wait_for([&] { return server->active_connections() == 0; }));
+  auto stats = server->stats();
+  CHECK(stats.evicted == 1);
+  CHECK(stats.refused == 0);
+  CHECK(stats.accepted == 3);
+}
+
+TEST_CASE("http: a connection whose handler runs keeps its place; when every place is so held, newcomers are refused") {
+  auto options = loopback();
+  options.max_connections = 2;
+  options.threads = 3;  // two in the handlers, one to accept
+  std::atomic<int> running{0};
+  auto server = start(options, [&](const HttpRequest& r) {
+    ++running;
+    if (r.target == "/slow") std::this_thread::sleep_for(800ms);
+    return echo(r);
+  });
+  auto address = server->bound_address();
+  Outcome first, second;
+  std::thread one([&] { first = request(address, get("/slow")); });
+  std::thread two([&] { second = request(address, get("/slow")); });
+  REQUIRE(wait_for([&] { return running.load() == 2; }));
   auto refused = request(address, get("/c"), 2000ms);
+  one.join();
+  two.join();
   CHECK(refused.closed);
   CHECK(refused.received == "");
-  CHECK(refused.elapsed < 1000ms);
-  CHECK(server->active_connections() <= 2);
+  CHECK(refused.elapsed < 700ms);
+  CHECK(first.status() == 200);
+  CHECK(second.status() == 200);
+  CHECK(server->stats().refused == 1);
+  CHECK(server->stats().evicted == 0);
+}
 
-  // Finishing one request frees its place.
-  auto finished = exchange(a, "Host: t\r\n\r\n");
-  CHECK(finished.status() == 200);
-  CHECK(finished.body().starts_with("GET /a\n"));
+TEST_CASE("http: 64 and 70 idle connections from one address do not lock out /healthz") {
+  // The defaults serve uses: 64 places, 8 per address, head 5 s, request 10 s.
+  auto server = start(loopback(), healthz);
+  auto address = server->bound_address();
+  for (std::size_t count : {64, 70}) {
+    Crowd idle(address, count, {"127.0.0.1"});
+    std::this_thread::sleep_for(200ms);
+    auto what = std::to_string(count) + " idle connections (reconnecting), 127.0.0.1: /healthz from it";
+    auto same = probe(address, "127.0.0.1", 10, [&] { idle.refill(); }, what);
+    auto other = probe(address, "127.0.1.1", 10, [&] { idle.refill(); }, "  ... and from 127.0.1.1");
+    CHECK(same.failed == 0);
+    CHECK(other.failed == 0);
+    CHECK(wait_for([&] { return idle.still_open() <= options_per_address(); }));
+  }
+  CHECK(wait_for([&] { return server->active_connections() == 0; }, 3000ms));
+}
+
+TEST_CASE("http: 256 idle connections from 64 addresses do not lock out /healthz") {
+  auto server = start(loopback(), healthz);
+  auto address = server->bound_address();
+  Crowd idle(address, 256, sources(2, 64));
+  std::this_thread::sleep_for(300ms);
+  auto got = probe(address, "127.0.1.1", 15, [&] { idle.refill(); }, "256 idle connections held, 64 sources: /healthz");
+  auto from_crowd = probe(address, "127.0.0.2", 5, [&] { idle.refill(); }, "  ... and from one of the crowd's addresses");
+  CHECK(got.failed == 0);
+  CHECK(from_crowd.failed == 0);
+  CHECK(server->active_connections() <= 64 + 8);  // the evicted close on their own strands
+  INFO("reopened " << idle.reopened());
+  CHECK(idle.reopened() > 0);
+}
+
+TEST_CASE("http: the head deadline is absolute: headers trickled byte by byte are cut at head_timeout") {
+  auto options = loopback();
+  options.head_timeout = 300ms;
+  options.read_timeout = 2500ms;
+  std::atomic<int> calls{0};
+  auto server = start(options, [&](const HttpRequest& r) {
+    ++calls;
+    return echo(r);
+  });
+  auto address = server->bound_address();
+
+  // One byte every 50 ms: the head would take 10 s; the read timeout would allow 2.5 s.
+  Socket trickle(address);
+  auto slow = exchange(trickle, "GET / HTTP/1.1\r\nHost: t\r\nX-Slow: " + std::string(200, 's') + "\r\n\r\n", 5000ms, 50ms);
+  CHECK(slow.closed);
+  CHECK(slow.received == "");
+  CHECK(slow.elapsed >= 250ms);
+  CHECK(slow.elapsed < 1500ms);
+
+  Socket silent(address);
+  auto idle = exchange(silent, "", 5000ms);
+  CHECK(idle.closed);
+  CHECK(idle.elapsed < 1500ms);
+
+  // Headers in time: the body gets the rest of the read timeout, however slowly it comes.
+  Socket body(address);
+  body.send_all("POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 500\r\n\r\n");
+  auto partial = exchange(body, std::string(500, 'b'), 5000ms, 50ms, 1);
+  CHECK(partial.closed);
+  CHECK(partial.received == "");
+  CHECK(partial.elapsed >= 2000ms);
+  CHECK(partial.elapsed < 4000ms);
+  CHECK(calls == 0);
+  auto stats = server->stats();
+  CHECK(stats.head_timeouts == 2);
+  CHECK(stats.request_timeouts == 1);
+}
+
+TEST_CASE("http: 70 slowloris connections, from one and from 64 addresses, do not lock out /healthz") {
+  auto server = start(loopback(), healthz);
+  auto address = server->bound_address();
+  for (const auto& from : {std::vector<std::string>{"127.0.0.1"}, sources(2, 64)}) {
+    Crowd slow(address, 70 + (from.size() > 1 ? 58 : 0), from, "GET /healthz HTTP/1.1\r\nHost: t\r\n");
+    std::this_thread::sleep_for(200ms);
+    auto what = std::to_string(from.size()) + " source(s), headers trickled every 50 ms: /healthz";
+    auto got = probe(address, "127.0.1.1", 10, [&] {
+      slow.refill();
+      slow.trickle('X');
+      std::this_thread::sleep_for(30ms);
+      slow.trickle('-');
+    }, what);
+    CHECK(got.failed == 0);
+  }
+}
+
+TEST_CASE("http: per client address, a crowd evicts only its own connections") {
+  auto options = loopback();
+  options.max_connections = 8;
+  options.max_connections_per_address = 4;
+  auto server = start(options, echo);
+  auto address = server->bound_address();
+
+  // A client of another address, its body still on the way (the oldest connection of all).
+  Socket other(address, "127.0.0.2");
+  other.send_all("POST /other HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\n");
   REQUIRE(wait_for([&] { return server->active_connections() == 1; }));
-  CHECK(request(address, get("/d")).status() == 200);
-  CHECK(exchange(b, "Host: t\r\n\r\n").status() == 200);
+  Crowd crowd(address, 20, {"127.0.0.1"});
+  for (int i = 0; i < 5; ++i) {
+    std::this_thread::sleep_for(50ms);
+    crowd.refill();
+  }
+  std::this_thread::sleep_for(100ms);
+  CHECK(crowd.still_open() <= 4);
+  Socket fresh(address, "127.0.0.3");
+  CHECK(exchange(fresh, get("/fresh"), 5000ms).status() == 200);
+  auto finished = exchange(other, "hi");
+  CHECK(finished.status() == 200);
+  CHECK(finished.body().starts_with("POST /other\n"));
+}
+
+TEST_CASE("http: over the total, the address holding the most places gives one up first") {
+  auto options = loopback();
+  options.max_connections = 4;
+  options.max_connections_per_address = 4;
+  auto server = start(options, echo);
+  auto address = server->bound_address();
+  Socket lone(address, "127.0.0.2");  // the oldest, but alone at its address
+  lone.send_all("GET /lone HTTP/1.1\r\n");
+  REQUIRE(wait_for([&] { return server->active_connections() == 1; }));
+  Crowd crowd(address, 3, {"127.0.0.1"});
+  REQUIRE(wait_for([&] { return server->active_connections() == 4; }));
+  Socket newcomer(address, "127.0.0.3");
+  CHECK(exchange(newcomer, get("/new"), 5000ms).status() == 200);
+  CHECK(wait_for([&] { return crowd.still_open() == 2; }));
+  auto finished = exchange(lone, "Host: t\r\n\r\n");
+  CHECK(finished.status() == 200);
+  CHECK(finished.body().starts_with("GET /lone\n"));
+}
+
+TEST_CASE("http: 70 clients that never read a 1 MiB answer do not lock out /healthz") {
+  auto server = start(loopback(), healthz);
+  auto address = server->bound_address();
+  // Small receive buffers: the server's writes block until their deadline.
+  Crowd readers(address, 70, sources(2, 16), get("/big"), 4096);
+  std::this_thread::sleep_for(500ms);
+  auto got = probe(address, "127.0.1.1", 10, [&] { readers.refill(); }, "70 clients not reading 1 MiB answers: /healthz");
+  CHECK(got.failed == 0);
+}
+
+TEST_CASE("http: pipelined requests, HTTP/1.0 keep-alive and half-closed sockets get one answer, then a close") {
+  std::atomic<int> calls{0};
+  auto server = start(loopback(), [&](const HttpRequest& r) {
+    ++calls;
+    return echo(r);
+  });
+  auto address = server->bound_address();
+  auto count = [](const std::string& text, const std::string& what) {
+    std::size_t n = 0;
+    for (auto at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+    return n;
+  };
+
+  std::string pipelined;
+  for (int i = 0; i < 200; ++i) pipelined += get("/p" + std::to_string(i));
+  auto piped = request(address, pipelined);
+  CHECK(piped.closed);
+  CHECK(count(piped.received, "HTTP/1.1 ") == 1);
+  CHECK(piped.body().starts_with("GET /p0\n"));
+  CHECK(calls == 1);
+
+  auto old = request(address, "GET /ten HTTP/1.0\r\nHost: t\r\nConnection: keep-alive\r\n\r\n");
+  CHECK(old.status() == 200);
+  CHECK(old.received.find("Connection: close\r\n") != std::string::npos);
+  CHECK(old.closed);
+  CHECK(old.elapsed < 1000ms);
+
+  // The request, then the client's half of the connection closed: still answered.
+  Socket half(address);
+  half.send_all(get("/half"));
+  ::shutdown(half.fd(), SHUT_WR);
+  auto answered = exchange(half, "");
+  CHECK(answered.status() == 200);
+  CHECK(answered.closed);
+
+  // Half a head, then closed: nothing to answer, and no waiting for the deadline.
+  Socket cut(address);
+  cut.send_all("GET /cut HTTP/1.1\r\nHo");
+  ::shutdown(cut.fd(), SHUT_WR);
+  auto gone = exchange(cut, "");
+  CHECK(gone.closed);
+  CHECK(gone.received == "");
+  CHECK(gone.elapsed < 1000ms);
+  CHECK(calls == 3);
 }
 
 TEST_CASE("http: stop() lets a request being handled finish, closes idle connections, refuses new ones") {
@@ -427,7 +756,7 @@ TEST_CASE("http: 100 concurrent 2 MiB bodies are refused without being buffered"
   std::vector<int> statuses(100, 0);
   for (std::size_t i = 0; i < statuses.size(); ++i) {
     clients.emplace_back([&, i] {
-      Socket socket(address);
+      Socket socket(address, "127.0.0." + std::to_string(10 + i % 50));  // 2 per address
       statuses[i] = exchange(socket, payload, 10000ms).status();
     });
   }
