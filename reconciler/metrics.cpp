@@ -138,6 +138,11 @@ void MetricsRegistry::set(const std::string& name, const std::vector<std::string
   series(name, MetricType::gauge, label_values).value = value;
 }
 
+void MetricsRegistry::set_total(const std::string& name, const std::vector<std::string>& label_values, double value) {
+  std::lock_guard lock(mutex_);
+  series(name, MetricType::counter, label_values).value = value;
+}
+
 void MetricsRegistry::set_only(const std::string& name, const std::vector<std::string>& label_values, double value) {
   std::lock_guard lock(mutex_);
   auto& target = series(name, MetricType::gauge, label_values);
@@ -199,6 +204,8 @@ constexpr const char* k_sync_desired = "pgconverge_cluster_sync_standbys_desired
 constexpr const char* k_sync_observed = "pgconverge_cluster_sync_standbys_observed";
 constexpr const char* k_webhook_requests = "pgconverge_webhook_requests_total";
 constexpr const char* k_fetch_failures = "pgconverge_source_fetch_failures_total";
+constexpr const char* k_webhook_triggers = "pgconverge_webhook_triggers_total";
+constexpr const char* k_http_connections = "pgconverge_http_connections_total";
 
 }  // namespace
 
@@ -214,6 +221,13 @@ Metrics::Metrics() {
   registry_.add_gauge(k_sync_observed, "Synchronous standbys observed in Patroni.", {"namespace", "cluster"});
   registry_.add_counter(k_webhook_requests, "Webhook requests by receiver and HTTP status.", {"receiver", "status"});
   registry_.add_counter(k_fetch_failures, "Failed fetches of the manifest source.");
+  registry_.add_counter(k_webhook_triggers,
+                        "Verified webhooks by receiver and what they did to the runs (queued, delayed, coalesced).",
+                        {"receiver", "outcome"});
+  registry_.add_counter(k_http_connections,
+                        "HTTP connections by listener and outcome (accepted, refused, evicted, head_timeout, "
+                        "request_timeout).",
+                        {"listener", "outcome"});
 }
 
 void Metrics::observe_reconcile(const std::string& result, double seconds) {
@@ -240,5 +254,13 @@ void Metrics::count_webhook(const std::string& receiver, int status) {
 }
 
 void Metrics::count_fetch_failure() { registry_.increment(k_fetch_failures, {}); }
+
+void Metrics::count_webhook_trigger(const std::string& receiver, const std::string& outcome) {
+  registry_.increment(k_webhook_triggers, {receiver, outcome});
+}
+
+void Metrics::set_http_connections(const std::string& listener, const std::string& outcome, double total) {
+  registry_.set_total(k_http_connections, {listener, outcome}, total);
+}
 
 }  // namespace pgc::reconciler

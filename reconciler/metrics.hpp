@@ -28,6 +28,8 @@ class MetricsRegistry {
   void increment(const std::string& name, const std::vector<std::string>& label_values, double amount = 1);
   // Sets a gauge series.
   void set(const std::string& name, const std::vector<std::string>& label_values, double value);
+  // Sets a counter series to a total counted elsewhere (which only grows).
+  void set_total(const std::string& name, const std::vector<std::string>& label_values, double value);
   // Sets a gauge series and removes every other series of the family, in one step.
   void set_only(const std::string& name, const std::vector<std::string>& label_values, double value);
   // Records one observation in a histogram series.
@@ -78,6 +80,12 @@ class Metrics {
   void count_webhook(const std::string& receiver, int status);
   // pgconverge_source_fetch_failures_total.
   void count_fetch_failure();
+  // pgconverge_webhook_triggers_total{receiver, outcome}: what a verified webhook did to the
+  // runs (queued, delayed, coalesced; webhook_triggers.hpp).
+  void count_webhook_trigger(const std::string& receiver, const std::string& outcome);
+  // pgconverge_http_connections_total{listener, outcome}: the HTTP server's own totals
+  // (accepted, refused, evicted, head_timeout, request_timeout), copied in before a render.
+  void set_http_connections(const std::string& listener, const std::string& outcome, double total);
 
   [[nodiscard]] std::string render() const { return registry_.render(); }
   // For families that are not pgconverge's own (tests, future additions).

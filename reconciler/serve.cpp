@@ -13,6 +13,8 @@
 #include "providers/http/http_server.hpp"
 #include "reconciler/apply_run.hpp"
 #include "reconciler/metrics.hpp"
+#include "reconciler/serve_http.hpp"
+#include "reconciler/webhook_triggers.hpp"
 #include "reconciler/yaml_json.hpp"
 #include "util/atomic_file.hpp"
 #include "util/strings.hpp"
@@ -135,7 +137,7 @@ Result<ServeConfig> load_serve_config(const std::filesystem::path& file) {
   if (!root->is_object()) return fail(file.string() + ": must be a mapping of settings");
   ConfigReader r(file.string(), *root);
   r.only(*root, "", {"source", "stateDir", "ssh", "interval", "resync", "jitter", "waitTimeout", "lockTimeout",
-                     "workers", "listen", "maxBodyBytes", "webhooks", "logFormat", "ownership"});
+                     "workers", "listen", "metricsListen", "maxConnectionsPerAddress", "maxBodyBytes", "webhooks", "logFormat", "ownership"});
   ServeConfig c;
   if (const json* s = r.at("source")) {
     r.only(*s, "source", {"url", "ref", "path", "extra", "verifyCommits"});
@@ -188,6 +190,14 @@ Result<ServeConfig> load_serve_config(const std::filesystem::path& file) {
     else c.max_body = m->get<std::size_t>();
   }
   c.listen = r.string("listen", c.listen);
+  if (const json* m = r.at("maxConnectionsPerAddress")) {
+    if (!m->is_number_integer() || m->get<long long>() < 1 || m->get<long long>() > 64)
+      r.error("maxConnectionsPerAddress", "must be 1 to 64 (the server holds 64 connections in all)");
+    else c.max_connections_per_address = m->get<std::size_t>();
+  }
+  c.metrics_listen = r.string("metricsListen");
+  if (!c.metrics_listen.empty() && c.listen.empty()) r.error("metricsListen", "needs listen (the webhooks' address)");
+  if (!c.metrics_listen.empty() && c.metrics_listen == c.listen) r.error("metricsListen", "must differ from listen");
   std::string format = r.string("logFormat", "text");
   if (format == "json") c.log_format = LogFormat::json;
   else if (format != "text") r.error("logFormat", "must be text or json");
@@ -201,7 +211,7 @@ Result<ServeConfig> load_serve_config(const std::filesystem::path& file) {
           r.error(where, "must be a mapping with name, kind, path and secretFile");
           continue;
         }
-        r.only(h, where, {"name", "kind", "path", "secretFile"});
+        r.only(h, where, {"name", "kind", "path", "secretFile", "minInterval"});
         WebhookReceiver w;
         auto field = [&](const char* key) {
           auto it = h.find(key);
@@ -213,6 +223,12 @@ Result<ServeConfig> load_serve_config(const std::filesystem::path& file) {
         std::string kind = field("kind");
         w.path = field("path");
         std::string secret_file = field("secretFile");
+        if (auto interval = field("minInterval"); !interval.empty()) {
+          auto d = parse_duration(interval);
+          if (!d) r.error(where + ".minInterval", "must be a duration such as 5s or 1m (got \"" + interval + "\")");
+          else if (*d < 1s) r.error(where + ".minInterval", "must be at least 1000ms");
+          else w.min_interval = *d;
+        }
         if (kind == "github" || kind == "gitea") w.kind = WebhookKind::github;
         else if (kind == "gitlab") w.kind = WebhookKind::gitlab;
         else if (kind == "generic") w.kind = WebhookKind::generic;
@@ -266,18 +282,22 @@ class Daemon {
       : config_(config), world_(world), log_(log), stop_(stop), verifier_(config.webhooks) {}
 
   int run() {
-    std::unique_ptr<providers::http::HttpServer> server;
+    std::unique_ptr<ServeListeners> server;
     if (!config_.listen.empty()) {
       providers::http::HttpServerOptions http;
       http.listen = config_.listen;
       http.max_body = config_.max_body;
-      auto started = providers::http::HttpServer::start(http, [this](const auto& r) { return handle(r); });
+      http.max_connections_per_address = config_.max_connections_per_address;
+      auto started = ServeListeners::start(http, config_.metrics_listen, metrics_,
+                                           [this](const auto& r) { return handle(r); });
       if (!started) {
         log_.event("error", {{"message", "serve: " + started.error().message}});
         return 1;
       }
       server = std::move(*started);
       log_.event("listening", {{"address", server->bound_address()}});
+      if (!config_.metrics_listen.empty())
+        log_.event("listening", {{"address", server->metrics_bound_address()}, {"serves", "/metrics /healthz"}});
     }
     if (config_.ownership) {
       auto client = providers::make_etcd_client({config_.ownership->etcd, 2s});
@@ -310,11 +330,12 @@ class Daemon {
   std::string wait_for_trigger(std::chrono::steady_clock::time_point next_poll) {
     std::unique_lock lock(mutex_);
     while (!stop_) {
-      if (!pending_.empty()) return std::exchange(pending_, std::string());
       auto now = std::chrono::steady_clock::now();
+      if (auto receiver = triggers_.take(now)) return "webhook:" + *receiver;
       if (now >= next_poll) return "poll";
+      auto until = std::min(next_poll, triggers_.next_due().value_or(next_poll));
       // Short slices: the stop flag is set from a signal handler, which cannot notify.
-      cv_.wait_for(lock, std::min<std::chrono::steady_clock::duration>(next_poll - now, 200ms));
+      cv_.wait_for(lock, std::min<std::chrono::steady_clock::duration>(until - now, 200ms));
     }
     return "";
   }
@@ -441,22 +462,26 @@ class Daemon {
       return {200, "text/plain; charset=utf-8", "ok\n"};
     }
     std::string receiver;
+    std::chrono::milliseconds min_interval{0};
     for (const auto& w : config_.webhooks)
       if (w.path == path) {
         receiver = w.name;
+        min_interval = w.min_interval;
         break;
       }
     WebhookRequest hook{request.method, request.target, request.headers, request.body};
     auto verdict = verifier_.verify(hook);
     if (!receiver.empty()) metrics_.count_webhook(receiver, verdict.status);
+    if (verdict.trigger) {
+      std::lock_guard lock(mutex_);
+      auto outcome = triggers_.offer(receiver, min_interval, std::chrono::steady_clock::now());
+      metrics_.count_webhook_trigger(receiver, to_string(outcome));
+      if (outcome != WebhookTriggers::Outcome::queued) verdict.message += " (" + std::string(to_string(outcome)) + ")";
+      cv_.notify_all();
+    }
     if (!receiver.empty() || verdict.status != 404)
       log_.event("webhook", {{"receiver", receiver}, {"peer", request.peer}, {"status", std::to_string(verdict.status)},
                              {"delivery", verdict.delivery_id}, {"message", verdict.message}});
-    if (verdict.trigger) {
-      std::lock_guard lock(mutex_);
-      pending_ = "webhook:" + receiver;
-      cv_.notify_all();
-    }
     return {verdict.status, "text/plain; charset=utf-8", verdict.message + "\n"};
   }
 
@@ -468,7 +493,7 @@ class Daemon {
   Metrics metrics_;
   std::mutex mutex_;
   std::condition_variable cv_;
-  std::string pending_;
+  WebhookTriggers triggers_;  // under mutex_
   std::string last_sha_;
   std::string last_source_error_;
   std::optional<std::chrono::steady_clock::time_point> last_run_;

@@ -30,6 +30,8 @@ struct ServeConfig {
   std::chrono::seconds lock_timeout{300};
   std::size_t workers = 8;
   std::string listen = "127.0.0.1:9810";      // empty: no HTTP server
+  std::string metrics_listen;                 // empty: /metrics and /healthz on listen only
+  std::size_t max_connections_per_address = 8;  // on listen (a reverse proxy in front: raise it)
   std::size_t max_body = 1 << 20;
   std::vector<WebhookReceiver> webhooks;      // secrets read from their files
   LogFormat log_format = LogFormat::text;

@@ -2,6 +2,7 @@
 // Webhook receivers for `pgconverge serve`: a request whose signature verifies only asks for a
 // fetch and a reconcile; its payload is never parsed or trusted.
 
+#include <chrono>
 #include <cstddef>
 #include <deque>
 #include <map>
@@ -24,6 +25,7 @@ struct WebhookReceiver {
   WebhookKind kind = WebhookKind::github;
   std::string path;    // e.g. "/hooks/github"; matched exactly, without the query string
   std::string secret;  // read from a file by the caller, never from argv; empty → always 401
+  std::chrono::milliseconds min_interval{5000};  // at most one run per interval (webhook_triggers.hpp)
 };
 
 struct WebhookRequest {

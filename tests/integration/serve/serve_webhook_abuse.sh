@@ -6,7 +6,10 @@
 # connection flood (hostile_clients.py) must each be refused in bounded time, trigger no run
 # (history and /metrics) and leave VmRSS bounded; then correctly signed webhooks of each kind do
 # trigger a run, a replayed delivery id does not, and SIGTERM stops the daemon promptly although a
-# client holds a connection open. Every process started here is stopped by its PID.
+# client holds a connection open. Under idle, slowloris and webhook floods (also from 64 source
+# addresses in 127.0.0.0/8) /healthz stays answered on `listen` and on `metricsListen`; a flood
+# of replays of one signed delivery with new delivery ids starts at most a few runs (one per
+# minInterval), visible in /metrics. Every process started here is stopped by its PID.
 #
 # Usage: serve_webhook_abuse.sh PGCONVERGE_BINARY. Exits 77 (skipped) without git or python3.
 set -euo pipefail
@@ -68,7 +71,10 @@ for receiver in github gitlab generic; do
   python3 -c 'import secrets; print(secrets.token_urlsafe(32))' >"$WORK/secrets/$receiver.secret"
   chmod 600 "$WORK/secrets/$receiver.secret"
 done
-PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+PORT=$(free_port)
+MPORT=$(free_port)
+while [[ $MPORT == "$PORT" ]]; do MPORT=$(free_port); done
 cat >"$WORK/serve.yaml" <<YAML
 source: {url: "file://$WORK/repo", ref: main, path: clusters}
 stateDir: "$STATE"
@@ -76,8 +82,9 @@ interval: 1h
 resync: 1h
 jitter: 0
 listen: 127.0.0.1:$PORT
+metricsListen: 127.0.0.1:$MPORT
 webhooks:
-  - {name: github, kind: github, path: /hooks/github, secretFile: "$WORK/secrets/github.secret"}
+  - {name: github, kind: github, path: /hooks/github, secretFile: "$WORK/secrets/github.secret", minInterval: 2s}
   - {name: gitlab, kind: gitlab, path: /hooks/gitlab, secretFile: "$WORK/secrets/gitlab.secret"}
   - {name: generic, kind: generic, path: /hooks/generic, secretFile: "$WORK/secrets/generic.secret"}
 YAML
@@ -177,6 +184,40 @@ done
 got=$(python3 "$CLIENTS" metric "$PORT" pgconverge_reconcile_total '{result="no-change"}')
 [[ $got == "$n" ]] || fail "/metrics counts $got no-change runs, want $n"
 echo "ok: history and /metrics agree: $n runs, 3 accepted webhooks, 6 replays refused"
+
+# --- floods ---------------------------------------------------------------------------------------
+step "/healthz under floods, on listen (127.0.0.1:$PORT) and metricsListen (127.0.0.1:$MPORT)"
+python3 "$CLIENTS" floods "$PORT" 3 "$MPORT" || fail "/healthz under floods (see above)"
+kill -0 "$SERVE_PID" 2>/dev/null || fail "serve died under the floods"
+# code PORT METHOD PATH: the HTTP status of one bodiless request.
+code() {
+  python3 -c 'import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=3)
+s.sendall(("%s %s HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n" % (sys.argv[2], sys.argv[3])).encode())
+print(s.recv(64).split(b" ")[1].decode())' "$@"
+}
+[[ $(code "$MPORT" GET /metrics) == 200 && $(code "$MPORT" GET /healthz) == 200 ]] ||
+  fail "metricsListen does not serve /metrics and /healthz"
+[[ $(code "$MPORT" POST /hooks/github) == 404 ]] || fail "metricsListen answers a webhook path"
+got=$(python3 "$CLIENTS" metric "$PORT" pgconverge_http_connections_total '{listener="listen",outcome="evicted"}')
+((got > 0)) || fail "/metrics counts no evicted connection on listen after the floods"
+echo "ok: /healthz answered under every flood; metricsListen serves only /metrics and /healthz; $got connections evicted"
+
+step "a replay flood: one signed github delivery 300 times over 5 s, new delivery ids, minInterval 2s"
+before=$(runs webhook:github)
+sleep 2  # github's minInterval since its last run has passed
+read -r statuses took < <(python3 "$CLIENTS" replay "$PORT" "$WORK/secrets" github 300 5)
+echo "statuses $statuses in ${took}s"
+sleep 3  # the held run starts when minInterval has passed, and completes
+added=$(($(runs webhook:github) - before))
+# At most one run per minInterval (2 s) while the flood lasts, plus the held one at its end.
+max_runs=$(python3 -c 'import math, sys; print(2 + math.floor(float(sys.argv[1]) / 2))' "$took")
+((added >= 1 && added <= max_runs)) || fail "the replay flood (${took}s) started $added runs, want 1 to $max_runs"
+coalesced=$(python3 "$CLIENTS" metric "$PORT" pgconverge_webhook_triggers_total '{receiver="github",outcome="coalesced"}')
+accepted=$(sed -n 's/.*202:\([0-9]*\).*/\1/p' <<<"$statuses")
+((coalesced >= accepted - max_runs)) || fail "/metrics counts $coalesced coalesced github webhooks of $accepted accepted"
+[[ $statuses == *"409:"* ]] || fail "a replayed delivery id inside the flood was not refused 409: $statuses"
+echo "ok: 300 replays in ${took}s → $added runs (at most $max_runs), $coalesced coalesced (/metrics)"
 
 # --- stop ----------------------------------------------------------------------------------------
 step "SIGTERM with a silent client connected"
