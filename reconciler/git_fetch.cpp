@@ -1,7 +1,9 @@
 #include "reconciler/git_fetch.hpp"
 
+#include <algorithm>
+#include <array>
+#include <filesystem>
 #include <istream>
-#include <iterator>
 #include <ostream>
 #include <vector>
 
@@ -17,8 +19,10 @@ namespace {
 using nlohmann::json;
 using namespace std::chrono_literals;
 
-// Time the child gets beyond options.timeout to start, report and exit.
-constexpr auto k_grace = 2s;
+// Time the child gets beyond options.timeout to start and exit (its own deadline is the same).
+constexpr auto k_grace = 250ms;
+// The offline child only reads the cache: it gets at most this long.
+constexpr auto k_offline_timeout = 10000ms;
 
 std::string str(const json& j, const char* key) {
   auto it = j.find(key);
@@ -143,9 +147,12 @@ Result<providers::GitSync> sync_in_child(const providers::GitSourceOptions& opti
   auto sync = run_child(options, executable, cancel, who, secrets);
   if (sync || (cancel && cancel->load())) return sync;
   if (sync.error().message.find("the fetch was killed") == std::string::npos) return sync;
+  std::error_code ec;
+  if (!std::filesystem::exists(options.cache_dir / "last-good", ec)) return sync;  // nothing to fall back to
   // Killed at the deadline: the last good revision, as for any failed fetch (a local read).
   providers::GitSourceOptions offline = options;
   offline.offline = true;
+  offline.timeout = std::min(options.timeout, std::chrono::milliseconds(k_offline_timeout));
   offline.offline_reason = sync.error().message.substr((who + ": fetch: ").size());
   auto fallback = run_child(offline, executable, cancel, who, secrets);
   if (!fallback) return sync;  // no last good revision (or that failed too): the timeout is the error
@@ -154,7 +161,10 @@ Result<providers::GitSync> sync_in_child(const providers::GitSourceOptions& opti
 
 int run_git_sync_child(std::istream& in, std::ostream& out, long parent_pid) {
   providers::die_with_parent(parent_pid);
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::string text;
+  std::array<char, 4096> chunk{};
+  while (in.read(chunk.data(), chunk.size()) || in.gcount() > 0)
+    text.append(chunk.data(), static_cast<std::size_t>(in.gcount()));
   json request = json::parse(text, nullptr, false);
   auto options = request_from_json(request);
   if (!options) {

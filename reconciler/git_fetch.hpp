@@ -25,7 +25,8 @@ inline constexpr const char* k_git_sync_command = "__git-sync";
 inline constexpr const char* k_self_executable = "/proc/self/exe";
 
 // sync_git_source(options) in a child `executable __git-sync`, killed after options.timeout
-// (+ a short grace for the child's own start and exit) or when cancel becomes true. Host keys the
+// (+ 250 ms for the child's own start and exit) or when cancel becomes true; after a kill at the
+// deadline, when the cache has a last good revision, an offline child (at most 10 s) returns it. Host keys the
 // child recorded are reported to options.on_host_key_recorded here. Errors name the URL without
 // its credentials.
 Result<providers::GitSync> sync_in_child(const providers::GitSourceOptions& options, const std::string& executable,

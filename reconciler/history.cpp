@@ -44,7 +44,6 @@ json condition_json(const Condition& c) {
   return {{"type", c.type}, {"status", c.status}, {"reason", c.reason}, {"message", c.message}};
 }
 
-std::string s(const json& j, const char* key) { return j.contains(key) && j[key].is_string() ? j[key].get<std::string>() : ""; }
 
 }  // namespace
 

@@ -567,7 +567,8 @@ class Sync {
     const fs::path path = options_.cache_dir / "repo.git";
     git_repository* raw = nullptr;
     int rc = git_repository_open_bare(&raw, path.c_str());
-    if (rc != 0 && rc != GIT_ENOTFOUND) {
+    std::error_code exists_ec;
+    if (rc != 0 && fs::exists(fs::symlink_status(path, exists_ec))) {
       // Damaged (not a repository, unreadable config, …): never trusted, never silently reset.
       std::string why = message(last_git_error());
       auto aside = move_aside(path);

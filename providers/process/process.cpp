@@ -10,6 +10,7 @@
 
 #include <cstdlib>
 
+#include <algorithm>
 #include <future>
 #include <system_error>
 #include <utility>  // before Asio 1.74: its awaitable.hpp uses std::exchange without including it

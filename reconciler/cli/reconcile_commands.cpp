@@ -242,6 +242,7 @@ int run_status(const ReconcileArgs& args, std::ostream& out, std::ostream& err) 
     return 1;
   }
   auto history = History(state_dir_of(args)).last();
+  if (!history) err << "warning: " << history.error().message << "\n";
   const RunRecord* last_run = history && *history ? &**history : nullptr;
   if (last_run && !last_run->revision.source.empty())
     err << "last run: " << last_run->started_at << " " << last_run->result << " at " << last_run->revision.describe()

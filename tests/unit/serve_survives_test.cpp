@@ -26,6 +26,13 @@ using namespace std::chrono_literals;
 
 namespace {
 
+std::string read_all(std::istream& in) {
+  std::string text;
+  char chunk[4096];
+  while (in.read(chunk, sizeof chunk) || in.gcount() > 0) text.append(chunk, static_cast<std::size_t>(in.gcount()));
+  return text;
+}
+
 class ThrowingWorld : public World {
  public:
   pgc::Result<std::unique_ptr<pgc::providers::RemoteHost>> connect(const pgc::manifests::Host& host) override {
@@ -138,7 +145,7 @@ TEST_CASE("serve: a damaged history.json is moved aside with a warning and runs 
     if (e.path().filename().string().starts_with("history.json.damaged-")) {
       ++aside;
       std::ifstream in(e.path());
-      CHECK(std::string(std::istreambuf_iterator<char>(in), {}) == damaged);
+      CHECK(read_all(in) == damaged);
     }
   CHECK(aside == 1);
   d.stop = true;

@@ -1,5 +1,7 @@
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+
 #include "util/url_userinfo.hpp"
 
 using pgc::redact_url;
