@@ -56,11 +56,15 @@ void append_history(const ApplyRunOptions& options, const RunRecord& record, std
     err << "warning: the run was not recorded: " << r.error().message << "\n";
 }
 
+bool stop_requested(const ApplyRunOptions& options) { return options.apply.stop && options.apply.stop->load(); }
+
+constexpr const char* k_interrupted = "interrupted by a signal: stopped between steps";
+
 }  // namespace
 
 RunRecord record_failure(const ApplyRunOptions& options, const std::string& error) {
   RunRecord record = new_record(options);
-  record.result = "failure";
+  record.result = stop_requested(options) ? "interrupted" : "failure";
   record.errors.push_back(error);
   if (auto lock = RunLock::acquire(options.run.state_dir, options.command, options.lock_wait)) {
     std::ostringstream ignored;
@@ -88,10 +92,17 @@ ApplyRunResult apply_run(const ApplyRunOptions& options, World& world, Progress&
   started = std::chrono::steady_clock::now();
   record.started_at = now_rfc3339();
   auto previous = History(options.run.state_dir).last();
+  if (!previous) err << "warning: " << previous.error().message << "\n";
   const RunRecord* prev = previous && *previous ? &**previous : nullptr;
 
   auto finish = [&](int code) {
     record.duration_s = seconds_since(started);
+    if (stop_requested(options)) {
+      code = 1;
+      record.result = "interrupted";
+      record.errors.push_back(k_interrupted);
+      err << "error: " << k_interrupted << "\n";
+    }
     if (record.result.empty()) record.result = code == 0 ? "success" : "failure";
     append_history(options, record, err);
     result.exit_code = code;
@@ -135,6 +146,7 @@ ApplyRunResult apply_run(const ApplyRunOptions& options, World& world, Progress&
       record.errors.push_back(saved.error().message);
       return finish(1);
     }
+    if (stop_requested(options)) return finish(1);  // signalled while observing: apply nothing
     Plan to_apply = unsuspended(current.plan, current.desired, owned);
     std::set<std::string> acting;
     for (const auto& cp : to_apply.clusters) acting.insert(cp.name);

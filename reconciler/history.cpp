@@ -6,9 +6,12 @@
 #include <ctime>
 #include <iomanip>
 #include <sstream>
+#include <stdexcept>
 
 #include "reconciler/converged.hpp"
 #include "util/atomic_file.hpp"
+#include "util/move_aside.hpp"
+#include "util/url_userinfo.hpp"
 #include "util/strings.hpp"
 
 namespace pgc::reconciler {
@@ -41,7 +44,6 @@ json condition_json(const Condition& c) {
   return {{"type", c.type}, {"status", c.status}, {"reason", c.reason}, {"message", c.message}};
 }
 
-std::string s(const json& j, const char* key) { return j.contains(key) && j[key].is_string() ? j[key].get<std::string>() : ""; }
 
 }  // namespace
 
@@ -76,48 +78,128 @@ json to_json(const RunRecord& r) {
           {"clusters", clusters}};
 }
 
-RunRecord run_record_from_json(const json& j) {
-  RunRecord r;
-  r.command = s(j, "command");
-  r.trigger = s(j, "trigger");
-  if (j.contains("revision") && j["revision"].is_object()) {
-    const auto& v = j["revision"];
-    r.revision.source = s(v, "source");
-    r.revision.ref = s(v, "ref");
-    r.revision.sha = s(v, "sha");
-    r.revision.short_sha = s(v, "shortSha");
-    r.revision.subject = s(v, "subject");
-    r.revision.rewound = v.value("rewound", false);
-    r.revision.stale = v.value("stale", false);
-    r.revision.fetch_error = s(v, "fetchError");
+namespace {
+
+// Reads a history record field by field: an absent field keeps its default (older files), a field
+// of the wrong type throws with its path (a damaged file is never half-trusted).
+class Reader {
+ public:
+  Reader(const json& j, std::string where) : j_(j), where_(std::move(where)) {
+    if (!j_.is_object()) throw std::runtime_error(where_ + " is not an object");
   }
-  r.started_at = s(j, "startedAt");
-  r.duration_s = j.value("durationSeconds", 0.0);
-  r.waited_s = j.value("waitedSeconds", 0.0);
-  r.changes_planned = j.value("changesPlanned", std::size_t{0});
-  r.changes_applied = j.value("changesApplied", std::size_t{0});
-  r.result = s(j, "result");
-  if (j.contains("errors") && j["errors"].is_array())
-    for (const auto& e : j["errors"])
-      if (e.is_string()) r.errors.push_back(e.get<std::string>());
-  if (j.contains("clusters") && j["clusters"].is_array()) {
-    for (const auto& c : j["clusters"]) {
-      ClusterRecord cr;
-      cr.namespace_ = s(c, "namespace");
-      cr.name = s(c, "name");
-      cr.last_applied_revision = s(c, "lastAppliedRevision");
-      cr.suspended = c.value("suspended", false);
-      if (c.contains("syncStandbys") && c["syncStandbys"].is_object()) {
-        cr.sync_desired = c["syncStandbys"].value("desired", 0);
-        cr.sync_observed = c["syncStandbys"].value("observed", 0);
-      }
-      if (c.contains("conditions") && c["conditions"].is_array())
-        for (const auto& cond : c["conditions"])
-          cr.conditions.push_back({s(cond, "type"), s(cond, "status"), s(cond, "reason"), s(cond, "message")});
-      r.clusters.push_back(std::move(cr));
-    }
+  [[nodiscard]] const json* find(const char* key) const {
+    auto it = j_.find(key);
+    return it == j_.end() || it->is_null() ? nullptr : &*it;
   }
+  void get(const char* key, std::string& out) const {
+    if (const json* v = find(key)) out = v->is_string() ? v->get<std::string>() : bad<std::string>(key, "a string");
+  }
+  void get(const char* key, bool& out) const {
+    if (const json* v = find(key)) out = v->is_boolean() ? v->get<bool>() : bad<bool>(key, "true or false");
+  }
+  void get(const char* key, double& out) const {
+    if (const json* v = find(key)) out = v->is_number() ? v->get<double>() : bad<double>(key, "a number");
+  }
+  void get(const char* key, int& out) const {
+    if (const json* v = find(key))
+      out = v->is_number_integer() ? v->get<int>() : bad<int>(key, "an integer");
+  }
+  void get(const char* key, std::size_t& out) const {
+    if (const json* v = find(key))
+      out = v->is_number_unsigned() ? v->get<std::size_t>() : bad<std::size_t>(key, "a non-negative integer");
+  }
+  // The array at key (empty when absent); throws when it is something else.
+  [[nodiscard]] const json& array(const char* key) const {
+    static const json empty = json::array();
+    const json* v = find(key);
+    if (!v) return empty;
+    if (!v->is_array()) bad<int>(key, "a list");
+    return *v;
+  }
+  [[nodiscard]] std::string at(const char* key) const { return where_ + "." + key; }
+  [[nodiscard]] std::string at(const char* key, std::size_t i) const { return at(key) + "[" + std::to_string(i) + "]"; }
+
+ private:
+  template <typename T>
+  [[noreturn]] T bad(const char* key, const char* want) const {
+    throw std::runtime_error(at(key) + " must be " + want);
+  }
+  const json& j_;
+  std::string where_;
+};
+
+Revision revision_from_json(const json& j, const std::string& where) {
+  Reader in(j, where);
+  Revision r;
+  in.get("source", r.source);
+  in.get("ref", r.ref);
+  in.get("sha", r.sha);
+  in.get("shortSha", r.short_sha);
+  in.get("subject", r.subject);
+  in.get("rewound", r.rewound);
+  in.get("stale", r.stale);
+  in.get("fetchError", r.fetch_error);
+  // Records of earlier versions may hold a URL with its credentials: never shown again.
+  r.source = redact_urls_in(r.source);
+  r.fetch_error = redact_urls_in(r.fetch_error);
   return r;
+}
+
+ClusterRecord cluster_from_json(const json& j, const std::string& where) {
+  Reader in(j, where);
+  ClusterRecord c;
+  in.get("namespace", c.namespace_);
+  in.get("name", c.name);
+  in.get("lastAppliedRevision", c.last_applied_revision);
+  in.get("suspended", c.suspended);
+  if (const json* sync = in.find("syncStandbys")) {
+    Reader s(*sync, in.at("syncStandbys"));
+    s.get("desired", c.sync_desired);
+    s.get("observed", c.sync_observed);
+  }
+  const json& conditions = in.array("conditions");
+  for (std::size_t i = 0; i < conditions.size(); ++i) {
+    Reader cond(conditions[i], in.at("conditions", i));
+    Condition out;
+    cond.get("type", out.type);
+    cond.get("status", out.status);
+    cond.get("reason", out.reason);
+    cond.get("message", out.message);
+    c.conditions.push_back(std::move(out));
+  }
+  return c;
+}
+
+RunRecord run_from_json(const json& j, const std::string& where) {
+  Reader in(j, where);
+  RunRecord r;
+  in.get("command", r.command);
+  in.get("trigger", r.trigger);
+  if (const json* v = in.find("revision")) r.revision = revision_from_json(*v, in.at("revision"));
+  in.get("startedAt", r.started_at);
+  in.get("durationSeconds", r.duration_s);
+  in.get("waitedSeconds", r.waited_s);
+  in.get("changesPlanned", r.changes_planned);
+  in.get("changesApplied", r.changes_applied);
+  in.get("result", r.result);
+  const json& errors = in.array("errors");
+  for (std::size_t i = 0; i < errors.size(); ++i) {
+    if (!errors[i].is_string()) throw std::runtime_error(in.at("errors", i) + " must be a string");
+    r.errors.push_back(redact_urls_in(errors[i].get<std::string>()));
+  }
+  const json& clusters = in.array("clusters");
+  for (std::size_t i = 0; i < clusters.size(); ++i) r.clusters.push_back(cluster_from_json(clusters[i], in.at("clusters", i)));
+  return r;
+}
+
+}  // namespace
+
+Result<RunRecord> run_record_from_json(const json& j) {
+  try {
+    return run_from_json(j, "run");
+  } catch (const std::exception& e) {
+    return fail(e.what());
+  }
 }
 
 std::vector<Condition> cluster_conditions(const DesiredCluster& desired, const ObservedCluster& observed,
@@ -203,14 +285,33 @@ History::History(std::filesystem::path state_dir, std::size_t keep)
 Result<std::vector<RunRecord>> History::load() const {
   std::vector<RunRecord> out;
   std::error_code ec;
-  if (!std::filesystem::exists(path_, ec)) return out;
+  if (!std::filesystem::exists(std::filesystem::symlink_status(path_, ec))) return out;
   auto text = read_whole_file(path_);
   if (!text) return std::unexpected(text.error().with_context("history"));
-  json j = json::parse(*text, nullptr, false);
-  if (j.is_discarded() || !j.is_object() || !j.contains("runs") || !j["runs"].is_array())
-    return fail("history: " + path_.string() + " is not a pgconverge history file");
-  for (const auto& r : j["runs"]) out.push_back(run_record_from_json(r));
-  return out;
+  auto why = parse(*text, out);
+  if (why.empty()) return out;
+  // Damaged: never trusted, never silently reset — moved aside for a person to look at.
+  auto aside = move_aside(path_);
+  if (!aside) return fail("history: " + path_.string() + " is damaged (" + why + ") and " + aside.error().message);
+  return fail("history: " + path_.string() + " was damaged (" + why + "); moved aside to " + aside->string() +
+              ", a new history starts");
+}
+
+// Fills out from the text of a history file; the reason it is not one, or "".
+std::string History::parse(const std::string& text, std::vector<RunRecord>& out) {
+  json j = json::parse(text, nullptr, false);
+  if (j.is_discarded()) return "not JSON";
+  if (!j.is_object() || !j.contains("runs") || !j["runs"].is_array()) return "not a pgconverge history file";
+  const auto& runs = j["runs"];
+  for (std::size_t i = 0; i < runs.size(); ++i) {
+    try {
+      out.push_back(run_from_json(runs[i], "runs[" + std::to_string(i) + "]"));
+    } catch (const std::exception& e) {
+      out.clear();
+      return e.what();
+    }
+  }
+  return "";
 }
 
 Result<std::optional<RunRecord>> History::last() const {
@@ -222,10 +323,11 @@ Result<std::optional<RunRecord>> History::last() const {
 
 Result<void> History::append(const RunRecord& record) const {
   auto all = load();
-  // A damaged history must not stop reconciling: start it anew (the old file is kept aside).
+  // Damaged: load() moved it aside (and said so to whoever loaded it first); without that
+  // rename the damaged file stays and nothing is written over it.
   if (!all) {
     std::error_code ec;
-    std::filesystem::rename(path_, path_.string() + ".damaged", ec);
+    if (std::filesystem::exists(std::filesystem::symlink_status(path_, ec))) return std::unexpected(all.error());
     all = std::vector<RunRecord>();
   }
   all->push_back(record);

@@ -71,7 +71,9 @@ struct RunRecord {
 
 nlohmann::json to_json(const Revision& revision);
 nlohmann::json to_json(const RunRecord& record);
-RunRecord run_record_from_json(const nlohmann::json& j);
+// One record; an error naming the field when a field has the wrong type (absent fields keep
+// their defaults). URL credentials in records of earlier versions are redacted.
+Result<RunRecord> run_record_from_json(const nlohmann::json& j);
 
 // The conditions of one cluster after a run. outcome is null for plan/status (nothing applied).
 std::vector<Condition> cluster_conditions(const DesiredCluster& desired, const ObservedCluster& observed,
@@ -87,14 +89,18 @@ ClusterRecord cluster_record(const DesiredCluster& desired, const ObservedCluste
 class History {
  public:
   explicit History(std::filesystem::path state_dir, std::size_t keep = 100);
-  // Every record, oldest first; empty when there is no history yet.
+  // Every record, oldest first; empty when there is no history yet. A damaged file (not JSON,
+  // not a history, a field of the wrong type) is moved aside to history.json.damaged-<time> and
+  // the error says so (the next load finds no history); it is never half-read.
   [[nodiscard]] Result<std::vector<RunRecord>> load() const;
   [[nodiscard]] Result<std::optional<RunRecord>> last() const;
-  // Appends record, dropping the oldest beyond `keep`; written atomically (0600).
+  // Appends record, dropping the oldest beyond `keep`; written atomically (0600). A damaged
+  // history is moved aside first (see load) and a new one started.
   Result<void> append(const RunRecord& record) const;
   [[nodiscard]] std::filesystem::path path() const { return path_; }
 
  private:
+  static std::string parse(const std::string& text, std::vector<RunRecord>& out);
   std::filesystem::path path_;
   std::size_t keep_;
 };

@@ -137,10 +137,11 @@ Result<ServeConfig> load_serve_config(const std::filesystem::path& file) {
   if (!root->is_object()) return fail(file.string() + ": must be a mapping of settings");
   ConfigReader r(file.string(), *root);
   r.only(*root, "", {"source", "stateDir", "ssh", "interval", "resync", "jitter", "waitTimeout", "lockTimeout",
-                     "workers", "listen", "metricsListen", "maxConnectionsPerAddress", "maxBodyBytes", "webhooks", "logFormat", "ownership"});
+                     "workers", "listen", "metricsListen", "maxConnectionsPerAddress", "maxBodyBytes", "webhooks", "logFormat", "ownership",
+                     "stuckAfter"});
   ServeConfig c;
   if (const json* s = r.at("source")) {
-    r.only(*s, "source", {"url", "ref", "path", "extra", "verifyCommits"});
+    r.only(*s, "source", {"url", "ref", "path", "extra", "verifyCommits", "credentialsFile", "fetchTimeout"});
     std::string url = r.string("source.url");
     if (url.empty()) r.error("source.url", "is required (a git URL or a directory)");
     if (const json* extra = r.at("source.extra")) {
@@ -151,6 +152,8 @@ Result<ServeConfig> load_serve_config(const std::filesystem::path& file) {
     }
     c.source.locations.push_back(url);
     c.source.ref = r.string("source.ref");
+    c.source.credentials_file = r.string("source.credentialsFile");
+    c.source.fetch_timeout = r.duration("source.fetchTimeout", c.source.fetch_timeout, 1s);
     c.source.path = r.string("source.path");
     if (const json* v = r.at("source.verifyCommits")) {
       r.only(*v, "source.verifyCommits", {"sshAllowedSigners", "gpgKeyring"});
@@ -175,6 +178,7 @@ Result<ServeConfig> load_serve_config(const std::filesystem::path& file) {
   c.resync = r.duration("resync", 10min, 1s);
   c.wait_timeout = std::chrono::duration_cast<std::chrono::seconds>(r.duration("waitTimeout", 180s, 1s));
   c.lock_timeout = std::chrono::duration_cast<std::chrono::seconds>(r.duration("lockTimeout", 300s, 0s));
+  c.stuck_after = r.duration("stuckAfter", c.stuck_after, 1s);
   if (const json* j = r.at("jitter")) {
     if (!j->is_number() || j->get<double>() < 0 || j->get<double>() > 0.5)
       r.error("jitter", "must be a number from 0 to 0.5 (a fraction of interval)");
@@ -307,14 +311,14 @@ class Daemon {
       }
       ownership_ = std::make_unique<Ownership>(*config_.ownership, std::move(*client), log_, &stop_);
     }
-    log_.event("started", {{"source", join(config_.source.locations, ", ")},
+    log_.event("started", {{"source", describe_locations(config_.source.locations)},
                            {"interval", std::to_string(config_.interval.count()) + "ms"},
                            {"resync", std::to_string(config_.resync.count()) + "ms"}});
     auto next_poll = std::chrono::steady_clock::now();
     while (!stop_) {
       std::string trigger = wait_for_trigger(next_poll);
       if (stop_) break;
-      reconcile(trigger);
+      run_once(trigger);
       next_poll = std::chrono::steady_clock::now() + jittered(config_.interval);
     }
     stopping_ = true;
@@ -338,6 +342,50 @@ class Daemon {
       cv_.wait_for(lock, std::min<std::chrono::steady_clock::duration>(until - now, 200ms));
     }
     return "";
+  }
+
+  // One run, whatever happens in it: an exception fails this run alone (logged, counted,
+  // recorded), and /healthz can tell a run that does not end.
+  void run_once(const std::string& trigger) {
+    const auto started = std::chrono::steady_clock::now();
+    run_started_ns_ = started.time_since_epoch().count();
+    std::string failure;
+    try {
+      reconcile(trigger);
+    } catch (const std::exception& e) {
+      failure = e.what();
+    } catch (...) {
+      failure = "unknown exception";
+    }
+    run_started_ns_ = 0;
+    if (failure.empty()) return;
+    failure = "run failed: " + failure;
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    log_.event("error", {{"trigger", trigger}, {"message", failure}});
+    try {
+      metrics_.observe_reconcile("failure", seconds);
+      ApplyRunOptions options;
+      options.command = "serve";
+      options.trigger = trigger;
+      options.run.state_dir = config_.source.state_dir;
+      options.lock_wait = config_.lock_timeout;
+      options.revision.source = describe_locations(config_.source.locations);
+      record_failure(options, failure);
+    } catch (const std::exception& e) {
+      log_.event("error", {{"message", std::string("recording the failed run: ") + e.what()}});
+    }
+  }
+
+  // Why /healthz should fail: the current run has been going for longer than stuck_after.
+  std::optional<std::string> stuck() const {
+    const auto since = run_started_ns_.load();
+    if (since == 0) return std::nullopt;
+    const auto running = std::chrono::steady_clock::now() -
+                         std::chrono::steady_clock::time_point(std::chrono::steady_clock::duration(since));
+    if (running <= config_.stuck_after) return std::nullopt;
+    return "stuck: a run has been in progress for " +
+           std::to_string(std::chrono::duration_cast<std::chrono::seconds>(running).count()) +
+           " s, beyond stuckAfter (" + std::to_string(config_.stuck_after.count()) + " ms)";
   }
 
   std::chrono::milliseconds jittered(std::chrono::milliseconds base) {
@@ -375,9 +423,15 @@ class Daemon {
       };
     }
     options.lock_wait = config_.lock_timeout;
-    options.revision.source = join(config_.source.locations, ", ");
+    options.revision.source = describe_locations(config_.source.locations);
 
-    auto source = resolve_source(config_.source);
+    SourceOptions source_options = config_.source;
+    std::vector<std::string> warnings;
+    source_options.cancel = &stop_;
+    source_options.warnings = &warnings;
+    auto source = resolve_source(source_options);
+    for (const auto& w : warnings) log_.event("warning", {{"message", w}});
+    if (!source && stop_) return;  // the fetch was killed by SIGTERM: no failure to record
     if (!source) {
       metrics_.count_fetch_failure();
       log_.event("source-failed", {{"trigger", trigger}, {"error", source.error().message}});
@@ -413,9 +467,18 @@ class Daemon {
     std::ostringstream out, err;
     EventLogStream progress_out(log_);
     Progress progress(progress_out, log_.format() == LogFormat::json ? Progress::Style::json : Progress::Style::log);
-    auto result = apply_run(options, world_, progress, out, err);
-    for (const auto& line : split(err.str(), '\n'))
-      if (!trim(line).empty()) log_.event("diagnostic", {{"message", line}});
+    auto log_diagnostics = [&] {
+      for (const auto& line : split(err.str(), '\n'))
+        if (!trim(line).empty()) log_.event("diagnostic", {{"message", line}});
+    };
+    ApplyRunResult result;
+    try {
+      result = apply_run(options, world_, progress, out, err);
+    } catch (...) {
+      log_diagnostics();  // what the run said before it failed (run_once records the failure)
+      throw;
+    }
+    log_diagnostics();
     last_sha_ = rev.sha;
     last_run_ = started;
     const auto& record = result.record;
@@ -459,6 +522,7 @@ class Daemon {
       return {200, "text/plain; version=0.0.4; charset=utf-8", metrics_.render()};
     if (path == "/healthz" && request.method == "GET") {
       if (stopping_) return {503, "text/plain; charset=utf-8", "stopping\n"};
+      if (auto why = stuck()) return {503, "text/plain; charset=utf-8", *why + "\n"};
       return {200, "text/plain; charset=utf-8", "ok\n"};
     }
     std::string receiver;
@@ -499,6 +563,7 @@ class Daemon {
   std::optional<std::chrono::steady_clock::time_point> last_run_;
   std::set<std::pair<std::string, std::string>> clusters_;
   std::atomic<bool> stopping_{false};
+  std::atomic<std::chrono::steady_clock::rep> run_started_ns_{0};  // 0: no run in progress
   std::unique_ptr<Ownership> ownership_;
   std::vector<std::pair<std::string, std::string>> last_clusters_;  // of the last run, for ownership
   std::set<std::string> last_owned_;

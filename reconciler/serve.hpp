@@ -36,6 +36,8 @@ struct ServeConfig {
   std::vector<WebhookReceiver> webhooks;      // secrets read from their files
   LogFormat log_format = LogFormat::text;
   std::optional<OwnershipConfig> ownership;   // several instances sharing clusters through etcd
+  // /healthz answers 503 "stuck" once one run has been going for longer than this.
+  std::chrono::milliseconds stuck_after{3600000};
 };
 
 // Reads the YAML config file. Errors name the file and the field; webhook secrets are read from
@@ -51,7 +53,8 @@ HostKeyRecorder host_key_logger(EventLog& log);
 
 // Runs until stop becomes true, logging its events to log; returns the exit code (0 after a clean
 // stop, 1 when the HTTP server cannot start). Thread-safe to flip stop from a signal handler
-// (lock-free atomic).
+// (lock-free atomic); a fetch in progress is killed at once. A run that fails in any way — an
+// exception included — is logged, counted and recorded as a failure; the daemon goes on.
 int serve(const ServeConfig& config, World& world, EventLog& log, const std::atomic<bool>& stop);
 
 }  // namespace pgc::reconciler

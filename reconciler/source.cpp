@@ -1,29 +1,46 @@
 #include "reconciler/source.hpp"
 
+#include <algorithm>
 #include <cctype>
-#include <cstdint>
-#include <cstdio>
 
+#include "providers/crypto/crypto.hpp"
 #include "providers/git/git_source.hpp"
 #include "providers/process/commit_verification.hpp"
+#include "reconciler/git_fetch.hpp"
 #include "util/strings.hpp"
+#include "util/url_userinfo.hpp"
 
 namespace pgc::reconciler {
 namespace {
 
-// A stable, readable directory name for a URL: its safe characters plus an FNV-1a hash.
+namespace fs = std::filesystem;
+
+// The cache directory's name: the SHA-256 of the URL without its credentials (a new password
+// reuses the clone; nothing of the URL shows in a directory listing).
 std::string cache_name(const std::string& url) {
-  std::uint64_t h = 1469598103934665603ULL;
-  for (unsigned char c : url) {
-    h ^= c;
-    h *= 1099511628211ULL;
+  return providers::crypto::to_hex(providers::crypto::sha256(split_url_userinfo(url).bare));
+}
+
+bool is_cache_name(const std::string& name) {
+  return name.size() == 64 && std::all_of(name.begin(), name.end(), [](char c) {
+           return std::isdigit(static_cast<unsigned char>(c)) || (c >= 'a' && c <= 'f');
+         });
+}
+
+// <state dir>/sources, 0700; caches of earlier versions — named after the URL, password
+// included — are removed (a cache is only a cache: the next fetch clones anew).
+Result<fs::path> sources_dir(const fs::path& state_dir) {
+  const fs::path dir = state_dir / "sources";
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return fail("creating " + dir.string() + ": " + ec.message());
+  fs::permissions(dir, fs::perms::owner_all, fs::perm_options::replace, ec);
+  if (ec) return fail("chmod 0700 " + dir.string() + ": " + ec.message());
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (!is_cache_name(name) && name.find(".damaged-") == std::string::npos) fs::remove_all(entry.path(), ec);
   }
-  std::string safe;
-  for (char c : providers::redact_git_url(url))
-    if (safe.size() < 48) safe += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
-  char hex[17];
-  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(h));
-  return safe + "-" + hex;
+  return dir;
 }
 
 // --path must stay inside the checkout.
@@ -41,6 +58,12 @@ Result<std::filesystem::path> inside(const std::filesystem::path& root, const st
 }
 
 }  // namespace
+
+std::string describe_locations(const std::vector<std::string>& locations) {
+  std::vector<std::string> shown;
+  for (const auto& location : locations) shown.push_back(redact_url(location));
+  return join(shown, ", ");
+}
 
 std::string apply_aliases(std::string text, const std::vector<std::pair<std::string, std::string>>& aliases) {
   for (const auto& [from, to] : aliases) {
@@ -67,20 +90,26 @@ Result<ResolvedSource> resolve_source(const SourceOptions& options) {
     if (!options.ref.empty() || !options.path.empty())
       return fail("--ref and --path need a git URL in -s (e.g. file:///srv/git/clusters.git)");
     if (options.commits.verify) return fail("--verify-commits needs a git URL in -s");
-    out.revision.source = join(options.locations, ", ");
+    out.revision.source = describe_locations(options.locations);
     return out;
   }
 
+  auto sources = sources_dir(options.state_dir);
+  if (!sources) return fail("git " + providers::redact_git_url(*url) + ": " + sources.error().message);
   providers::GitSourceOptions git;
   git.url = *url;
   git.ref = options.ref;
-  git.cache_dir = options.state_dir / "sources" / cache_name(*url);
+  git.cache_dir = *sources / cache_name(*url);
   git.ssh_identity = options.ssh_identity;
   git.known_hosts = options.known_hosts;
   git.new_host_keys = options.new_host_keys;
   git.on_host_key_recorded = options.on_host_key_recorded;
-  auto synced = providers::sync_git_source(git);
+  git.credentials_file = options.credentials_file;
+  git.timeout = options.fetch_timeout;
+  auto synced = options.fetch_executable.empty() ? providers::sync_git_source(git)
+                                                 : sync_in_child(git, options.fetch_executable, options.cancel);
   if (!synced) return std::unexpected(synced.error());
+  if (options.warnings) options.warnings->insert(options.warnings->end(), synced->warnings.begin(), synced->warnings.end());
   std::string shown = providers::redact_git_url(*url);
   Revision& r = out.revision;
   r.source = shown;

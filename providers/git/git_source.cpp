@@ -11,6 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <thread>
+
 #include <algorithm>
 #include <array>
 #include <cctype>
@@ -25,10 +27,13 @@
 #include <vector>
 
 #include "providers/git/git_source.hpp"
+#include "providers/git/git_credentials.hpp"
 #include "providers/crypto/crypto.hpp"
 #include "util/atomic_file.hpp"
 #include "util/known_hosts.hpp"
+#include "util/move_aside.hpp"
 #include "util/strings.hpp"
+#include "util/url_userinfo.hpp"
 
 namespace pgc::providers {
 namespace {
@@ -38,7 +43,6 @@ using Clock = std::chrono::steady_clock;
 
 // Enough that a caller still reading the previous checkout (a run in progress) keeps it.
 constexpr std::size_t k_kept_checkouts = 3;
-constexpr std::string_view k_redacted_password = "***";
 
 template <auto Free>
 struct GitFree {
@@ -99,20 +103,6 @@ void replace_all(std::string& text, std::string_view from, std::string_view to) 
   if (from.empty()) return;
   for (auto at = text.find(from); at != std::string::npos; at = text.find(from, at + to.size()))
     text.replace(at, from.size(), to);
-}
-
-// The password in scheme://user:password@host/..., if any.
-std::string url_password(std::string_view url) {
-  auto scheme_end = url.find("://");
-  if (scheme_end == std::string_view::npos) return {};
-  auto authority = url.substr(scheme_end + 3);
-  authority = authority.substr(0, authority.find('/'));
-  auto at = authority.rfind('@');
-  if (at == std::string_view::npos) return {};
-  auto userinfo = authority.substr(0, at);
-  auto colon = userinfo.find(':');
-  if (colon == std::string_view::npos) return {};
-  return std::string(userinfo.substr(colon + 1));
 }
 
 // Where an ssh URL points, for known_hosts and credentials.
@@ -250,6 +240,9 @@ struct FetchContext {
   std::string known_hosts;
   Clock::time_point deadline;
   int key_attempts = 0;
+  std::optional<GitCredentials> https;  // user and password for https (the URL's or the file's)
+  int password_attempts = 0;
+  std::string ssh_password;             // an ssh URL's password, offered only when no key is accepted
   std::string error;
 };
 
@@ -409,12 +402,21 @@ int on_certificate(git_cert* cert, int valid, const char* /*host*/, void* payloa
 int on_credentials(git_credential** out, const char* /*url*/, const char* username_from_url,
                    unsigned int allowed_types, void* payload) {
   auto& context = *static_cast<FetchContext*>(payload);
-  if (!context.ssh) return GIT_PASSTHROUGH;  // https: credentials come from the URL
+  if (!context.ssh) {
+    if (!context.https || (allowed_types & GIT_CREDENTIAL_USERPASS_PLAINTEXT) == 0) return GIT_PASSTHROUGH;
+    if (++context.password_attempts > 1)
+      return refuse(context, "authentication with the credentials from " + context.https->origin + " was refused");
+    return git_credential_userpass_plaintext_new(out, context.https->user.c_str(), context.https->password.c_str());
+  }
   std::string user = username_from_url != nullptr ? username_from_url : context.ssh->user;
   if (user.empty()) return refuse(context, "ssh: the URL names no user (use ssh://user@host/path or user@host:path)");
   if ((allowed_types & GIT_CREDENTIAL_USERNAME) != 0) return git_credential_username_new(out, user.c_str());
-  if ((allowed_types & GIT_CREDENTIAL_SSH_KEY) == 0)
+  if ((allowed_types & GIT_CREDENTIAL_SSH_KEY) == 0) {
+    if ((allowed_types & GIT_CREDENTIAL_USERPASS_PLAINTEXT) != 0 && !context.ssh_password.empty() &&
+        ++context.password_attempts == 1)
+      return git_credential_userpass_plaintext_new(out, user.c_str(), context.ssh_password.c_str());
     return refuse(context, "ssh: the server accepts no public key authentication");
+  }
   const std::string& identity = context.options->ssh_identity;
   const std::string method = identity.empty() ? "ssh-agent" : "key " + identity;
   if (++context.key_attempts > 1)
@@ -456,7 +458,10 @@ bool is_hex(std::string_view text) {
 class Sync {
  public:
   explicit Sync(const GitSourceOptions& options)
-      : options_(options), password_(url_password(options.url)), who_("git " + redact_git_url(options.url)) {}
+      : options_(options),
+        userinfo_(split_url_userinfo(options.url)),
+        secrets_(userinfo_.secrets()),
+        who_("git " + userinfo_.shown) {}
 
   Result<GitSync> run() {
     ensure_libgit2();
@@ -465,16 +470,19 @@ class Sync {
     std::error_code ec;
     fs::create_directories(options_.cache_dir / "checkouts", ec);
     if (ec) return fail(who_ + ": creating the cache " + options_.cache_dir.string() + ": " + ec.message());
-    Fd lock(open((options_.cache_dir / "lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
-    if (lock.fd < 0 || flock(lock.fd, LOCK_EX) != 0)
+    ::chmod(options_.cache_dir.c_str(), 0700);  // the cache holds the manifests: not for other users
+    Fd lock(open((options_.cache_dir / "lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
+    if (lock.fd < 0)
       return fail(who_ + ": locking the cache " + options_.cache_dir.string() + ": " + std::strerror(errno));
+    if (auto locked = lock_within(lock.fd); !locked) return std::unexpected(locked.error());
 
-    if (auto opened = open_cache(); !opened) return std::unexpected(opened.error());
-    const auto last_good = read_last_good(options_.cache_dir / "last-good");
     GitSync sync;
+    if (auto opened = open_cache(sync.warnings); !opened) return std::unexpected(opened.error());
+    remove_stale_ref_locks();
+    const auto last_good = read_last_good(options_.cache_dir / "last-good");
     if (last_good) sync.previous_sha = last_good->sha;
 
-    auto fetched = fetch();
+    auto fetched = options_.offline ? Result<void>(fail(who_ + ": fetch: " + options_.offline_reason)) : fetch();
     std::string sha;
     if (fetched) {
       auto resolved = resolve(options_.ref);
@@ -520,16 +528,57 @@ class Sync {
   }
 
  private:
-  // A libgit2 (or our callbacks') message with the URL's password taken out.
+  // A libgit2 (or our callbacks') message with the URL's credentials taken out.
   [[nodiscard]] std::string message(std::string text) const {
-    replace_all(text, password_, k_redacted_password);
-    return text;
+    replace_all(text, options_.url, userinfo_.shown);
+    return scrub(std::move(text), secrets_);
   }
 
-  Result<void> open_cache() {
+  // flock on the cache, waited for up to the timeout (another process may be fetching).
+  Result<void> lock_within(int fd) {
+    const auto deadline = Clock::now() + options_.timeout;
+    for (;;) {
+      if (flock(fd, LOCK_EX | LOCK_NB) == 0) return {};
+      if (errno != EWOULDBLOCK && errno != EINTR)
+        return fail(who_ + ": locking the cache " + options_.cache_dir.string() + ": " + std::strerror(errno));
+      if (Clock::now() >= deadline)
+        return fail(who_ + ": the cache " + options_.cache_dir.string() + " is locked by another fetch; waited " +
+                    std::to_string(options_.timeout.count()) + " ms");
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  }
+
+  // A fetch killed at its deadline may leave refs/…/x.lock behind, which would fail every later
+  // fetch; under the cache's lock nobody else is writing, so any *.lock in repo.git is stale.
+  void remove_stale_ref_locks() {
+    std::error_code ec;
+    const fs::path repo = options_.cache_dir / "repo.git";
+    for (auto it = fs::recursive_directory_iterator(repo, fs::directory_options::none, ec);
+         !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+      if (it->is_symlink(ec)) {
+        it.disable_recursion_pending();
+        continue;
+      }
+      if (it->path().extension() == ".lock" && it->is_regular_file(ec)) fs::remove(it->path(), ec);
+    }
+  }
+
+  Result<void> open_cache(std::vector<std::string>& warnings) {
     const fs::path path = options_.cache_dir / "repo.git";
     git_repository* raw = nullptr;
     int rc = git_repository_open_bare(&raw, path.c_str());
+    std::error_code exists_ec;
+    if (rc != 0 && fs::exists(fs::symlink_status(path, exists_ec))) {
+      // Damaged (not a repository, unreadable config, …): never trusted, never silently reset.
+      std::string why = message(last_git_error());
+      auto aside = move_aside(path);
+      if (!aside) return fail(who_ + ": the cache " + path.string() + " is damaged (" + why + ") and " + aside.error().message);
+      warnings.push_back(who_ + ": the cache " + path.string() + " was damaged (" + why + "); moved aside to " +
+                         aside->string() + ", cloning anew");
+      std::error_code ec;
+      fs::remove(options_.cache_dir / "last-good", ec);  // it named a commit of the damaged clone
+      rc = GIT_ENOTFOUND;
+    }
     if (rc == GIT_ENOTFOUND) rc = git_repository_init(&raw, path.c_str(), 1);
     if (rc != 0) return fail(who_ + ": opening the cache " + path.string() + ": " + message(last_git_error()));
     repo_.reset(raw);
@@ -545,21 +594,36 @@ class Sync {
     context.deadline = Clock::now() + options_.timeout;
     if (context.ssh && (git_libgit2_features() & GIT_FEATURE_SSH) == 0)
       return fail(who_ + ": fetch: this libgit2 was built without SSH support");
+    if (context.ssh) {
+      context.ssh_password = userinfo_.password;
+    } else if (!userinfo_.user.empty() || userinfo_.has_password) {
+      context.https = GitCredentials{userinfo_.user, userinfo_.password, "the URL"};
+    } else if (!options_.credentials_file.empty()) {
+      auto found = read_git_credentials(options_.credentials_file, userinfo_.bare);
+      if (!found) return fail(who_ + ": fetch: " + found.error().message);
+      if (*found) {
+        context.https = std::move(*found);
+        for (const auto& secret : {context.https->user, context.https->password})
+          if (!secret.empty()) secrets_.push_back(secret);
+      }
+    }
 
     git_fetch_options fetch_options;
     git_fetch_options_init(&fetch_options, GIT_FETCH_OPTIONS_VERSION);
     fetch_options.prune = GIT_FETCH_PRUNE;
     fetch_options.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE;  // the tags refspec below fetches them all
     fetch_options.follow_redirects = GIT_REMOTE_REDIRECT_INITIAL;
+    fetch_options.update_fetchhead = 0;  // FETCH_HEAD would name the URL; nothing reads it
     fetch_options.callbacks.payload = &context;
     fetch_options.callbacks.certificate_check = on_certificate;
     fetch_options.callbacks.credentials = on_credentials;
     fetch_options.callbacks.transfer_progress = on_transfer_progress;
     fetch_options.callbacks.sideband_progress = on_sideband;
 
-    // An anonymous remote: the URL (and any password in it) is never written to the cache's config.
+    // An anonymous remote: no URL is written to the cache's config. libgit2 gets the URL without
+    // its credentials (they come through on_credentials), so none of its messages can echo them.
     git_remote* raw_remote = nullptr;
-    if (git_remote_create_anonymous(&raw_remote, repo_.get(), options_.url.c_str()) != 0)
+    if (git_remote_create_anonymous(&raw_remote, repo_.get(), userinfo_.bare.c_str()) != 0)
       return fail(who_ + ": fetch: " + message(last_git_error()));
     remote_.reset(raw_remote);
     std::array<char*, 2> specs{const_cast<char*>("+refs/heads/*:refs/remotes/origin/*"),
@@ -776,7 +840,8 @@ class Sync {
   }
 
   const GitSourceOptions& options_;
-  std::string password_;
+  UrlUserinfo userinfo_;
+  std::vector<std::string> secrets_;  // scrubbed from every message
   std::string who_;
   RepoPtr repo_;
   RemotePtr remote_;
@@ -784,19 +849,7 @@ class Sync {
 
 }  // namespace
 
-std::string redact_git_url(std::string_view url) {
-  auto scheme_end = url.find("://");
-  if (scheme_end == std::string_view::npos) return std::string(url);
-  auto authority_begin = scheme_end + 3;
-  auto authority = url.substr(authority_begin, url.find('/', authority_begin) - authority_begin);
-  auto at = authority.rfind('@');
-  if (at == std::string_view::npos) return std::string(url);
-  auto colon = authority.substr(0, at).find(':');
-  if (colon == std::string_view::npos) return std::string(url);
-  std::string out(url);
-  out.replace(authority_begin + colon + 1, at - colon - 1, k_redacted_password);
-  return out;
-}
+std::string redact_git_url(std::string_view url) { return redact_url(url); }
 
 bool is_git_url(std::string_view source) {
   for (std::string_view scheme : {"file://", "https://", "http://", "ssh://", "git://", "ssh+git://", "git+ssh://"})

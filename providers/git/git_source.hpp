@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "providers/git/commit_signature.hpp"
 #include "util/expected.hpp"
@@ -32,7 +33,11 @@ struct GitSourceOptions {
   std::string known_hosts;          // known_hosts file for ssh URLs; a mismatching host key → hard error, always
   NewHostKeys new_host_keys = NewHostKeys::refuse;  // an unlisted host: refuse, or accept and record it (accept-new)
   HostKeyRecorder on_host_key_recorded;             // told of each key recorded; may be empty
-  std::chrono::milliseconds timeout{30000};  // for the whole fetch; see sync_git_source for its limits
+  std::chrono::milliseconds timeout{30000};  // for the whole fetch and for the cache's lock; see sync_git_source
+  // https credentials when the URL carries none: a git-credential-store file (git_credentials.hpp).
+  std::filesystem::path credentials_file;
+  bool offline = false;  // no fetch: the last good revision (after a fetch that was killed at its deadline)
+  std::string offline_reason;  // why, recorded as the fetch error
 };
 
 struct GitSync {
@@ -43,6 +48,7 @@ struct GitSync {
   std::optional<std::string> previous_sha;  // the revision the previous sync resolved (kept in the cache), if any
   bool rewound = false;                     // the new revision does not descend from previous_sha (force-push / rewind)
   CommitSignature signature;                // empty when the commit is unsigned; verify_commit_signature checks it
+  std::vector<std::string> warnings;        // e.g. a damaged cache moved aside and cloned anew
 };
 
 // Clones once into cache_dir/repo.git (bare), then fetches branches and tags (with prune),
@@ -52,8 +58,13 @@ struct GitSync {
 // revision. Symlinks and submodules in the tree are skipped; entry names that could escape the
 // checkout ("..", ".git", names with '/') are an error. If the fetch fails and the last good
 // revision was resolved for the same ref, returns it with fetched=false and the reason; without
-// one the fetch error is returned. Errors name the URL (password redacted) and the step:
-// `git https://u:***@host/r.git: fetch: <libgit2 message>`. ssh host keys are checked against
+// one the fetch error is returned. libgit2 never sees the URL's userinfo (ssh keeps its user):
+// credentials reach it through its credential callback — the URL's, else those of
+// options.credentials_file — so errors name the URL without them and the step:
+// `git https://host/r.git: fetch: <libgit2 message>` (any secret in a message becomes ***).
+// FETCH_HEAD is not written. The cache's lock is waited for up to options.timeout; stale ref
+// locks of a fetch that was killed are removed under it; a cache libgit2 cannot open is moved
+// aside (repo.git.damaged-<time>, with a warning) and cloned anew. ssh host keys are checked against
 // options.known_hosts only (plain or [host]:port names, no hashed entries); a mismatch names both
 // fingerprints, and an unlisted host is refused unless new_host_keys is accept (then its key is
 // appended as by append_known_hosts_entry and on_host_key_recorded is told). The timeout is
@@ -67,7 +78,8 @@ Result<GitSync> sync_git_source(const GitSourceOptions& options);
 // even one that is a git repository, is not a URL (the caller uses it as a directory).
 bool is_git_url(std::string_view source);
 
-// The URL with any password replaced by "***" (https://user:***@host/...), for messages.
+// The URL as messages show it: no userinfo, except an ssh URL's user (https://host/r.git,
+// ssh://git@host/r.git) — see util/url_userinfo.hpp.
 std::string redact_git_url(std::string_view url);
 
 }  // namespace pgc::providers

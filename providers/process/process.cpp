@@ -4,8 +4,13 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
+#include <cstdlib>
+
+#include <algorithm>
 #include <future>
 #include <system_error>
 #include <utility>  // before Asio 1.74: its awaitable.hpp uses std::exchange without including it
@@ -78,8 +83,15 @@ std::string take(std::future<std::string>& output) {
 
 }  // namespace
 
+void die_with_parent(long parent_pid) {
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (static_cast<long>(::getppid()) != parent_pid) std::_Exit(1);  // it died before prctl took effect
+}
+
+long current_pid() { return static_cast<long>(::getpid()); }
+
 Result<ProcessResult> run_process(const std::vector<std::string>& argv, const std::string& stdin_data,
-                                  std::chrono::milliseconds timeout) {
+                                  std::chrono::milliseconds timeout, const std::atomic<bool>* cancel) {
   if (argv.empty() || argv[0].empty()) return fail("run: no program given");
   const std::string& program = argv[0];
   boost::filesystem::path exe = program.find('/') != std::string::npos ? boost::filesystem::path(program)
@@ -102,12 +114,24 @@ Result<ProcessResult> run_process(const std::vector<std::string>& argv, const st
       });
   if (start_error) return fail(program + ": cannot start: " + start_error.message());
 
-  io.run_for(timeout);
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  bool cancelled = false;
+  while (!io.stopped()) {
+    auto now = std::chrono::steady_clock::now();
+    if (now >= deadline) break;
+    if (cancel && cancel->load()) {
+      cancelled = true;
+      break;
+    }
+    // Slices, so that cancel is seen (it is set from a signal handler, which cannot notify).
+    io.run_for(std::min<std::chrono::steady_clock::duration>(deadline - now, std::chrono::milliseconds(50)));
+  }
   if (!io.stopped()) {
     std::error_code ignored;
     group.terminate(ignored);  // SIGKILL to the whole process group
     io.run_for(std::chrono::seconds(2));
     child.wait(ignored);
+    if (cancelled) return fail(program + ": interrupted (killed)");
     return fail(program + ": timed out after " + std::to_string(timeout.count()) + " ms (killed)");
   }
   std::error_code wait_error;

@@ -28,6 +28,7 @@ struct Context {
 void register_validate(CLI::App& app, Context& context);
 void register_render(CLI::App& app, Context& context);
 void register_serve(CLI::App& app, Context& context);
+void register_git_sync(CLI::App& app, Context& context);  // hidden: the fetch's child process
 
 // -s/--source DIR|FILE[|URL], required, repeatable (one per -s); every path must exist.
 enum class SourceKinds { paths, paths_and_git };

@@ -9,6 +9,8 @@
 #include "reconciler/apply_run.hpp"
 #include "reconciler/history.hpp"
 #include "reconciler/cli/command.hpp"
+#include "reconciler/cli/stop_signals.hpp"
+#include "reconciler/git_fetch.hpp"
 #include "reconciler/plan_output.hpp"
 #include "reconciler/reconcile.hpp"
 #include "reconciler/source.hpp"
@@ -45,7 +47,7 @@ struct Resolved {
   RunOptions options;
   Revision revision;
 };
-Result<Resolved> resolve(const ReconcileArgs& args, std::ostream& err) {
+Result<Resolved> resolve(const ReconcileArgs& args, std::ostream& err, const std::atomic<bool>* cancel = nullptr) {
   SourceOptions source;
   source.locations = args.sources;
   source.ref = args.ref;
@@ -58,9 +60,16 @@ Result<Resolved> resolve(const ReconcileArgs& args, std::ostream& err) {
   source.commits.verify = args.verify_commits;
   source.commits.ssh_allowed_signers = args.allowed_signers;
   source.commits.gpg_keyring = args.gpg_keyring;
+  source.credentials_file = args.git_credentials_file;
+  source.fetch_timeout = std::chrono::seconds(args.git_timeout_s);
+  source.fetch_executable = k_self_executable;
+  source.cancel = cancel;
+  std::vector<std::string> warnings;
+  source.warnings = &warnings;
   if (args.verify_commits && args.allowed_signers.empty() && args.gpg_keyring.empty())
     return fail("--verify-commits needs --allowed-signers FILE and/or --gpg-keyring FILE");
   auto resolved = resolve_source(source);
+  for (const auto& w : warnings) err << "warning: " << w << "\n";
   if (!resolved) return std::unexpected(resolved.error());
   Resolved out;
   out.options.sources = resolved->paths;
@@ -141,6 +150,14 @@ void add_reconcile_options(CLI::App& command, ReconcileArgs& args) {
   command.add_option("--allowed-signers", args.allowed_signers,
                      "ssh-keygen allowed_signers file for --verify-commits (SSH signatures)");
   command.add_option("--gpg-keyring", args.gpg_keyring, "Keyring for --verify-commits (GPG signatures, gpgv)");
+  command
+      .add_option("--git-credentials-file", args.git_credentials_file,
+                  "https credentials for a git -s without them, in git-credential-store format "
+                  "(https://user:token@host per line); must be yours and mode 0600")
+      ->envname("PGCONVERGE_GIT_CREDENTIALS_FILE");
+  command.add_option("--git-timeout", args.git_timeout_s,
+                     "Seconds the git fetch may take; it is killed then (the last good revision is used)")
+      ->check(CLI::Range(1, 3600));
 }
 
 int run_plan(const ReconcileArgs& args, std::ostream& out, std::ostream& err) {
@@ -174,8 +191,11 @@ int run_apply(const ReconcileArgs& args, std::ostream& out, std::ostream& err) {
   options.trigger = args.trigger;
   options.lock_wait = std::chrono::seconds(args.lock_timeout_s);
   options.run.state_dir = state_dir_of(args);
-  options.revision.source = join(args.sources, ", ");
-  auto resolved = resolve(args, err);
+  options.revision.source = describe_locations(args.sources);
+  // SIGTERM/SIGINT: the fetch is killed, or apply stops between steps; recorded as "interrupted".
+  const auto& stop = stop_on_signals();
+  options.apply.stop = &stop;
+  auto resolved = resolve(args, err, &stop);
   if (!resolved) {
     err << "error: " << resolved.error().message << "; nothing was applied\n";
     record_failure(options, resolved.error().message);
@@ -222,6 +242,7 @@ int run_status(const ReconcileArgs& args, std::ostream& out, std::ostream& err) 
     return 1;
   }
   auto history = History(state_dir_of(args)).last();
+  if (!history) err << "warning: " << history.error().message << "\n";
   const RunRecord* last_run = history && *history ? &**history : nullptr;
   if (last_run && !last_run->revision.source.empty())
     err << "last run: " << last_run->started_at << " " << last_run->result << " at " << last_run->revision.describe()

@@ -30,6 +30,8 @@ struct ReconcileArgs {
   bool verify_commits = false;
   std::string allowed_signers;
   std::string gpg_keyring;
+  std::string git_credentials_file;  // --git-credentials-file / $PGCONVERGE_GIT_CREDENTIALS_FILE
+  int git_timeout_s = 60;            // --git-timeout: hard deadline of the fetch
   std::string trigger = "manual"; // apply: what started it (history)                  // history: last N runs (0: all)
   int workers = 8;
   bool allow_write_outage = false;  // plan/apply: --allow-write-outage

@@ -1,22 +1,17 @@
 // `pgconverge serve --config FILE`: the daemon (see reconciler/serve.hpp). SIGTERM and SIGINT
-// stop it between steps; a half-written file is impossible anyway (every write is atomic).
+// stop it between steps (a fetch in progress is killed; a second signal aborts); a half-written
+// file is impossible anyway (every write is atomic).
 #include <atomic>
-#include <csignal>
+#include <cstdlib>
 #include <memory>
 #include <string>
 
 #include "reconciler/cli/command.hpp"
+#include "reconciler/cli/stop_signals.hpp"
+#include "reconciler/git_fetch.hpp"
 #include "reconciler/serve.hpp"
 
 namespace pgc::cli {
-namespace {
-
-std::atomic<bool> g_stop{false};
-static_assert(std::atomic<bool>::is_always_lock_free);
-
-extern "C" void on_stop_signal(int) { g_stop.store(true); }
-
-}  // namespace
 
 void register_serve(CLI::App& app, Context& context) {
   auto* command = app.add_subcommand("serve", "Run as a daemon: poll the source, take webhooks, reconcile, serve /metrics");
@@ -40,14 +35,16 @@ void register_serve(CLI::App& app, Context& context) {
     }
     if (*log_format == "json") config->log_format = reconciler::LogFormat::json;
     if (*log_format == "text") config->log_format = reconciler::LogFormat::text;
-    std::signal(SIGTERM, on_stop_signal);
-    std::signal(SIGINT, on_stop_signal);
-    std::signal(SIGPIPE, SIG_IGN);
+    const auto& stop = stop_on_signals();  // a second SIGTERM/SIGINT aborts at once
+    config->source.fetch_executable = reconciler::k_self_executable;
+    if (const char* file = std::getenv("PGCONVERGE_GIT_CREDENTIALS_FILE");
+        config->source.credentials_file.empty() && file != nullptr)
+      config->source.credentials_file = file;
     reconciler::EventLog log(context.err, config->log_format);
     config->ssh.on_host_key_recorded = reconciler::host_key_logger(log);
     config->source.on_host_key_recorded = config->ssh.on_host_key_recorded;
     auto world = reconciler::make_real_world(config->ssh);
-    context.exit_code = reconciler::serve(*config, *world, log, g_stop);
+    context.exit_code = reconciler::serve(*config, *world, log, stop);
   });
 }
 

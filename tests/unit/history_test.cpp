@@ -1,6 +1,7 @@
 #include <catch2/catch.hpp>
 
 #include <fstream>
+#include <iterator>
 #include <sstream>
 
 #include "core_fixtures.hpp"
@@ -12,6 +13,21 @@ using pgc::manifests::ReplicationMode;
 using pgc::test::TempDir;
 
 namespace {
+
+std::string read_all(std::istream& in) {
+  std::string text;
+  char chunk[4096];
+  while (in.read(chunk, sizeof chunk) || in.gcount() > 0) text.append(chunk, static_cast<std::size_t>(in.gcount()));
+  return text;
+}
+
+// history.json.damaged-* beside the history.
+std::vector<std::filesystem::path> damaged_copies(const std::filesystem::path& dir) {
+  std::vector<std::filesystem::path> out;
+  for (const auto& e : std::filesystem::directory_iterator(dir))
+    if (e.path().filename().string().starts_with("history.json.damaged-")) out.push_back(e.path());
+  return out;
+}
 
 std::string status_of(const std::vector<Condition>& conditions, const std::string& type) {
   for (const auto& c : conditions)
@@ -106,7 +122,9 @@ TEST_CASE("history: records survive a JSON round trip") {
   r.result = "failure";
   r.errors = {"c: step failed"};
   r.clusters.push_back({"default", "c", {{"Ready", "False", "StepFailed", "x"}}, "abc", 2, 1, true});
-  auto back = run_record_from_json(to_json(r));
+  auto parsed = run_record_from_json(to_json(r));
+  REQUIRE(parsed);
+  const auto& back = *parsed;
   CHECK(to_json(back) == to_json(r));
   CHECK(back.revision.describe() ==
         "0123456 \"strict-sync-all for prod\" (rewound: not a descendant of the previous revision)");
@@ -130,12 +148,60 @@ TEST_CASE("history: append keeps the newest runs, 0600, and a damaged file is se
         (std::filesystem::perms::owner_read | std::filesystem::perms::owner_write));
 
   std::ofstream(history.path()) << "{not json";
-  CHECK_FALSE(history.load());
   RunRecord r;
   r.started_at = "after-damage";
   REQUIRE(history.append(r));
   CHECK(history.load()->size() == 1);
-  CHECK(std::filesystem::exists(history.path().string() + ".damaged"));
+  CHECK(damaged_copies(dir.path()).size() == 1);
+}
+
+TEST_CASE("history: a field of the wrong type is damage: no exception, moved aside with a warning, kept") {
+  // Each would make nlohmann's value()/get() throw type_error, which ended `serve`.
+  const std::vector<std::string> damaged_runs = {
+      R"({"durationSeconds": "3s"})",
+      R"({"revision": {"rewound": "yes"}})",
+      R"({"changesPlanned": -1})",
+      R"({"clusters": [{"syncStandbys": {"desired": "two"}}]})",
+      R"({"clusters": [{"suspended": 1}]})",
+      R"({"errors": "one"})",
+      R"({"clusters": {"a": 1}})",
+      R"("a string, not a run")",
+      R"({"clusters": [{"conditions": [7]}]})",
+  };
+  for (const auto& run : damaged_runs) {
+    INFO(run);
+    TempDir dir;
+    History history(dir.path());
+    const std::string text = R"({"kind": "pgconverge-history", "version": 1, "runs": [{"result": "success"}, )" + run + "]}";
+    std::ofstream(history.path()) << text;
+    pgc::Result<std::vector<RunRecord>> loaded = std::vector<RunRecord>{};
+    CHECK_NOTHROW(loaded = history.load());
+    REQUIRE_FALSE(loaded);
+    CHECK(loaded.error().message.find("damaged") != std::string::npos);
+    CHECK(loaded.error().message.find("runs[1]") != std::string::npos);
+    auto aside = damaged_copies(dir.path());
+    REQUIRE(aside.size() == 1);
+    CHECK(loaded.error().message.find(aside.front().string()) != std::string::npos);
+    std::ifstream in(aside.front());
+    CHECK(read_all(in) == text);  // kept as it was
+    CHECK_FALSE(std::filesystem::exists(history.path()));
+    CHECK(history.load()->empty());  // the next load starts anew, after the warning
+  }
+}
+
+TEST_CASE("history: records of earlier versions never show URL credentials again") {
+  TempDir dir;
+  History history(dir.path());
+  std::ofstream(history.path()) << R"({"runs": [{"result": "failure",
+      "revision": {"source": "https://deploy:s3cret@git.example/r.git, /etc/pgc", "fetchError": "git https://deploy:***@git.example/r.git: x"},
+      "errors": ["git https://TOKEN123@git.example/r.git: fetch: refused"]}]})";
+  auto loaded = history.load();
+  REQUIRE(loaded);
+  REQUIRE(loaded->size() == 1);
+  const auto& run = loaded->front();
+  CHECK(run.revision.source == "https://git.example/r.git, /etc/pgc");
+  CHECK(run.revision.fetch_error == "git https://git.example/r.git: x");
+  CHECK(run.errors.front() == "git https://git.example/r.git: fetch: refused");
 }
 
 TEST_CASE("history: print_history shows newest first with conditions") {

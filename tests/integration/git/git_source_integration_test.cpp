@@ -1,10 +1,14 @@
 // sync_git_source against file:// remotes made with the git CLI: clone, checkout, refs, fetch,
 // fetch failure, rewinds; and the URL helpers.
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <fstream>
 
 #include "providers/git/git_source.hpp"
 #include "tests/integration/git/test_support.hpp"
@@ -257,17 +261,85 @@ TEST_CASE("git: a password in the URL never appears in an error", "[git][integra
   options.cache_dir = temp.path() / "cache";
   options.timeout = 5s;
   std::string error = sync_error(options);
-  CHECK(pgc::starts_with(error, "git https://deploy:***@127.0.0.1:1/repo.git: fetch: "));
+  CHECK(pgc::starts_with(error, "git https://127.0.0.1:1/repo.git: fetch: "));
   CHECK(error.find("s3cret") == std::string::npos);
+  CHECK(error.find("deploy") == std::string::npos);  // an https user name may be a token
   // Nor on disk: the cache fetches through an anonymous remote, its config holds no URL.
   CHECK(slurp(options.cache_dir / "repo.git/config").find("s3cret") == std::string::npos);
 
-  CHECK(redact_git_url("https://user:secret@host/r.git") == "https://user:***@host/r.git");
-  CHECK(redact_git_url("https://user:se:cr@et@host:8443/r.git") == "https://user:***@host:8443/r.git");
-  CHECK(redact_git_url("https://user@host/r.git") == "https://user@host/r.git");
+  options.url = "https://ghp_TOKEN0123456789@127.0.0.1:1/repo.git";  // a token as the user
+  error = sync_error(options);
+  CHECK(pgc::starts_with(error, "git https://127.0.0.1:1/repo.git: fetch: "));
+  CHECK(error.find("ghp_TOKEN") == std::string::npos);
+
+  CHECK(redact_git_url("https://user:secret@host/r.git") == "https://host/r.git");
+  CHECK(redact_git_url("https://user:se:cr@et@host:8443/r.git") == "https://host:8443/r.git");
+  CHECK(redact_git_url("https://TOKEN@host/r.git") == "https://host/r.git");
   CHECK(redact_git_url("https://host/a@b:c") == "https://host/a@b:c");
-  CHECK(redact_git_url("ssh://git:pw@host:2222/r.git") == "ssh://git:***@host:2222/r.git");
+  CHECK(redact_git_url("ssh://git:pw@host:2222/r.git") == "ssh://git@host:2222/r.git");
   CHECK(redact_git_url("git@github.com:org/repo.git") == "git@github.com:org/repo.git");
+}
+
+TEST_CASE("git: the cache is 0700 and holds no FETCH_HEAD naming the URL", "[git][integration]") {
+  RepoFixture repo;
+  repo.commit({{"a.yaml", "a: 1\n"}}, "first");
+  repo.push();
+  auto options = options_for(repo);
+  sync_or_fail(options);
+  CHECK(mode_of(options.cache_dir) == 0700);
+  CHECK_FALSE(fs::exists(options.cache_dir / "repo.git/FETCH_HEAD"));
+}
+
+TEST_CASE("git: the cache's lock is waited for up to the timeout, then an error", "[git][integration]") {
+  RepoFixture repo;
+  repo.commit({{"a.yaml", "a: 1\n"}}, "first");
+  repo.push();
+  auto options = options_for(repo);
+  options.timeout = 1s;
+  sync_or_fail(options);
+  int fd = ::open((options.cache_dir / "lock").c_str(), O_RDWR | O_CLOEXEC);
+  REQUIRE(fd >= 0);
+  REQUIRE(::flock(fd, LOCK_EX) == 0);  // another fetch holds it (flock locks are per open file)
+  auto started = std::chrono::steady_clock::now();
+  std::string error = sync_error(options);
+  auto took = std::chrono::steady_clock::now() - started;
+  ::close(fd);
+  CHECK(error.find("is locked by another fetch; waited 1000 ms") != std::string::npos);
+  CHECK(took >= 1s);
+  CHECK(took < 3s);
+  sync_or_fail(options);  // free again
+}
+
+TEST_CASE("git: a damaged cache is moved aside with a warning and cloned anew", "[git][integration]") {
+  RepoFixture repo;
+  auto sha = repo.commit({{"a.yaml", "a: 1\n"}}, "first");
+  repo.push();
+  auto options = options_for(repo);
+  sync_or_fail(options);
+  // Damage it: garbage for its config.
+  { std::ofstream(options.cache_dir / "repo.git/config") << "[core\n\x01garbage"; }
+  auto sync = sync_or_fail(options);
+  CHECK(sync.revision.sha == sha);
+  REQUIRE(sync.warnings.size() == 1);
+  CHECK(sync.warnings.front().find("was damaged") != std::string::npos);
+  CHECK(sync.warnings.front().find("moved aside to " + (options.cache_dir / "repo.git.damaged-").string()) !=
+        std::string::npos);
+  bool kept = false;
+  for (const auto& e : fs::directory_iterator(options.cache_dir))
+    kept = kept || e.path().filename().string().starts_with("repo.git.damaged-");
+  CHECK(kept);
+}
+
+TEST_CASE("git: ref locks left by a killed fetch are removed under the cache's lock", "[git][integration]") {
+  RepoFixture repo;
+  repo.commit({{"a.yaml", "a: 1\n"}}, "first");
+  repo.push();
+  auto options = options_for(repo);
+  sync_or_fail(options);
+  auto second = repo.commit({{"a.yaml", "a: 2\n"}}, "second");
+  repo.push();
+  std::ofstream(options.cache_dir / "repo.git/refs/remotes/origin/main.lock") << "stale\n";
+  CHECK(sync_or_fail(options).revision.sha == second);
 }
 
 TEST_CASE("git: is_git_url tells URLs from manifest directories", "[git]") {
