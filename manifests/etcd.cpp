@@ -1,5 +1,6 @@
 // EtcdCluster helpers shared by validation and the compiler.
 #include <algorithm>
+#include <regex>
 
 #include "manifests/model.hpp"
 
@@ -23,6 +24,30 @@ std::vector<const Host*> etcd_selected_hosts(const EtcdCluster& etcd, const std:
     if (match) out.push_back(&h);
   }
   return out;
+}
+
+std::string check_etcd_data_directory(const std::string& dir) {
+  static const std::string root = "/var/lib/etcd/";
+  static const std::regex plain(R"([A-Za-z0-9._@+-]+(/[A-Za-z0-9._@+-]+)*)");
+  if (dir.compare(0, root.size(), root) != 0)
+    return "must be a directory below " + root +
+           " (pgconverge creates it as root and gives it to the etcd user: no other path may be named)";
+  const std::string rest = dir.substr(root.size());
+  bool dots = false;
+  for (std::size_t start = 0; start <= rest.size();) {
+    std::size_t end = std::min(rest.find('/', start), rest.size());
+    std::string part = rest.substr(start, end - start);
+    dots = dots || part == "." || part == "..";
+    start = end + 1;
+  }
+  if (!std::regex_match(rest, plain) || dots)
+    return "must be " + root + " followed by names of letters, digits and ._@+- separated by single slashes, "
+           "without . or .. components and without a trailing slash";
+  const std::string debian = k_debian_etcd_data_dir;
+  if (dir == debian || dir.compare(0, debian.size() + 1, debian + "/") == 0)
+    return std::string("must not be ") + k_debian_etcd_data_dir + " or below it: Debian's etcd-server package starts a "
+           "single-member cluster \"default\" there on install";
+  return "";
 }
 
 std::string etcd_data_directory(const EtcdCluster& etcd) {

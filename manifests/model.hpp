@@ -164,6 +164,11 @@ std::string etcd_data_directory(const EtcdCluster& etcd);
 // Debian's etcd-server package starts etcd on install with this data directory (a single-member
 // cluster "default"); pgconverge never uses or deletes it.
 inline constexpr const char* k_debian_etcd_data_dir = "/var/lib/etcd/default";
+// Why dir may not be a managed etcd's data directory ("" when it may): it must lie below
+// /var/lib/etcd/, written plainly (names of letters, digits and ._@+- between single slashes, no
+// . or .., no trailing slash), and not be Debian's /var/lib/etcd/default or below it. pgconverge
+// creates it as root and gives it to the etcd user, so no other path may be named.
+std::string check_etcd_data_directory(const std::string& dir);
 
 // Everything loaded from a source directory, each kind in file then document order.
 struct ManifestSet {

@@ -565,19 +565,16 @@ void check_etcd_settings(const EtcdCluster& e, Reporter& r) {
       r.error(field, "must be between 1 and 65535, got " + std::to_string(port));
   if (!r.invalid("spec.clientPort") && !r.invalid("spec.peerPort") && e.client_port == e.peer_port)
     r.error("spec.peerPort", "must differ from spec.clientPort (" + std::to_string(e.client_port) + ")");
-  const std::string dir_field = "spec.dataDirectory";
-  if (e.data_directory.empty() || r.invalid(dir_field)) return;
-  static const std::regex path(R"((/[A-Za-z0-9._@+-]+)+)");
-  if (!std::regex_match(e.data_directory, path) || e.data_directory.find("/..") != std::string::npos ||
-      e.data_directory.find("/./") != std::string::npos) {
-    r.error(dir_field, "must be an absolute path of letters, digits and ._@+- without . or .. components (got " +
-                           quoted(e.data_directory) + ")");
-  } else if (e.data_directory == k_debian_etcd_data_dir || e.data_directory == std::string(k_debian_etcd_data_dir) + "/") {
-    r.error(dir_field, std::string("must not be ") + k_debian_etcd_data_dir +
-                           ": Debian's etcd-server package starts a single-member cluster \"default\" there on "
-                           "install; leave it out to use /var/lib/etcd/" + e.metadata.name);
-  } else if (e.data_directory == "/var/lib/etcd" || e.data_directory.size() < 2) {
-    r.error(dir_field, "must be a directory of its own below /var/lib/etcd or elsewhere, not " + quoted(e.data_directory));
+  // The directory apply creates and gives to etcd: below /var/lib/etcd/ only, also when it
+  // comes from metadata.name (an EtcdCluster named "default" would take Debian's).
+  const std::string dir_field = e.data_directory.empty() ? std::string("metadata.name") : "spec.dataDirectory";
+  if (r.invalid(dir_field) || (e.data_directory.empty() && e.metadata.name != "default")) return;  // names: check_identity
+  const std::string dir = etcd_data_directory(e);
+  if (auto why = check_etcd_data_directory(dir); !why.empty()) {
+    if (e.data_directory.empty())
+      r.error(dir_field, "gives the data directory " + quoted(dir) + ", which " + why + "; set spec.dataDirectory");
+    else
+      r.error(dir_field, why + " (got " + quoted(e.data_directory) + ")");
   }
 }
 

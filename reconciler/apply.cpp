@@ -363,16 +363,17 @@ systemctl disable "postgresql@$v-$c" >/dev/null 2>&1 || true
     std::string data_dir = m.patroni_config["postgresql"].value("data_dir", "");
     std::string parent = std::filesystem::path(data_dir).parent_path().string();
     std::string config_dir = std::filesystem::path(m.config_path).parent_path().string();
-    // Directories Patroni needs; the socket dir is what systemd-tmpfiles makes on a real VM.
-    static const std::string script = R"SH(
-set -eu
-install -d -o root -g postgres -m 0750 "$1"
-install -d -o postgres -g postgres -m 0700 "$2"
-install -d -o postgres -g postgres -m 2775 /var/run/postgresql
-)SH";
-    auto dirs = (*s)->run_script(script, {config_dir, parent}, k_command_timeout);
-    if (!dirs) return std::unexpected(dirs.error());
-    if (dirs->exit_status != 0) return fail("host " + (*s)->describe() + ": preparing directories: " + trim(dirs->err));
+    // Directories Patroni needs; the socket dir is what systemd-tmpfiles makes on a real VM. An
+    // existing one must already belong to its owner: it is never re-owned.
+    using Existing = providers::RemoteHost::ExistingDirectory;
+    const std::pair<std::string, providers::FileMode> dirs[] = {
+        {config_dir, {"root", "postgres", 0750}},
+        {parent, {"postgres", "postgres", 0700}},
+        {"/var/run/postgresql", {"postgres", "postgres", 02775}},
+    };
+    for (const auto& [dir, mode] : dirs)
+      if (auto made = (*s)->make_directory(dir, mode, Existing::owned); !made)
+        return fail(made.error().message + " (step: preparing Patroni's directories)");
     return (*s)->write_file(m.config_path, config_text(m, secrets(change.cluster)),
                             providers::FileMode{"root", "postgres", 0640});
   }

@@ -110,18 +110,15 @@ class EtcdExecutor {
     auto s = session(change_.host);
     if (!s) return std::unexpected(s.error());
     // The data directory etcd.service (User=etcd) needs; never Debian's /var/lib/etcd/default and
-    // never emptied: an existing directory keeps its content.
-    static const std::string script = R"SH(
-set -eu
-install -d -o etcd -g etcd -m 0700 "$1"
-)SH";
+    // never emptied: an existing directory keeps its content, and must belong to etcd already
+    // (never re-owned). Only a path the manifests' rule allows, checked again here.
     std::string data_dir = change_.payload.value("data_dir", std::string());
-    if (data_dir.empty() || data_dir == manifests::k_debian_etcd_data_dir)
-      return fail("internal: refusing etcd data directory \"" + data_dir + "\"");
-    auto dirs = (*s)->run_script(script, {data_dir}, k_command_timeout);
-    if (!dirs) return std::unexpected(dirs.error());
-    if (dirs->exit_status != 0)
-      return fail("host " + (*s)->describe() + ": preparing " + data_dir + ": " + trim(dirs->err));
+    if (auto allowed = manifests::check_etcd_data_directory(data_dir); !allowed.empty())
+      return fail("internal: refusing etcd data directory \"" + data_dir + "\": " + allowed);
+    if (auto made = (*s)->make_directory(data_dir, providers::FileMode{"etcd", "etcd", 0700},
+                                         providers::RemoteHost::ExistingDirectory::owned);
+        !made)
+      return fail(made.error().message + " (step: preparing etcd's data directory)");
     return (*s)->write_file(change_.payload.value("path", std::string("/etc/default/etcd")),
                             change_.payload.value("content", std::string()), providers::FileMode{"root", "root", 0644});
   }

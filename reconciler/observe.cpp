@@ -5,6 +5,7 @@
 #include <set>
 #include <sstream>
 
+#include "providers/ssh/file_programs.hpp"
 #include "reconciler/etcd.hpp"
 #include "reconciler/yaml_json.hpp"
 #include "util/parallel.hpp"
@@ -20,8 +21,9 @@ constexpr auto k_probe_timeout = std::chrono::seconds(30);
 const std::string& host_probe_script() {
   // Arguments come in pairs: KIND VALUE. Output: one line per item, fields separated by spaces;
   // values are pgconverge-generated paths and names without spaces, contents are base64.
-  static const std::string script = R"SH(
+  static const std::string body = R"SH(
 set -u
+files=""
 pkgs=""
 svcs=""
 roles=""
@@ -30,8 +32,7 @@ while [ "$#" -ge 2 ]; do
   case "$kind" in
     pkg) pkgs="$pkgs $item" ;;
     svc) svcs="$svcs $item" ;;
-    file)
-      if [ -f "$item" ]; then echo "file $item 1 $(base64 -w0 < "$item")"; else echo "file $item 0"; fi ;;
+    file) files="$files $item" ;;
     dir)
       if [ -f "$item/PG_VERSION" ]; then echo "dir $item 1"; else echo "dir $item 0"; fi ;;
     fs)
@@ -84,6 +85,8 @@ for conf in /etc/postgresql/*/*/postgresql.conf; do
   port=$(sed -n 's/^[[:space:]]*port[[:space:]]*=[[:space:]]*\([0-9][0-9]*\).*/\1/p' "$conf" | tail -n1)
   dd=$(sed -n "s/^[[:space:]]*data_directory[[:space:]]*=[[:space:]]*'\([^' ]*\)'.*/\1/p" "$conf" | tail -n1)
   sc=$(grep -v '^[[:space:]]*#' "$d/start.conf" 2>/dev/null | tr -d '[:space:]')
+  # Only the words start.conf means: a link postgres put there must not carry another file out.
+  case "$sc" in auto | manual | disabled | '') ;; *) sc=other ;; esac
   on=0
   if [ -n "$dd" ] && [ -f "$dd/postmaster.pid" ]; then
     pid=$(head -n1 "$dd/postmaster.pid" 2>/dev/null)
@@ -153,8 +156,16 @@ if [ -n "$pkgs" ]; then
   fi
   set +f
 fi
+# The files pgconverge manages, read by one Perl program that follows no link another user
+# could swap (providers/ssh/file_programs.hpp): "file PATH 1 BASE64" or "file PATH 0".
+if [ -n "$files" ]; then
+  set -f
+  perl -e "$probe_files" -- $files 2>/dev/null
+  set +f
+fi
 echo "end"
 )SH";
+  static const std::string script = "probe_files=" + shell_quote(providers::probe_files_program()) + "\n" + body;
   return script;
 }
 

@@ -21,7 +21,6 @@ constexpr int k_postgres_port = 5432;
 constexpr const char* k_not_shown = "(holds a secret: content not shown)";
 constexpr auto k_command_timeout = std::chrono::seconds(60);
 // Where ensure_roles stages its SQL (postgres' home, 0600): never on a command line.
-constexpr const char* k_roles_sql_path = "/var/lib/postgresql/.pgconverge-roles.sql";
 
 constexpr std::string_view k_base64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
@@ -485,30 +484,23 @@ std::string roles_sql(const std::vector<ManagedRole>& roles, const ClusterSecret
 }
 
 Result<void> write_managed_file(providers::RemoteHost& host, const ManagedFile& file, const ClusterSecrets& secrets) {
-  static const std::string script = R"SH(
-set -eu
-[ -d "$1" ] || install -d -m 0755 "$1"
-)SH";
   std::string dir = std::filesystem::path(file.path).parent_path().string();
-  auto made = host.run_script(script, {dir}, k_command_timeout);
-  if (!made) return std::unexpected(made.error());
-  if (made->exit_status != 0) return fail("host " + host.describe() + ": creating " + dir + ": " + trim(made->err));
+  if (auto made = host.make_directory(dir, providers::FileMode{"root", "root", 0755},
+                                      providers::RemoteHost::ExistingDirectory::keep);
+      !made)
+    return made;
   return host.write_file(file.path, managed_file_text(file, secrets),
                          providers::FileMode{file.owner, file.group, file.mode});
 }
 
 Result<void> ensure_roles(providers::RemoteHost& host, const std::vector<ManagedRole>& roles,
                           const ClusterSecrets& secrets) {
-  if (auto w = host.write_file(k_roles_sql_path, roles_sql(roles, secrets), providers::FileMode{"postgres", "postgres", 0600}); !w)
-    return w;
-  static const std::string script = R"SH(
-cd /
-PGCONNECT_TIMEOUT=5 runuser -u postgres -- psql -h /var/run/postgresql -p 5432 -d postgres -XAtq -v ON_ERROR_STOP=1 -f "$1" >/dev/null
-rc=$?
-rm -f -- "$1"
-exit $rc
-)SH";
-  auto r = host.run_script(script, {k_roles_sql_path}, k_command_timeout);
+  // The SQL (it holds SCRAM verifiers) goes to psql on stdin: never a file in postgres' home,
+  // where root would write it through whatever link the postgres user put there.
+  static const std::vector<std::string> psql{"env", "-C", "/", "PGCONNECT_TIMEOUT=5", "runuser", "-u", "postgres",
+                                             "--", "psql", "-h", "/var/run/postgresql", "-p", "5432", "-d",
+                                             "postgres", "-XAtq", "-v", "ON_ERROR_STOP=1", "-o", "/dev/null"};
+  auto r = host.run_with_input(psql, roles_sql(roles, secrets), k_command_timeout);
   if (!r) return std::unexpected(r.error());
   if (r->exit_status != 0) {
     // psql's own lines only: its LINE/context lines would quote the statement (a verifier).

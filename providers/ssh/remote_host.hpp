@@ -50,17 +50,38 @@ class RemoteHost {
                                            const std::vector<std::string>& args,
                                            std::chrono::milliseconds timeout) = 0;
 
+  // Runs argv like run(), with input on its stdin: for data that must appear neither on a command
+  // line nor in a file on the host (SQL that sets a password).
+  virtual Result<CommandResult> run_with_input(const std::vector<std::string>& argv, const std::string& input,
+                                               std::chrono::milliseconds timeout) = 0;
+
+  // Every path below is walked without following a symbolic link that a non-root user could
+  // swap (one in a directory that is not root's alone): such a link is an error naming it, so
+  // root never reads, writes, chowns or chmods through a link another user planted
+  // (providers/ssh/file_programs.hpp).
+
   // Reads a file; nullopt when it does not exist (a dangling symlink counts as absent). Any other
-  // failure (a directory, permission denied, a timeout) is an error.
+  // failure (a directory, not a regular file, a link as above, a timeout) is an error.
   virtual Result<std::optional<std::string>> read_file(const std::string& path) = 0;
 
-  // Writes content to path atomically: temp file in the same directory, fsync, chown/chmod,
-  // rename over path, fsync the directory. Never leaves a half-written file at path. path must
-  // be absolute and its parent directory must exist (the caller creates directories); content
-  // may be binary and never appears on a command line. A symlink at path is replaced, not
-  // followed.
+  // Writes content to path atomically: a new temp file in the same directory (O_EXCL,
+  // O_NOFOLLOW), fsync, chown/chmod by descriptor, rename over path, fsync the directory. Never
+  // leaves a half-written file at path. path must be absolute and its parent directory must
+  // exist (see make_directory); content may be binary and never appears on a command line. A
+  // symlink at path is replaced, not followed.
   virtual Result<void> write_file(const std::string& path, const std::string& content,
                                   const FileMode& mode) = 0;
+
+  // What make_directory does with a directory that exists already.
+  enum class ExistingDirectory {
+    keep,   // leave it as it is, whoever owns it
+    owned,  // it must belong to mode.owner already (never re-owned: an error otherwise); its
+            // group and mode are set
+  };
+
+  // Creates directory path (and missing ones above it, root:root 0755) with mode; only a
+  // directory it created is chowned. path must be absolute.
+  virtual Result<void> make_directory(const std::string& path, const FileMode& mode, ExistingDirectory existing) = 0;
 };
 
 struct SshOptions {

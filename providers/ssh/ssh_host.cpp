@@ -20,6 +20,7 @@
 #include <utility>
 
 #include "providers/ssh/command_line.hpp"
+#include "providers/ssh/file_programs.hpp"
 #include "providers/ssh/remote_host.hpp"
 #include "util/known_hosts.hpp"
 #include "util/strings.hpp"
@@ -418,25 +419,21 @@ class SshHost final : public RemoteHost {
     return script_command(script, args, timeout, "running a script");
   }
 
+  Result<CommandResult> run_with_input(const std::vector<std::string>& argv, const std::string& input,
+                                       std::chrono::milliseconds timeout) override {
+    auto line = command_line(argv, timeout);
+    if (!line) return std::unexpected(line.error().with_context(who_ + ": ssh"));
+    return execute(*line, std::string_view(input), timeout, "running " + argv.front());
+  }
+
   Result<std::optional<std::string>> read_file(const std::string& path) override {
-    if (!starts_with(path, "/")) return fail(who_ + ": reading " + path + ": the path must be absolute");
-    // Exit status 3 means absent; cat only exits 0 or 1 and sudo 1.
-    static const std::string script = R"SH(
-p=$1
-if [ -e "$p" ]; then exec cat -- "$p"; fi
-if [ -L "$p" ]; then exit 3; fi
-d=$p
-while d=$(dirname -- "$d"); [ ! -e "$d" ]; do :; done
-if [ -d "$d" ] && [ -x "$d" ]; then exit 3; fi
-echo "cannot tell whether $p exists: $d is not a searchable directory" >&2
-exit 1
-)SH";
-    auto result = script_command(script, {path}, options_.file_timeout, "reading " + path);
+    const std::string what = "reading " + path;
+    if (!starts_with(path, "/")) return fail(who_ + ": " + what + ": the path must be absolute");
+    auto result = file_program(read_file_program(), {path}, std::nullopt, what);
     if (!result) return std::unexpected(result.error());
     if (result->exit_status == 0) return std::optional<std::string>(std::move(result->out));
-    if (result->exit_status == 3 && result->out.empty() && result->err.empty())
-      return std::optional<std::string>();
-    return fail(who_ + ": reading " + path + ": " + failure_text(*result));
+    if (result->exit_status == 3 && result->out.empty()) return std::optional<std::string>();
+    return fail(who_ + ": " + what + ": " + failure_text(*result));
   }
 
   Result<void> write_file(const std::string& path, const std::string& content, const FileMode& mode) override {
@@ -446,33 +443,26 @@ exit 1
     if (mode.mode > 07777) return fail(who_ + ": " + what + ": invalid mode " + octal_mode(mode.mode));
     if (mode.owner.empty() || mode.group.empty())
       return fail(who_ + ": " + what + ": owner and group must not be empty");
-    // The content arrives on stdin (never on a command line) into a private (0600) temp file
-    // next to path; path is absolute without a trailing slash, so ${path%/*} is its directory
-    // ("" for "/x"). The size is checked so that a connection lost mid-transfer (which ends stdin early)
-    // can never be renamed into place. Any failure removes the temp file.
-    static const std::string script = R"SH(set -eu
-path=$1 owner=$2 group=$3 mode=$4 size=$5
-dir=${path%/*} name=${path##*/}
-if [ ! -d "${dir:-/}" ]; then echo "parent directory $dir does not exist" >&2; exit 1; fi
-if [ -d "$path" ] && [ ! -L "$path" ]; then echo "$path is a directory" >&2; exit 1; fi
-tmp=$(mktemp -- "$dir/.$name.pgc-tmp.XXXXXXXXXX")
-trap 'rm -f -- "$tmp"' EXIT
-trap 'exit 1' HUP INT TERM PIPE
-cat >"$tmp"
-got=$(stat -c %s -- "$tmp")
-if [ "$got" != "$size" ]; then echo "received $got of $size bytes" >&2; exit 1; fi
-chown -- "$owner:$group" "$tmp"
-chmod -- "$mode" "$tmp"
-sync -- "$tmp"
-mv -f -T -- "$tmp" "$path"
-trap - EXIT
-sync -- "${dir:-/}"
-)SH";
-    auto line = command_line({"sh", "-c", script, "pgc-write-file", path, mode.owner, mode.group,
-                              octal_mode(mode.mode), std::to_string(content.size())},
-                             options_.file_timeout);
-    if (!line) return fail(who_ + ": " + what + ": " + line.error().message);
-    auto result = execute(*line, std::string_view(content), options_.file_timeout, what);
+    // The size is checked so that a connection lost mid-transfer (which ends stdin early) can
+    // never be renamed into place.
+    auto result = file_program(write_file_program(),
+                               {path, mode.owner, mode.group, octal_mode(mode.mode), std::to_string(content.size())},
+                               std::string_view(content), what);
+    if (!result) return std::unexpected(result.error());
+    if (result->exit_status != 0) return fail(who_ + ": " + what + ": " + failure_text(*result));
+    return {};
+  }
+
+  Result<void> make_directory(const std::string& path, const FileMode& mode, ExistingDirectory existing) override {
+    const std::string what = "creating directory " + path;
+    if (!starts_with(path, "/")) return fail(who_ + ": " + what + ": the path must be absolute");
+    if (mode.mode > 07777) return fail(who_ + ": " + what + ": invalid mode " + octal_mode(mode.mode));
+    if (mode.owner.empty() || mode.group.empty())
+      return fail(who_ + ": " + what + ": owner and group must not be empty");
+    auto result = file_program(make_directory_program(),
+                               {path, mode.owner, mode.group, octal_mode(mode.mode),
+                                existing == ExistingDirectory::keep ? "keep" : "owned"},
+                               std::nullopt, what);
     if (!result) return std::unexpected(result.error());
     if (result->exit_status != 0) return fail(who_ + ": " + what + ": " + failure_text(*result));
     return {};
@@ -484,6 +474,17 @@ sync -- "${dir:-/}"
     std::string err = trim(result.err);
     std::string status = "exit status " + std::to_string(result.exit_status);
     return err.empty() ? status : err + " (" + status + ")";
+  }
+
+  // Runs one of file_programs.hpp's programs with `perl -e` (trusted text; values as arguments
+  // after --, content on stdin) within the file timeout.
+  Result<CommandResult> file_program(const std::string& program, std::vector<std::string> args,
+                                     std::optional<std::string_view> input, const std::string& what) {
+    std::vector<std::string> argv{"perl", "-e", program, "--"};
+    argv.insert(argv.end(), std::make_move_iterator(args.begin()), std::make_move_iterator(args.end()));
+    auto line = command_line(argv, options_.file_timeout);
+    if (!line) return fail(who_ + ": " + what + ": " + line.error().message);
+    return execute(*line, input, options_.file_timeout, what);
   }
 
   Result<CommandResult> script_command(const std::string& script, const std::vector<std::string>& args,

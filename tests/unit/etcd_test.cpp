@@ -157,13 +157,63 @@ TEST_CASE("etcd: spec.hosts errors name file:line, the field and why", "[etcd][m
         Lines{"etcd.yaml:5:3: spec.hosts: must be a list of Host names or a mapping {nodeSelector: {label: value}} "
               "(got \"pg-1\")"});
   CHECK(errors_of(k_etcd_head + "  hosts: [pg-1]\n  dataDirectory: /var/lib/etcd/default\n  clientPort: 70000\n") ==
-        Lines{"etcd.yaml:6:3: spec.dataDirectory: must not be /var/lib/etcd/default: Debian's etcd-server package "
-              "starts a single-member cluster \"default\" there on install; leave it out to use /var/lib/etcd/dcs",
+        Lines{"etcd.yaml:6:3: spec.dataDirectory: must not be /var/lib/etcd/default or below it: Debian's "
+              "etcd-server package starts a single-member cluster \"default\" there on install (got "
+              "\"/var/lib/etcd/default\")",
               "etcd.yaml:7:3: spec.clientPort: must be between 1 and 65535, got 70000"});
   CHECK(errors_of(k_etcd_head + "  hosts: [pg-1]\n  clientPort: 2380\n") ==
         Lines{"etcd.yaml:4:1: spec.peerPort: must differ from spec.clientPort (2380)"});
   CHECK(errors_of(k_etcd_head + "  hosts:\n    nodeSelector: {etcd: \"yes\"}\n").empty());
-  CHECK(errors_of(k_etcd_head + "  hosts: [pg-5]\n  dataDirectory: /srv/etcd\n").empty());
+  CHECK(errors_of(k_etcd_head + "  hosts: [pg-5]\n  dataDirectory: /var/lib/etcd/dcs-data\n").empty());
+  CHECK(errors_of(k_etcd_head + "  hosts: [pg-5]\n  dataDirectory: /var/lib/etcd/a/b.c_@+-\n").empty());
+}
+
+TEST_CASE("etcd: spec.dataDirectory only below /var/lib/etcd/, written plainly", "[etcd][validate]") {
+  // apply creates it as root and gives it to etcd: any other path would let a pusher re-own a
+  // system directory (/usr/lib) or reach one through . .. // or a trailing slash.
+  const std::string below = "must be a directory below /var/lib/etcd/ (pgconverge creates it as root and gives it "
+                            "to the etcd user: no other path may be named)";
+  const std::string plain = "must be /var/lib/etcd/ followed by names of letters, digits and ._@+- separated by "
+                            "single slashes, without . or .. components and without a trailing slash";
+  const std::vector<std::pair<std::string, std::string>> cases{
+      {"/usr/lib", below},
+      {"/srv/etcd", below},
+      {"/var/lib/etcd", below},
+      {"/var/lib/etcdx/dcs", below},
+      {"var/lib/etcd/dcs", below},
+      {"//var/lib/etcd/dcs", below},
+      {"/var/lib/etcd/", plain},
+      {"/var/lib/etcd/../../../usr/lib", plain},
+      {"/var/lib/etcd/dcs/..", plain},
+      {"/var/lib/etcd/./dcs", plain},
+      {"/var/lib/etcd/dcs/.", plain},
+      {"/var/lib/etcd//dcs", plain},
+      {"/var/lib/etcd/dcs/", plain},
+      {"/var/lib/etcd/a b", plain},
+      {"/var/lib/etcd/dcs\n", plain},
+      {"/var/lib/etcd/d\u00e9", plain},
+  };
+  for (const auto& [dir, why] : cases) {
+    INFO(dir);
+    std::string yaml_value = "\"" + dir + "\"";
+    auto errors = errors_of(k_etcd_head + "  hosts: [pg-5]\n  dataDirectory: " + yaml_value + "\n");
+    REQUIRE(errors.size() == 1);
+    CHECK(errors[0].rfind("etcd.yaml:6:3: spec.dataDirectory: " + why + " (got ", 0) == 0);
+  }
+  CHECK(errors_of(k_etcd_head + "  hosts: [pg-5]\n  dataDirectory: /var/lib/etcd/default/member\n") ==
+        Lines{"etcd.yaml:6:3: spec.dataDirectory: must not be /var/lib/etcd/default or below it: Debian's "
+              "etcd-server package starts a single-member cluster \"default\" there on install (got "
+              "\"/var/lib/etcd/default/member\")"});
+  // Named "default" without spec.dataDirectory: the same directory, through metadata.name.
+  CHECK(errors_of("apiVersion: pgconverge.io/v1\nkind: EtcdCluster\nmetadata: {name: default}\nspec:\n"
+                  "  hosts: [pg-5]\n") ==
+        Lines{"etcd.yaml:3:11: metadata.name: gives the data directory \"/var/lib/etcd/default\", which must not be "
+              "/var/lib/etcd/default or below it: Debian's etcd-server package starts a single-member cluster "
+              "\"default\" there on install; set spec.dataDirectory"});
+  // The rule itself, as apply checks it again before creating the directory.
+  CHECK(pgc::manifests::check_etcd_data_directory("/var/lib/etcd/dcs").empty());
+  CHECK(pgc::manifests::check_etcd_data_directory("/usr/lib") == below);
+  CHECK(pgc::manifests::check_etcd_data_directory("/var/lib/etcd/x/../../..") == plain);
 }
 
 TEST_CASE("etcd: members, /etc/default/etcd and Patroni's etcd3 hosts", "[etcd][compile]") {

@@ -233,3 +233,44 @@ done
                         "svc a.service svc b.service") ==
         std::vector<std::string>{"svc a.service unknown unknown", "svc b.service unknown unknown"});
 }
+
+TEST_CASE("observe: the probe reads managed files byte for byte, and no link another user could swap") {
+  pgc::test::TempDir dir;
+  auto script = dir.write("probe.sh", host_probe_script());
+  // Every length around base64's 3-byte groups and uuencode's 45-byte lines, and every byte.
+  std::vector<std::string> contents;
+  for (std::size_t n : {0U, 1U, 2U, 3U, 44U, 45U, 46U, 90U, 91U, 1000U}) {
+    std::string text;
+    for (std::size_t i = 0; i < n; ++i) text += static_cast<char>((i * 37 + n) % 256);
+    contents.push_back(text);
+  }
+  std::string all;
+  for (int b = 0; b < 256; ++b) all += static_cast<char>(b);
+  contents.push_back(all);
+  std::string args;
+  for (std::size_t i = 0; i < contents.size(); ++i)
+    args += " file " + pgc::shell_quote(dir.write("f" + std::to_string(i), contents[i]).string());
+  // A directory anyone may change (like a user's own): a link there to a root-only file is not
+  // followed, whoever runs the probe. Absent files read as absent.
+  auto open_dir = dir.path() / "open";
+  std::filesystem::create_directory(open_dir);
+  std::filesystem::permissions(open_dir, std::filesystem::perms::all);
+  auto secret = dir.write("secret", "root only\n");
+  std::filesystem::create_symlink(secret, open_dir / "link");
+  args += " file " + pgc::shell_quote((open_dir / "link").string());
+  args += " file " + pgc::shell_quote((dir.path() / "missing").string());
+  auto out = pgc::test::shell_output("sh " + pgc::shell_quote(script.string()) + args + " 2>/dev/null");
+  auto host = parse_host_probe("h", out);
+  REQUIRE(host);
+  for (std::size_t i = 0; i < contents.size(); ++i) {
+    auto path = (dir.path() / ("f" + std::to_string(i))).string();
+    INFO(path);
+    REQUIRE(host->files.count(path) == 1);
+    REQUIRE(host->files.at(path).has_value());
+    CHECK(*host->files.at(path) == contents[i]);
+  }
+  REQUIRE(host->files.count((open_dir / "link").string()) == 1);
+  CHECK_FALSE(host->files.at((open_dir / "link").string()).has_value());
+  REQUIRE(host->files.count((dir.path() / "missing").string()) == 1);
+  CHECK_FALSE(host->files.at((dir.path() / "missing").string()).has_value());
+}

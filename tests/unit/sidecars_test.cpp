@@ -490,3 +490,83 @@ TEST_CASE("sidecars: prometheusAutobind turned off stops and disables the export
   f.observed.clusters["c"].dcs_config = f.cluster.dynamic_config;
   CHECK(summary(f.plan()).empty());
 }
+
+namespace {
+
+// A RemoteHost that records what apply asks of it; every command succeeds.
+struct RecordingHost final : providers::RemoteHost {
+  struct Call {
+    std::string kind;
+    std::vector<std::string> argv;
+    std::string input;
+  };
+  std::vector<Call> calls;
+
+  [[nodiscard]] std::string describe() const override { return "pg-1 (10.0.0.11)"; }
+  Result<providers::CommandResult> run(const std::vector<std::string>& argv, std::chrono::milliseconds) override {
+    calls.push_back({"run", argv, ""});
+    return providers::CommandResult{0, "", ""};
+  }
+  Result<providers::CommandResult> run_with_input(const std::vector<std::string>& argv, const std::string& input,
+                                                  std::chrono::milliseconds) override {
+    calls.push_back({"run_with_input", argv, input});
+    return providers::CommandResult{0, "", ""};
+  }
+  Result<providers::CommandResult> run_script(const std::string& script, const std::vector<std::string>& args,
+                                              std::chrono::milliseconds) override {
+    std::vector<std::string> argv{script};
+    argv.insert(argv.end(), args.begin(), args.end());
+    calls.push_back({"run_script", argv, ""});
+    return providers::CommandResult{0, "", ""};
+  }
+  Result<std::optional<std::string>> read_file(const std::string& path) override {
+    calls.push_back({"read_file", {path}, ""});
+    return std::optional<std::string>();
+  }
+  Result<void> write_file(const std::string& path, const std::string& content, const providers::FileMode&) override {
+    calls.push_back({"write_file", {path}, content});
+    return {};
+  }
+  Result<void> make_directory(const std::string& path, const providers::FileMode& mode,
+                              ExistingDirectory existing) override {
+    calls.push_back({"make_directory",
+                     {path, mode.owner, mode.group, std::to_string(mode.mode),
+                      existing == ExistingDirectory::keep ? "keep" : "owned"},
+                     ""});
+    return {};
+  }
+};
+
+}  // namespace
+
+TEST_CASE("sidecars: the roles SQL reaches psql on stdin, never as a file on the host", "[sidecars][apply]") {
+  // A file in postgres' home is one the postgres user can swap for a link: root would write
+  // the verifiers through it. No file, no secret on the command line.
+  auto secrets = secrets_with_pooler();
+  ManagedRole pooler;
+  pooler.name = "authenticator";
+  pooler.password = SecretKind::pgbouncer;
+  RecordingHost host;
+  REQUIRE(ensure_roles(host, {pooler}, secrets));
+  REQUIRE(host.calls.size() == 1);
+  const auto& call = host.calls.front();
+  CHECK(call.kind == "run_with_input");
+  CHECK(std::find(call.argv.begin(), call.argv.end(), "psql") != call.argv.end());
+  CHECK(std::find(call.argv.begin(), call.argv.end(), "-f") == call.argv.end());
+  for (const auto& word : call.argv) CHECK(word.find("SCRAM-SHA-256") == std::string::npos);
+  CHECK(call.input.find("ALTER ROLE \"authenticator\" WITH LOGIN") != std::string::npos);
+  CHECK(call.input.find("POOLERsecret5") == std::string::npos);
+}
+
+TEST_CASE("sidecars: a managed file's directory is created, never re-owned", "[sidecars][apply]") {
+  Fixture f;
+  const auto& file = f.cluster.members.front().files.front();
+  RecordingHost host;
+  REQUIRE(write_managed_file(host, file, f.secrets));
+  REQUIRE(host.calls.size() == 2);
+  auto dir = file.path.substr(0, file.path.rfind('/'));
+  CHECK(host.calls[0].kind == "make_directory");
+  CHECK(host.calls[0].argv == std::vector<std::string>{dir, "root", "root", std::to_string(0755), "keep"});
+  CHECK(host.calls[1].kind == "write_file");
+  CHECK(host.calls[1].argv == std::vector<std::string>{file.path});
+}

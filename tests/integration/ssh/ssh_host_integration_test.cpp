@@ -3,9 +3,12 @@
 // end. Needs root (sshd, and the files written are checked for root ownership), sshd and
 // ssh-keygen; without them it prints why and exits 77, which CTest reports as skipped.
 
+#include <dirent.h>
+#include <grp.h>
 #include <pwd.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
@@ -362,8 +365,8 @@ TEST_CASE("ssh: read_file tells a missing file from a present one", "[ssh][integ
 
   auto dir = host->read_file(temp.path().string());
   REQUIRE_FALSE(dir);
-  CHECK(dir.error().message == "host lab (127.0.0.1): reading " + temp.path().string() + ": cat: " +
-                                   temp.path().string() + ": Is a directory (exit status 1)");
+  CHECK(dir.error().message == "host lab (127.0.0.1): reading " + temp.path().string() + ": " +
+                                   temp.path().string() + " is a directory (exit status 1)");
 
   auto relative = host->read_file("etc/passwd");
   REQUIRE_FALSE(relative);
@@ -423,7 +426,7 @@ TEST_CASE("ssh: a failed write_file leaves the original and no temp file", "[ssh
   auto r = host->write_file(path.string(), "replacement\n", FileMode{"pgc-no-such-user", "root", 0640});
   REQUIRE_FALSE(r);
   CHECK(r.error().message == "host lab (127.0.0.1): writing " + path.string() +
-                                 ": chown: invalid user: 'pgc-no-such-user:root' (exit status 1)");
+                                 ": no such user 'pgc-no-such-user' (exit status 1)");
   CHECK(slurp(path) == "original\n");
   CHECK(describe_mode(path) == "0644 0:0");
   CHECK(temp.names() == std::vector<std::string>{"config.yml"});
@@ -749,6 +752,208 @@ TEST_CASE("ssh: the connection killed while a file is written leaves the old fil
   REQUIRE(host->write_file(target.string(), "scope: new\n", FileMode{"root", "root", 0640}));
   CHECK(slurp(target) == "scope: new\n");
   fs::remove_all(dir);
+}
+
+// ---- root and files in directories another user owns (SECURITY class 4) --------------------
+
+// The unprivileged user the attacks run as: nobody.
+constexpr uid_t k_nobody = 65534;
+constexpr gid_t k_nogroup = 65534;
+
+// A directory of `nobody` inside temp, like postgres' home or /etc/postgresql/15/main.
+fs::path nobody_dir(const TempDir& temp, const std::string& name) {
+  auto dir = temp.path() / name;
+  fs::create_directory(dir);
+  REQUIRE(chown(dir.c_str(), k_nobody, k_nogroup) == 0);
+  REQUIRE(chmod(dir.c_str(), 0755) == 0);
+  return dir;
+}
+
+// A root-only file whose content, owner and mode must never change.
+struct Victim {
+  fs::path path;
+  std::string content = "root's secret: must never change\n";
+  explicit Victim(const TempDir& temp) : path(temp.path() / "victim") {
+    spit(path, content);
+    chmod(path.c_str(), 0600);
+  }
+  [[nodiscard]] std::string state() const { return describe_mode(path) + " " + slurp(path); }
+  [[nodiscard]] std::string expected() const { return "0600 0:0 " + content; }
+};
+
+// A process running as nobody, in dir (entered before dropping privileges: the temp dir above it
+// is root's alone), that keeps replacing every entry of dir with a symbolic link to victim: the
+// target name and every temp name write_file could use, as soon as it appears. Killed by PID.
+class SymlinkSwapper {
+ public:
+  SymlinkSwapper(const fs::path& dir, const fs::path& victim) {
+    pid_ = fork();
+    REQUIRE(pid_ >= 0);
+    if (pid_ == 0) run(dir, victim);
+  }
+  ~SymlinkSwapper() {
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+  }
+  SymlinkSwapper(const SymlinkSwapper&) = delete;
+  SymlinkSwapper& operator=(const SymlinkSwapper&) = delete;
+
+ private:
+  [[noreturn]] static void run(const fs::path& dir, const fs::path& victim) {
+    if (chdir(dir.c_str()) != 0 || setgroups(0, nullptr) != 0 || setgid(k_nogroup) != 0 || setuid(k_nobody) != 0)
+      _exit(1);
+    const std::string target = victim.string();
+    for (unsigned long n = 0;; ++n) {
+      DIR* d = opendir(".");
+      if (d == nullptr) _exit(1);
+      while (dirent* entry = readdir(d)) {
+        std::string name = entry->d_name;
+        if (name == "." || name == ".." || name.rfind("junk.", 0) == 0) continue;
+        struct stat st {};
+        if (lstat(name.c_str(), &st) != 0 || S_ISLNK(st.st_mode)) continue;
+        // The entry goes aside (it is nobody's directory) and a link to the victim takes its name.
+        std::string aside = "junk." + std::to_string(n) + "." + name;
+        if (rename(name.c_str(), aside.c_str()) == 0) {
+          (void)symlink(target.c_str(), name.c_str());
+          (void)unlink(aside.c_str());
+        }
+      }
+      closedir(d);
+    }
+  }
+  pid_t pid_ = -1;
+};
+
+TEST_CASE("ssh: write_file never writes, chowns or chmods through a link swapped in by the directory's owner",
+          "[ssh][integration][symlink]") {
+  TempDir temp;
+  Victim victim(temp);
+  auto dir = nobody_dir(temp, "home");
+  auto host = connect_or_fail(g_sshd->options());
+  int written = 0;
+  std::vector<std::string> refusals;
+  {
+    SymlinkSwapper swapper(dir, victim.path);
+    auto until = Clock::now() + 8s;
+    for (int i = 0; i < 400 && Clock::now() < until; ++i) {
+      auto r = host->write_file((dir / "config.yml").string(), "attempt " + std::to_string(i) + "\n",
+                                FileMode{"root", "root", 0644});
+      if (r) ++written;
+      else refusals.push_back(r.error().message);
+      INFO(i);
+      REQUIRE(victim.state() == victim.expected());
+    }
+  }
+  // Nothing went through a link: whatever each attempt did, the victim is as it was.
+  CHECK(victim.state() == victim.expected());
+  UNSCOPED_INFO("written " << written << ", refused " << refusals.size());
+  for (const auto& message : refusals)
+    CHECK(message.rfind("host lab (127.0.0.1): writing " + (dir / "config.yml").string() + ": ", 0) == 0);
+  // Without the swapper it writes as before (a link at the target is replaced, not followed).
+  REQUIRE(host->write_file((dir / "config.yml").string(), "calm\n", FileMode{"root", "root", 0644}));
+  CHECK(slurp(dir / "config.yml") == "calm\n");
+  CHECK(!fs::is_symlink(dir / "config.yml"));
+  CHECK(victim.state() == victim.expected());
+}
+
+TEST_CASE("ssh: files are reached only through links that root alone could have made", "[ssh][integration][symlink]") {
+  TempDir temp;
+  Victim victim(temp);
+  auto dir = nobody_dir(temp, "home");
+  auto host = connect_or_fail(g_sshd->options());
+  const std::string who = "host lab (127.0.0.1): ";
+
+  // A link nobody made in its own directory, to root's file: read_file refuses it.
+  fs::create_symlink(victim.path, dir / "secret");
+  REQUIRE(lchown((dir / "secret").c_str(), k_nobody, k_nogroup) == 0);
+  auto read = host->read_file((dir / "secret").string());
+  REQUIRE_FALSE(read);
+  CHECK(read.error().message == who + "reading " + (dir / "secret").string() + ": " + (dir / "secret").string() +
+                                    " is a symbolic link in a directory user nobody can change; refusing to follow "
+                                    "it (exit status 1)");
+
+  // A directory on the way swapped for a link: write_file, read_file and make_directory refuse it.
+  fs::create_directory(temp.path() / "rootonly");
+  fs::create_directory_symlink(temp.path() / "rootonly", dir / "main");
+  const std::string refusal = (dir / "main").string() + " is a symbolic link in a directory user nobody can "
+                                                         "change; refusing to follow it (exit status 1)";
+  auto write = host->write_file((dir / "main" / "patroni.yml").string(), "x", FileMode{"root", "root", 0644});
+  REQUIRE_FALSE(write);
+  CHECK(write.error().message == who + "writing " + (dir / "main" / "patroni.yml").string() + ": " + refusal);
+  CHECK(temp.names() == std::vector<std::string>{"home", "rootonly", "victim"});
+  CHECK(fs::is_empty(temp.path() / "rootonly"));
+  auto through = host->read_file((dir / "main" / "victim").string());
+  REQUIRE_FALSE(through);
+  CHECK(through.error().message == who + "reading " + (dir / "main" / "victim").string() + ": " + refusal);
+  auto made = host->make_directory((dir / "main" / "sub").string(), FileMode{"nobody", "nogroup", 0700},
+                                   RemoteHost::ExistingDirectory::keep);
+  REQUIRE_FALSE(made);
+  CHECK(made.error().message == who + "creating directory " + (dir / "main" / "sub").string() + ": " + refusal);
+  CHECK(fs::is_empty(temp.path() / "rootonly"));
+
+  // Not a regular file: a FIFO (which would block a plain open) is an error, at once.
+  REQUIRE(mkfifo((dir / "fifo").c_str(), 0644) == 0);
+  auto fifo = host->read_file((dir / "fifo").string());
+  REQUIRE_FALSE(fifo);
+  CHECK(fifo.error().message == who + "reading " + (dir / "fifo").string() + ": " + (dir / "fifo").string() +
+                                    " is not a regular file (exit status 1)");
+
+  // Links in directories only root can change are followed, as before: root made them.
+  fs::create_symlink(victim.path, temp.path() / "root-link");
+  auto followed = host->read_file((temp.path() / "root-link").string());
+  REQUIRE(followed);
+  REQUIRE(followed->has_value());
+  CHECK(**followed == victim.content);
+  CHECK(victim.state() == victim.expected());
+}
+
+TEST_CASE("ssh: make_directory creates and owns only what it creates", "[ssh][integration][mkdir]") {
+  TempDir temp;
+  auto host = connect_or_fail(g_sshd->options());
+  const std::string who = "host lab (127.0.0.1): ";
+  using Existing = RemoteHost::ExistingDirectory;
+
+  // New: the missing directories above root:root 0755, the directory itself as asked.
+  auto deep = temp.path() / "a" / "b" / "data";
+  REQUIRE(host->make_directory(deep.string(), FileMode{"nobody", "nogroup", 0700}, Existing::owned));
+  CHECK(describe_mode(temp.path() / "a") == "0755 0:0");
+  CHECK(describe_mode(temp.path() / "a" / "b") == "0755 0:0");
+  CHECK(describe_mode(deep) == "0700 65534:65534");
+  // Again: it is nobody's already, so its mode may be set; nothing else changes.
+  REQUIRE(host->make_directory(deep.string(), FileMode{"nobody", "nogroup", 02750}, Existing::owned));
+  CHECK(describe_mode(deep) == "2750 65534:65534");
+
+  // An existing directory of someone else is an error, never a chown (what `install -d -o` did).
+  fs::create_directory(temp.path() / "lib");
+  chmod((temp.path() / "lib").c_str(), 0755);
+  auto taken = host->make_directory((temp.path() / "lib").string(), FileMode{"nobody", "nogroup", 0700}, Existing::owned);
+  REQUIRE_FALSE(taken);
+  CHECK(taken.error().message == who + "creating directory " + (temp.path() / "lib").string() + ": " +
+                                     (temp.path() / "lib").string() + " exists and belongs to user root, not nobody; "
+                                     "refusing to change the owner of a directory pgconverge did not create "
+                                     "(exit status 1)");
+  CHECK(describe_mode(temp.path() / "lib") == "0755 0:0");
+  // keep: an existing directory is left as it is, whoever owns it.
+  REQUIRE(host->make_directory((temp.path() / "lib").string(), FileMode{"nobody", "nogroup", 0700}, Existing::keep));
+  CHECK(describe_mode(temp.path() / "lib") == "0755 0:0");
+
+  // A file where the directory should be.
+  spit(temp.path() / "file", "x");
+  auto file = host->make_directory((temp.path() / "file").string(), FileMode{}, Existing::keep);
+  REQUIRE_FALSE(file);
+  CHECK(file.error().message == who + "creating directory " + (temp.path() / "file").string() + ": " +
+                                    (temp.path() / "file").string() + " exists and is not a directory (exit status 1)");
+
+  // In nobody's directory, a link to a root directory planted where the new one goes is refused.
+  auto dir = nobody_dir(temp, "etcd");
+  fs::create_directory(temp.path() / "usr-lib");
+  fs::create_directory_symlink(temp.path() / "usr-lib", dir / "dcs");
+  auto planted = host->make_directory((dir / "dcs").string(), FileMode{"nobody", "nogroup", 0700}, Existing::owned);
+  REQUIRE_FALSE(planted);
+  CHECK(planted.error().message == who + "creating directory " + (dir / "dcs").string() + ": " + (dir / "dcs").string() +
+                                       " is a symbolic link in a directory user nobody can change; refusing to follow "
+                                       "it (exit status 1)");
+  CHECK(describe_mode(temp.path() / "usr-lib") == "0755 0:0");
 }
 
 TEST_CASE("ssh: a host key of another type than known_hosts lists is refused", "[ssh][integration]") {
