@@ -23,6 +23,7 @@ void build(CLI::App& app, Context& context) {
   register_render(app, context);
   register_reconcile_commands(app, context.out, context.err, context.exit_code);  // plan, apply, status, history
   register_serve(app, context);
+  register_secrets(app, context);
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include "reconciler/apply_run.hpp"
 #include "reconciler/history.hpp"
 #include "reconciler/cli/command.hpp"
+#include "reconciler/cli/prepared_run.hpp"
 #include "reconciler/plan_output.hpp"
 #include "reconciler/reconcile.hpp"
 #include "reconciler/source.hpp"
@@ -142,6 +143,26 @@ void add_reconcile_options(CLI::App& command, ReconcileArgs& args) {
                      "ssh-keygen allowed_signers file for --verify-commits (SSH signatures)");
   command.add_option("--gpg-keyring", args.gpg_keyring, "Keyring for --verify-commits (GPG signatures, gpgv)");
 }
+
+std::unique_ptr<PreparedRun> prepare_for(const ReconcileArgs& args, std::ostream& err) {
+  auto resolved = resolve(args, err);
+  if (!resolved) {
+    err << "error: " << resolved.error().message << "\n";
+    return nullptr;
+  }
+  auto run = std::make_unique<PreparedRun>();
+  run->world = world_for(args, err);
+  Sessions sessions(*run->world);
+  auto prepared = prepare(resolved->options, *run->world, sessions, err);
+  if (!prepared) {
+    err << "error: " << prepared.error().message << "\n";
+    return nullptr;
+  }
+  run->prepared = std::move(*prepared);
+  return run;
+}
+
+std::string state_dir_path(const ReconcileArgs& args) { return state_dir_of(args).string(); }
 
 int run_plan(const ReconcileArgs& args, std::ostream& out, std::ostream& err) {
   auto resolved = resolve(args, err);
