@@ -32,7 +32,7 @@ SecretEvidence host_evidence(const DesiredCluster& cluster, const std::map<std::
   const std::string config_path = first.config_path, data_dir = data_dir_of(first), service = first.service;
   for (const auto& [name, host] : hosts) {
     if (!host.reachable) {
-      e.unanswered.push_back(name + (host.error.empty() ? "" : " (" + host.error + ")"));
+      e.unanswered.push_back(host.error.empty() ? name : host.error);
       continue;
     }
     if (auto f = host.files.find(config_path); f != host.files.end() && f->second) {

@@ -19,6 +19,17 @@ wait_healthy() {
   fail "cluster sec did not come back to a leader and a replica"
 }
 
+# pgc_secrets recover|rotate ARGS...: `pgconverge secrets SUB` with the lab's sources and state dir.
+pgc_secrets() {
+  local sub=$1; shift
+  if [[ $sub == recover ]]; then
+    "$LAB" run "$PGC" secrets recover -s "$LAB_MANIFESTS" -s "$CLUSTER_DIR" --ssh-identity "$LAB_SSH_KEY" \
+      --known-hosts "$LAB_KNOWN_HOSTS" --state-dir "$STATE" --ssh-connect-timeout 3 "$@"
+  else
+    "$LAB" run "$PGC" secrets "$sub" -s "$LAB_MANIFESTS" -s "$CLUSTER_DIR" --state-dir "$STATE" "$@"
+  fi
+}
+
 write_cluster sec async 2
 sed -i 's|^    sgPostgresConfig: pgconfig1$|    sgPostgresConfig: pgconfig1\n    sgPoolingConfig: pool|' "$CLUSTER_DIR/cluster.yaml"
 write_pool() { # [EXTRA DATABASES LINE]
@@ -68,7 +79,7 @@ ee 1 pgc plan
 grep -q "pool.yaml:10:9: spec.pgBouncer.pgbouncer.ini.databases.admin: user=authenticator names a role pgconverge itself uses" "$WORK/err" ||
   fail "no file:line:col diagnostic for the forced pool user"
 ee 1 pgc apply
-"$LAB" exec pg-1 grep -q "^admin" /etc/pgbouncer/pgbouncer.ini && fail "the refused entry reached pgbouncer.ini"
+"$LAB" exec pg-1 grep -q "^admin = " /etc/pgbouncer/pgbouncer.ini && fail "the refused entry reached pgbouncer.ini"
 write_pool
 echo "ok: refused with file:line:col, pgbouncer.ini untouched"
 
@@ -83,10 +94,10 @@ grep -q "pgconverge secrets recover sec" "$WORK/out" "$WORK/err" || fail "the re
 [[ ! -e $STATE/secrets/default.sec.json ]] || fail "secrets were written while no host answered"
 "$LAB" restore pg-1
 "$LAB" restore pg-2
-ee 0 pgc secrets recover sec
+ee 0 pgc_secrets recover sec
 cmp -s <(jq -S . "$STATE/secrets/default.sec.json") <(jq -S . "$WORK/secrets-before.json") ||
   fail "recovered secrets differ from the ones the cluster was made with"
-ee 1 pgc secrets recover sec  # already there: refused
+ee 1 pgc_secrets recover sec  # already there: refused
 wait_healthy
 ee 0 pgc plan
 grep -q "No changes" "$WORK/out" || fail "plan after recovery is not empty"
@@ -95,7 +106,7 @@ replica=$(status_json sec | jq -r '.clusters[0].members[] | select(.role != "Lea
 echo "ok: refused while cut, recovered the same secrets once the hosts answered; plan empty"
 
 step "rotation: planned, roles on the leader first, replicas keep streaming"
-ee 0 pgc secrets rotate sec superuser replication pgbouncer
+ee 0 pgc_secrets rotate sec superuser replication pgbouncer
 ee 2 pgc plan
 grep -q "cluster sec: secrets superuser, replication, pgbouncer" "$WORK/out" || fail "plan shows no rotation step"
 ee 0 pgc apply --progress log

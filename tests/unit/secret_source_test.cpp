@@ -58,7 +58,8 @@ TEST_CASE("secret source: no member answered: no secrets generated, the hosts na
   auto d = decide(c, hosts);
   CHECK(d.origin == SecretOrigin::refused);
   CHECK_FALSE(d.secrets);
-  CHECK(d.error.find("cluster c: no secrets in /state/secrets/default.c.json and not every host answered (h1") == 0);
+  CHECK(d.error.find("cluster c: no secrets in /state/secrets/default.c.json and not every host answered (host h1: "
+                     "connection refused, host h2: connection refused, host h3: connection refused)") == 0);
   CHECK(d.error.find("pgconverge secrets recover c") != std::string::npos);
 }
 
