@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include "manifests/schema.hpp"
+#include "manifests/secret_text.hpp"
 #include "util/strings.hpp"
 
 namespace pgc::manifests {
@@ -332,6 +333,7 @@ void add_document(const YamlValue& document, ManifestSet& set, Diagnostics& diag
   SchemaCheck check;
   check_schema(document, *document_schema(kind), "", check);
   diagnostics.insert(diagnostics.end(), check.diagnostics.begin(), check.diagnostics.end());
+  check_secret_text(document, diagnostics);
 
   ManifestBase base;
   base.api_version = known->api_version;

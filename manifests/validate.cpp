@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include "manifests/loader.hpp"
+#include "manifests/pool_roles.hpp"
 #include "manifests/schema.hpp"
 #include "util/net_address.hpp"
 #include "util/strings.hpp"
@@ -420,6 +421,19 @@ void check_postgres_config(const SGPostgresConfig& p, Diagnostics& diagnostics) 
   }
 }
 
+// No pool entry names a role pgconverge logs in as (manifests/pool_roles.hpp).
+void check_pool_roles(const SGPoolingConfig& p, const std::string& base, Reporter& r) {
+  const std::string databases = child_path(base, "databases"), users = child_path(base, "users");
+  if (!r.invalid(databases))
+    for (const auto& [name, value] : p.databases)
+      if (auto problem = pool_entry_problem(value); problem && !has_control_character(value))
+        r.error(child_path(databases, name), *problem);
+  if (!r.invalid(users))
+    for (const auto& [name, value] : p.users)
+      if (is_pgconverge_role(name) && !has_control_character(name))
+        r.error(child_path(users, name), "names a role pgconverge itself uses; a pool may not be set up for it");
+}
+
 // pgbouncer.ini is written as "key = value" lines: a key holds no '=' or control character and a
 // value no control character.
 void check_pooling_config(const SGPoolingConfig& p, Diagnostics& diagnostics) {
@@ -438,6 +452,7 @@ void check_pooling_config(const SGPoolingConfig& p, Diagnostics& diagnostics) {
   section(p.pgbouncer, "pgbouncer");
   section(p.databases, "databases");
   section(p.users, "users");
+  check_pool_roles(p, base, r);
   // StackGres' blocklist: what pgconverge sets itself (where PgBouncer listens, how it
   // authenticates, its files) and what StackGres keeps fixed.
   const std::string pgbouncer = child_path(base, "pgbouncer");

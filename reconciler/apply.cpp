@@ -13,6 +13,8 @@
 #include "reconciler/converged.hpp"
 #include "reconciler/etcd_apply.hpp"
 #include "reconciler/host_prep.hpp"
+#include "reconciler/redact.hpp"
+#include "reconciler/rotation.hpp"
 #include "reconciler/sidecars.hpp"
 #include "util/strings.hpp"
 
@@ -218,6 +220,7 @@ class Executor {
       case Step::write_file: return write_file(change);
       case Step::service: return service(change);
       case Step::ensure_roles: return roles(change, token);
+      case Step::rotate_secrets: return rotate(change, token);
       case Step::etcd_write_config:
       case Step::etcd_start:
       case Step::etcd_restart:
@@ -613,20 +616,42 @@ systemctl disable "postgresql@$v-$c" >/dev/null 2>&1 || true
     return systemctl(change.host, {"is-active", "--quiet", unit});
   }
 
-  // Roles on the leader (PostgreSQL's roles are cluster-wide; replicas get them by replication).
-  Result<void> roles(const Change& change, const Progress::Token& token) {
-    const auto& c = cluster(change);
-    auto led = wait_for(options_.stop, c, secrets(c.name), world_, options_.wait_timeout, "a leader to create roles on",
-                        false, progress_, token, [](const ObservedCluster& oc) {
+  // The leader's host session, once a leader runs.
+  Result<providers::RemoteHost*> leader_session(const DesiredCluster& c, const std::string& what,
+                                                const Progress::Token& token) {
+    auto led = wait_for(options_.stop, c, secrets(c.name), world_, options_.wait_timeout, what, false, progress_, token,
+                        [](const ObservedCluster& oc) {
                           const auto* l = oc.leader();
                           return l && l->state == "running";
                         });
     if (!led) return std::unexpected(led.error());
     const auto* m = find_member(c, led->leader()->name);
     if (!m) return fail("cluster " + c.name + ": leader " + led->leader()->name + " is not a declared member");
-    auto s = session(m->host);
+    return session(m->host);
+  }
+
+  // Roles on the leader (PostgreSQL's roles are cluster-wide; replicas get them by replication).
+  Result<void> roles(const Change& change, const Progress::Token& token) {
+    const auto& c = cluster(change);
+    auto s = leader_session(c, "a leader to create roles on", token);
     if (!s) return std::unexpected(s.error());
     return ensure_roles(**s, c.roles, secrets(c.name));
+  }
+
+  // A rotation: the roles' new passwords on the leader, then saved, before any config has them.
+  Result<void> rotate(const Change& change, const Progress::Token& token) {
+    const auto& c = cluster(change);
+    std::set<SecretKind> kinds;
+    for (const auto& k : change.payload.value("kinds", nlohmann::json::array()))
+      if (auto kind = parse_secret_kind(k.get<std::string>())) kinds.insert(*kind);
+    auto roles = rotation_roles(c, kinds);
+    if (!roles.empty()) {
+      auto s = leader_session(c, "a leader to set the new passwords on", token);
+      if (!s) return std::unexpected(s.error());
+      if (auto r = ensure_roles(**s, roles, secrets(c.name)); !r) return r;
+    }
+    if (options_.secrets_rotated) return options_.secrets_rotated(c.name);
+    return {};
   }
 
   const manifests::ManifestSet& manifests_;
@@ -817,7 +842,11 @@ ApplyReport apply(const Plan& plan, const manifests::ManifestSet& manifests, con
                                          options.workers, &progress, &outcome.observed.emplace(), options.stop,
                                          &outcome.waits);
     outcome.converged = outcome.differences.empty();
+    // Errors and differences quote what hosts and Patroni answered: shown, so redacted.
+    for (auto* list : {&outcome.errors, &outcome.differences})
+      for (auto& text : *list) text = redact_text(text, &secrets.at(cp.name));
   });
+  for (auto& e : report.host_errors) e = redact_text(e);
   return report;
 }
 

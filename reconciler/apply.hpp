@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -24,6 +25,9 @@ struct ApplyOptions {
   std::size_t workers = 8;
   // Set (e.g. by SIGTERM) to stop between steps and waits; the step in progress completes.
   const std::atomic<bool>* stop = nullptr;
+  // Called once a rotate-secrets step has set the new passwords on the leader, before any config
+  // gets them: the run saves them as the cluster's secrets (apply_run.cpp). An error fails the step.
+  std::function<Result<void>(const std::string& cluster)> secrets_rotated;
 };
 
 // Time an apply spent waiting for Patroni to act: the pauses between observations and the

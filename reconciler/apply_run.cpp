@@ -154,8 +154,12 @@ ApplyRunResult apply_run(const ApplyRunOptions& options, World& world, Progress&
     if (!to_apply.host_changes.empty()) changed.insert("");
     for (const auto& cp : to_apply.clusters)
       if (!cp.changes.empty()) changed.insert(cp.name);
+    ApplyOptions apply_options = options.apply;
+    apply_options.secrets_rotated = [&](const std::string& name) {
+      return promote_rotation(current, name, options.run.state_dir);
+    };
     report = apply(to_apply, current.loaded.manifests, current.desired, current.secrets, world, sessions, progress,
-                   options.apply);
+                   apply_options);
     if (options.acting) options.acting(acting, false);
     record.changes_applied += report.applied();
     for (const auto& outcome : report.clusters) waits[outcome.name] += outcome.waits;

@@ -132,11 +132,11 @@ echo "res $cpus ${mem:-0}"
 if [ -n "$roles" ] && [ -S /var/run/postgresql/.s.PGSQL.5432 ]; then
   psql=psql
   for b in /usr/lib/postgresql/*/bin/psql; do [ -x "$b" ] && psql=$b; done
-  if rows=$(cd / && printf '%s\n' "SELECT r.rolname, CASE WHEN r.rolsuper THEN 1 ELSE 0 END, coalesce((SELECT string_agg(g.rolname, ',' ORDER BY g.rolname) FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid WHERE m.member = r.oid), '-'), coalesce(r.rolpassword, '-') FROM pg_authid r WHERE r.rolname = ANY (string_to_array(:'names', ' '));" |
+  if rows=$(cd / && printf '%s\n' "SELECT r.rolname, CASE WHEN r.rolsuper THEN 1 ELSE 0 END, coalesce((SELECT string_agg(g.rolname, ',' ORDER BY g.rolname) FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid WHERE m.member = r.oid), '-'), CASE WHEN coalesce(has_function_privilege(r.oid, to_regprocedure('pgconverge.pgbouncer_lookup(text)'), 'EXECUTE'), false) THEN 1 ELSE 0 END, coalesce(r.rolpassword, '-') FROM pg_authid r WHERE r.rolname = ANY (string_to_array(:'names', ' '));" |
       PGCONNECT_TIMEOUT=3 timeout 5 runuser -u postgres -- "$psql" -h /var/run/postgresql -p 5432 -d postgres -XAtq -F ' ' -v ON_ERROR_STOP=1 -v names="$roles" 2>/dev/null); then
     for r in $roles; do
       line=$(printf '%s\n' "$rows" | awk -v r="$r" '$1 == r {print; exit}')
-      if [ -n "$line" ]; then echo "role $line" | awk '{print $1, $2, 1, $3, $4, $5}'; else echo "role $r 0"; fi
+      if [ -n "$line" ]; then echo "role $line" | awk '{print $1, $2, 1, $3, $4, $5, $6}'; else echo "role $r 0"; fi
     done
   fi
 fi
@@ -242,12 +242,14 @@ Result<ObservedHost> parse_host_probe(const std::string& host_name, const std::s
       host.debian_clusters.push_back(std::move(c));
     } else if (f[0] == "role" && f.size() == 3 && f[2] == "0") {
       host.roles[f[1]] = ObservedRole{};
-    } else if (f[0] == "role" && f.size() == 6 && f[2] == "1") {
+    } else if (f[0] == "role" && f.size() == 7 && f[2] == "1") {
+      // role NAME 1 SUPERUSER GROUPS LOOKUP PASSWORD
       ObservedRole role;
       role.exists = true;
       role.superuser = f[3] == "1";
       if (f[4] != "-") role.member_of = split(f[4], ',');
-      if (f[5] != "-") role.password = f[5];
+      role.lookup = f[5] == "1";
+      if (f[6] != "-") role.password = f[6];
       host.roles[f[1]] = std::move(role);
     } else if (auto etcd = parse_etcd_probe_line(f, host); !etcd) {
       return std::unexpected(etcd.error());

@@ -38,6 +38,7 @@ struct ObservedRole {
   bool superuser = false;
   std::vector<std::string> member_of;  // of the roles asked about (pg_monitor…)
   std::string password;                // pg_authid.rolpassword (a SCRAM verifier); never shown
+  bool lookup = false;                 // may execute PgBouncer's lookup function (in postgres)
 };
 
 // What one SSH probe of a host found. A probe is one round trip per host.

@@ -5,6 +5,7 @@
 
 #include "reconciler/etcd.hpp"
 #include "reconciler/host_prep.hpp"
+#include "reconciler/redact.hpp"
 #include "reconciler/sidecars.hpp"
 #include "reconciler/yaml_json.hpp"
 #include "util/strings.hpp"
@@ -114,6 +115,7 @@ std::string to_string(Step step) {
     case Step::write_file: return "write-file";
     case Step::service: return "service";
     case Step::ensure_roles: return "ensure-roles";
+    case Step::rotate_secrets: return "rotate-secrets";
     case Step::etcd_write_config: return "etcd-write-config";
     case Step::etcd_start: return "etcd-start";
     case Step::etcd_restart: return "etcd-restart";
@@ -678,6 +680,8 @@ Plan diff(const manifests::ManifestSet& manifests, const DesiredState& desired, 
     if (!etcd_name.empty() && scope.blocked_etcds.contains(etcd_name)) return true;
     return !c.host.empty() && !scope.needed_hosts.contains(c.host);
   });
+  // Observed values (Patroni's config, GET /config, pg_settings) may hold credentials.
+  redact_plan(plan, secrets);
   return plan;
 }
 

@@ -38,6 +38,7 @@ enum class Step {
   write_file,         // member: write payload.path, one of its managed files (sidecars.hpp)
   service,            // member: payload.action (start, restart, reload, enable, stop) of payload.unit
   ensure_roles,       // cluster: create or correct payload.roles on the leader
+  rotate_secrets,     // cluster: ALTER ROLE … PASSWORD of payload.roles on the leader (payload.kinds rotated)
   // The etcd pgconverge runs (EtcdCluster spec.hosts; reconciler/etcd.hpp), before any cluster change:
   etcd_write_config,  // host: data directory etcd:etcd 0700, then /etc/default/etcd (payload.content)
   etcd_start,         // payload.hosts together: enable + (re)start etcd.service, then /health on payload.wait_hosts

@@ -1,5 +1,7 @@
 #include "reconciler/world.hpp"
 
+#include "providers/etcd/etcd_client.hpp"
+
 namespace pgc::reconciler {
 namespace {
 
@@ -27,6 +29,17 @@ class RealWorld final : public World {
 
   Result<providers::PgObservation> postgres(const providers::PgConnection& connection) override {
     return providers::observe_postgres(connection);
+  }
+
+  Result<bool> dcs_has_any(const std::vector<std::string>& endpoints, const std::vector<std::string>& keys) override {
+    auto client = providers::make_etcd_client(providers::EtcdOptions{endpoints, std::chrono::milliseconds(3000)});
+    if (!client) return std::unexpected(client.error());
+    for (const auto& key : keys) {
+      auto kv = (*client)->get(key);
+      if (!kv) return std::unexpected(kv.error());
+      if (*kv) return true;
+    }
+    return false;
   }
 
  private:

@@ -40,8 +40,15 @@ struct Prepared {
   manifests::LoadResult loaded;
   DesiredState desired;
   ObservedState observed;
+  // The secrets the plan and apply use: the cluster's secrets with any requested rotation's new
+  // values (the configs they write carry these).
   std::map<std::string, ClusterSecrets> secrets;
-  std::set<std::string> new_secrets;  // clusters whose secrets were generated in this run
+  // The secrets that work on the hosts now, for observing them (differ from secrets while a
+  // rotation waits; absent when the cluster's old passwords are unknown).
+  std::map<std::string, ClusterSecrets> working_secrets;
+  std::map<std::string, std::set<SecretKind>> rotations;  // cluster → kinds a rotation sets
+  std::set<std::string> new_secrets;  // clusters whose secrets were generated or recovered in this run
+  std::map<std::string, std::string> secret_errors;  // cluster → why it has no secrets (refused)
   Plan plan;
 };
 
@@ -54,6 +61,13 @@ std::filesystem::path default_state_dir();
 Result<Prepared> prepare(const RunOptions& options, World& world, Sessions& sessions, std::ostream& err);
 
 // Saves secrets generated or recovered in this run to the state dir (0600) before apply uses them.
+// A rotation's new values are saved only once its step ran (promote_rotation), or at once for a
+// cluster being created.
 Result<void> save_secrets(const Prepared& prepared, const std::filesystem::path& state_dir);
+
+// After a rotate-secrets step: the cluster's secrets with the rotated values become its secrets,
+// and the rotation file goes.
+Result<void> promote_rotation(const Prepared& prepared, const std::string& cluster,
+                              const std::filesystem::path& state_dir);
 
 }  // namespace pgc::reconciler

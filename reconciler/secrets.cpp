@@ -84,37 +84,35 @@ bool add_missing_secrets(ClusterSecrets& secrets) {
   return added;
 }
 
+const std::vector<SecretPlacement>& secret_placements() {
+  static const std::vector<SecretPlacement> placements{
+      {SecretKind::superuser, "/postgresql/authentication/superuser/password"},
+      {SecretKind::replication, "/postgresql/authentication/replication/password"},
+      {SecretKind::rewind, "/postgresql/authentication/rewind/password"},
+      {SecretKind::restapi, "/restapi/authentication/password"},
+  };
+  return placements;
+}
+
 std::optional<ClusterSecrets> recover_secrets(const nlohmann::json& config) {
   ClusterSecrets secrets;
-  auto grab = [&](SecretKind kind, const nlohmann::json::json_pointer& ptr) {
+  for (const auto& [kind, pointer] : secret_placements()) {
+    nlohmann::json::json_pointer ptr(pointer);
     if (config.contains(ptr) && config.at(ptr).is_string()) secrets.values[kind] = config.at(ptr).get<std::string>();
-  };
-  grab(SecretKind::superuser, nlohmann::json::json_pointer("/postgresql/authentication/superuser/password"));
-  grab(SecretKind::replication, nlohmann::json::json_pointer("/postgresql/authentication/replication/password"));
-  grab(SecretKind::rewind, nlohmann::json::json_pointer("/postgresql/authentication/rewind/password"));
-  grab(SecretKind::restapi, nlohmann::json::json_pointer("/restapi/authentication/password"));
+  }
   if (!secrets.complete()) return std::nullopt;
   return secrets;
 }
 
 nlohmann::json resolve_secrets(const nlohmann::json& config, const ClusterSecrets& secrets) {
-  if (config.is_object()) {
-    nlohmann::json out = nlohmann::json::object();
-    for (auto it = config.begin(); it != config.end(); ++it) out[it.key()] = resolve_secrets(it.value(), secrets);
-    return out;
+  // Typed placement: only the credential fields the compiler fills, and only with their own
+  // reference. A "secret:..." string anywhere else stays the literal text it is.
+  nlohmann::json out = config;
+  for (const auto& [kind, pointer] : secret_placements()) {
+    nlohmann::json::json_pointer ptr(pointer);
+    if (out.contains(ptr) && out.at(ptr) == secret_reference(kind)) out[ptr] = secrets.get(kind);
   }
-  if (config.is_array()) {
-    nlohmann::json out = nlohmann::json::array();
-    for (const auto& v : config) out.push_back(resolve_secrets(v, secrets));
-    return out;
-  }
-  if (config.is_string()) {
-    const auto& s = config.get_ref<const std::string&>();
-    if (starts_with(s, k_secret_prefix)) {
-      if (auto kind = parse_kind(s.substr(std::string_view(k_secret_prefix).size()))) return secrets.get(*kind);
-    }
-  }
-  return config;
+  return out;
 }
 
 nlohmann::json redact_secrets(const nlohmann::json& value, const ClusterSecrets& secrets) {
@@ -155,17 +153,67 @@ Result<std::optional<ClusterSecrets>> SecretStore::load(const std::string& ns, c
   return std::optional<ClusterSecrets>(secrets);
 }
 
-Result<void> SecretStore::save(const std::string& ns, const std::string& cluster,
-                               const ClusterSecrets& secrets) const {
+namespace {
+
+std::filesystem::path rotation_path(const std::filesystem::path& secrets_file) {
+  auto p = secrets_file;
+  p.replace_extension(".rotate.json");
+  return p;
+}
+
+Result<void> write_secrets_file(const std::filesystem::path& dir, const std::filesystem::path& path,
+                                const ClusterSecrets& secrets) {
   nlohmann::json doc = nlohmann::json::object();
   for (const auto& [kind, value] : secrets.values) doc[to_string(kind)] = value;
   std::error_code ec;
-  std::filesystem::create_directories(dir_ / "secrets", ec);
-  std::filesystem::permissions(dir_ / "secrets", std::filesystem::perms::owner_all, ec);
-  auto written = write_file_atomically(path_for(ns, cluster), doc.dump(2) + "\n",
+  std::filesystem::create_directories(dir / "secrets", ec);
+  std::filesystem::permissions(dir / "secrets", std::filesystem::perms::owner_all, ec);
+  auto written = write_file_atomically(path, doc.dump(2) + "\n",
                                        std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
   if (!written) return std::unexpected(written.error().with_context("state dir"));
   return {};
+}
+
+}  // namespace
+
+const std::vector<SecretKind>& all_secret_kinds() {
+  static const std::vector<SecretKind> kinds(std::begin(k_all_kinds), std::end(k_all_kinds));
+  return kinds;
+}
+
+std::optional<SecretKind> parse_secret_kind(const std::string& text) { return parse_kind(text); }
+
+Result<std::optional<ClusterSecrets>> SecretStore::load_rotation(const std::string& ns,
+                                                                 const std::string& cluster) const {
+  auto path = rotation_path(path_for(ns, cluster));
+  if (!std::filesystem::exists(path)) return std::optional<ClusterSecrets>{};
+  auto text = read_whole_file(path);
+  if (!text) return std::unexpected(text.error().with_context("state dir"));
+  auto doc = nlohmann::json::parse(*text, nullptr, false);
+  if (doc.is_discarded() || !doc.is_object()) return fail("state dir: " + path.string() + ": not a valid rotation file");
+  ClusterSecrets rotated;
+  for (auto it = doc.begin(); it != doc.end(); ++it)
+    if (auto kind = parse_kind(it.key()); kind && it.value().is_string() && !it.value().get<std::string>().empty())
+      rotated.values[*kind] = it.value();
+  if (rotated.values.empty()) return fail("state dir: " + path.string() + ": a rotation file without secrets");
+  return std::optional<ClusterSecrets>(rotated);
+}
+
+Result<void> SecretStore::save_rotation(const std::string& ns, const std::string& cluster,
+                                        const ClusterSecrets& rotated) const {
+  return write_secrets_file(dir_, rotation_path(path_for(ns, cluster)), rotated);
+}
+
+Result<void> SecretStore::remove_rotation(const std::string& ns, const std::string& cluster) const {
+  std::error_code ec;
+  std::filesystem::remove(rotation_path(path_for(ns, cluster)), ec);
+  if (ec) return fail("state dir: removing " + rotation_path(path_for(ns, cluster)).string() + ": " + ec.message());
+  return {};
+}
+
+Result<void> SecretStore::save(const std::string& ns, const std::string& cluster,
+                               const ClusterSecrets& secrets) const {
+  return write_secrets_file(dir_, path_for(ns, cluster), secrets);
 }
 
 }  // namespace pgc::reconciler

@@ -7,6 +7,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -25,14 +26,27 @@ struct ClusterSecrets {
 // New random secrets for every kind (32 characters from a 62-letter alphabet, /dev/urandom).
 ClusterSecrets generate_secrets();
 
+// Every kind there is, in a fixed order.
+const std::vector<SecretKind>& all_secret_kinds();
+// The kind named text ("superuser", "replication", …).
+std::optional<SecretKind> parse_secret_kind(const std::string& text);
+
 // Adds a new random value for every kind secrets lacks (a state file written before the kind
 // existed); true when it added one.
 bool add_missing_secrets(ClusterSecrets& secrets);
 
+// Where a secret goes in a member's patroni.yml: the only places a password is ever put.
+struct SecretPlacement {
+  SecretKind kind;
+  std::string pointer;  // JSON pointer, e.g. /postgresql/authentication/superuser/password
+};
+const std::vector<SecretPlacement>& secret_placements();
+
 // Secrets read back from a member's patroni.yml (as JSON); nullopt unless all are present.
 std::optional<ClusterSecrets> recover_secrets(const nlohmann::json& patroni_config);
 
-// A copy of config with every "secret:<kind>" string replaced by its value.
+// A copy of config with the reference at each of secret_placements() replaced by its value; a
+// "secret:..." string anywhere else is left as it is (manifests cannot hold one: validation).
 nlohmann::json resolve_secrets(const nlohmann::json& config, const ClusterSecrets& secrets);
 
 // A copy of value with every string that equals a secret value replaced by <redacted>; used on
@@ -45,6 +59,15 @@ class SecretStore {
   explicit SecretStore(std::filesystem::path state_dir) : dir_(std::move(state_dir)) {}
   Result<std::optional<ClusterSecrets>> load(const std::string& ns, const std::string& cluster) const;
   Result<void> save(const std::string& ns, const std::string& cluster, const ClusterSecrets& secrets) const;
+  // A rotation `pgconverge secrets rotate` requested: the new values of the kinds it rotates,
+  // kept beside the secrets file (<namespace>.<cluster>.rotate.json, 0600) until apply has set
+  // them on the leader and saved them as the cluster's secrets.
+  Result<std::optional<ClusterSecrets>> load_rotation(const std::string& ns, const std::string& cluster) const;
+  Result<void> save_rotation(const std::string& ns, const std::string& cluster, const ClusterSecrets& rotated) const;
+  Result<void> remove_rotation(const std::string& ns, const std::string& cluster) const;
+  [[nodiscard]] std::filesystem::path file(const std::string& ns, const std::string& cluster) const {
+    return path_for(ns, cluster);
+  }
   [[nodiscard]] const std::filesystem::path& dir() const { return dir_; }
 
  private:

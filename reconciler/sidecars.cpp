@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "manifests/loader.hpp"
+#include "manifests/pool_roles.hpp"
 #include "providers/crypto/crypto.hpp"
 #include "util/net_address.hpp"
 #include "util/strings.hpp"
@@ -91,6 +92,8 @@ std::string role_difference(const ManagedRole& role, const ObservedRole& seen, c
                             std::map<std::string, bool>& verified) {
   if (!seen.exists) return "absent";
   if (role.superuser && !seen.superuser) return "not a superuser";
+  if (!role.superuser && seen.superuser) return "a superuser (pgconverge keeps it NOSUPERUSER)";
+  if (role.name == k_pgbouncer_auth_user && !seen.lookup) return "cannot run PgBouncer's lookup function";
   for (const auto& group : role.member_of)
     if (std::find(seen.member_of.begin(), seen.member_of.end(), group) == seen.member_of.end())
       return "not a member of " + group;
@@ -141,7 +144,8 @@ std::vector<std::string> sidecar_hba_lines(const manifests::SGCluster& cluster) 
     // PgBouncer (as the OS user postgres) reaches PostgreSQL over the socket as its auth_user and
     // then as each client's role, with the SCRAM secret auth_query read.
     lines.emplace_back("local all all scram-sha-256");
-    // The auth_user is a superuser for auth_query: only PgBouncer, over the socket, logs in as it.
+    // Only PgBouncer, over the socket, logs in as its auth_user (a plain role that may only run
+    // the lookup function).
     lines.push_back(std::string("host all ") + k_pgbouncer_auth_user + " all reject");
   }
   return lines;
@@ -161,7 +165,7 @@ std::string render_pgbouncer_ini(const manifests::SGPoolingConfig* pooling, cons
   params["auth_file"] = k_pgbouncer_userlist;
   params["auth_type"] = "md5";  // a SCRAM secret from auth_query makes PgBouncer use SCRAM
   params["auth_user"] = k_pgbouncer_auth_user;
-  params["auth_query"] = "SELECT usename, passwd FROM pg_shadow WHERE usename=$1";
+  params["auth_query"] = k_pgbouncer_auth_query;
   params["admin_users"] = "pgbouncer_admin";
   params["stats_users"] = "pgbouncer_stats";
   params["application_name_add_host"] = "1";
@@ -203,7 +207,7 @@ void add_sidecars(DesiredCluster& cluster, const manifests::SGCluster& manifest,
   if (pool) {
     cluster.packages.emplace_back("pgbouncer");
     cluster.services.push_back(ManagedService{k_pgbouncer_unit, "PgBouncer", true});
-    cluster.roles.push_back(ManagedRole{k_pgbouncer_auth_user, SecretKind::pgbouncer, true, {}});
+    cluster.roles.push_back(ManagedRole{k_pgbouncer_auth_user, SecretKind::pgbouncer, false, {}});
   } else if (manifest.disable_connection_pooling) {
     cluster.services.push_back(ManagedService{k_pgbouncer_unit, "PgBouncer", false});
   }
@@ -474,6 +478,8 @@ std::string roles_sql(const std::vector<ManagedRole>& roles, const ClusterSecret
         << ") THEN CREATE ROLE " << quote_ident(role.name) << "; END IF; END$pgc$;\n";
     sql << "ALTER ROLE " << quote_ident(role.name) << " WITH LOGIN";
     if (role.superuser) sql << " SUPERUSER";
+    else sql << " NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS";
+    if (role.name == k_pgbouncer_auth_user) sql << " NOREPLICATION";
     if (role.password)
       sql << " PASSWORD "
           << quote_literal(scram_verifier(secrets.get(*role.password), providers::crypto::random_bytes(16)));
@@ -510,6 +516,52 @@ Result<void> ensure_roles(providers::RemoteHost& host, const std::vector<Managed
     return fail("host " + host.describe() + ": creating roles: psql exited with status " +
                 std::to_string(r->exit_status) + (lines.empty() ? "" : ": " + join(lines, "; ").substr(0, 300)));
   }
+  if (std::any_of(roles.begin(), roles.end(), [](const ManagedRole& role) { return role.name == k_pgbouncer_auth_user; }))
+    return ensure_pgbouncer_lookup(host);
+  return {};
+}
+
+std::string pgbouncer_lookup_sql() {
+  std::string reserved;
+  for (const auto& name : manifests::pgconverge_roles()) reserved += (reserved.empty() ? "" : ", ") + quote_literal(name);
+  const std::string user = quote_ident(k_pgbouncer_auth_user);
+  return "SET log_statement = 'none';\n"
+         "CREATE SCHEMA IF NOT EXISTS pgconverge AUTHORIZATION CURRENT_USER;\n"
+         // A schema of that name someone else made could hold their own lookup: refused.
+         "DO $pgc$BEGIN IF EXISTS (SELECT FROM pg_catalog.pg_namespace n JOIN pg_catalog.pg_roles r ON r.oid = "
+         "n.nspowner WHERE n.nspname = 'pgconverge' AND NOT r.rolsuper) THEN RAISE EXCEPTION 'schema pgconverge "
+         "exists and is not owned by a superuser'; END IF; END$pgc$;\n"
+         "REVOKE ALL ON SCHEMA pgconverge FROM PUBLIC;\n"
+         "GRANT USAGE ON SCHEMA pgconverge TO " + user + ";\n"
+         "CREATE OR REPLACE FUNCTION pgconverge.pgbouncer_lookup(i_username text, OUT usename text, OUT passwd text) "
+         "RETURNS record LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS "
+         "$pgc$SELECT s.usename::text, s.passwd::text FROM pg_catalog.pg_shadow s WHERE s.usename = i_username "
+         "AND NOT s.usesuper AND s.usename::text <> ALL (ARRAY[" + reserved + "])$pgc$;\n"
+         "ALTER FUNCTION pgconverge.pgbouncer_lookup(text) OWNER TO CURRENT_USER;\n"
+         "REVOKE ALL ON FUNCTION pgconverge.pgbouncer_lookup(text) FROM PUBLIC;\n"
+         "GRANT EXECUTE ON FUNCTION pgconverge.pgbouncer_lookup(text) TO " + user + ";\n";
+}
+
+Result<void> ensure_pgbouncer_lookup(providers::RemoteHost& host) {
+  // Every database that takes connections (PgBouncer 1.18 runs auth_query in the client's
+  // database; no auth_dbname before 1.20), template1 included so that new ones have it; postgres
+  // last, where the probe looks for it. The name goes in PGDATABASE: never read as a conninfo.
+  static const std::string script = R"SH(
+set -eu
+cd /
+dbs=$(PGCONNECT_TIMEOUT=5 runuser -u postgres -- psql -h /var/run/postgresql -p 5432 -d postgres -XAtq -v ON_ERROR_STOP=1 \
+  -c "SELECT datname FROM pg_catalog.pg_database WHERE datallowconn AND datname !~ '[[:cntrl:]]' ORDER BY datname = 'postgres', datname")
+printf '%s\n' "$dbs" | while IFS= read -r db; do
+  [ -n "$db" ] || continue
+  printf '%s\n' "$1" | PGCONNECT_TIMEOUT=5 runuser -u postgres -- env PGDATABASE="$db" \
+    psql -h /var/run/postgresql -p 5432 -XAtq -v ON_ERROR_STOP=1 >/dev/null
+done
+)SH";
+  auto r = host.run_script(script, {pgbouncer_lookup_sql()}, k_command_timeout);
+  if (!r) return std::unexpected(r.error());
+  if (r->exit_status != 0)
+    return fail("host " + host.describe() + ": PgBouncer's lookup function: exited with status " +
+                std::to_string(r->exit_status) + ": " + trim(r->err).substr(0, 300));
   return {};
 }
 

@@ -27,6 +27,9 @@ inline constexpr const char* k_exporter_defaults = "/etc/default/prometheus-post
 inline constexpr const char* k_pgbouncer_unit = "pgbouncer.service";
 inline constexpr const char* k_exporter_unit = "prometheus-postgres-exporter.service";
 inline constexpr const char* k_pgbouncer_auth_user = "authenticator";
+// PgBouncer's auth_query: a SECURITY DEFINER function (pgbouncer_lookup_sql) the auth_user may
+// only execute; it answers for no superuser and none of pgconverge's own roles.
+inline constexpr const char* k_pgbouncer_auth_query = "SELECT usename, passwd FROM pgconverge.pgbouncer_lookup($1)";
 // The exporter runs as the Debian user prometheus and logs in as the role of that name (peer).
 inline constexpr const char* k_exporter_role = "prometheus";
 
@@ -79,6 +82,12 @@ std::string roles_sql(const std::vector<ManagedRole>& roles, const ClusterSecret
 
 // Apply: writes one managed file (its directory created when missing).
 Result<void> write_managed_file(providers::RemoteHost& host, const ManagedFile& file, const ClusterSecrets& secrets);
+// The SQL that sets up PgBouncer's lookup function in one database (no secret in it).
+std::string pgbouncer_lookup_sql();
+// Apply: pgbouncer_lookup_sql in every database that takes connections (template1 included, postgres
+// last), as postgres over the local socket; ensure_roles runs it when the roles include the auth user.
+Result<void> ensure_pgbouncer_lookup(providers::RemoteHost& host);
+
 // Apply: runs roles_sql on the host as postgres over the local socket (the host of the leader).
 Result<void> ensure_roles(providers::RemoteHost& host, const std::vector<ManagedRole>& roles,
                           const ClusterSecrets& secrets);

@@ -25,6 +25,9 @@ class World {
   virtual std::unique_ptr<providers::PatroniClient> patroni(const providers::PatroniEndpoint& endpoint) = 0;
   // Observes one member's PostgreSQL over libpq.
   virtual Result<providers::PgObservation> postgres(const providers::PgConnection& connection) = 0;
+  // Whether the DCS (etcd v3 at endpoints, "host:port") holds any of keys; asked only before
+  // secrets would be generated for a cluster (reconciler/secret_source.hpp).
+  virtual Result<bool> dcs_has_any(const std::vector<std::string>& endpoints, const std::vector<std::string>& keys) = 0;
 };
 
 struct SshSettings {

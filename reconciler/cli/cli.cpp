@@ -24,6 +24,7 @@ void build(CLI::App& app, Context& context) {
   register_reconcile_commands(app, context.out, context.err, context.exit_code);  // plan, apply, status, history
   register_serve(app, context);
   register_git_sync(app, context);
+  register_secrets(app, context);
 }
 
 }  // namespace

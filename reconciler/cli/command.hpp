@@ -29,6 +29,7 @@ void register_validate(CLI::App& app, Context& context);
 void register_render(CLI::App& app, Context& context);
 void register_serve(CLI::App& app, Context& context);
 void register_git_sync(CLI::App& app, Context& context);  // hidden: the fetch's child process
+void register_secrets(CLI::App& app, Context& context);
 
 // -s/--source DIR|FILE[|URL], required, repeatable (one per -s); every path must exist.
 enum class SourceKinds { paths, paths_and_git };

@@ -11,6 +11,7 @@
 #include "reconciler/cli/command.hpp"
 #include "reconciler/cli/stop_signals.hpp"
 #include "reconciler/git_fetch.hpp"
+#include "reconciler/cli/prepared_run.hpp"
 #include "reconciler/plan_output.hpp"
 #include "reconciler/reconcile.hpp"
 #include "reconciler/source.hpp"
@@ -159,6 +160,26 @@ void add_reconcile_options(CLI::App& command, ReconcileArgs& args) {
                      "Seconds the git fetch may take; it is killed then (the last good revision is used)")
       ->check(CLI::Range(1, 3600));
 }
+
+std::unique_ptr<PreparedRun> prepare_for(const ReconcileArgs& args, std::ostream& err) {
+  auto resolved = resolve(args, err);
+  if (!resolved) {
+    err << "error: " << resolved.error().message << "\n";
+    return nullptr;
+  }
+  auto run = std::make_unique<PreparedRun>();
+  run->world = world_for(args, err);
+  Sessions sessions(*run->world);
+  auto prepared = prepare(resolved->options, *run->world, sessions, err);
+  if (!prepared) {
+    err << "error: " << prepared.error().message << "\n";
+    return nullptr;
+  }
+  run->prepared = std::move(*prepared);
+  return run;
+}
+
+std::string state_dir_path(const ReconcileArgs& args) { return state_dir_of(args).string(); }
 
 int run_plan(const ReconcileArgs& args, std::ostream& out, std::ostream& err) {
   auto resolved = resolve(args, err);

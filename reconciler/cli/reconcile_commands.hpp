@@ -2,6 +2,7 @@
 // The commands that touch hosts: plan, apply, status. Each returns the process exit code
 // (0 ok / nothing to do, 1 error or not converged, 2 changes pending for plan).
 
+#include <memory>
 #include <optional>
 #include <ostream>
 #include <string>
@@ -45,6 +46,12 @@ int run_plan(const ReconcileArgs& args, std::ostream& out, std::ostream& err);
 int run_apply(const ReconcileArgs& args, std::ostream& out, std::ostream& err);
 int run_status(const ReconcileArgs& args, std::ostream& out, std::ostream& err);
 int run_history(const ReconcileArgs& args, std::ostream& out, std::ostream& err);
+
+// The passes up to diff for `secrets recover` (secrets_command.cpp): the source resolved, the
+// hosts probed over SSH; the state dir into state_dir. Errors are printed to err (nullopt then).
+struct PreparedRun;
+std::unique_ptr<PreparedRun> prepare_for(const ReconcileArgs& args, std::ostream& err);
+std::string state_dir_path(const ReconcileArgs& args);
 
 // Registers plan, apply and status on the top-level app; the chosen command's exit code is
 // written to exit_code when it runs.

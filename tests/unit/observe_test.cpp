@@ -94,6 +94,9 @@ class OddWorld final : public World {
   pgc::Result<pgc::providers::PgObservation> postgres(const pgc::providers::PgConnection&) override {
     return pgc::fail("unused");
   }
+  pgc::Result<bool> dcs_has_any(const std::vector<std::string>&, const std::vector<std::string>&) override {
+    return pgc::fail("unused");
+  }
 
  private:
   nlohmann::json cluster_;

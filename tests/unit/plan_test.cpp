@@ -527,3 +527,26 @@ TEST_CASE("plan: regression: strict scale down of the leader never switches over
   CHECK(has_error_with(plan.clusters[0], "stop of c-2 (no longer declared) held back: once c-0 leads, strict cluster c "
                                          "has no other streaming replica to be its sync standby"));
 }
+
+TEST_CASE("plan: credentials in values observed on hosts (patroni.yml, GET /config) are never shown",
+          "[plan][security]") {
+  auto c = testing::make_cluster(2, ReplicationMode::async);
+  auto secrets = testing::fixed_secrets();
+  auto observed = observed_hosts(c, true, secrets);
+  auto oc = testing::healthy(c, 0);
+  // Someone's hand edit of a member's patroni.yml and of the DCS: a conninfo with a password, and
+  // a parameter holding one of the cluster's own secrets.
+  oc.dcs_config["postgresql"]["parameters"]["max_connections"] = "password=InDcs7 max";
+  observed.clusters["c"] = oc;
+  auto edited = c.members[1];
+  edited.patroni_config["postgresql"]["parameters"]["primary_conninfo"] = "host=10.0.0.9 user=replicator password=Hand7Typed";
+  edited.patroni_config["postgresql"]["parameters"]["application_name"] = "x REPLsecret2 y";
+  observed.hosts["h2"].files[c.members[1].config_path] = config_text(edited, secrets);
+  auto plan = diff(hosts_for(c), DesiredState{{c}}, observed, {{"c", secrets}});
+  std::ostringstream text;
+  print_plan(plan, text);
+  auto shown = text.str() + plan_to_json(plan).dump();
+  CHECK(shown.find("primary_conninfo") != std::string::npos);  // the drift is still shown
+  CHECK(shown.find("max_connections") != std::string::npos);
+  for (const auto* secret : {"Hand7Typed", "REPLsecret2", "InDcs7"}) CHECK(shown.find(secret) == std::string::npos);
+}

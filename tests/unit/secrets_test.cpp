@@ -48,3 +48,31 @@ TEST_CASE("secrets: references resolve, values recover from a config and redact 
   CHECK(redacted.dump().find("secret") == std::string::npos);
   CHECK_FALSE(recover_secrets(c.members[0].patroni_config.at("tags")));
 }
+
+TEST_CASE("secrets: passwords go only to the credential fields, never to a look-alike string elsewhere",
+          "[secrets][security]") {
+  auto c = pgc::testing::make_cluster(1, pgc::manifests::ReplicationMode::async);
+  auto s = pgc::testing::fixed_secrets();
+  auto config = c.members[0].patroni_config;
+  // What a manifest could have put anywhere (validation refuses it too): the strings stay as written.
+  config["postgresql"]["parameters"]["application_name"] = "secret:superuser";
+  config["postgresql"]["parameters"]["cluster_name"] = "secret:replication";
+  config["bootstrap"]["dcs"]["postgresql"]["parameters"]["log_line_prefix"] = "secret:restapi";
+  config["tags"]["note"] = nlohmann::json::array({"secret:rewind"});
+  // A credential field holding another kind's reference is not filled with that kind either.
+  config["restapi"]["authentication"]["password"] = "secret:superuser";
+  auto resolved = resolve_secrets(config, s);
+  CHECK(resolved["postgresql"]["parameters"]["application_name"] == "secret:superuser");
+  CHECK(resolved["postgresql"]["parameters"]["cluster_name"] == "secret:replication");
+  CHECK(resolved["bootstrap"]["dcs"]["postgresql"]["parameters"]["log_line_prefix"] == "secret:restapi");
+  CHECK(resolved["tags"]["note"][0] == "secret:rewind");
+  CHECK(resolved["restapi"]["authentication"]["password"] == "secret:superuser");
+  CHECK(resolved["postgresql"]["authentication"]["superuser"]["password"] == "SUPERsecret1");
+  CHECK(resolved["postgresql"]["authentication"]["replication"]["password"] == "REPLsecret2");
+  for (const auto* secret : {"SUPERsecret1", "REPLsecret2", "REWINDsecret3", "RESTsecret4"}) {
+    auto text = resolved.dump();
+    auto first = text.find(secret);
+    // Each value at most once: at its own field.
+    CHECK((first == std::string::npos || text.find(secret, first + 1) == std::string::npos));
+  }
+}

@@ -128,8 +128,8 @@ struct Fixture {
         oh.services[s.unit] = s.wanted ? "active" : "inactive";
         oh.service_enabled[s.unit] = s.wanted ? "enabled" : "disabled";
       }
-      ObservedRole authenticator{true, true, {}, scram_verifier("POOLERsecret5", "0123456789abcdef")};
-      ObservedRole monitor{true, false, {"pg_monitor"}, ""};
+      ObservedRole authenticator{true, false, {}, scram_verifier("POOLERsecret5", "0123456789abcdef"), true};
+      ObservedRole monitor{true, false, {"pg_monitor"}, "", false};
       oh.roles["authenticator"] = authenticator;
       oh.roles["prometheus"] = monitor;
     }
@@ -217,7 +217,7 @@ TEST_CASE("sidecars: pgbouncer.ini has StackGres' sections, its defaults, the ma
         "admin_users = pgbouncer_admin\n"
         "application_name_add_host = 1\n"
         "auth_file = /etc/pgbouncer/userlist.txt\n"
-        "auth_query = SELECT usename, passwd FROM pg_shadow WHERE usename=$1\n"
+        "auth_query = SELECT usename, passwd FROM pgconverge.pgbouncer_lookup($1)\n"
         "auth_type = md5\n"
         "auth_user = authenticator\n"
         "default_pool_size = 80\n"
@@ -257,7 +257,7 @@ TEST_CASE("sidecars: compile adds packages, services, roles, files and pg_hba li
   CHECK(service(c, "prometheus-postgres-exporter.service")->wanted);
   REQUIRE(c.roles.size() == 2);
   CHECK(c.roles[0].name == "authenticator");
-  CHECK(c.roles[0].superuser);
+  CHECK_FALSE(c.roles[0].superuser);
   CHECK(c.roles[0].password == std::optional<SecretKind>(SecretKind::pgbouncer));
   CHECK(c.roles[1].name == "prometheus");
   CHECK(c.roles[1].member_of == std::vector<std::string>{"pg_monitor"});
@@ -323,11 +323,12 @@ TEST_CASE("sidecars: SCRAM-SHA-256 verifiers as PostgreSQL stores them", "[sidec
 
 TEST_CASE("sidecars: roles SQL carries a verifier of the secret, never the secret", "[sidecars]") {
   auto secrets = secrets_with_pooler();
-  std::vector<ManagedRole> roles{{"authenticator", SecretKind::pgbouncer, true, {}},
+  std::vector<ManagedRole> roles{{"authenticator", SecretKind::pgbouncer, false, {}},
                                  {"prometheus", std::nullopt, false, {"pg_monitor"}}};
   auto sql = roles_sql(roles, secrets);
   CHECK(sql.find("POOLERsecret5") == std::string::npos);
-  CHECK(sql.find("ALTER ROLE \"authenticator\" WITH LOGIN SUPERUSER PASSWORD 'SCRAM-SHA-256$4096:") != std::string::npos);
+  CHECK(sql.find("ALTER ROLE \"authenticator\" WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOBYPASSRLS NOREPLICATION "
+                 "PASSWORD 'SCRAM-SHA-256$4096:") != std::string::npos);
   CHECK(sql.find("GRANT \"pg_monitor\" TO \"prometheus\";") != std::string::npos);
   CHECK(sql.find("SET log_min_error_statement = 'panic';") != std::string::npos);
   auto start = sql.find("'SCRAM-SHA-256$");
@@ -346,13 +347,15 @@ TEST_CASE("sidecars: the host probe asks for roles and reads their lines", "[sid
   auto args = host_probe_args(probe);
   const std::vector<std::string> pair{"role", "authenticator"};
   CHECK(std::search(args.begin(), args.end(), pair.begin(), pair.end()) != args.end());
-  auto parsed = parse_host_probe("h1", "role authenticator 1 1 - SCRAM-SHA-256$4096:AA==$b:c\n"
-                                       "role prometheus 1 0 pg_monitor,pg_read_all_stats -\n"
+  auto parsed = parse_host_probe("h1", "role authenticator 1 1 - 1 SCRAM-SHA-256$4096:AA==$b:c\n"
+                                       "role prometheus 1 0 pg_monitor,pg_read_all_stats 0 -\n"
                                        "role other 0\nend\n");
   REQUIRE(parsed);
   REQUIRE(parsed->roles.size() == 3);
   CHECK(parsed->roles["authenticator"].superuser);
   CHECK(parsed->roles["authenticator"].password == "SCRAM-SHA-256$4096:AA==$b:c");
+  CHECK(parsed->roles["authenticator"].lookup);
+  CHECK_FALSE(parsed->roles["prometheus"].lookup);
   CHECK(parsed->roles["prometheus"].member_of == std::vector<std::string>{"pg_monitor", "pg_read_all_stats"});
   CHECK(parsed->roles["prometheus"].password.empty());
   CHECK_FALSE(parsed->roles["other"].exists);
@@ -569,4 +572,41 @@ TEST_CASE("sidecars: a managed file's directory is created, never re-owned", "[s
   CHECK(host.calls[0].argv == std::vector<std::string>{dir, "root", "root", std::to_string(0755), "keep"});
   CHECK(host.calls[1].kind == "write_file");
   CHECK(host.calls[1].argv == std::vector<std::string>{file.path});
+}
+
+TEST_CASE("sidecars: PgBouncer's auth_user is no superuser: it looks passwords up through a SECURITY DEFINER function",
+          "[sidecars][security]") {
+  auto ini = render_pgbouncer_ini(nullptr, "10.0.0.11");
+  CHECK(ini.find("pg_shadow") == std::string::npos);
+  CHECK(ini.find("auth_query = SELECT usename, passwd FROM pgconverge.pgbouncer_lookup($1)\n") != std::string::npos);
+  auto sql = pgbouncer_lookup_sql();
+  CHECK(sql.find("SECURITY DEFINER SET search_path = pg_catalog, pg_temp") != std::string::npos);
+  CHECK(sql.find("REVOKE ALL ON FUNCTION pgconverge.pgbouncer_lookup(text) FROM PUBLIC;") != std::string::npos);
+  CHECK(sql.find("GRANT EXECUTE ON FUNCTION pgconverge.pgbouncer_lookup(text) TO \"authenticator\";") != std::string::npos);
+  CHECK(sql.find("REVOKE ALL ON SCHEMA pgconverge FROM PUBLIC;") != std::string::npos);
+  // The lookup answers for no superuser and none of pgconverge's own roles.
+  CHECK(sql.find("AND NOT s.usesuper") != std::string::npos);
+  for (const auto& role : {"'replicator'", "'rewind_user'", "'authenticator'", "'prometheus'"})
+    CHECK(sql.find(role) != std::string::npos);
+  // A schema of that name someone else owns is refused rather than trusted.
+  CHECK(sql.find("not owned by a superuser") != std::string::npos);
+}
+
+TEST_CASE("sidecars: an older cluster's superuser authenticator is demoted as a planned change", "[sidecars][security]") {
+  Fixture f;
+  f.converge();
+  CHECK(summary(f.plan()).empty());
+  for (auto& [name, h] : f.observed.hosts) h.roles["authenticator"].superuser = true;
+  auto p = f.plan();
+  CHECK(summary(p) == Lines{"ensure-roles c"});
+  CHECK(p.changes[0].reason == "authenticator: a superuser (pgconverge keeps it NOSUPERUSER)");
+  auto sql = roles_sql(f.cluster.roles, f.secrets);
+  CHECK(sql.find("ALTER ROLE \"authenticator\" WITH LOGIN NOSUPERUSER") != std::string::npos);
+  CHECK(sql.find(" SUPERUSER") == std::string::npos);
+
+  f.converge();
+  for (auto& [name, h] : f.observed.hosts) h.roles["authenticator"].lookup = false;
+  p = f.plan();
+  CHECK(summary(p) == Lines{"ensure-roles c"});
+  CHECK(p.changes[0].reason == "authenticator: cannot run PgBouncer's lookup function");
 }
