@@ -23,6 +23,15 @@ order=$(grep -nE 'etcd dcs: members pg-1, pg-2, pg-3|member onetcd-0 \(pg-1\): p
 read -r etcd_line patroni_line <<<"$order"
 [[ -n ${patroni_line:-} && $etcd_line -lt $patroni_line ]] || fail "etcd start is not planned before the first Patroni start ($order)"
 
+step "a data directory someone else owns: an error naming host and step, never re-owned"
+# (SECURITY class 2: apply used to `install -d -o etcd` whatever the path, re-owning it.)
+"$LAB" ssh pg-3 'install -d -o root -g root -m 0755 /var/lib/etcd/dcs'
+expect_exit 1 pgc apply --progress log
+grep -q "host pg-3 (10\.250\.[0-9]*\.13): creating directory /var/lib/etcd/dcs: /var/lib/etcd/dcs exists and belongs to user root, not etcd; refusing to change the owner of a directory pgconverge did not create (exit status 1) (step: preparing etcd's data directory)" "$WORK/err" ||
+  fail "apply did not name the host, the directory and the step"
+[[ $("$LAB" ssh pg-3 stat -c '%U:%G %a' /var/lib/etcd/dcs) == "root:root 755" ]] || fail "the directory was re-owned"
+"$LAB" ssh pg-3 rmdir /var/lib/etcd/dcs
+
 step "apply: etcd formed, Patroni bootstrapped on it"
 expect_exit 0 pgc apply --progress log
 etcd_health | tee "$WORK/health"

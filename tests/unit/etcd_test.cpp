@@ -207,7 +207,7 @@ TEST_CASE("etcd: spec.dataDirectory only below /var/lib/etcd/, written plainly",
   // Named "default" without spec.dataDirectory: the same directory, through metadata.name.
   CHECK(errors_of("apiVersion: pgconverge.io/v1\nkind: EtcdCluster\nmetadata: {name: default}\nspec:\n"
                   "  hosts: [pg-5]\n") ==
-        Lines{"etcd.yaml:3:11: metadata.name: gives the data directory \"/var/lib/etcd/default\", which must not be "
+        Lines{"etcd.yaml:3:12: metadata.name: gives the data directory \"/var/lib/etcd/default\", which must not be "
               "/var/lib/etcd/default or below it: Debian's etcd-server package starts a single-member cluster "
               "\"default\" there on install; set spec.dataDirectory"});
   // The rule itself, as apply checks it again before creating the directory.
