@@ -222,7 +222,7 @@ sys.exit(0 if t(b) >= end_a - 0.01 else 1)
 ' || fail "the two runs overlapped"
 step "suspend: the annotation stops apply; plan and status still report the drift"
 write_cluster gitops sync 3 1
-sed -i 's|annotations: {pgconverge.io/client-cidrs: 10.250.0.1/32}|annotations: {pgconverge.io/client-cidrs: 10.250.0.1/32, pgconverge.io/suspend: "true"}|' "$CLUSTER_DIR/cluster.yaml"
+sed -i "s|annotations: {pgconverge.io/client-cidrs: $LAB_CLIENT_ADDRESS/32}|annotations: {pgconverge.io/client-cidrs: $LAB_CLIENT_ADDRESS/32, pgconverge.io/suspend: \"true\"}|" "$CLUSTER_DIR/cluster.yaml"
 grep -q 'pgconverge.io/suspend: "true"' "$CLUSTER_DIR/cluster.yaml" || fail "could not annotate the cluster"
 git_ -C "$CLONE" add -A && git_ -C "$CLONE" commit -qm "gitops: sync, suspended"
 "$LAB" run bash -c "set -a; . '$WORK/hook.env'; set +a; git -C '$CLONE' push -q origin main" >"$WORK/push.log" 2>&1

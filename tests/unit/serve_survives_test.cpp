@@ -11,6 +11,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -37,7 +38,7 @@ class ThrowingWorld : public World {
  public:
   pgc::Result<std::unique_ptr<pgc::providers::RemoteHost>> connect(const pgc::manifests::Host& host) override {
     ++connects;
-    throw std::runtime_error("boom while connecting to " + host.name);
+    throw std::runtime_error("boom while connecting to " + host.address);
   }
   std::unique_ptr<pgc::providers::PatroniClient> patroni(const pgc::providers::PatroniEndpoint&) override {
     throw std::runtime_error("not reached");
@@ -75,6 +76,21 @@ std::size_t wait_for_runs(const History& history, std::size_t n, std::chrono::se
   std::size_t have = 0;
   while (std::chrono::steady_clock::now() < deadline) {
     if (auto runs = history.load(); runs && (have = runs->size()) >= n) return have;
+    std::this_thread::sleep_for(100ms);
+  }
+  return have;
+}
+
+// Waits (bounded) until /metrics counts at least n failed runs; the count. (Not through the
+// history: loading it would itself move a damaged file aside.)
+int wait_for_failures(int port, int n, std::chrono::seconds bound) {
+  const std::string counter = "pgconverge_reconcile_total{result=\"failure\"} ";
+  auto deadline = std::chrono::steady_clock::now() + bound;
+  int have = 0;
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto metrics = http_get(port, "/metrics");
+    if (auto at = metrics.find(counter); at != std::string::npos && (have = std::atoi(metrics.c_str() + at + counter.size())) >= n)
+      return have;
     std::this_thread::sleep_for(100ms);
   }
   return have;
@@ -138,7 +154,7 @@ TEST_CASE("serve: a damaged history.json is moved aside with a warning and runs 
   const std::string damaged = R"({"runs": [{"result": "success", "durationSeconds": "1.5s"}]})";
   std::ofstream(history.path()) << damaged;
   d.start();
-  REQUIRE(wait_for_runs(history, 2, 20s) >= 2);
+  REQUIRE(wait_for_failures(d.port, 2, 20s) >= 2);
   CHECK(http_get(d.port, "/healthz").find("200 OK") != std::string::npos);
   std::size_t aside = 0;
   for (const auto& e : std::filesystem::directory_iterator(d.config.source.state_dir))
