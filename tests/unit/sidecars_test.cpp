@@ -10,6 +10,7 @@
 #include "reconciler/observe.hpp"
 #include "reconciler/plan.hpp"
 #include "reconciler/plan_output.hpp"
+#include "manifests/pool_roles.hpp"
 #include "reconciler/sidecars.hpp"
 
 using namespace pgc;
@@ -609,4 +610,16 @@ TEST_CASE("sidecars: an older cluster's superuser authenticator is demoted as a 
   p = f.plan();
   CHECK(summary(p) == Lines{"ensure-roles c"});
   CHECK(p.changes[0].reason == "authenticator: cannot run PgBouncer's lookup function");
+}
+
+TEST_CASE("sidecars: every role the compiled cluster logs in as is one a pool may not name", "[sidecars][security]") {
+  auto c = compiled(k_cluster_head + "  prometheusAutobind: true\n");
+  std::vector<std::string> names;
+  for (const auto& r : c.roles) names.push_back(r.name);
+  for (const auto* section : {"superuser", "replication", "rewind"})
+    names.push_back(c.members.at(0).patroni_config["postgresql"]["authentication"][section]["username"].get<std::string>());
+  for (const auto& name : names) {
+    INFO(name);
+    CHECK(manifests::is_pgconverge_role(name));
+  }
 }
