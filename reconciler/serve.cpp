@@ -137,8 +137,8 @@ Result<ServeConfig> load_serve_config(const std::filesystem::path& file) {
   if (!root->is_object()) return fail(file.string() + ": must be a mapping of settings");
   ConfigReader r(file.string(), *root);
   r.only(*root, "", {"source", "stateDir", "ssh", "interval", "resync", "jitter", "waitTimeout", "lockTimeout",
-                     "workers", "listen", "metricsListen", "maxConnectionsPerAddress", "maxBodyBytes", "webhooks", "logFormat", "ownership",
-                     "stuckAfter"});
+                     "workers", "listen", "metricsListen", "maxConnectionsPerAddress", "maxBodyBytes", "webhooks",
+                     "logFormat", "ownership", "stuckAfter"});
   ServeConfig c;
   if (const json* s = r.at("source")) {
     r.only(*s, "source", {"url", "ref", "path", "extra", "verifyCommits", "credentialsFile", "fetchTimeout"});

@@ -5,7 +5,8 @@
 // webhooks arriving while that receiver's run is pending are folded into it ("coalesced"), and
 // one arriving within min_interval of that receiver's last run is held until the interval has
 // passed ("delayed"). Nothing is lost: the held run fetches the newest revision when it starts.
-// A flood of N verified webhooks over T seconds thus starts at most 1 + T / min_interval runs.
+// A flood of verified webhooks over T seconds thus starts at most 2 + T / min_interval runs
+// (one at once, one per interval, and the one held at its end).
 // Not thread-safe: the daemon calls it under its own lock.
 
 #include <chrono>

@@ -138,7 +138,7 @@ RSS_BEFORE=$(rss_kib)
 echo "ok: first poll recorded; VmRSS ${RSS_BEFORE} KiB"
 
 # --- everything that must be refused ------------------------------------------------------------
-step "hostile clients: each must be refused (4xx) or cut off (read timeout 10 s), none may trigger a run"
+step "hostile clients: each must be refused (4xx) or cut off (head 5 s, request 10 s), none may trigger a run"
 python3 "$CLIENTS" refuse "$PORT" "$WORK/secrets" || fail "hostile clients (see above)"
 kill -0 "$SERVE_PID" 2>/dev/null || fail "serve died under the hostile clients"
 RSS_AFTER=$(rss_kib)
