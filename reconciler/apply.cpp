@@ -14,6 +14,7 @@
 #include "reconciler/etcd_apply.hpp"
 #include "reconciler/host_prep.hpp"
 #include "reconciler/sidecars.hpp"
+#include "util/json_pointer.hpp"
 #include "util/strings.hpp"
 
 namespace pgc::reconciler {
@@ -479,7 +480,7 @@ install -d -o postgres -g postgres -m 2775 /var/run/postgresql
     std::map<std::string, json> keys;
     std::function<void(const json&, const std::string&)> flat = [&](const json& v, const std::string& p) {
       if (v.is_object() && !v.empty()) {
-        for (auto it = v.begin(); it != v.end(); ++it) flat(it.value(), p + "/" + it.key());
+        for (auto it = v.begin(); it != v.end(); ++it) flat(it.value(), pointer_append(p, it.key()));
       } else {
         keys[p] = v;
       }
