@@ -14,7 +14,7 @@ bool is_key_char(char c) {
          c == '*' || c == '-';
 }
 
-std::string lower(std::string_view text) {
+std::string lower_key(std::string_view text) {
   std::string out(text);
   for (char& c : out)
     if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
@@ -44,7 +44,7 @@ Result<std::vector<IniEntry>> parse_pgbouncer_ini(std::string_view text) {
     if (line.front() == '[') {
       auto close = line.find(']');
       if (close == std::string_view::npos) return fail(where(number) + " opens a section without closing it");
-      section = lower(line.substr(1, close - 1));
+      section = lower_key(line.substr(1, close - 1));
       continue;
     }
     std::size_t k = 0;
@@ -75,19 +75,22 @@ Result<void> check_pgbouncer_ini(std::string_view text, const std::vector<IniEnt
     if ((*parsed)[i] != intended[i])
       return fail("pgbouncer.ini entry " + std::to_string(i + 1) + " reads back as [" + (*parsed)[i].section + "] " +
                   (*parsed)[i].key + ", not as written ([" + intended[i].section + "] " + intended[i].key + ")");
-  for (const auto& [key, value] : owned) {
+  // Not a structured binding: clang++ 14 (the fuzz build) cannot capture one in a lambda.
+  for (const auto& entry : owned) {
+    const std::string& key = entry.first;
+    const std::string& value = entry.second;
     auto count = std::count_if(parsed->begin(), parsed->end(), [&](const IniEntry& e) {
-      return e.section == "pgbouncer" && lower(e.key) == key;
+      return e.section == "pgbouncer" && lower_key(e.key) == key;
     });
     auto it = std::find_if(parsed->begin(), parsed->end(),
-                           [&](const IniEntry& e) { return e.section == "pgbouncer" && lower(e.key) == key; });
+                           [&](const IniEntry& e) { return e.section == "pgbouncer" && lower_key(e.key) == key; });
     if (count != 1 || it->value != value)
       return fail("pgbouncer.ini: " + key + " must appear once in [pgbouncer] with pgconverge's value (found " +
                   std::to_string(count) + ")");
   }
   for (const auto& e : *parsed) {
     if (e.section != "pgbouncer") continue;
-    const std::string key = lower(e.key);
+    const std::string key = lower_key(e.key);
     if (std::find(forbidden.begin(), forbidden.end(), key) == forbidden.end()) continue;
     bool ours = std::any_of(owned.begin(), owned.end(), [&](const auto& o) { return o.first == key; });
     if (!ours) return fail("pgbouncer.ini sets " + key + ", which only pgconverge may set");
