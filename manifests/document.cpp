@@ -5,8 +5,11 @@
 #include <limits>
 #include <string_view>
 
+#include "manifests/line_break_scan.hpp"
+#include "manifests/pgbouncer_grammar.hpp"
 #include "manifests/schema.hpp"
 #include "manifests/secret_text.hpp"
+#include "util/line_breaks.hpp"
 #include "util/strings.hpp"
 
 namespace pgc::manifests {
@@ -155,7 +158,7 @@ SGInstanceProfile read_instance_profile(const YamlValue& document, ManifestBase 
   return p;
 }
 
-// databases/users entries: a mapping of parameters (StackGres) becomes "k=v k=v"; a string stays.
+// databases/users entries: a mapping of parameters (StackGres) becomes "k=v k='v w'"; a string stays.
 std::map<std::string, std::string> read_pgbouncer_section(const YamlValue* node, const std::string& path,
                                                           Reader& r) {
   std::map<std::string, std::string> out;
@@ -173,8 +176,19 @@ std::map<std::string, std::string> read_pgbouncer_section(const YamlValue* node,
     }
     std::vector<std::string> parts;
     for (const auto& parameter : entry.value.entries) {
+      const std::string parameter_path = child_path(entry_path, parameter.key);
+      if (scan_refuses_key(parameter.key)) continue;  // reported by scan_line_breaks
       if (parameter.value.kind == YamlValue::Kind::scalar) {
-        parts.push_back(parameter.key + "=" + parameter.value.text);
+        // A line break is reported here, at the parameter (joined into one line below, it could
+        // only be reported at the entry), and the parameter left out of the entry.
+        if (auto found = find_line_break(parameter.value.text)) {
+          if (!scan_refuses_value(parameter.value.text))
+            r.diagnostics.push_back(Diagnostic{Severity::error, r.m.locations.at(parameter_path), parameter_path,
+                                               line_break_message(*found) + " (got \"" + parameter.value.text + "\")"});
+          continue;
+        }
+        // Quoted as PgBouncer reads it back: "connect_query: SET x = 1" stays one option.
+        parts.push_back(parameter.key + "=" + quote_connection_value(parameter.value.text));
       } else {
         r.error(child_path(entry_path, parameter.key),
                 "must be a string (got " + parameter.value.describe() + ")");
@@ -340,6 +354,7 @@ void add_document(const YamlValue& document, ManifestSet& set, Diagnostics& diag
   base.kind = kind;
   base.locations = std::move(check.locations);
   base.invalid_fields = std::move(check.invalid);
+  scan_line_breaks(document, diagnostics);
   read_metadata(document, base);
   if ((kind == "Host" || kind == "EtcdCluster") && find_path(&document, {"metadata", "namespace"})) {
     report(Severity::warning, base.locations.at("metadata.namespace"), "metadata.namespace",

@@ -5,25 +5,20 @@
 #include <set>
 #include <string_view>
 
+#include "manifests/dynamic_config.hpp"
+#include "manifests/line_break_scan.hpp"
 #include "manifests/loader.hpp"
 #include "manifests/pool_roles.hpp"
+#include "manifests/pgbouncer_grammar.hpp"
+#include "manifests/postgres_parameters.hpp"
 #include "manifests/schema.hpp"
+#include "util/line_breaks.hpp"
 #include "util/net_address.hpp"
 #include "util/strings.hpp"
 
 namespace pgc::manifests {
 
 namespace {
-
-// postgresql.conf parameters pgconverge, Patroni or the Debian packaging own (StackGres' blocklist).
-const std::set<std::string, std::less<>>& blocklisted_parameters() {
-  static const std::set<std::string, std::less<>> names{
-      "archive_command",   "archive_mode",   "dynamic_library_path",     "lc_messages",
-      "listen_addresses",  "logging_collector", "log_destination",       "log_directory",
-      "log_filename",      "log_rotation_age", "log_rotation_size",      "log_truncate_on_rotation",
-      "port",              "wal_log_hints"};
-  return names;
-}
 
 }  // namespace
 
@@ -35,7 +30,7 @@ const std::set<std::string, std::less<>>& pgbouncer_blocklist() {
       "client_tls_key_file",  "client_tls_protocols",      "client_tls_sslmode",  "conffile",
       "disable_pqexec",       "dns_max_ttl",               "dns_nxdomain_ttl",    "dns_zone_check_period",
       "listen_addr",          "listen_backlog",            "listen_port",         "logfile",
-      "pidfile",              "server_check_delay",        "server_check_query",  "server_fast_close",
+      "pidfile",              "resolv_conf",               "server_check_delay",        "server_check_query",  "server_fast_close",
       "server_lifetime",      "server_round_robin",        "server_tls_ca_file",  "server_tls_cert_file",
       "server_tls_ciphers",   "server_tls_key_file",       "server_tls_protocols", "server_tls_sslmode",
       "stats_period",         "stats_users",               "syslog",              "syslog_facility",
@@ -80,15 +75,12 @@ class Reporter {
 
 std::string quoted(const std::string& text) { return "\"" + text + "\""; }
 
-// Control characters (newline, carriage return, NUL, escape, ...) end a line of patroni.yml,
-// postgresql.conf or pgbouncer.ini early and start a new setting; no value needs one.
-bool has_control_character(std::string_view text) {
-  return std::any_of(text.begin(), text.end(), [](char c) {
-    auto u = static_cast<unsigned char>(c);
-    return u < 0x20 || u == 0x7f;
-  });
+// A value that reaches a rendered file (patroni.yml, postgresql.conf, pgbouncer.ini) is one line:
+// no control character and no Unicode line break (util/line_breaks.hpp).
+std::optional<std::string> line_break_problem(std::string_view text) {
+  if (auto found = find_line_break(text)) return line_break_message(*found);
+  return std::nullopt;
 }
-constexpr const char* k_no_control = "must not contain control characters such as a newline";
 
 // Kubernetes label and annotation syntax: keys are [prefix/]name, values are label values.
 const char* const k_label_name_rule = "^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$, at most 63 characters";
@@ -112,6 +104,7 @@ void check_labels(const std::map<std::string, std::string>& labels, const std::s
                   Reporter& r) {
   const char* what = values ? "label" : "annotation";
   for (const auto& [key, value] : labels) {
+    if (scan_refuses_key(key) || (values && scan_refuses_value(value))) continue;  // reported by scan_line_breaks
     if (!is_qualified_key(key)) {
       r.error(base, std::string("invalid ") + what + " key " + quoted(key) + " (must be [prefix/]name, name " +
                         k_label_name_rule + ", prefix a DNS subdomain)");
@@ -335,53 +328,13 @@ void check_dcs(const SGCluster& c, const ManifestSet& set, Reporter& r) {
   }
 }
 
-std::string describe_json(const nlohmann::json& value) {
-  if (value.is_string()) return "the string " + value.dump();
-  if (value.is_object()) return "a mapping";
-  if (value.is_array()) return "a list";
-  return value.dump();
-}
-
-// Values Patroni would store and then silently drop (pitfall 6), and keys pgconverge owns. Keys
-// the compiler does not pass to Patroni (postgresql, standby_cluster, pause) are left to it.
+// spec.configurations.patroni.dynamicConfig against Patroni's documented keys and value types
+// (manifests/dynamic_config.cpp): nothing else reaches the DCS.
 void check_dynamic_config(const SGCluster& c, Reporter& r) {
   const std::string base = "spec.configurations.patroni.dynamicConfig";
-  const nlohmann::json& config = c.patroni_dynamic_config;
-  if (!config.is_object() || r.invalid(base)) return;
-  static const std::map<std::string, std::string> owned{
-      {"synchronous_mode", "spec.replication.mode"},
-      {"synchronous_mode_strict", "spec.replication.mode"},
-      {"synchronous_node_count", "spec.replication.syncInstances"},
-  };
-  static const std::set<std::string> integers{
-      "ttl", "loop_wait", "retry_timeout", "maximum_lag_on_failover", "maximum_lag_on_syncnode",
-      "max_timelines_history", "primary_start_timeout", "primary_stop_timeout", "master_start_timeout",
-      "master_stop_timeout"};
-  static const std::set<std::string> booleans{"check_timeline", "failsafe_mode"};
-
-  for (const auto& item : config.items()) {
-    // Not a structured binding: clang++ 14 (the fuzz build) cannot capture one in a lambda.
-    const std::string& key = item.key();
-    const nlohmann::json& value = item.value();
-    const std::string field = child_path(base, key);
-    auto wrong = [&](const std::string& what) {
-      r.error(field, "must be " + what + " (got " + describe_json(value) + ")");
-    };
-    if (auto it = owned.find(key); it != owned.end()) {
-      r.error(field, "owned by pgconverge; set " + it->second + " instead");
-    } else if (value.is_null()) {
-      continue;
-    } else if (integers.contains(key)) {
-      if (!value.is_number_integer()) wrong("an integer");
-      else if (value.get<long long>() < 0) r.error(field, "must be at least 0, got " + value.dump());
-    } else if (booleans.contains(key)) {
-      if (!value.is_boolean()) wrong("a boolean (true or false)");
-    } else if (key == "slots") {
-      if (!value.is_object()) wrong("a mapping");
-    } else if (key == "ignore_slots") {
-      if (!value.is_array()) wrong("a list");
-    }
-  }
+  if (r.invalid(base)) return;
+  for (auto& finding : manifests::check_dynamic_config(c.patroni_dynamic_config, base, true))
+    r.error(finding.field, std::move(finding.message));
 }
 
 void check_cluster(const SGCluster& c, const ManifestSet& set, Diagnostics& diagnostics) {
@@ -412,12 +365,13 @@ void check_postgres_config(const SGPostgresConfig& p, Diagnostics& diagnostics) 
   const std::string base = "spec.postgresql.conf";
   for (const auto& [name, value] : p.parameters) {
     const std::string parameter_field = child_path(base, name);
+    if (scan_refuses_key(name) || scan_refuses_value(value)) continue;  // reported by scan_line_breaks
     if (!std::regex_match(name, parameter_name))
       r.error(base, "invalid parameter name " + quoted(name) + " (must match ^[A-Za-z_][A-Za-z0-9_.]*$)");
-    else if (blocklisted_parameters().contains(name))
-      r.error(parameter_field, "is managed by pgconverge and may not be set");
-    else if (has_control_character(value))
-      r.error(parameter_field, std::string(k_no_control) + " (got " + quoted(value) + ")");
+    else if (auto problem = line_break_problem(value))
+      r.error(parameter_field, *problem + " (got " + quoted(value) + ")");
+    else if (auto reason = refused_parameter(name, value))
+      r.error(parameter_field, *reason + (std::none_of(name.begin(), name.end(), [](char ch) { return ch >= 'A' && ch <= 'Z'; }) ? "" : " (PostgreSQL reads names case-insensitively)"));
   }
 }
 
@@ -434,33 +388,48 @@ void check_pool_roles(const SGPoolingConfig& p, const std::string& base, Reporte
         r.error(child_path(users, name), "names a role pgconverge itself uses; a pool may not be set up for it");
 }
 
-// pgbouncer.ini is written as "key = value" lines: a key holds no '=' or control character and a
-// value no control character.
+// pgbouncer.ini is written as "key = value" lines under [databases], [users] and [pgbouncer]:
+// a key is a PgBouncer word (no '[' to open a section, no '=', '%', space or quote), a value one
+// line, a database or user entry a connection string of known options (pgbouncer_grammar.hpp).
 void check_pooling_config(const SGPoolingConfig& p, Diagnostics& diagnostics) {
   Reporter r(p, diagnostics);
   const std::string base = "spec.pgBouncer.pgbouncer.ini";
-  auto section = [&](const std::map<std::string, std::string>& entries, const std::string& name) {
+  auto section = [&](const std::map<std::string, std::string>& entries, const std::string& name,
+                     std::optional<EntrySection> kind) {
     const std::string path = child_path(base, name);
     if (r.invalid(path)) return;
     for (const auto& [key, value] : entries) {
-      if (key.empty() || key.find('=') != std::string::npos || has_control_character(key) || trim(key) != key)
-        r.error(path, "invalid key " + quoted(key) + " (no '=', control characters or surrounding spaces)");
-      else if (has_control_character(value))
-        r.error(child_path(path, key), std::string(k_no_control) + " (got " + quoted(value) + ")");
+      const std::string field = child_path(path, key);
+      if (scan_refuses_key(key) || scan_refuses_value(value)) continue;  // reported by scan_line_breaks
+      if (!is_pgbouncer_key(key)) {
+        r.error(path, "invalid key " + quoted(key) + " (must match " + k_pgbouncer_key_rule +
+                          ": a PgBouncer key, which cannot open a section or end the line)");
+      } else if (auto problem = line_break_problem(value)) {
+        r.error(field, *problem + " (got " + quoted(value) + ")");
+      } else if (kind == EntrySection::databases && key == "*") {
+        r.error(field, "the fallback database * is pgconverge's (the local PostgreSQL over its socket)");
+      } else if (kind) {
+        if (auto entry = entry_problem(*kind, value)) r.error(field, *entry);
+      }
     }
   };
-  section(p.pgbouncer, "pgbouncer");
-  section(p.databases, "databases");
-  section(p.users, "users");
+  section(p.pgbouncer, "pgbouncer", std::nullopt);
+  section(p.databases, "databases", EntrySection::databases);
+  section(p.users, "users", EntrySection::users);
   check_pool_roles(p, base, r);
   // StackGres' blocklist: what pgconverge sets itself (where PgBouncer listens, how it
-  // authenticates, its files) and what StackGres keeps fixed.
+  // authenticates, its files) and what StackGres keeps fixed. PgBouncer reads keys
+  // case-insensitively: so does this check.
   const std::string pgbouncer = child_path(base, "pgbouncer");
   if (r.invalid(pgbouncer)) return;
   for (const auto& [key, value] : p.pgbouncer) {
-    if (pgbouncer_blocklist().contains(key)) {
+    std::string lower = key;
+    for (char& ch : lower)
+      if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch - 'A' + 'a');
+    if (pgbouncer_blocklist().contains(lower)) {
       r.error(child_path(pgbouncer, key), "is managed by pgconverge and may not be set (StackGres' PgBouncer blocklist)");
-    } else if (key == "pool_mode" && !has_control_character(value) && value != "session" && value != "transaction" && value != "statement") {
+    } else if (lower == "pool_mode" && !find_line_break(value) && value != "session" && value != "transaction" &&
+               value != "statement") {
       r.error(child_path(pgbouncer, key), "must be one of session, transaction or statement (got " + quoted(value) + ")");
     }
   }

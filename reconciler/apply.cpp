@@ -16,6 +16,7 @@
 #include "reconciler/redact.hpp"
 #include "reconciler/rotation.hpp"
 #include "reconciler/sidecars.hpp"
+#include "util/json_pointer.hpp"
 #include "util/strings.hpp"
 
 namespace pgc::reconciler {
@@ -483,7 +484,7 @@ systemctl disable "postgresql@$v-$c" >/dev/null 2>&1 || true
     std::map<std::string, json> keys;
     std::function<void(const json&, const std::string&)> flat = [&](const json& v, const std::string& p) {
       if (v.is_object() && !v.empty()) {
-        for (auto it = v.begin(); it != v.end(); ++it) flat(it.value(), p + "/" + it.key());
+        for (auto it = v.begin(); it != v.end(); ++it) flat(it.value(), pointer_append(p, it.key()));
       } else {
         keys[p] = v;
       }

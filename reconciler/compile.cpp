@@ -4,10 +4,13 @@
 #include <optional>
 #include <set>
 
+#include "manifests/dynamic_config.hpp"
+#include "manifests/postgres_parameters.hpp"
 #include "reconciler/desired.hpp"
 #include "reconciler/etcd.hpp"
 #include "reconciler/placement.hpp"
 #include "reconciler/sidecars.hpp"
+#include "util/line_breaks.hpp"
 #include "util/net_address.hpp"
 #include "util/strings.hpp"
 
@@ -38,42 +41,10 @@ const std::set<std::string>& mode_keys() {
   return keys;
 }
 
-// dynamicConfig keys Patroni reads as integers / booleans (checked before anything is sent:
-// Patroni 3.0.2 stores a mistyped value, then silently drops the whole change).
-const std::set<std::string>& integer_dcs_keys() {
-  static const std::set<std::string> keys{"ttl", "loop_wait", "retry_timeout", "maximum_lag_on_failover",
-                                          "maximum_lag_on_syncnode", "master_start_timeout", "master_stop_timeout",
-                                          "primary_start_timeout", "primary_stop_timeout", "max_timelines_history"};
-  return keys;
-}
-const std::set<std::string>& boolean_dcs_keys() {
-  static const std::set<std::string> keys{"check_timeline", "failsafe_mode"};
-  return keys;
-}
-
-// dynamicConfig keys pgconverge does not take from the manifest, and why.
-std::optional<std::string> ignored_dcs_key_reason(const std::string& key) {
-  if (mode_keys().contains(key)) return "set from spec.replication.mode";
-  if (key == "postgresql")
-    return "PostgreSQL parameters come from the SGPostgresConfig; pg_hba, use_slots and use_pg_rewind from pgconverge";
-  if (key == "standby_cluster") return "standby clusters are not supported";
-  if (key == "pause") return "maintenance mode is not declared; pgconverge never touches it";
-  return std::nullopt;
-}
-
-// PostgreSQL parameters Patroni or pgconverge set themselves; a user value is dropped.
+// PostgreSQL parameters Patroni sets itself (lower-case name); a user value is dropped.
 std::optional<std::string> managed_parameter_reason(const std::string& name) {
-  static const std::set<std::string> by_patroni{"listen_addresses", "port", "hba_file", "ident_file",
-                                                "data_directory", "config_file", "unix_socket_directories",
-                                                "synchronous_standby_names", "primary_conninfo",
-                                                "primary_slot_name"};
-  // StackGres' own blocklist (replication-semantics §4); validation rejects them already.
-  static const std::set<std::string> blocklisted{
-      "archive_command",  "archive_mode",      "dynamic_library_path", "lc_messages",
-      "logging_collector", "log_destination",  "log_directory",        "log_filename",
-      "log_rotation_age", "log_rotation_size", "log_truncate_on_rotation"};
+  static const std::set<std::string> by_patroni{"synchronous_standby_names", "primary_conninfo", "primary_slot_name"};
   if (by_patroni.contains(name)) return "set by Patroni from the host's address and the cluster";
-  if (blocklisted.contains(name)) return "not settable in an SGPostgresConfig";
   return std::nullopt;
 }
 
@@ -330,7 +301,9 @@ class Compiler {
     return json::object();
   }
 
-  // spec.configurations.patroni.dynamicConfig, type-checked, without the keys pgconverge owns.
+  // spec.configurations.patroni.dynamicConfig: only Patroni's documented keys, each checked
+  // (manifests/dynamic_config.hpp), without the keys pgconverge owns or takes from elsewhere.
+  // validate() refuses the same input first; this holds for whatever reaches the compiler.
   json dynamic_overrides(const manifests::SGCluster& cluster) {
     json out = json::object();
     const auto& given = cluster.patroni_dynamic_config;
@@ -343,32 +316,18 @@ class Compiler {
     for (auto it = given.begin(); it != given.end(); ++it) {
       const std::string& key = it.key();
       std::string field = base + "." + key;
-      const json& value = it.value();
-      if (value.is_null()) continue;
-      if (auto reason = ignored_dcs_key_reason(key)) {
+      if (it.value().is_null()) continue;
+      if (mode_keys().contains(key)) {
+        warning(cluster, field, "ignored (set from spec.replication.mode)");
+        continue;
+      }
+      if (auto reason = manifests::ignored_dynamic_key_reason(key)) {
         warning(cluster, field, "ignored (" + *reason + ")");
         continue;
       }
-      if (integer_dcs_keys().contains(key)) {
-        std::optional<int> n;
-        if (value.is_number_integer()) {
-          auto v = value.get<long long>();
-          if (v >= 0 && v <= 1'000'000'000) n = static_cast<int>(v);
-        } else if (value.is_string()) {
-          n = parse_small_int(value.get<std::string>());
-        }
-        if (!n) {
-          error(cluster, field, "must be a non-negative integer (got " + value.dump() + ")");
-          continue;
-        }
-        out[key] = *n;
-        continue;
-      }
-      if (boolean_dcs_keys().contains(key) && !value.is_boolean()) {
-        error(cluster, field, "must be a boolean (true or false) (got " + value.dump() + ")");
-        continue;
-      }
-      out[key] = value;
+      auto findings = manifests::check_dynamic_config(json{{key, it.value()}}, base);
+      for (auto& finding : findings) error(cluster, finding.field, std::move(finding.message));
+      if (findings.empty() && manifests::passed_dynamic_key(key)) out[key] = it.value();
     }
     return out;
   }
@@ -380,19 +339,29 @@ class Compiler {
     const auto* config = in.postgres_config;
     auto field = [](const std::string& name) { return "spec.postgresql.conf." + name; };
     if (config) {
+      // PostgreSQL reads names case-insensitively: they are passed in lower case, so that
+      // "Archive_Command" is archive_command here too. validate() refuses the same input first.
       for (const auto& [name, value] : config->parameters) {
-        if (auto reason = managed_parameter_reason(name)) {
+        if (auto found = find_line_break(value)) {
+          error(*config, field(name), line_break_message(*found));
+          continue;
+        }
+        if (auto refused = manifests::refused_parameter(name, value)) {
+          error(*config, field(name), *refused);
+          continue;
+        }
+        if (auto reason = managed_parameter_reason(lower(name))) {
           warning(*config, field(name), "ignored (" + *reason + ")");
           continue;
         }
-        params[name] = value;
+        params[lower(name)] = value;
       }
     }
     auto user = [&](const std::string& name) -> std::optional<std::string> {
       if (!config) return std::nullopt;
-      auto it = config->parameters.find(name);
-      if (it == config->parameters.end()) return std::nullopt;
-      return it->second;
+      for (const auto& [given, value] : config->parameters)
+        if (lower(given) == name) return value;
+      return std::nullopt;
     };
     // Settings replication depends on: forced, with a warning when the manifest disagrees.
     auto force = [&](const std::string& name, const std::string& value, bool agrees, const std::string& why) {
@@ -612,7 +581,10 @@ class Compiler {
     const manifests::SGPoolingConfig* pooling = nullptr;
     if (!cluster.sg_pooling_config.empty())
       pooling = find_named(manifests_.pooling_configs, cluster.sg_pooling_config, cluster.metadata.namespace_);
-    add_sidecars(out, cluster, pooling);
+    for (auto& problem : add_sidecars(out, cluster, pooling)) {
+      if (pooling) error(*pooling, "spec.pgBouncer.pgbouncer.ini", std::move(problem));
+      else error(cluster, "spec.configurations.sgPoolingConfig", std::move(problem));
+    }
     return out;
   }
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "reconciler/plan.hpp"
+#include "util/json_pointer.hpp"
 #include "util/strings.hpp"
 
 namespace pgc::reconciler {
@@ -48,7 +49,7 @@ std::vector<std::string> differences(const DesiredCluster& desired, const Observ
     nlohmann::json::json_pointer ptr(pointer);
     nlohmann::json current = observed.dcs_config.contains(ptr) ? observed.dcs_config.at(ptr) : nlohmann::json();
     if (!same_setting(current, value))
-      out.push_back("DCS " + pointer.substr(1) + " is " + (current.is_null() ? "unset" : current.dump()) +
+      out.push_back("DCS " + pointer_dotted(pointer) + " is " + (current.is_null() ? "unset" : current.dump()) +
                     ", declared " + value.dump());
   }
   int expected = expected_sync_standbys(desired);

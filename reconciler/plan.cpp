@@ -8,6 +8,7 @@
 #include "reconciler/redact.hpp"
 #include "reconciler/sidecars.hpp"
 #include "reconciler/yaml_json.hpp"
+#include "util/json_pointer.hpp"
 #include "util/strings.hpp"
 
 namespace pgc::reconciler {
@@ -17,17 +18,14 @@ using json = nlohmann::json;
 
 void flatten(const json& value, const std::string& pointer, std::map<std::string, json>& out) {
   if (value.is_object() && !value.empty()) {
-    for (auto it = value.begin(); it != value.end(); ++it) flatten(it.value(), pointer + "/" + it.key(), out);
+    // Each key is one escaped token (RFC 6901): a key holding '/' or '~' stays one key.
+    for (auto it = value.begin(); it != value.end(); ++it) flatten(it.value(), pointer_append(pointer, it.key()), out);
     return;
   }
   out[pointer] = value;
 }
 
-std::string dotted(const std::string& pointer) {
-  std::string out = pointer.substr(pointer.empty() ? 0 : 1);
-  std::replace(out.begin(), out.end(), '/', '.');
-  return out;
-}
+std::string dotted(const std::string& pointer) { return pointer_dotted(pointer); }
 
 bool is_secret_path(const std::string& pointer) {
   return pointer.ends_with("/password");
@@ -172,7 +170,9 @@ std::string config_text(const DesiredMember& member, const ClusterSecrets& secre
          to_yaml(resolve_secrets(member.patroni_config, secrets));
 }
 
-std::vector<std::string> changed_keys(const json& before, const json& after) {
+namespace {
+// The flattened pointers whose values differ between before and after.
+std::vector<std::string> changed_pointers(const json& before, const json& after) {
   std::map<std::string, json> a, b;
   flatten(before, "", a);
   flatten(after, "", b);
@@ -182,8 +182,15 @@ std::vector<std::string> changed_keys(const json& before, const json& after) {
   std::vector<std::string> out;
   for (const auto& k : keys) {
     auto ia = a.find(k), ib = b.find(k);
-    if (ia == a.end() || ib == b.end() || ia->second != ib->second) out.push_back(dotted(k));
+    if (ia == a.end() || ib == b.end() || ia->second != ib->second) out.push_back(k);
   }
+  return out;
+}
+}  // namespace
+
+std::vector<std::string> changed_keys(const json& before, const json& after) {
+  std::vector<std::string> out;
+  for (const auto& pointer : changed_pointers(before, after)) out.push_back(dotted(pointer));
   return out;
 }
 
@@ -331,7 +338,9 @@ void plan_cluster(const manifests::ManifestSet& manifests, const DesiredCluster&
       if (!current) {
         write.reason = "not valid YAML (" + current.error().message + ")";
       } else {
-        auto keys = changed_keys(*current, wanted);
+        auto pointers = changed_pointers(*current, wanted);
+        std::vector<std::string> keys;
+        for (const auto& p : pointers) keys.push_back(dotted(p));
         // bootstrap.dcs seeds /config once, at creation (replication-semantics §6): once the
         // cluster exists, a file that differs only there is left as it is (no write, no reload).
         bool exists = oc.api_reachable || any_data;
@@ -341,9 +350,9 @@ void plan_cluster(const manifests::ManifestSet& manifests, const DesiredCluster&
           continue;
         }
         std::vector<std::string> before, after;
-        for (const auto& k : keys) {
-          std::string ptr = "/" + k;
-          std::replace(ptr.begin(), ptr.end(), '.', '/');
+        for (std::size_t i = 0; i < keys.size(); ++i) {
+          const std::string& k = keys[i];
+          const std::string& ptr = pointers[i];
           bool secret = is_secret_path(ptr);
           FieldChange fc{k, secret ? std::string(k_redacted) : show(at_pointer(*current, ptr)),
                          secret ? std::string(k_redacted) : show(at_pointer(wanted, ptr))};

@@ -9,6 +9,7 @@
 #include "manifests/loader.hpp"
 #include "manifests/pool_roles.hpp"
 #include "providers/crypto/crypto.hpp"
+#include "reconciler/pgbouncer_ini.hpp"
 #include "util/net_address.hpp"
 #include "util/strings.hpp"
 
@@ -151,41 +152,67 @@ std::vector<std::string> sidecar_hba_lines(const manifests::SGCluster& cluster) 
   return lines;
 }
 
-std::string render_pgbouncer_ini(const manifests::SGPoolingConfig* pooling, const std::string& address) {
+Result<std::string> render_pgbouncer_ini(const manifests::SGPoolingConfig* pooling, const std::string& address) {
+  auto lower = [](std::string text) {
+    for (char& c : text)
+      if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    return text;
+  };
+  // Spaces and tabs around a value are dropped, as PgBouncer drops them; a line break is not
+  // (the read-back below refuses it).
+  auto blank_trimmed = [](const std::string& text) {
+    auto first = text.find_first_not_of(" \t");
+    if (first == std::string::npos) return std::string();
+    return text.substr(first, text.find_last_not_of(" \t") - first + 1);
+  };
   std::map<std::string, std::string> params = pgbouncer_defaults();
   if (pooling)
     for (const auto& [key, value] : pooling->pgbouncer)
-      if (!manifests::pgbouncer_blocklist().contains(key)) params[key] = value;
+      if (!manifests::pgbouncer_blocklist().contains(lower(key))) params[key] = blank_trimmed(value);
   // What pgconverge sets (the blocklist keeps the manifest from setting it).
   std::string listen = address;
   if (address != "127.0.0.1") listen += ",127.0.0.1";
-  params["listen_addr"] = listen;
-  params["listen_port"] = std::to_string(k_pgbouncer_port);
-  params["unix_socket_dir"] = k_socket_dir;
-  params["auth_file"] = k_pgbouncer_userlist;
-  params["auth_type"] = "md5";  // a SCRAM secret from auth_query makes PgBouncer use SCRAM
-  params["auth_user"] = k_pgbouncer_auth_user;
-  params["auth_query"] = k_pgbouncer_auth_query;
-  params["admin_users"] = "pgbouncer_admin";
-  params["stats_users"] = "pgbouncer_stats";
-  params["application_name_add_host"] = "1";
-  params["server_check_query"] = ";";
+  const std::vector<std::pair<std::string, std::string>> owned{
+      {"listen_addr", listen},
+      {"listen_port", std::to_string(k_pgbouncer_port)},
+      {"unix_socket_dir", k_socket_dir},
+      {"auth_file", k_pgbouncer_userlist},
+      {"auth_type", "md5"},  // a SCRAM secret from auth_query makes PgBouncer use SCRAM
+      {"auth_user", k_pgbouncer_auth_user},
+      {"auth_query", k_pgbouncer_auth_query},
+      {"admin_users", "pgbouncer_admin"},
+      {"stats_users", "pgbouncer_stats"},
+      {"application_name_add_host", "1"},
+      {"server_check_query", ";"},
+  };
+  for (const auto& [key, value] : owned) params[key] = value;
 
+  std::vector<IniEntry> entries;
   std::ostringstream out;
   out << "# Managed by pgconverge";
   if (pooling) out << " from SGPoolingConfig " << pooling->metadata.namespace_ << "/" << pooling->metadata.name;
   out << ": local edits are reverted on the next apply.\n";
+  auto line = [&](const std::string& section, const std::string& key, const std::string& value) {
+    out << key << " = " << value << "\n";
+    entries.push_back(IniEntry{section, key, value});
+  };
   out << "[databases]\n";
   if (pooling)
-    for (const auto& [name, value] : pooling->databases) out << name << " = " << value << "\n";
-  out << "* = host=" << k_socket_dir << " port=" << k_postgres_port << "\n\n";
+    for (const auto& [name, value] : pooling->databases) line("databases", name, blank_trimmed(value));
+  line("databases", "*", "host=" + std::string(k_socket_dir) + " port=" + std::to_string(k_postgres_port));
+  out << "\n";
   if (pooling && !pooling->users.empty()) {
     out << "[users]\n";
-    for (const auto& [name, value] : pooling->users) out << name << " = " << value << "\n";
+    for (const auto& [name, value] : pooling->users) line("users", name, blank_trimmed(value));
     out << "\n";
   }
   out << "[pgbouncer]\n";
-  for (const auto& [key, value] : params) out << key << " = " << value << "\n";
+  for (const auto& [key, value] : params) line("pgbouncer", key, value);
+  // Read back as PgBouncer reads it: nothing a manifest holds may add a line, a section or a
+  // directive, or change what pgconverge owns.
+  std::vector<std::string> forbidden(manifests::pgbouncer_blocklist().begin(), manifests::pgbouncer_blocklist().end());
+  if (auto checked = check_pgbouncer_ini(out.str(), entries, owned, forbidden); !checked)
+    return fail("refusing to write pgbouncer.ini: " + checked.error().message);
   return out.str();
 }
 
@@ -200,8 +227,9 @@ std::string render_exporter_defaults(const std::string& address) {
          host_port(address, k_exporter_port) + "'\n";
 }
 
-void add_sidecars(DesiredCluster& cluster, const manifests::SGCluster& manifest,
-                  const manifests::SGPoolingConfig* pooling) {
+std::vector<std::string> add_sidecars(DesiredCluster& cluster, const manifests::SGCluster& manifest,
+                                      const manifests::SGPoolingConfig* pooling) {
+  std::vector<std::string> problems;
   bool pool = pooling_enabled(manifest);
   auto exporter = exporter_wanted(manifest);
   if (pool) {
@@ -222,7 +250,12 @@ void add_sidecars(DesiredCluster& cluster, const manifests::SGCluster& manifest,
     if (pool) {
       ManagedFile ini;
       ini.path = k_pgbouncer_ini;
-      ini.content = render_pgbouncer_ini(pooling, m.address);
+      auto text = render_pgbouncer_ini(pooling, m.address);
+      if (!text) {
+        problems.push_back(text.error().message);
+        continue;
+      }
+      ini.content = std::move(*text);
       ini.service = k_pgbouncer_unit;
       // PgBouncer re-reads everything on SIGHUP except where it listens.
       ini.restart_keys = {"pgbouncer.listen_addr", "pgbouncer.listen_port", "pgbouncer.unix_socket_dir"};
@@ -246,6 +279,7 @@ void add_sidecars(DesiredCluster& cluster, const manifests::SGCluster& manifest,
       m.files.push_back(defaults);
     }
   }
+  return problems;
 }
 
 std::string managed_file_text(const ManagedFile& file, const ClusterSecrets& secrets) {

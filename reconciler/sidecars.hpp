@@ -44,14 +44,18 @@ std::vector<std::string> sidecar_hba_lines(const manifests::SGCluster& cluster);
 
 // pgbouncer.ini for a member at address: [databases] (the SGPoolingConfig's, then "*" to the local
 // PostgreSQL), [users], [pgbouncer] (StackGres' defaults, overridden by the SGPoolingConfig, then
-// what pgconverge sets). pooling may be null (no SGPoolingConfig found: defaults only).
-std::string render_pgbouncer_ini(const manifests::SGPoolingConfig* pooling, const std::string& address);
+// what pgconverge sets). pooling may be null (no SGPoolingConfig found: defaults only). Values
+// are written trimmed, as PgBouncer reads them. Fails when the text, read back as PgBouncer reads
+// it (pgbouncer_ini.hpp), is not exactly the entries meant or lets the manifest set a key of
+// pgconverge's (validation refuses such input first; this holds whatever reaches the renderer).
+Result<std::string> render_pgbouncer_ini(const manifests::SGPoolingConfig* pooling, const std::string& address);
 // /etc/default/prometheus-postgres-exporter for a member at address.
 std::string render_exporter_defaults(const std::string& address);
 
-// Adds packages, services, roles and each member's files to a compiled cluster.
-void add_sidecars(DesiredCluster& cluster, const manifests::SGCluster& manifest,
-                  const manifests::SGPoolingConfig* pooling);
+// Adds packages, services, roles and each member's files to a compiled cluster; returns why a
+// file could not be rendered (empty when all were).
+[[nodiscard]] std::vector<std::string> add_sidecars(DesiredCluster& cluster, const manifests::SGCluster& manifest,
+                                                    const manifests::SGPoolingConfig* pooling);
 
 // The text of a managed file with its secret resolved.
 std::string managed_file_text(const ManagedFile& file, const ClusterSecrets& secrets);

@@ -8,6 +8,17 @@
 namespace pgc::reconciler {
 namespace {
 
+// A string as a YAML scalar that any reader (Patroni's PyYAML included) takes back as exactly
+// this string: plain only when it is a simple word, else double-quoted, where yaml-cpp escapes
+// control characters and, with EscapeNonAscii (to_yaml), every non-ASCII character: U+0085,
+// U+2028 and U+2029 are line breaks to PyYAML (YAML 1.1), never written raw.
+void emit_string(YAML::Emitter& out, const std::string& s) {
+  static const std::regex plain(R"(^[A-Za-z_/][A-Za-z0-9_./:@%+-]*$)");
+  static const std::regex special(R"(^(true|false|yes|no|on|off|y|n|null|~)$)", std::regex::icase);
+  if (std::regex_match(s, plain) && !std::regex_match(s, special)) out << s;
+  else out << YAML::DoubleQuoted << s;
+}
+
 void emit(YAML::Emitter& out, const nlohmann::json& value) {
   switch (value.type()) {
     case nlohmann::json::value_t::object:
@@ -17,7 +28,9 @@ void emit(YAML::Emitter& out, const nlohmann::json& value) {
       }
       out << YAML::BeginMap;
       for (auto it = value.begin(); it != value.end(); ++it) {
-        out << YAML::Key << it.key() << YAML::Value;
+        out << YAML::Key;
+        emit_string(out, it.key());
+        out << YAML::Value;
         emit(out, it.value());
       }
       out << YAML::EndMap;
@@ -44,12 +57,7 @@ void emit(YAML::Emitter& out, const nlohmann::json& value) {
       out << value.get<double>();
       return;
     case nlohmann::json::value_t::string: {
-      const auto& s = value.get_ref<const std::string&>();
-      // Quote anything a YAML reader would not take back as this exact string.
-      static const std::regex plain(R"(^[A-Za-z_/][A-Za-z0-9_./:@%+-]*$)");
-      static const std::regex special(R"(^(true|false|yes|no|on|off|y|n|null|~)$)", std::regex::icase);
-      if (std::regex_match(s, plain) && !std::regex_match(s, special)) out << s;
-      else out << YAML::DoubleQuoted << s;
+      emit_string(out, value.get_ref<const std::string&>());
       return;
     }
     case nlohmann::json::value_t::null:
@@ -102,6 +110,7 @@ nlohmann::json node_to_json(const YAML::Node& node) {
 std::string to_yaml(const nlohmann::json& value) {
   YAML::Emitter out;
   out.SetIndent(2);
+  out.SetOutputCharset(YAML::EscapeNonAscii);
   emit(out, value);
   std::string text = out.c_str();
   if (text.empty() || text.back() != '\n') text += '\n';

@@ -1,5 +1,6 @@
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <functional>
 
 #include "reconciler/desired.hpp"
@@ -313,9 +314,64 @@ TEST_CASE("compile: a mistyped dynamicConfig value is an error, and nothing is c
   lab.cluster().patroni_dynamic_config = {{"ttl", "two"}, {"loop_wait", "5"}};
   auto result = compile(lab.set);
   CHECK(result.state.clusters.empty());
-  REQUIRE(result.diagnostics.size() == 1);
-  CHECK(result.diagnostics[0].field == "spec.configurations.patroni.dynamicConfig.ttl");
-  CHECK(result.diagnostics[0].message == "must be a non-negative integer (got \"two\")");
+  // A number written as a string is refused too: Patroni 3.0.2 stores it, then drops the change.
+  std::vector<std::string> found;
+  for (const auto& d : result.diagnostics) found.push_back(d.field + ": " + d.message);
+  std::sort(found.begin(), found.end());
+  CHECK(found == std::vector<std::string>{
+                     "spec.configurations.patroni.dynamicConfig.loop_wait: must be an integer (got the string \"5\")",
+                     "spec.configurations.patroni.dynamicConfig.ttl: must be an integer (got the string \"two\")"});
+}
+
+TEST_CASE("regression: compile passes no dynamicConfig key Patroni does not document, even unvalidated") {
+  // Before: any key reached the DCS; "postgresql/parameters/archive_command" became the path of
+  // a PATCH that set a shell command, and "~x" made the daemon throw on its first run.
+  for (const std::string key : {"postgresql/parameters/archive_command", "postgresql/pg_hba", "~x", "watchdog"}) {
+    Lab lab(3, 3);
+    lab.cluster().patroni_dynamic_config = {{key, "x"}};
+    auto result = compile(lab.set);
+    INFO(key);
+    CHECK(result.state.clusters.empty());
+    REQUIRE(result.diagnostics.size() == 1);
+    CHECK(result.diagnostics[0].message.starts_with("unknown key"));
+  }
+  Lab lab(3, 3);
+  lab.cluster().patroni_dynamic_config = {{"slots", {{"s", {{"type", "logical"}, {"database", "app"},
+                                                              {"plugin", "../../tmp/evil"}}}}}};
+  CHECK(compile(lab.set).state.clusters.empty());
+}
+
+TEST_CASE("regression: parameters PostgreSQL runs or loads something from are errors in any case, even unvalidated") {
+  for (const std::string name : {"archive_command", "Archive_Command", "RESTORE_COMMAND", "ssl_passphrase_command",
+                                 "include_dir", "listen_addresses", "Data_Directory"}) {
+    Lab lab(3, 3);
+    lab.pgconfig().parameters[name] = "x";
+    auto result = compile(lab.set);
+    INFO(name);
+    CHECK(result.state.clusters.empty());
+    CHECK(has_errors(result.diagnostics));
+  }
+  Lab lab(3, 3);
+  lab.pgconfig().parameters["shared_preload_libraries"] = "/tmp/evil";
+  CHECK(compile(lab.set).state.clusters.empty());
+  Lab unicode(3, 3);
+  unicode.pgconfig().parameters["work_mem"] = "8MB\xe2\x80\xa8listen_addresses: '*'";
+  CHECK(compile(unicode.set).state.clusters.empty());
+}
+
+TEST_CASE("compile: parameter names reach Patroni in lower case, as PostgreSQL reads them") {
+  Lab lab(3, 3);
+  lab.pgconfig().parameters["Work_Mem"] = "8MB";
+  lab.pgconfig().parameters["WAL_LEVEL"] = "minimal";
+  lab.pgconfig().parameters["shared_preload_libraries"] = "pg_stat_statements";
+  auto result = compile(lab.set);
+  REQUIRE_FALSE(has_errors(result.diagnostics));
+  const auto& params = result.state.clusters.at(0).dynamic_config["postgresql"]["parameters"];
+  CHECK(params["work_mem"] == "8MB");
+  CHECK_FALSE(params.contains("Work_Mem"));
+  CHECK_FALSE(params.contains("WAL_LEVEL"));
+  CHECK(params["wal_level"] == "replica");  // forced, also when the manifest spells it in capitals
+  CHECK(params["shared_preload_libraries"] == "pg_stat_statements");
 }
 
 TEST_CASE("compile: ttl shorter than loop_wait + 2 × retry_timeout is a warning") {
@@ -330,8 +386,7 @@ TEST_CASE("compile: ttl shorter than loop_wait + 2 × retry_timeout is a warning
 TEST_CASE("compile: PostgreSQL parameters come from the SGPostgresConfig plus what replication needs") {
   Lab lab(3, 3);
   lab.pgconfig().parameters["wal_sender_timeout"] = "5s";
-  lab.pgconfig().parameters["listen_addresses"] = "*";
-  lab.pgconfig().parameters["port"] = "6432";
+  lab.pgconfig().parameters["primary_conninfo"] = "host=elsewhere";
   lab.pgconfig().parameters["max_wal_senders"] = "20";
   lab.pgconfig().parameters["max_replication_slots"] = "3";
   auto result = compile(lab.set);
@@ -352,7 +407,7 @@ TEST_CASE("compile: PostgreSQL parameters come from the SGPostgresConfig plus wh
     CHECK(d.severity == Severity::warning);
     fields.push_back(d.field);
   }
-  CHECK(fields == std::vector<std::string>{"spec.postgresql.conf.listen_addresses", "spec.postgresql.conf.port",
+  CHECK(fields == std::vector<std::string>{"spec.postgresql.conf.primary_conninfo",
                                            "spec.postgresql.conf.max_replication_slots"});
 }
 

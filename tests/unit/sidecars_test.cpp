@@ -182,7 +182,7 @@ TEST_CASE("sidecars: StackGres' PgBouncer blocklist is an error at the parameter
               "set (StackGres' PgBouncer blocklist)",
               "p.yaml:11:9: spec.pgBouncer.pgbouncer.ini.pgbouncer.pool_mode: must be one of session, transaction or "
               "statement (got \"sessions\")"});
-  CHECK(manifests::pgbouncer_blocklist().size() == 52);
+  CHECK(manifests::pgbouncer_blocklist().size() == 53);  // StackGres' 52 and resolv_conf (a file PgBouncer reads)
   CHECK(manifests::pgbouncer_blocklist().contains("admin_users"));
   CHECK_FALSE(manifests::pgbouncer_blocklist().contains("pool_mode"));
 }
@@ -204,7 +204,9 @@ TEST_CASE("sidecars: pgbouncer.ini has StackGres' sections, its defaults, the ma
   pool.pgbouncer = {{"pool_mode", "transaction"}, {"default_pool_size", "80"}, {"listen_port", "1"}};
   pool.databases = {{"app", "dbname=app pool_size=10"}};
   pool.users = {{"alice", "pool_mode=session"}};
-  auto ini = render_pgbouncer_ini(&pool, "10.0.0.11");
+  auto rendered = render_pgbouncer_ini(&pool, "10.0.0.11");
+  REQUIRE(rendered);
+  const std::string& ini = *rendered;
   CHECK(ini ==
         "# Managed by pgconverge from SGPoolingConfig failover/poolconfig1: local edits are reverted on the next apply.\n"
         "[databases]\n"
@@ -233,7 +235,7 @@ TEST_CASE("sidecars: pgbouncer.ini has StackGres' sections, its defaults, the ma
         "stats_users = pgbouncer_stats\n"
         "unix_socket_dir = /var/run/postgresql\n");
   // Without an SGPoolingConfig: StackGres' defaults (session pooling), no [users].
-  auto plain = ini_entries(render_pgbouncer_ini(nullptr, "fd00::11"));
+  auto plain = ini_entries(render_pgbouncer_ini(nullptr, "fd00::11").value());
   CHECK(plain.at("pgbouncer.pool_mode") == "session");
   CHECK(plain.at("pgbouncer.default_pool_size") == "1000");
   CHECK(plain.at("pgbouncer.listen_addr") == "fd00::11,127.0.0.1");

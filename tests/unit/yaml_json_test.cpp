@@ -42,3 +42,30 @@ TEST_CASE("yaml_json: hostile manifest values come back from patroni.yml text ve
   REQUIRE(back);
   CHECK(*back == doc);
 }
+
+TEST_CASE("regression: patroni.yml never holds a raw Unicode line break, in a key or a value", "[yaml_json]") {
+  // PyYAML (Patroni) reads U+0085, U+2028 and U+2029 as line breaks (YAML 1.1): written raw they
+  // would end a scalar early, or a plain key, and start another setting.
+  const std::vector<std::string> breaks{"\xc2\x85", "\xe2\x80\xa8", "\xe2\x80\xa9", "\n", "\r", "\v", "\f",
+                                        std::string(1, '\0'), "\t", "\x1b"};
+  for (const auto& b : breaks) {
+    for (const std::string& text : {b, "a" + b + "b", "8MB" + b + "listen_addresses: '*'", b + "x: 1"}) {
+      nlohmann::json doc{{"postgresql", {{"parameters", {{"work_mem", text}, {"k" + text, "v"}}}}}, {text, 1}};
+      const std::string yaml = to_yaml(doc);
+      INFO(yaml);
+      for (const char* raw : {"\xc2\x85", "\xe2\x80\xa8", "\xe2\x80\xa9", "\r", "\v", "\f", "\x1b"})
+        CHECK(yaml.find(raw) == std::string::npos);
+      CHECK(yaml.find('\0') == std::string::npos);
+      auto back = yaml_to_json(yaml);
+      REQUIRE(back);
+      CHECK(*back == doc);
+    }
+  }
+}
+
+TEST_CASE("yaml_json: keys YAML would read otherwise are quoted and read back as written", "[yaml_json]") {
+  nlohmann::json doc{{"a: b", 1}, {"#c", 2}, {"- d", 3}, {"true", 4}, {"10", 5}, {"caf\xc3\xa9", 6}, {"[x]", 7}};
+  auto back = yaml_to_json(to_yaml(doc));
+  REQUIRE(back);
+  CHECK(*back == doc);
+}
