@@ -380,11 +380,15 @@ void check_pool_roles(const SGPoolingConfig& p, const std::string& base, Reporte
   const std::string databases = child_path(base, "databases"), users = child_path(base, "users");
   if (!r.invalid(databases))
     for (const auto& [name, value] : p.databases)
-      if (auto problem = pool_entry_problem(value); problem && !has_control_character(value))
+      // An entry the grammar refuses already (a line break, user= or auth_user= at all) is reported
+      // there; this rule stands on its own should the grammar ever admit a forced login role.
+      if (auto problem = pool_entry_problem(value);
+          problem && !scan_refuses_value(value) && !line_break_problem(value) &&
+          !entry_problem(EntrySection::databases, value))
         r.error(child_path(databases, name), *problem);
   if (!r.invalid(users))
     for (const auto& [name, value] : p.users)
-      if (is_pgconverge_role(name) && !has_control_character(name))
+      if (is_pgconverge_role(name) && !scan_refuses_key(name))
         r.error(child_path(users, name), "names a role pgconverge itself uses; a pool may not be set up for it");
 }
 

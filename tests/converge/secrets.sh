@@ -76,7 +76,7 @@ sql sec "$leader" "CREATE DATABASE later" >/dev/null
 step "a pool entry naming pgconverge's own role is refused at validation, nothing applied"
 write_pool "admin: dbname=postgres user=authenticator"
 ee 1 pgc plan
-grep -q "pool.yaml:10:9: spec.pgBouncer.pgbouncer.ini.databases.admin: user=authenticator names a role pgconverge itself uses" "$WORK/err" ||
+grep -q "pool.yaml:10:9: spec.pgBouncer.pgbouncer.ini.databases.admin: option user is refused" "$WORK/err" ||
   fail "no file:line:col diagnostic for the forced pool user"
 ee 1 pgc apply
 "$LAB" exec pg-1 grep -q "^admin = " /etc/pgbouncer/pgbouncer.ini && fail "the refused entry reached pgbouncer.ini"

@@ -583,7 +583,9 @@ TEST_CASE("sidecars: a managed file's directory is created, never re-owned", "[s
 
 TEST_CASE("sidecars: PgBouncer's auth_user is no superuser: it looks passwords up through a SECURITY DEFINER function",
           "[sidecars][security]") {
-  auto ini = render_pgbouncer_ini(nullptr, "10.0.0.11");
+  auto rendered = render_pgbouncer_ini(nullptr, "10.0.0.11");
+  REQUIRE(rendered);
+  const std::string& ini = *rendered;
   CHECK(ini.find("pg_shadow") == std::string::npos);
   CHECK(ini.find("auth_query = SELECT usename, passwd FROM pgconverge.pgbouncer_lookup($1)\n") != std::string::npos);
   auto sql = pgbouncer_lookup_sql();
