@@ -6,6 +6,7 @@
 
 #include "core_fixtures.hpp"
 #include "reconciler/history.hpp"
+#include "tests/support/read_all.hpp"
 #include "tests/support/temp_dir.hpp"
 
 using namespace pgc::reconciler;
@@ -14,12 +15,7 @@ using pgc::test::TempDir;
 
 namespace {
 
-std::string read_all(std::istream& in) {
-  std::string text;
-  char chunk[4096];
-  while (in.read(chunk, sizeof chunk) || in.gcount() > 0) text.append(chunk, static_cast<std::size_t>(in.gcount()));
-  return text;
-}
+using pgc::test::read_all;
 
 // history.json.damaged-* beside the history.
 std::vector<std::filesystem::path> damaged_copies(const std::filesystem::path& dir) {

@@ -20,6 +20,7 @@
 #include "reconciler/history.hpp"
 #include "reconciler/serve.hpp"
 #include "tests/support/free_port.hpp"
+#include "tests/support/read_all.hpp"
 #include "tests/support/temp_dir.hpp"
 
 using namespace pgc::reconciler;
@@ -27,12 +28,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-std::string read_all(std::istream& in) {
-  std::string text;
-  char chunk[4096];
-  while (in.read(chunk, sizeof chunk) || in.gcount() > 0) text.append(chunk, static_cast<std::size_t>(in.gcount()));
-  return text;
-}
+using pgc::test::read_all;
 
 class ThrowingWorld : public World {
  public:
