@@ -122,7 +122,9 @@ pgc apply --progress log >"$WORK/apply.out" 2>&1 || rc=$?
 grep -q 'step="patch-dcs guard" duration=[0-9.]*s result=ok' "$WORK/apply.out" ||
   { cat "$WORK/apply.out"; fail "apply did not release the standby names"; }
 t0=$SECONDS
-sql guard "$leader" "insert into t values (4)" 10 || fail "a write still waits after the release"
+sql guard "$leader" "insert into t values (4)" 10 ||
+  { cat "$WORK/apply.out"; echo "leader names '$(sql guard "$leader" "show synchronous_standby_names" 5 || true)'";
+    "$LAB" ssh "$leader_host" curl -s "http://$leader:8008/config" || true; fail "a write still waits after the release"; }
 echo "released: a write completes ($((SECONDS - t0))s); leader names '$(sql guard "$leader" "show synchronous_standby_names" 5)'"
 for h in $replica_hosts; do "$LAB" restore "$h"; done
 PGC_SSH_CONNECT_TIMEOUT=10
