@@ -375,17 +375,10 @@ void check_postgres_config(const SGPostgresConfig& p, Diagnostics& diagnostics) 
   }
 }
 
-// No pool entry names a role pgconverge logs in as (manifests/pool_roles.hpp).
+// No [users] entry names a role pgconverge logs in as (manifests/pool_roles.hpp); [databases]
+// entries cannot name one at all: the grammar refuses user= and auth_user= there.
 void check_pool_roles(const SGPoolingConfig& p, const std::string& base, Reporter& r) {
-  const std::string databases = child_path(base, "databases"), users = child_path(base, "users");
-  if (!r.invalid(databases))
-    for (const auto& [name, value] : p.databases)
-      // An entry the grammar refuses already (a line break, user= or auth_user= at all) is reported
-      // there; this rule stands on its own should the grammar ever admit a forced login role.
-      if (auto problem = pool_entry_problem(value);
-          problem && !scan_refuses_value(value) && !line_break_problem(value) &&
-          !entry_problem(EntrySection::databases, value))
-        r.error(child_path(databases, name), *problem);
+  const std::string users = child_path(base, "users");
   if (!r.invalid(users))
     for (const auto& [name, value] : p.users)
       if (is_pgconverge_role(name) && !scan_refuses_key(name))
