@@ -16,6 +16,7 @@
 #include "reconciler/redact.hpp"
 #include "reconciler/rotation.hpp"
 #include "reconciler/sidecars.hpp"
+#include "reconciler/step_runner.hpp"
 #include "util/json_pointer.hpp"
 #include "util/strings.hpp"
 
@@ -135,31 +136,15 @@ Result<ObservedCluster> wait_for(const std::atomic<bool>* stop, const DesiredClu
   }
 }
 
-class Executor {
+class HostStepRunner final : public StepRunner {
  public:
-  Executor(const manifests::ManifestSet& manifests, const DesiredState& desired,
-           const std::map<std::string, ClusterSecrets>& secrets, World& world, Sessions& sessions, Progress& progress,
-           const ApplyOptions& options)
-      : manifests_(manifests), desired_(desired), secrets_(secrets), world_(world), sessions_(sessions),
-        progress_(progress), options_(options) {}
+  explicit HostStepRunner(const StepContext& context)
+      : manifests_(context.manifests), desired_(context.desired), secrets_(context.secrets), world_(context.world),
+        sessions_(context.sessions), progress_(context.progress), options_(context.options) {}
 
-  // The dry run of an install_packages change (see check_packages).
-  Result<void> check(const Change& change) {
-    auto token = progress_.begin(change.host, "check-packages");
-    auto result = check_packages(change);
-    progress_.finish(token, result ? "ok" : "failed: " + result.error().message);
-    return result;
-  }
+  Result<void> check(const Change& change, const Progress::Token&) override { return check_packages(change); }
 
-  Result<void> execute(const Change& change) {
-    std::string etcd = change.payload.value("etcd", std::string());
-    std::string what = !etcd.empty() ? etcd : change.member.empty() ? change.cluster : change.member;
-    auto token = progress_.begin(change.host.empty() ? (etcd.empty() ? change.cluster : "etcd " + etcd) : change.host,
-                                 to_string(change.step) + " " + what);
-    auto result = dispatch(change, token);
-    progress_.finish(token, result ? "ok" : "failed: " + result.error().message);
-    return result;
-  }
+  Result<void> run(const Change& change, const Progress::Token& token) override { return dispatch(change, token); }
 
  private:
   Result<providers::RemoteHost*> session(const std::string& host_name) {
@@ -666,6 +651,10 @@ systemctl disable "postgresql@$v-$c" >/dev/null 2>&1 || true
 
 }  // namespace
 
+std::unique_ptr<StepRunner> make_host_step_runner(const StepContext& context) {
+  return std::make_unique<HostStepRunner>(context);
+}
+
 bool ApplyReport::ok() const {
   if (!host_errors.empty()) return false;
   return std::all_of(clusters.begin(), clusters.end(),
@@ -723,7 +712,23 @@ ApplyReport apply(const Plan& plan, const manifests::ManifestSet& manifests, con
                   Progress& progress, const ApplyOptions& options) {
   ApplyReport report;
   report.host_errors = plan.host_errors;
-  Executor executor(manifests, desired, secrets, world, sessions, progress, options);
+  StepContext context{manifests, desired, secrets, world, sessions, progress, options};
+  auto runner = options.runner ? options.runner(context) : make_host_step_runner(context);
+  auto check = [&](const Change& change) {
+    auto token = progress.begin(change.host, "check-packages");
+    auto result = runner->check(change, token);
+    progress.finish(token, result ? "ok" : "failed: " + result.error().message);
+    return result;
+  };
+  auto execute = [&](const Change& change) {
+    std::string etcd = change.payload.value("etcd", std::string());
+    std::string what = !etcd.empty() ? etcd : change.member.empty() ? change.cluster : change.member;
+    auto token = progress.begin(change.host.empty() ? (etcd.empty() ? change.cluster : "etcd " + etcd) : change.host,
+                                to_string(change.step) + " " + what);
+    auto result = runner->run(change, token);
+    progress.finish(token, result ? "ok" : "failed: " + result.error().message);
+    return result;
+  };
   std::set<std::string> failed_hosts;
   // Hosts are prepared in parallel (a package install takes minutes), each host's changes in order.
   // First every planned install is resolved by apt without installing; a host where that fails
@@ -748,7 +753,7 @@ ApplyReport apply(const Plan& plan, const manifests::ManifestSet& manifests, con
               for (const auto& change : plan.host_changes)
                 if (change.host == host && change.step == Step::install_packages &&
                     !change.payload.value("after_repository", false))
-                  if (auto r = executor.check(change); !r) errors.push_back(r.error().message);
+                  if (auto r = check(change); !r) errors.push_back(r.error().message);
             });
   auto is_etcd = [](const Change& c) { return !c.payload.value("etcd", std::string()).empty(); };
   // Hosts of clusters and etcds no failed host stops.
@@ -763,7 +768,7 @@ ApplyReport apply(const Plan& plan, const manifests::ManifestSet& manifests, con
                   errors.push_back(change.subject + ": " + k_stopping + " (not started)");
                   break;
                 }
-                if (auto r = executor.execute(change); !r) {
+                if (auto r = execute(change); !r) {
                   errors.push_back(r.error().message);
                   break;
                 }
@@ -796,7 +801,7 @@ ApplyReport apply(const Plan& plan, const manifests::ManifestSet& manifests, con
       failed_etcds.insert(etcd);
       continue;
     }
-    if (auto r = executor.execute(change); !r) {
+    if (auto r = execute(change); !r) {
       report.host_errors.push_back(change.subject + ": " + r.error().message);
       failed_etcds.insert(etcd);
     } else {
@@ -830,7 +835,7 @@ ApplyReport apply(const Plan& plan, const manifests::ManifestSet& manifests, con
         outcome.errors.push_back(change.subject + ": " + k_stopping + " (not started)");
         break;
       }
-      if (auto r = executor.execute(change); !r) {
+      if (auto r = execute(change); !r) {
         outcome.errors.push_back(change.subject + ": " + r.error().message);
         break;  // later steps depend on this one
       }

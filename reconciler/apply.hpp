@@ -6,6 +6,7 @@
 #include <chrono>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -20,6 +21,9 @@
 
 namespace pgc::reconciler {
 
+class StepRunner;   // step_runner.hpp
+struct StepContext;
+
 struct ApplyOptions {
   std::chrono::seconds wait_timeout{180};  // --wait-timeout: bound on every wait and on verification
   std::size_t workers = 8;
@@ -28,6 +32,8 @@ struct ApplyOptions {
   // Called once a rotate-secrets step has set the new passwords on the leader, before any config
   // gets them: the run saves them as the cluster's secrets (apply_run.cpp). An error fails the step.
   std::function<Result<void>(const std::string& cluster)> secrets_rotated;
+  // Who carries out the steps (step_runner.hpp); unset: the hosts (make_host_step_runner).
+  std::function<std::unique_ptr<StepRunner>(const StepContext& context)> runner;
 };
 
 // Time an apply spent waiting for Patroni to act: the pauses between observations and the

@@ -26,6 +26,14 @@ inline std::unexpected<Error> fail(std::string message) {
   return std::unexpected<Error>(Error{std::move(message)});
 }
 
+// Returns from the enclosing function with the error of a failed Result (evaluated once):
+//   auto s = session(host);  PGC_TRY(s);        PGC_TRY(write(path, text));
+#define PGC_TRY(result)                                                          \
+  do {                                                                           \
+    if (auto&& pgc_try_result_ = (result); !pgc_try_result_)                     \
+      return std::unexpected(std::move(pgc_try_result_).error());                \
+  } while (false)
+
 // Thrown for fatal conditions; caught once in main().
 struct FatalError : std::runtime_error {
   using std::runtime_error::runtime_error;
