@@ -18,14 +18,6 @@ namespace pgc::reconciler {
 
 using nlohmann::json;
 
-std::string Revision::describe() const {
-  if (sha.empty()) return source;
-  std::string text = short_sha + " \"" + subject + "\"";
-  if (stale) text += " (last good: fetch failed)";
-  if (rewound) text += " (rewound: not a descendant of the previous revision)";
-  return text;
-}
-
 const Condition* ClusterRecord::condition(const std::string& type) const {
   for (const auto& c : conditions)
     if (c.type == type) return &c;

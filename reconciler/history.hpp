@@ -15,24 +15,10 @@
 #include "reconciler/desired.hpp"
 #include "reconciler/observed.hpp"
 #include "reconciler/plan.hpp"
+#include "reconciler/revision.hpp"
 #include "util/expected.hpp"
 
 namespace pgc::reconciler {
-
-// The desired state's origin: a git revision, or a plain directory (sha empty).
-struct Revision {
-  std::string source;     // URL or directory, passwords redacted
-  std::string ref;        // as asked (--ref), may be empty
-  std::string sha;
-  std::string short_sha;
-  std::string subject;
-  bool rewound = false;   // not a descendant of the previous revision (force-push)
-  bool stale = false;     // the fetch failed: this is the last good revision
-  std::string fetch_error;
-
-  // "abc1234 "Subject"" or the source when there is no commit.
-  [[nodiscard]] std::string describe() const;
-};
 
 struct Condition {
   std::string type;    // Ready, Reconciling, Stalled, PendingRestart, Degraded, Suspended

@@ -11,7 +11,7 @@
 #include <utility>
 #include <vector>
 
-#include "reconciler/history.hpp"
+#include "reconciler/revision.hpp"
 #include "util/expected.hpp"
 #include "util/known_hosts.hpp"
 
