@@ -1,8 +1,11 @@
 #pragma once
-// One whole apply run, as `apply`, `serve` and the git hook run it:
-//   lock the state dir → prepare (load, compile, observe, diff) → save secrets → apply every
-//   cluster that is not suspended → verify → record the run in the history.
-// The lock makes concurrent runs wait (bounded) instead of interleaving.
+// One whole apply run, as `apply`, `serve` and the git hook run it, once the caller fetched the
+// source (source.hpp; the CLI and serve report a fetch each in their own way):
+//   lock the state dir → load → compile → observe → plan (prepare, reconcile.hpp) → save secrets
+//   → apply every cluster that is not suspended → verify → (observe → plan → apply again while a
+//   pass acted but did not converge) → record the run in the history.
+// apply_run() lists these passes; each is implemented in reconciler/passes/. The lock makes
+// concurrent runs wait (bounded) instead of interleaving.
 
 #include <chrono>
 #include <functional>

@@ -8,6 +8,7 @@
 #include "reconciler/apply.hpp"
 #include "reconciler/apply_run.hpp"
 #include "reconciler/history.hpp"
+#include "reconciler/passes/fetch_pass.hpp"
 #include "reconciler/cli/command.hpp"
 #include "reconciler/cli/stop_signals.hpp"
 #include "reconciler/git_fetch.hpp"
@@ -42,13 +43,8 @@ HostKeyRecorder warn_on(std::ostream& err) {
   };
 }
 
-// The run's options with the source resolved: a git URL is fetched and checked out first. The
-// revision is reported on stderr (with a warning when it is stale or rewound).
-struct Resolved {
-  RunOptions options;
-  Revision revision;
-};
-Result<Resolved> resolve(const ReconcileArgs& args, std::ostream& err, const std::atomic<bool>* cancel = nullptr) {
+// The source options of the command line.
+SourceOptions source_options(const ReconcileArgs& args, std::ostream& err) {
   SourceOptions source;
   source.locations = args.sources;
   source.ref = args.ref;
@@ -64,33 +60,43 @@ Result<Resolved> resolve(const ReconcileArgs& args, std::ostream& err, const std
   source.credentials_file = args.git_credentials_file;
   source.fetch_timeout = std::chrono::seconds(args.git_timeout_s);
   source.fetch_executable = k_self_executable;
-  source.cancel = cancel;
-  std::vector<std::string> warnings;
-  source.warnings = &warnings;
+  return source;
+}
+
+// The revision on stderr, with a warning when it is stale or rewound.
+void report_revision(const Revision& revision, std::ostream& err) {
+  if (revision.sha.empty()) return;
+  err << "revision: " << revision.short_sha << " \"" << revision.subject << "\" (" << revision.source
+      << (revision.ref.empty() ? "" : " " + revision.ref) << ")\n";
+  if (revision.stale)
+    err << "warning: fetch failed, using the last good revision " << revision.short_sha << ": "
+        << revision.fetch_error << "\n";
+  if (revision.rewound)
+    err << "warning: " << revision.short_sha
+        << " does not descend from the previously applied revision (force-push or rewind); applying it as the "
+           "desired state\n";
+}
+
+// The fetch pass of a command: the run's options with the source resolved (a git URL is fetched
+// and checked out first), the revision reported on stderr.
+struct Resolved {
+  RunOptions options;
+  Revision revision;
+};
+Result<Resolved> resolve(const ReconcileArgs& args, std::ostream& err, const std::atomic<bool>* cancel = nullptr) {
+  SourceOptions source = source_options(args, err);
   if (args.verify_commits && args.allowed_signers.empty() && args.gpg_keyring.empty())
     return fail("--verify-commits needs --allowed-signers FILE and/or --gpg-keyring FILE");
-  auto resolved = resolve_source(source);
-  for (const auto& w : warnings) err << "warning: " << w << "\n";
-  if (!resolved) return std::unexpected(resolved.error());
+  auto resolved = fetch_source(source, cancel, [&](const std::string& w) { err << "warning: " << w << "\n"; });
+  PGC_TRY(resolved);
   Resolved out;
-  out.options.sources = resolved->paths;
-  out.options.path_aliases = resolved->aliases;
+  load_from(*resolved, out.options);
   out.options.state_dir = source.state_dir;
   out.options.cluster = args.cluster;
   out.options.workers = static_cast<std::size_t>(std::max(1, args.workers));
   out.options.plan.allow_write_outage = args.allow_write_outage;
   out.revision = resolved->revision;
-  if (!out.revision.sha.empty()) {
-    err << "revision: " << out.revision.short_sha << " \"" << out.revision.subject << "\" (" << out.revision.source
-        << (out.revision.ref.empty() ? "" : " " + out.revision.ref) << ")\n";
-    if (out.revision.stale)
-      err << "warning: fetch failed, using the last good revision " << out.revision.short_sha << ": "
-          << out.revision.fetch_error << "\n";
-    if (out.revision.rewound)
-      err << "warning: " << out.revision.short_sha
-          << " does not descend from the previously applied revision (force-push or rewind); applying it as the "
-             "desired state\n";
-  }
+  report_revision(out.revision, err);
   return out;
 }
 
@@ -162,15 +168,16 @@ void add_reconcile_options(CLI::App& command, ReconcileArgs& args) {
 }
 
 std::unique_ptr<PreparedRun> prepare_for(const ReconcileArgs& args, std::ostream& err) {
-  auto resolved = resolve(args, err);
+  auto resolved = resolve(args, err);  // fetch
   if (!resolved) {
     err << "error: " << resolved.error().message << "\n";
     return nullptr;
   }
   auto run = std::make_unique<PreparedRun>();
   run->world = world_for(args, err);
+  run->revision = resolved->revision;
   Sessions sessions(*run->world);
-  auto prepared = prepare(resolved->options, *run->world, sessions, err);
+  auto prepared = prepare(resolved->options, *run->world, sessions, err);  // load → … → plan
   if (!prepared) {
     err << "error: " << prepared.error().message << "\n";
     return nullptr;
@@ -182,22 +189,12 @@ std::unique_ptr<PreparedRun> prepare_for(const ReconcileArgs& args, std::ostream
 std::string state_dir_path(const ReconcileArgs& args) { return state_dir_of(args).string(); }
 
 int run_plan(const ReconcileArgs& args, std::ostream& out, std::ostream& err) {
-  auto resolved = resolve(args, err);
-  if (!resolved) {
-    err << "error: " << resolved.error().message << "\n";
-    return 1;
-  }
-  auto world = world_for(args, err);
-  Sessions sessions(*world);
-  auto prepared = prepare(resolved->options, *world, sessions, err);
-  if (!prepared) {
-    err << "error: " << prepared.error().message << "\n";
-    return 1;
-  }
-  const auto& plan = prepared->plan;
+  auto run = prepare_for(args, err);
+  if (!run) return 1;
+  const auto& plan = run->prepared.plan;
   if (args.output == "json") {
     auto j = plan_to_json(plan);
-    j["revision"] = to_json(resolved->revision);
+    j["revision"] = to_json(run->revision);
     out << j.dump(2) << "\n";
   } else {
     print_plan(plan, out);
@@ -250,18 +247,9 @@ int run_history(const ReconcileArgs& args, std::ostream& out, std::ostream& err)
 }
 
 int run_status(const ReconcileArgs& args, std::ostream& out, std::ostream& err) {
-  auto resolved = resolve(args, err);
-  if (!resolved) {
-    err << "error: " << resolved.error().message << "\n";
-    return 1;
-  }
-  auto world = world_for(args, err);
-  Sessions sessions(*world);
-  auto prepared = prepare(resolved->options, *world, sessions, err);
-  if (!prepared) {
-    err << "error: " << prepared.error().message << "\n";
-    return 1;
-  }
+  auto run = prepare_for(args, err);
+  if (!run) return 1;
+  const auto& prepared = run->prepared;
   auto history = History(state_dir_of(args)).last();
   if (!history) err << "warning: " << history.error().message << "\n";
   const RunRecord* last_run = history && *history ? &**history : nullptr;
@@ -270,11 +258,11 @@ int run_status(const ReconcileArgs& args, std::ostream& out, std::ostream& err) 
         << "\n";
   nlohmann::json all = nlohmann::json::array();
   bool first = true;
-  for (const auto& e : prepared->plan.host_errors) err << "error: " << e << "\n";
-  for (const auto& cluster : prepared->desired.clusters) {
-    const auto& observed = prepared->observed.clusters.at(cluster.name);
+  for (const auto& e : prepared.plan.host_errors) err << "error: " << e << "\n";
+  for (const auto& cluster : prepared.desired.clusters) {
+    const auto& observed = prepared.observed.clusters.at(cluster.name);
     const ClusterPlan* cp = nullptr;
-    for (const auto& p : prepared->plan.clusters)
+    for (const auto& p : prepared.plan.clusters)
       if (p.name == cluster.name) cp = &p;
     auto record = cluster_record(cluster, observed, cp, nullptr, Revision{}, last_run);
     if (args.output == "json") {
@@ -294,7 +282,7 @@ int run_status(const ReconcileArgs& args, std::ostream& out, std::ostream& err) 
     print_conditions(record, out);
   }
   if (args.output == "json") out << nlohmann::json{{"clusters", all}}.dump(2) << "\n";
-  return prepared->plan.has_errors() ? 1 : 0;
+  return prepared.plan.has_errors() ? 1 : 0;
 }
 
 void register_reconcile_commands(CLI::App& app, std::ostream& out, std::ostream& err, int& exit_code) {
