@@ -13,6 +13,7 @@
 #include "providers/http/http_server.hpp"
 #include "reconciler/apply_run.hpp"
 #include "reconciler/metrics.hpp"
+#include "reconciler/passes/fetch_pass.hpp"
 #include "reconciler/serve_http.hpp"
 #include "reconciler/webhook_triggers.hpp"
 #include "reconciler/yaml_json.hpp"
@@ -127,19 +128,8 @@ std::string read_secret(ConfigReader& r, const std::string& field, const std::st
   return secret;
 }
 
-}  // namespace
-
-Result<ServeConfig> load_serve_config(const std::filesystem::path& file) {
-  auto text = read_whole_file(file);
-  if (!text) return fail(file.string() + ": " + text.error().message);
-  auto root = yaml_to_json(*text);
-  if (!root) return fail(file.string() + ": " + root.error().message);
-  if (!root->is_object()) return fail(file.string() + ": must be a mapping of settings");
-  ConfigReader r(file.string(), *root);
-  r.only(*root, "", {"source", "stateDir", "ssh", "interval", "resync", "jitter", "waitTimeout", "lockTimeout",
-                     "workers", "listen", "metricsListen", "maxConnectionsPerAddress", "maxBodyBytes", "webhooks",
-                     "logFormat", "ownership", "stuckAfter"});
-  ServeConfig c;
+// source: the git URL (or directory), extra directories, ref, path, commit verification.
+void read_source(ConfigReader& r, ServeConfig& c) {
   if (const json* s = r.at("source")) {
     r.only(*s, "source", {"url", "ref", "path", "extra", "verifyCommits", "credentialsFile", "fetchTimeout"});
     std::string url = r.string("source.url");
@@ -166,6 +156,10 @@ Result<ServeConfig> load_serve_config(const std::filesystem::path& file) {
   } else {
     r.error("source", "is required");
   }
+}
+
+// stateDir and ssh (the source's git over ssh uses the same key and known_hosts).
+void read_state_and_ssh(ConfigReader& r, ServeConfig& c) {
   c.source.state_dir = r.string("stateDir", default_state_dir().string());
   if (const json* s = r.at("ssh")) r.only(*s, "ssh", {"identity", "knownHosts", "acceptNewHostKeys"});
   c.ssh.identity_file = r.string("ssh.identity");
@@ -174,6 +168,10 @@ Result<ServeConfig> load_serve_config(const std::filesystem::path& file) {
   c.source.ssh_identity = c.ssh.identity_file;
   c.source.known_hosts = c.ssh.known_hosts_file;
   c.source.new_host_keys = c.ssh.new_host_keys;
+}
+
+// Timings, limits, listeners and the log format.
+void read_limits(ConfigReader& r, ServeConfig& c) {
   c.interval = r.duration("interval", 60s, 1s);
   c.resync = r.duration("resync", 10min, 1s);
   c.wait_timeout = std::chrono::duration_cast<std::chrono::seconds>(r.duration("waitTimeout", 180s, 1s));
@@ -205,75 +203,111 @@ Result<ServeConfig> load_serve_config(const std::filesystem::path& file) {
   std::string format = r.string("logFormat", "text");
   if (format == "json") c.log_format = LogFormat::json;
   else if (format != "text") r.error("logFormat", "must be text or json");
-  if (const json* hooks = r.at("webhooks")) {
-    if (!hooks->is_array()) r.error("webhooks", "must be a list");
-    else
-      for (std::size_t i = 0; i < hooks->size(); ++i) {
-        const auto& h = (*hooks)[i];
-        std::string where = "webhooks[" + std::to_string(i) + "]";
-        if (!h.is_object()) {
-          r.error(where, "must be a mapping with name, kind, path and secretFile");
-          continue;
-        }
-        r.only(h, where, {"name", "kind", "path", "secretFile", "minInterval"});
-        WebhookReceiver w;
-        auto field = [&](const char* key) {
-          auto it = h.find(key);
-          if (it == h.end()) return std::string();
-          if (!it->is_string()) r.error(where + "." + key, "must be a string");
-          return it->is_string() ? it->get<std::string>() : std::string();
-        };
-        w.name = field("name");
-        std::string kind = field("kind");
-        w.path = field("path");
-        std::string secret_file = field("secretFile");
-        if (auto interval = field("minInterval"); !interval.empty()) {
-          auto d = parse_duration(interval);
-          if (!d) r.error(where + ".minInterval", "must be a duration such as 5s or 1m (got \"" + interval + "\")");
-          else if (*d < 1s) r.error(where + ".minInterval", "must be at least 1000ms");
-          else w.min_interval = *d;
-        }
-        if (kind == "github" || kind == "gitea") w.kind = WebhookKind::github;
-        else if (kind == "gitlab") w.kind = WebhookKind::gitlab;
-        else if (kind == "generic") w.kind = WebhookKind::generic;
-        else r.error(where + ".kind", "must be github, gitea, gitlab or generic (got \"" + kind + "\")");
-        if (w.name.empty()) w.name = kind;
-        if (w.path.empty() || w.path.front() != '/') r.error(where + ".path", "must be an absolute path such as /hooks/github");
-        for (const auto& other : c.webhooks)
-          if (other.path == w.path) r.error(where + ".path", w.path + " is already used by webhook " + other.name);
-        if (secret_file.empty()) r.error(where + ".secretFile", "is required: the secret is read from a file");
-        else w.secret = read_secret(r, where + ".secretFile", secret_file);
-        c.webhooks.push_back(std::move(w));
-      }
+}
+
+// One entry of webhooks; others are the entries before it (each path serves one receiver).
+WebhookReceiver read_webhook(ConfigReader& r, const json& h, const std::string& where,
+                             const std::vector<WebhookReceiver>& others) {
+  r.only(h, where, {"name", "kind", "path", "secretFile", "minInterval"});
+  WebhookReceiver w;
+  auto field = [&](const char* key) {
+    auto it = h.find(key);
+    if (it == h.end()) return std::string();
+    if (!it->is_string()) r.error(where + "." + key, "must be a string");
+    return it->is_string() ? it->get<std::string>() : std::string();
+  };
+  w.name = field("name");
+  std::string kind = field("kind");
+  w.path = field("path");
+  std::string secret_file = field("secretFile");
+  if (auto interval = field("minInterval"); !interval.empty()) {
+    auto d = parse_duration(interval);
+    if (!d) r.error(where + ".minInterval", "must be a duration such as 5s or 1m (got \"" + interval + "\")");
+    else if (*d < 1s) r.error(where + ".minInterval", "must be at least 1000ms");
+    else w.min_interval = *d;
   }
-  if (const json* o = r.at("ownership"); o && !o->is_null()) {
-    r.only(*o, "ownership", {"etcd", "instance", "leaseTtl"});
-    OwnershipConfig own;
-    const json* endpoints = r.at("ownership.etcd");
-    if (!endpoints || !endpoints->is_array() || endpoints->empty()) {
-      r.error("ownership.etcd", "must be a non-empty list of etcd endpoints (host:port)");
-    } else {
-      for (std::size_t i = 0; i < endpoints->size(); ++i) {
-        const auto& e = (*endpoints)[i];
-        std::string where = "ownership.etcd[" + std::to_string(i) + "]";
-        if (!e.is_string()) {
-          r.error(where, "must be a string host:port");
-          continue;
-        }
-        auto endpoint = e.get<std::string>();
-        if (!providers::make_etcd_client({{endpoint}, 1s})) r.error(where, "\"" + endpoint + "\" is not host:port");
-        own.etcd.push_back(endpoint);
-      }
+  if (kind == "github" || kind == "gitea") w.kind = WebhookKind::github;
+  else if (kind == "gitlab") w.kind = WebhookKind::gitlab;
+  else if (kind == "generic") w.kind = WebhookKind::generic;
+  else r.error(where + ".kind", "must be github, gitea, gitlab or generic (got \"" + kind + "\")");
+  if (w.name.empty()) w.name = kind;
+  if (w.path.empty() || w.path.front() != '/') r.error(where + ".path", "must be an absolute path such as /hooks/github");
+  for (const auto& other : others)
+    if (other.path == w.path) r.error(where + ".path", w.path + " is already used by webhook " + other.name);
+  if (secret_file.empty()) r.error(where + ".secretFile", "is required: the secret is read from a file");
+  else w.secret = read_secret(r, where + ".secretFile", secret_file);
+  return w;
+}
+
+// webhooks: a list of receivers, each with a secret read from its own file.
+void read_webhooks(ConfigReader& r, ServeConfig& c) {
+  const json* hooks = r.at("webhooks");
+  if (!hooks) return;
+  if (!hooks->is_array()) {
+    r.error("webhooks", "must be a list");
+    return;
+  }
+  for (std::size_t i = 0; i < hooks->size(); ++i) {
+    const auto& h = (*hooks)[i];
+    std::string where = "webhooks[" + std::to_string(i) + "]";
+    if (!h.is_object()) {
+      r.error(where, "must be a mapping with name, kind, path and secretFile");
+      continue;
     }
-    char host[256] = {};
-    ::gethostname(host, sizeof host - 1);
-    own.instance = r.string("ownership.instance", std::string(host) + "-" + std::to_string(::getpid()));
-    if (own.instance.empty() || own.instance.size() > 200) r.error("ownership.instance", "must be 1 to 200 characters");
-    auto ttl = r.duration("ownership.leaseTtl", 10s, 2s);
-    if (ttl % 1000ms != 0ms) r.error("ownership.leaseTtl", "must be whole seconds (etcd leases count in seconds)");
-    own.lease_ttl = std::chrono::duration_cast<std::chrono::seconds>(ttl);
-    c.ownership = std::move(own);
+    c.webhooks.push_back(read_webhook(r, h, where, c.webhooks));
   }
+}
+
+// ownership: several instances sharing clusters through etcd leases.
+void read_ownership(ConfigReader& r, ServeConfig& c) {
+  const json* o = r.at("ownership");
+  if (!o || o->is_null()) return;
+  r.only(*o, "ownership", {"etcd", "instance", "leaseTtl"});
+  OwnershipConfig own;
+  const json* endpoints = r.at("ownership.etcd");
+  if (!endpoints || !endpoints->is_array() || endpoints->empty()) {
+    r.error("ownership.etcd", "must be a non-empty list of etcd endpoints (host:port)");
+  } else {
+    for (std::size_t i = 0; i < endpoints->size(); ++i) {
+      const auto& e = (*endpoints)[i];
+      std::string where = "ownership.etcd[" + std::to_string(i) + "]";
+      if (!e.is_string()) {
+        r.error(where, "must be a string host:port");
+        continue;
+      }
+      auto endpoint = e.get<std::string>();
+      if (!providers::make_etcd_client({{endpoint}, 1s})) r.error(where, "\"" + endpoint + "\" is not host:port");
+      own.etcd.push_back(endpoint);
+    }
+  }
+  char host[256] = {};
+  ::gethostname(host, sizeof host - 1);
+  own.instance = r.string("ownership.instance", std::string(host) + "-" + std::to_string(::getpid()));
+  if (own.instance.empty() || own.instance.size() > 200) r.error("ownership.instance", "must be 1 to 200 characters");
+  auto ttl = r.duration("ownership.leaseTtl", 10s, 2s);
+  if (ttl % 1000ms != 0ms) r.error("ownership.leaseTtl", "must be whole seconds (etcd leases count in seconds)");
+  own.lease_ttl = std::chrono::duration_cast<std::chrono::seconds>(ttl);
+  c.ownership = std::move(own);
+}
+
+}  // namespace
+
+Result<ServeConfig> load_serve_config(const std::filesystem::path& file) {
+  auto text = read_whole_file(file);
+  if (!text) return fail(file.string() + ": " + text.error().message);
+  auto root = yaml_to_json(*text);
+  if (!root) return fail(file.string() + ": " + root.error().message);
+  if (!root->is_object()) return fail(file.string() + ": must be a mapping of settings");
+  ConfigReader r(file.string(), *root);
+  r.only(*root, "", {"source", "stateDir", "ssh", "interval", "resync", "jitter", "waitTimeout", "lockTimeout",
+                     "workers", "listen", "metricsListen", "maxConnectionsPerAddress", "maxBodyBytes", "webhooks",
+                     "logFormat", "ownership", "stuckAfter"});
+  ServeConfig c;
+  read_source(r, c);
+  read_state_and_ssh(r, c);
+  read_limits(r, c);
+  read_webhooks(r, c);
+  read_ownership(r, c);
   if (!r.errors.empty()) return fail(join(r.errors, "\n"));
   return c;
 }
@@ -393,8 +427,31 @@ class Daemon {
     return std::chrono::milliseconds(static_cast<long long>(static_cast<double>(base.count()) * (1.0 + d(rng_))));
   }
 
+  // One run of the daemon: fetch → (unless nothing changed and no resync is due) the apply run
+  // (apply_run.hpp: lock → load → compile → observe → plan → apply → verify → record) → events
+  // and metrics of its outcome.
   void reconcile(const std::string& trigger) {
     auto started = std::chrono::steady_clock::now();
+    ApplyRunOptions options = run_options(trigger);
+    auto source = fetch(trigger, options);
+    if (!source) return;
+    const auto& rev = source->revision;
+    std::string why = reason_to_run(trigger, rev, started);
+    if (why.empty()) return;
+    options.trigger = why;
+    options.revision = rev;
+    load_from(*source, options.run);
+    log_.event("reconcile", {{"trigger", why}, {"revision", rev.sha.empty() ? rev.source : rev.short_sha},
+                             {"subject", rev.subject}});
+    auto record = apply_logged(options);
+    last_sha_ = rev.sha;
+    last_run_ = started;
+    log_outcome(record, why);
+    update_metrics(record);
+  }
+
+  // The apply run's options for a run of this daemon (ownership's hooks included).
+  ApplyRunOptions run_options(const std::string& trigger) {
     ApplyRunOptions options;
     options.command = "serve";
     options.trigger = trigger;
@@ -424,20 +481,21 @@ class Daemon {
     }
     options.lock_wait = config_.lock_timeout;
     options.revision.source = describe_locations(config_.source.locations);
+    return options;
+  }
 
-    SourceOptions source_options = config_.source;
-    std::vector<std::string> warnings;
-    source_options.cancel = &stop_;
-    source_options.warnings = &warnings;
-    auto source = resolve_source(source_options);
-    for (const auto& w : warnings) log_.event("warning", {{"message", w}});
-    if (!source && stop_) return;  // the fetch was killed by SIGTERM: no failure to record
+  // The fetch pass, logged; a failure is counted and recorded (once while it repeats). Nullopt:
+  // no run (failed, or killed by SIGTERM: no failure to record then).
+  std::optional<ResolvedSource> fetch(const std::string& trigger, const ApplyRunOptions& options) {
+    auto source = fetch_source(config_.source, &stop_,
+                               [&](const std::string& w) { log_.event("warning", {{"message", w}}); });
+    if (!source && stop_) return std::nullopt;
     if (!source) {
       metrics_.count_fetch_failure();
       log_.event("source-failed", {{"trigger", trigger}, {"error", source.error().message}});
       if (source.error().message != last_source_error_) record_failure(options, source.error().message);
       last_source_error_ = source.error().message;
-      return;
+      return std::nullopt;
     }
     last_source_error_.clear();
     const auto& rev = source->revision;
@@ -446,6 +504,13 @@ class Daemon {
       log_.event("fetch-failed", {{"error", rev.fetch_error}, {"using", rev.short_sha}});
     }
     if (rev.rewound) log_.event("rewound", {{"revision", rev.short_sha}, {"message", "not a descendant of the previous revision (force-push); applying it"}});
+    return std::move(*source);
+  }
+
+  // Why this poll or webhook runs: "poll" (a new revision), "resync", "ownership" or the
+  // webhook's trigger; empty when a poll found nothing to do.
+  std::string reason_to_run(const std::string& trigger, const Revision& rev,
+                            std::chrono::steady_clock::time_point started) {
     bool changed = rev.sha != last_sha_ || rev.sha.empty();
     bool resync_due = !last_run_ || started - *last_run_ >= config_.resync;
     // Ownership: an unchanged revision still runs when this instance's clusters changed (one
@@ -455,15 +520,12 @@ class Daemon {
       auto mine = ownership_->acquire(last_clusters_);
       ownership_changed = mine && *mine != last_owned_;
     }
-    if (trigger == "poll" && !changed && !resync_due && !ownership_changed) return;
-    std::string why = trigger == "poll" ? (changed ? "poll" : ownership_changed ? "ownership" : "resync") : trigger;
-    options.trigger = why;
-    options.revision = rev;
-    options.run.sources = source->paths;
-    options.run.path_aliases = source->aliases;
+    if (trigger == "poll" && !changed && !resync_due && !ownership_changed) return "";
+    return trigger == "poll" ? (changed ? "poll" : ownership_changed ? "ownership" : "resync") : trigger;
+  }
 
-    log_.event("reconcile", {{"trigger", why}, {"revision", rev.sha.empty() ? rev.source : rev.short_sha},
-                             {"subject", rev.subject}});
+  // The apply run, its progress and diagnostics as events.
+  RunRecord apply_logged(const ApplyRunOptions& options) {
     std::ostringstream out, err;
     EventLogStream progress_out(log_);
     Progress progress(progress_out, log_.format() == LogFormat::json ? Progress::Style::json : Progress::Style::log);
@@ -479,9 +541,12 @@ class Daemon {
       throw;
     }
     log_diagnostics();
-    last_sha_ = rev.sha;
-    last_run_ = started;
-    const auto& record = result.record;
+    return std::move(result.record);
+  }
+
+  // The run's errors, each cluster's readiness and the run's result as events.
+  void log_outcome(const RunRecord& record, const std::string& why) {
+    const auto& rev = record.revision;
     for (const auto& e : record.errors) log_.event("error", {{"message", e}});
     for (const auto& c : record.clusters) {
       const auto* ready = c.condition("Ready");
@@ -496,7 +561,6 @@ class Daemon {
                               {"result", record.result},
                               {"changes", std::to_string(record.changes_applied) + "/" + std::to_string(record.changes_planned)},
                               {"duration", std::to_string(record.duration_s) + "s"}});
-    update_metrics(record);
   }
 
   void update_metrics(const RunRecord& record) {
