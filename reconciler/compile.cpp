@@ -485,6 +485,59 @@ class Compiler {
     return section;
   }
 
+  // One member of a built cluster: slot on host, with its Patroni configuration.
+  static DesiredMember member(const DesiredCluster& out, const MemberSlot& slot, const manifests::Host& host,
+                              const json& etcd3, json& bootstrap_dcs) {
+    std::string major = std::to_string(out.postgres_major);
+    std::string data_dir = "/var/lib/postgresql/" + major + "/" + out.name;
+    DesiredMember m;
+    m.name = out.name + "-" + std::to_string(slot.index);
+    m.slot = slot.index;
+    m.host = host.metadata.name;
+    m.address = host.address;
+    m.group = slot.group;
+    m.role = slot.role;
+    m.tags = tags_for(slot.role);
+    m.config_path = "/etc/patroni/" + major + "-" + out.name + ".yml";
+    m.service = "patroni@" + major + "-" + out.name;
+    m.patroni_config = {
+        {"scope", out.name},
+        {"namespace", k_patroni_namespace},
+        {"name", m.name},
+        {"restapi",
+         {{"listen", host_port(host.address, k_restapi_port)},
+          {"connect_address", host_port(host.address, k_restapi_port)},
+          {"authentication", {{"username", k_restapi_user}, {"password", secret_reference(SecretKind::restapi)}}}}},
+        {"etcd3", etcd3},
+        // bootstrap.pg_hba repeats the DCS lines: Patroni 3.0.2's --validate-config requires it,
+        // and Patroni uses the DCS pg_hba anyway once it exists.
+        {"bootstrap",
+         {{"dcs", bootstrap_dcs},
+          {"initdb", json::array({{{"encoding", "UTF8"}}, "data-checksums"})},
+          {"pg_hba", bootstrap_dcs["postgresql"]["pg_hba"]}}},
+        {"postgresql",
+         {{"listen", host.address + ",127.0.0.1:" + std::to_string(k_postgres_port)},
+          {"connect_address", host_port(host.address, k_postgres_port)},
+          {"data_dir", data_dir},
+          {"bin_dir", out.bin_dir},
+          {"pgpass", "/var/lib/postgresql/" + major + "/" + out.name + ".pgpass"},
+          {"use_unix_socket", true},
+          {"authentication",
+           {{"superuser", {{"username", k_superuser}, {"password", secret_reference(SecretKind::superuser)}}},
+            {"replication",
+             {{"username", k_replication_user}, {"password", secret_reference(SecretKind::replication)}}},
+            {"rewind", {{"username", k_rewind_user}, {"password", secret_reference(SecretKind::rewind)}}}}},
+          {"parameters", {{"unix_socket_directories", k_socket_dir}}}}},
+        // Real booleans: Patroni 3.0.2 reads the string "false" as true (§3).
+        {"tags",
+         {{"nofailover", m.tags.nofailover},
+          {"noloadbalance", m.tags.noloadbalance},
+          {"clonefrom", false},
+          {"nosync", false}}},
+    };
+    return m;
+  }
+
   DesiredCluster build(const ClusterInputs& in, json dynamic) {
     const auto& cluster = *in.cluster;
     DesiredCluster out;
@@ -525,59 +578,10 @@ class Compiler {
     // bootstrap included (§5.4); apply enables strict once a replica streams.
     json bootstrap_dcs = out.dynamic_config;
     bootstrap_dcs["synchronous_mode_strict"] = false;
-    std::string data_dir = "/var/lib/postgresql/" + major + "/" + out.name;
 
     auto slots = member_slots(cluster);
-    for (std::size_t i = 0; i < slots.size() && i < in.hosts.size(); ++i) {
-      const auto& slot = slots[i];
-      const auto& host = *in.hosts[i];
-      DesiredMember m;
-      m.name = out.name + "-" + std::to_string(slot.index);
-      m.slot = slot.index;
-      m.host = host.metadata.name;
-      m.address = host.address;
-      m.group = slot.group;
-      m.role = slot.role;
-      m.tags = tags_for(slot.role);
-      m.config_path = "/etc/patroni/" + major + "-" + out.name + ".yml";
-      m.service = "patroni@" + major + "-" + out.name;
-      m.patroni_config = {
-          {"scope", out.name},
-          {"namespace", k_patroni_namespace},
-          {"name", m.name},
-          {"restapi",
-           {{"listen", host_port(host.address, k_restapi_port)},
-            {"connect_address", host_port(host.address, k_restapi_port)},
-            {"authentication", {{"username", k_restapi_user}, {"password", secret_reference(SecretKind::restapi)}}}}},
-          {"etcd3", etcd3},
-          // bootstrap.pg_hba repeats the DCS lines: Patroni 3.0.2's --validate-config requires it,
-          // and Patroni uses the DCS pg_hba anyway once it exists.
-          {"bootstrap",
-           {{"dcs", bootstrap_dcs},
-            {"initdb", json::array({{{"encoding", "UTF8"}}, "data-checksums"})},
-            {"pg_hba", bootstrap_dcs["postgresql"]["pg_hba"]}}},
-          {"postgresql",
-           {{"listen", host.address + ",127.0.0.1:" + std::to_string(k_postgres_port)},
-            {"connect_address", host_port(host.address, k_postgres_port)},
-            {"data_dir", data_dir},
-            {"bin_dir", out.bin_dir},
-            {"pgpass", "/var/lib/postgresql/" + major + "/" + out.name + ".pgpass"},
-            {"use_unix_socket", true},
-            {"authentication",
-             {{"superuser", {{"username", k_superuser}, {"password", secret_reference(SecretKind::superuser)}}},
-              {"replication",
-               {{"username", k_replication_user}, {"password", secret_reference(SecretKind::replication)}}},
-              {"rewind", {{"username", k_rewind_user}, {"password", secret_reference(SecretKind::rewind)}}}}},
-            {"parameters", {{"unix_socket_directories", k_socket_dir}}}}},
-          // Real booleans: Patroni 3.0.2 reads the string "false" as true (§3).
-          {"tags",
-           {{"nofailover", m.tags.nofailover},
-            {"noloadbalance", m.tags.noloadbalance},
-            {"clonefrom", false},
-            {"nosync", false}}},
-      };
-      out.members.push_back(std::move(m));
-    }
+    for (std::size_t i = 0; i < slots.size() && i < in.hosts.size(); ++i)
+      out.members.push_back(member(out, slots[i], *in.hosts[i], etcd3, bootstrap_dcs));
     const manifests::SGPoolingConfig* pooling = nullptr;
     if (!cluster.sg_pooling_config.empty())
       pooling = find_named(manifests_.pooling_configs, cluster.sg_pooling_config, cluster.metadata.namespace_);
