@@ -1,0 +1,190 @@
+// apply_run without a lab: bare hosts that answer the probe (run_fakes.hpp), steps recorded by a
+// fake runner instead of run on hosts, the history in a temp state dir.
+#include <catch2/catch.hpp>
+
+#include <sstream>
+
+#include "reconciler/apply_run.hpp"
+#include "reconciler/history.hpp"
+#include "reconciler/secrets.hpp"
+#include "tests/unit/run_fakes.hpp"
+
+using namespace pgc;
+using namespace pgc::reconciler;
+using namespace std::chrono_literals;
+
+namespace {
+
+struct Run {
+  testing::RunManifests manifests;
+  test::TempDir state{"pgc-state"};
+  testing::BareWorld world;
+  testing::StepLog steps;
+  ApplyRunOptions options;
+  std::ostringstream out, err, progress_out;
+
+  Run() {
+    options.run.sources = {manifests.path()};
+    options.run.state_dir = state.path();
+    options.apply.wait_timeout = 0s;  // the fake Patroni never answers: verify once, do not wait
+    options.apply.workers = 2;
+    options.apply.runner = testing::recording_runner(steps);
+    options.lock_wait = 5s;
+  }
+  ApplyRunResult operator()() {
+    Progress progress(progress_out, Progress::Style::quiet);
+    return apply_run(options, world, progress, out, err);
+  }
+  RunRecord last_recorded() {
+    auto last = History(state.path()).last();
+    REQUIRE(last);
+    REQUIRE(*last);
+    return **last;
+  }
+  bool ran_on_host(const std::string& host) { return steps.hosts.contains(host); }
+};
+
+bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
+}  // namespace
+
+TEST_CASE("apply_run: a pass that acted but did not converge is observed, planned and applied again, up to max_passes") {
+  Run run;
+  run.manifests.cluster("c", 1);
+  run.options.max_passes = 3;
+  auto result = run();
+  INFO(run.out.str() << run.err.str());
+  CHECK(result.exit_code == 1);
+  CHECK(run.steps.plans == 3);       // three apply passes
+  CHECK(run.world.probes == 2 * 3);  // each after a fresh probe of both hosts
+  CHECK(run.world.connects == 2);    // over the run's sessions, opened once
+  CHECK(contains(run.out.str(), "pass 1 did not converge (cluster c: "));
+  CHECK(contains(run.out.str(), "observing again, pass 3 of 3"));
+  CHECK_FALSE(contains(run.out.str(), "pass 4"));
+  CHECK(contains(run.out.str(), "cluster c: NOT converged"));
+  CHECK(run.last_recorded().result == "failure");
+  CHECK(run.last_recorded().changes_applied == run.steps.subjects.size());
+
+  Run once;
+  once.manifests.cluster("c", 1);
+  once.options.max_passes = 1;
+  CHECK(once().exit_code == 1);
+  CHECK(once.steps.plans == 1);
+  CHECK_FALSE(contains(once.out.str(), "observing again"));
+}
+
+TEST_CASE("apply_run: no further pass when the plan explained the failure (a member's host did not answer)") {
+  Run run;
+  run.manifests.cluster("c", 1);
+  run.world.unreachable = {"h2"};
+  auto result = run();
+  INFO(run.out.str() << run.err.str());
+  CHECK(result.exit_code == 1);
+  CHECK(run.steps.plans == 1);
+  CHECK(run.world.probes == 1);
+  CHECK_FALSE(contains(run.out.str(), "observing again"));
+}
+
+TEST_CASE("apply_run: a suspended cluster is planned and recorded, but none of its steps reaches the runner") {
+  Run run;
+  run.manifests.cluster("c", 1, /*suspended=*/true);
+  run.manifests.cluster("d", 3);
+  run.options.max_passes = 1;
+  auto result = run();
+  INFO(run.out.str() << run.err.str());
+  CHECK(result.exit_code == 1);  // d does not converge: nothing runs on the fake hosts
+  CHECK(contains(run.out.str(), "cluster c: suspended (pgconverge.io/suspend), "));
+  CHECK_FALSE(run.steps.clusters.contains("c"));
+  CHECK(run.steps.clusters.contains("d"));
+  CHECK_FALSE(run.ran_on_host("h1"));
+  CHECK_FALSE(run.ran_on_host("h2"));
+  CHECK(run.ran_on_host("h3"));
+  auto record = run.last_recorded();
+  REQUIRE(record.cluster("default", "c"));
+  CHECK(record.cluster("default", "c")->suspended);
+  CHECK(record.cluster("default", "d"));
+}
+
+TEST_CASE("apply_run: owned limits which clusters are applied and recorded") {
+  Run run;
+  run.manifests.cluster("c", 1);
+  run.manifests.cluster("d", 3);
+  run.options.max_passes = 1;
+  std::vector<std::string> asked;
+  run.options.owned = [&](const DesiredState& desired) -> Result<std::set<std::string>> {
+    for (const auto& c : desired.clusters) asked.push_back(c.name);
+    return std::set<std::string>{"d"};
+  };
+  std::vector<std::pair<std::set<std::string>, bool>> acting;
+  run.options.acting = [&](const std::set<std::string>& clusters, bool started) { acting.emplace_back(clusters, started); };
+  run();
+  INFO(run.out.str() << run.err.str());
+  CHECK(asked == std::vector<std::string>{"c", "d"});
+  CHECK(run.steps.clusters == std::set<std::string>{"", "d"});
+  CHECK_FALSE(run.ran_on_host("h1"));
+  CHECK(run.ran_on_host("h3"));
+  CHECK(contains(run.out.str(), "cluster c: owned by another instance, not applied here"));
+  auto record = run.last_recorded();
+  CHECK_FALSE(record.cluster("default", "c"));
+  CHECK(record.cluster("default", "d"));
+  REQUIRE(acting.size() == 2);
+  CHECK(acting[0] == std::pair{std::set<std::string>{"d"}, true});
+  CHECK(acting[1] == std::pair{std::set<std::string>{"d"}, false});
+  // Another instance's cluster keeps its secrets to that instance: none saved for c here.
+  CHECK_FALSE(std::filesystem::exists(SecretStore(run.state.path()).file("default", "c")));
+  CHECK(std::filesystem::exists(SecretStore(run.state.path()).file("default", "d")));
+}
+
+TEST_CASE("apply_run: an ownership error applies nothing and is recorded") {
+  Run run;
+  run.manifests.cluster("c", 1);
+  run.options.owned = [](const DesiredState&) -> Result<std::set<std::string>> {
+    return fail("ownership: etcd at 10.0.0.9:2379 did not answer");
+  };
+  auto result = run();
+  CHECK(result.exit_code == 1);
+  CHECK(run.steps.plans == 0);
+  CHECK(run.err.str() == "error: ownership: etcd at 10.0.0.9:2379 did not answer\n");
+  auto record = run.last_recorded();
+  CHECK(record.result == "failure");
+  CHECK(record.errors == std::vector<std::string>{"ownership: etcd at 10.0.0.9:2379 did not answer"});
+}
+
+TEST_CASE("apply_run: a failed step gives exit code 1 and a history record saying so") {
+  Run run;
+  run.manifests.cluster("c", 1);
+  run.options.max_passes = 1;
+  run.steps.fail_on = "c-0";
+  auto result = run();
+  INFO(run.out.str() << run.err.str());
+  CHECK(result.exit_code == 1);
+  CHECK(contains(run.out.str(), "cluster c: NOT converged\n  error: "));
+  CHECK(contains(run.out.str(), "the fake step failed on cue"));
+  auto record = run.last_recorded();
+  CHECK(record.result == "failure");
+  REQUIRE_FALSE(record.errors.empty());
+  CHECK(contains(record.errors.front(), "c: "));
+  CHECK(contains(record.errors.front(), "the fake step failed on cue"));
+  const auto* c = record.cluster("default", "c");
+  REQUIRE(c);
+  REQUIRE(c->condition("Ready"));
+  CHECK(c->condition("Ready")->status == "False");
+}
+
+TEST_CASE("apply_run: invalid manifests apply nothing, observe nothing, and are recorded with file:line") {
+  Run run;
+  run.manifests.cluster("c", 1);
+  run.manifests.write("c.yaml", "apiVersion: stackgres.io/v1\nkind: SGCluster\nmetadata:\n  name: c\nspec:\n"
+                                "  postgres:\n    version: '15'\n  instances: -1\n");
+  auto result = run();
+  CHECK(result.exit_code == 1);
+  CHECK(run.world.connects == 0);
+  CHECK(run.steps.plans == 0);
+  CHECK(run.out.str().empty());
+  CHECK(contains(run.err.str(), "error: invalid manifests; nothing was observed or applied\n"));
+  auto record = run.last_recorded();
+  CHECK(record.result == "failure");
+  REQUIRE(record.errors.size() >= 2);
+  CHECK(record.errors[0] == "invalid manifests; nothing was observed or applied");
+  CHECK(contains(record.errors[1], "c.yaml:8:"));
+}
