@@ -73,16 +73,31 @@ TEST_CASE("apply_run: a pass that acted but did not converge is observed, planne
   CHECK_FALSE(contains(once.out.str(), "observing again"));
 }
 
-TEST_CASE("apply_run: no further pass when the plan explained the failure (a member's host did not answer)") {
-  Run run;
-  run.manifests.cluster("c", 1);
-  run.world.unreachable = {"h2"};
-  auto result = run();
-  INFO(run.out.str() << run.err.str());
-  CHECK(result.exit_code == 1);
-  CHECK(run.steps.plans == 1);
-  CHECK(run.world.probes == 1);
-  CHECK_FALSE(contains(run.out.str(), "observing again"));
+TEST_CASE("apply_run: no further pass when the plan explained the failure") {
+  SECTION("a member's host did not answer") {
+    Run run;
+    run.manifests.cluster("c", 1);
+    run.world.unreachable = {"h2"};
+    auto result = run();
+    INFO(run.out.str() << run.err.str());
+    CHECK(result.exit_code == 1);
+    CHECK(run.steps.plans == 1);
+    CHECK(run.world.probes == 1);
+    CHECK_FALSE(contains(run.out.str(), "observing again"));
+  }
+  SECTION("the cluster's secrets file is damaged: every host answers, its hosts are prepared, it is not applied") {
+    Run run;
+    run.manifests.cluster("c", 1);
+    run.state.write("secrets/default.c.json", "not json");
+    auto result = run();
+    INFO(run.out.str() << run.err.str());
+    CHECK(result.exit_code == 1);
+    CHECK(run.steps.plans == 1);
+    CHECK(run.world.probes == 2);
+    CHECK(run.steps.clusters == std::set<std::string>{""});  // the hosts' packages, nothing of c
+    CHECK(contains(run.out.str(), "not a valid secrets file"));
+    CHECK_FALSE(contains(run.out.str(), "observing again"));
+  }
 }
 
 TEST_CASE("apply_run: a suspended cluster is planned and recorded, but none of its steps reaches the runner") {
