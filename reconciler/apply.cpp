@@ -155,8 +155,9 @@ class HostStepRunner final : public StepRunner {
 
   Result<void> dispatch(const Change& change, const Progress::Token& token) {
     if (change.payload.contains("await_streaming_except")) {
-      // Strict mode: this restart or stop relies on another replica streaming (replication
-      // semantics §5.1); one is coming back (its host answers, its service runs): wait for it.
+      // Strict mode: this restart or stop relies on another replica streaming
+      // (docs/replication-semantics.md §5.1); one is coming back (its host answers, its service
+      // runs): wait for it.
       // One that itself waits for a restart this plan does not hold (back from an outage with the
       // old settings, it may not stream at all: a standby with a lower max_connections than its
       // primary cannot) will not come by waiting: after a grace period the step fails, and the

@@ -1,5 +1,6 @@
 // compile(): validated manifests → the desired state (placement, Patroni DCS keys, each
-// member's patroni.yml, packages). Follows replication-semantics §2 (mode → DCS) and §3 (role → tags).
+// member's patroni.yml, packages). Follows docs/replication-semantics.md §2 (mode → DCS) and §3
+// (role → tags).
 #include <algorithm>
 #include <optional>
 #include <set>
@@ -282,7 +283,7 @@ class Compiler {
               "creates (/var/lib/postgresql/<major>/main)");
   }
 
-  // synchronous_mode / _strict / _node_count for the mode (replication-semantics §2).
+  // synchronous_mode / _strict / _node_count for the mode (docs/replication-semantics.md §2).
   static json replication_keys(ReplicationMode mode, int instances, int sync_instances) {
     bool strict = manifests::is_strict(mode);
     switch (mode) {

@@ -14,7 +14,7 @@
 
 namespace pgc::reconciler {
 
-// Patroni tags derived from a member's role (replication-semantics §3).
+// Patroni tags derived from a member's role (docs/replication-semantics.md §3).
 struct MemberTags {
   bool nofailover = false;
   bool noloadbalance = false;

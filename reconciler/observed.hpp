@@ -114,7 +114,7 @@ struct ObservedCluster {
   [[nodiscard]] const ObservedMember* member(const std::string& name) const;
   // Members Patroni reports as sync standbys.
   [[nodiscard]] std::vector<std::string> sync_standbys() const;
-  // Patroni 3.0.2's stuck standby names (replication-semantics §5): in non-strict sync mode the
+  // Patroni 3.0.2's stuck standby names (docs/replication-semantics.md §5.13): in non-strict sync mode the
   // leader's synchronous_standby_names names members none of which streams, while Patroni's /sync
   // key names nobody. Patroni compares the standbys it picks with /sync only, so it never clears
   // them, and commits wait until a named member returns. Those names; empty in any other state.

@@ -248,7 +248,8 @@ Impact analyse_impact(const DesiredCluster& desired, const ObservedCluster& obse
   if (!readonly_replicas.empty())
     impact.statements.push_back("never become leader (nofailover): " + and_list(readonly_replicas));
 
-  // The traps of replication-semantics §5.
+  // The traps of docs/replication-semantics.md §5: counts Patroni lowers (§5.2, §5.1), strict with
+  // no streaming replica (§5.4), readonly/none members as the only sync standbys (§5.9).
   if (sync && impact.desired_sync > replica_count)
     impact.warnings.push_back("synchronous_node_count " + std::to_string(impact.desired_sync) + " exceeds the " +
                               std::to_string(replica_count) + " replica(s) that can be sync standbys: Patroni keeps " +
@@ -341,7 +342,7 @@ void plan_cluster(const manifests::ManifestSet& manifests, const DesiredCluster&
         auto pointers = changed_pointers(*current, wanted);
         std::vector<std::string> keys;
         for (const auto& p : pointers) keys.push_back(dotted(p));
-        // bootstrap.dcs seeds /config once, at creation (replication-semantics §6): once the
+        // bootstrap.dcs seeds /config once, at creation (docs/replication-semantics.md §6): once the
         // cluster exists, a file that differs only there is left as it is (no write, no reload).
         bool exists = oc.api_reachable || any_data;
         if (exists && !keys.empty() &&
@@ -432,7 +433,7 @@ void plan_cluster(const manifests::ManifestSet& manifests, const DesiredCluster&
   const bool wants_sync = desired.dynamic_config.value("synchronous_mode", false);
   const bool wants_strict = desired.dynamic_config.value("synchronous_mode_strict", false);
   std::vector<std::string> stale = wants_sync && !wants_strict ? oc.stale_standby_names() : std::vector<std::string>{};
-  // The mode keys go together in one PATCH (replication-semantics §2), also when only one of them
+  // The mode keys go together in one PATCH (docs/replication-semantics.md §2), also when only one of them
   // differs: after a release (below) the patch must put synchronous_mode back.
   if (!stale.empty() || (!patch.empty() && (replication_changes || patch.contains("synchronous_mode") ||
                                             patch.contains("synchronous_mode_strict") ||
@@ -453,7 +454,7 @@ void plan_cluster(const manifests::ManifestSet& manifests, const DesiredCluster&
     change.payload["patch"] = patch;
     change.fields = std::move(dcs_fields);
     // Patroni 3.0.2 keeps '*' after strict is turned off with sync still on; only
-    // synchronous_mode: false releases the waiting commits (replication-semantics §5.5).
+    // synchronous_mode: false releases the waiting commits (docs/replication-semantics.md §5.5).
     const auto* leader = oc.leader();
     if (leader && oc.postgres.contains(leader->name) &&
         trim(oc.postgres.at(leader->name).synchronous_standby_names) == "*" && !wants_strict)

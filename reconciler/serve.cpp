@@ -1,8 +1,5 @@
 #include "reconciler/serve.hpp"
 
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <condition_variable>
 #include <fstream>
 #include <mutex>
@@ -18,6 +15,8 @@
 #include "reconciler/webhook_triggers.hpp"
 #include "reconciler/yaml_json.hpp"
 #include "util/atomic_file.hpp"
+#include "util/file_permissions.hpp"
+#include "util/host_identity.hpp"
 #include "util/strings.hpp"
 
 namespace pgc::reconciler {
@@ -109,12 +108,12 @@ class ConfigReader {
 
 // A secret from its own file: trimmed, never echoed; the file must not be readable by others.
 std::string read_secret(ConfigReader& r, const std::string& field, const std::string& path) {
-  struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) {
+  auto everyone = readable_by_everyone(path);
+  if (!everyone) {
     r.error(field, "cannot read " + path);
     return "";
   }
-  if (st.st_mode & S_IROTH) {
+  if (*everyone) {
     r.error(field, path + " is readable by everyone; chmod 0600 it");
     return "";
   }
@@ -280,9 +279,7 @@ void read_ownership(ConfigReader& r, ServeConfig& c) {
       own.etcd.push_back(endpoint);
     }
   }
-  char host[256] = {};
-  ::gethostname(host, sizeof host - 1);
-  own.instance = r.string("ownership.instance", std::string(host) + "-" + std::to_string(::getpid()));
+  own.instance = r.string("ownership.instance", local_host_name() + "-" + std::to_string(local_process_id()));
   if (own.instance.empty() || own.instance.size() > 200) r.error("ownership.instance", "must be 1 to 200 characters");
   auto ttl = r.duration("ownership.leaseTtl", 10s, 2s);
   if (ttl % 1000ms != 0ms) r.error("ownership.leaseTtl", "must be whole seconds (etcd leases count in seconds)");

@@ -3,6 +3,7 @@
 // Programming errors and fatal conditions are exceptions, caught once in main().
 
 #include <expected>
+#include <stdexcept>
 #include <string>
 #include <utility>
 

@@ -1,7 +1,7 @@
 // libpq, non-blocking all the way: the connection is polled (PQconnectStartParams +
 // PQconnectPoll) and each query sent with PQsendQuery and awaited with poll() on PQsocket, all
 // against a deadline. On expiry the query is cancelled with PQcancel, because a commit blocked
-// on synchronous replication ignores statement_timeout (replication-semantics §5.3).
+// on synchronous replication ignores statement_timeout (docs/replication-semantics.md §5.3).
 
 #include "providers/postgres/postgres_probe.hpp"
 

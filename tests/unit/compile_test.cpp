@@ -102,7 +102,7 @@ void each_string(const json& value, const std::function<void(const std::string& 
 
 }  // namespace
 
-TEST_CASE("compile: every mode × instance count gives exactly the DCS keys of replication-semantics §2") {
+TEST_CASE("compile: every mode × instance count gives exactly the DCS keys of docs/replication-semantics.md §2") {
   struct Row {
     ReplicationMode mode;
     int instances;

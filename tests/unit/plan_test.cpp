@@ -106,7 +106,7 @@ TEST_CASE("plan: DCS drift (patronictl edit-config) is one PATCH of the owned ke
   REQUIRE(plan.clusters[0].changes.size() == 1);
   const auto& change = plan.clusters[0].changes[0];
   CHECK(change.step == Step::patch_dcs);
-  // The mode keys travel together (replication-semantics §2); pause and others never do.
+  // The mode keys travel together (docs/replication-semantics.md §2); pause and others never do.
   CHECK(change.payload["patch"] == nlohmann::json{{"synchronous_mode", true}, {"synchronous_mode_strict", false},
                                                   {"synchronous_node_count", 2}});
   CHECK(change.reason == "drift in synchronous_node_count");
