@@ -203,4 +203,15 @@ Placements place_all(const manifests::ManifestSet& manifests, const PlacementHis
   return out;
 }
 
+bool history_moves_placement(const manifests::ManifestSet& manifests, const PlacementHistory& history) {
+  auto sticky = place_all(manifests, history);
+  auto fresh = place_all(manifests, {});
+  auto text = [](const Diagnostics& ds) {
+    std::vector<std::string> out;
+    for (const auto& d : ds) out.push_back(d.str());
+    return out;
+  };
+  return sticky.by_cluster != fresh.by_cluster || text(sticky.diagnostics) != text(fresh.diagnostics);
+}
+
 }  // namespace pgc::reconciler

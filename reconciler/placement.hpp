@@ -61,4 +61,8 @@ struct Placements {
 };
 Placements place_all(const manifests::ManifestSet& manifests, const PlacementHistory& history);
 
+// Whether history places any cluster differently from a placement from scratch (or changes what
+// placing reports). When it does not, a compile with history gives the state compiled without it.
+bool history_moves_placement(const manifests::ManifestSet& manifests, const PlacementHistory& history);
+
 }  // namespace pgc::reconciler

@@ -2,6 +2,7 @@
 #include "reconciler/passes/observe_pass.hpp"
 
 #include "reconciler/passes/compile_pass.hpp"
+#include "reconciler/placement.hpp"
 
 namespace pgc::reconciler {
 
@@ -11,7 +12,9 @@ void probe_hosts(const RunOptions& options, Prepared& p, Sessions& sessions) {
 
 Result<void> place_members(const RunOptions& options, Prepared& p, std::ostream& err) {
   auto history = placement_from(p.desired, p.observed.hosts);
-  if (history.empty()) return {};  // a first run: the placement from scratch stands
+  // A first run, or members where a placement from scratch puts them (the usual case): the
+  // state compiled before the probe stands, and compile runs once in the pass.
+  if (history.empty() || !history_moves_placement(p.loaded.manifests, history)) return {};
   return compile_desired(options, history, p, err, "cannot place the clusters; nothing was applied");
 }
 

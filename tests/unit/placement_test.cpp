@@ -216,3 +216,17 @@ TEST_CASE("placement: place_all applies each cluster's history") {
   CHECK(placements.diagnostics.empty());
   CHECK(names(placements.by_cluster.at("c")) == std::vector<std::string>{"pg-2", "pg-3"});
 }
+
+TEST_CASE("placement: history moves the placement only when it places a slot elsewhere than from scratch") {
+  manifests::ManifestSet set;
+  set.hosts = numbered_hosts(4);
+  set.clusters.push_back(cluster("c", 2));
+  // Members where a fresh placement puts them: a compile with this history changes nothing.
+  CHECK_FALSE(history_moves_placement(set, {}));
+  CHECK_FALSE(history_moves_placement(set, {{"c", {{0, "pg-1"}}}}));
+  CHECK_FALSE(history_moves_placement(set, {{"c", {{0, "pg-1"}, {1, "pg-2"}}}}));
+  // A member that sits elsewhere keeps its host.
+  CHECK(history_moves_placement(set, {{"c", {{1, "pg-3"}}}}));
+  // A scaled-down member's host (slot 2) comes last, so slot 1 goes to pg-3, not pg-2.
+  CHECK(history_moves_placement(set, {{"c", {{0, "pg-1"}, {2, "pg-2"}}}}));
+}
