@@ -142,7 +142,11 @@ class HostStepRunner final : public StepRunner {
       : manifests_(context.manifests), desired_(context.desired), secrets_(context.secrets), world_(context.world),
         sessions_(context.sessions), progress_(context.progress), options_(context.options) {}
 
-  Result<void> check(const Change& change, const Progress::Token&) override { return check_packages(change); }
+  Result<void> check(const Change& change, const Progress::Token&) override {
+    const auto* install = std::get_if<steps::InstallPackages>(&change.step);
+    if (!install) return fail("internal: " + to_string(change.step) + " has no dry run");
+    return check_packages(change, *install);
+  }
 
   Result<void> run(const Change& change, const Progress::Token& token) override { return dispatch(change, token); }
 
@@ -154,14 +158,20 @@ class HostStepRunner final : public StepRunner {
   }
 
   Result<void> dispatch(const Change& change, const Progress::Token& token) {
-    if (change.payload.contains("await_streaming_except")) {
+    auto await = std::visit(
+        [](const auto& s) -> steps::AwaitStreamingExcept {
+          if constexpr (requires { s.await_streaming_except; }) return s.await_streaming_except;
+          else return std::nullopt;
+        },
+        change.step);
+    if (await) {
       // Strict mode: this restart or stop relies on another replica streaming (replication
       // semantics §5.1); one is coming back (its host answers, its service runs): wait for it.
       // One that itself waits for a restart this plan does not hold (back from an outage with the
       // old settings, it may not stream at all: a standby with a lower max_connections than its
       // primary cannot) will not come by waiting: after a grace period the step fails, and the
       // next pass plans its restart first.
-      auto except = change.payload["await_streaming_except"].get<std::vector<std::string>>();
+      const auto& except = *await;
       const auto& c = cluster(change);
       auto is_except = [&](const std::string& name) { return std::find(except.begin(), except.end(), name) != except.end(); };
       auto stuck_since = std::chrono::steady_clock::time_point::max();
@@ -192,30 +202,31 @@ class HostStepRunner final : public StepRunner {
         return fail("no other replica streams, and the ones there wait for a restart themselves: a new plan restarts "
                     "them first");
     }
-    switch (change.step) {
-      case Step::configure_repository: return configure_repository(change);
-      case Step::install_packages: return install_packages(change);
-      case Step::stop_debian_cluster: return stop_debian_cluster(change);
-      case Step::write_config: return write_config(change);
-      case Step::reload_member: return systemctl(change.host, {"reload", member(change).service});
-      case Step::start_member: return start_member(change, token);
-      case Step::patch_dcs: return patch_dcs(change, token);
-      case Step::restart_member: return restart_member(change, token);
-      case Step::switchover: return switchover(change, token);
-      case Step::stop_member: return stop_member(change);
-      case Step::write_file: return write_file(change);
-      case Step::service: return service(change);
-      case Step::ensure_roles: return roles(change, token);
-      case Step::rotate_secrets: return rotate(change, token);
-      case Step::etcd_write_config:
-      case Step::etcd_start:
-      case Step::etcd_restart:
-      case Step::etcd_member_add:
-      case Step::etcd_member_remove:
-      case Step::etcd_stop:
-        return execute_etcd_step(change, manifests_, sessions_, progress_, token, options_);
-    }
-    return fail("unknown step");
+    auto etcd = [&](const auto&) { return execute_etcd_step(change, manifests_, sessions_, progress_, token, options_); };
+    return std::visit(
+        Overloaded{
+            [&](const steps::ConfigureRepository& s) { return configure_repository(change, s); },
+            [&](const steps::InstallPackages& s) { return install_packages(change, s); },
+            [&](const steps::StopDebianCluster& s) { return stop_debian_cluster(change, s); },
+            [&](const steps::WriteConfig&) { return write_config(change); },
+            [&](const steps::ReloadMember&) { return systemctl(change.host, {"reload", member(change).service}); },
+            [&](const steps::StartMember& s) { return start_member(change, s, token); },
+            [&](const steps::PatchDcs& s) { return patch_dcs(change, s, token); },
+            [&](const steps::RestartMember&) { return restart_member(change, token); },
+            [&](const steps::Switchover& s) { return switchover(change, s, token); },
+            [&](const steps::StopMember& s) { return stop_member(change, s); },
+            [&](const steps::WriteFile& s) { return write_file(change, s); },
+            [&](const steps::Service& s) { return service(change, s); },
+            [&](const steps::EnsureRoles&) { return roles(change, token); },
+            [&](const steps::RotateSecrets& s) { return rotate(change, s, token); },
+            [&](const steps::EtcdWriteConfig& s) { return etcd(s); },
+            [&](const steps::EtcdStart& s) { return etcd(s); },
+            [&](const steps::EtcdRestart& s) { return etcd(s); },
+            [&](const steps::EtcdMemberAdd& s) { return etcd(s); },
+            [&](const steps::EtcdMemberRemove& s) { return etcd(s); },
+            [&](const steps::EtcdStop& s) { return etcd(s); },
+        },
+        change.step);
   }
 
   const DesiredCluster& cluster(const Change& change) {
@@ -248,10 +259,10 @@ class HostStepRunner final : public StepRunner {
     return "host " + host + ": " + what + " exited with status " + std::to_string(r.exit_status) + ": " + text;
   }
 
-  Result<void> configure_repository(const Change& change) {
+  Result<void> configure_repository(const Change& change, const steps::ConfigureRepository& step) {
     auto s = session(change.host);
     if (!s) return std::unexpected(s.error());
-    if (change.payload.value("repository", "") != manifests::k_repository_pgdg)
+    if (step.repository != manifests::k_repository_pgdg)
       return fail("host " + (*s)->describe() + ": unknown package repository");
     // postgresql-common (in Debian and Ubuntu themselves) ships the PGDG key and the script that
     // writes apt.postgresql.org's sources entry for this release, then runs apt-get update.
@@ -274,7 +285,7 @@ fi
   // Before anything is installed anywhere: apt-get update where planned, then a simulated
   // install (apt resolves every package and dependency, changes nothing). A package no source
   // has fails here, in apt's own words, on every host at once.
-  Result<void> check_packages(const Change& change) {
+  Result<void> check_packages(const Change& change, const steps::InstallPackages& step) {
     auto s = session(change.host);
     if (!s) return std::unexpected(s.error());
     static const std::string script = R"SH(
@@ -284,12 +295,12 @@ update=$1; shift
 if [ "$update" = 1 ]; then apt-get -q -o DPkg::Lock::Timeout=300 update; fi
 apt-get -s -q -o DPkg::Lock::Timeout=300 install --no-install-recommends "$@" >/dev/null
 )SH";
-    return run_apt(**s, script, change);
+    return run_apt(**s, script, step);
   }
 
   // Runs an apt script with the change's package arguments; a failure in apt's own words.
-  static Result<void> run_apt(providers::RemoteHost& host, const std::string& script, const Change& change) {
-    auto args = package_args(change);
+  static Result<void> run_apt(providers::RemoteHost& host, const std::string& script, const steps::InstallPackages& step) {
+    auto args = package_args(step);
     auto r = host.run_script(script, args, k_install_timeout);
     if (!r) return std::unexpected(r.error());
     if (r->exit_status != 0)
@@ -298,7 +309,7 @@ apt-get -s -q -o DPkg::Lock::Timeout=300 install --no-install-recommends "$@" >/
     return {};
   }
 
-  Result<void> install_packages(const Change& change) {
+  Result<void> install_packages(const Change& change, const steps::InstallPackages& step) {
     auto s = session(change.host);
     if (!s) return std::unexpected(s.error());
     // Installing postgresql-NN would create and start a cluster "main" on port 5432, clashing with
@@ -312,20 +323,20 @@ install -d /etc/postgresql-common
 grep -qE '^[[:space:]]*create_main_cluster[[:space:]]*=[[:space:]]*false' "$f" 2>/dev/null || echo 'create_main_cluster = false' >> "$f"
 apt-get -y -q -o DPkg::Lock::Timeout=300 install --no-install-recommends "$@"
 )SH";
-    return run_apt(**s, script, change);
+    return run_apt(**s, script, step);
   }
 
-  static std::vector<std::string> package_args(const Change& change) {
-    std::vector<std::string> args{change.payload.value("update", false) ? "1" : "0"};
-    for (const auto& p : change.payload["packages"]) args.push_back(p.get<std::string>());
+  static std::vector<std::string> package_args(const steps::InstallPackages& step) {
+    std::vector<std::string> args{step.update ? "1" : "0"};
+    args.insert(args.end(), step.packages.begin(), step.packages.end());
     return args;
   }
 
-  Result<void> stop_debian_cluster(const Change& change) {
+  Result<void> stop_debian_cluster(const Change& change, const steps::StopDebianCluster& step) {
     auto s = session(change.host);
     if (!s) return std::unexpected(s.error());
-    std::string version = change.payload.value("version", "");
-    std::string name = change.payload.value("name", "");
+    const std::string& version = step.version;
+    const std::string& name = step.cluster;
     // Stop it (pg_ctlcluster hands over to systemctl where systemd started it), then keep it from
     // starting again; its data directory stays as it is.
     static const std::string script = R"SH(
@@ -367,21 +378,22 @@ systemctl disable "postgresql@$v-$c" >/dev/null 2>&1 || true
                             providers::FileMode{"root", "postgres", 0640});
   }
 
-  Result<void> start_member(const Change& change, const Progress::Token& token) {
+  Result<void> start_member(const Change& change, const steps::StartMember& step, const Progress::Token& token) {
     const auto& m = member(change);
-    if (change.payload.value("enable", false))
+    if (step.enable)
       if (auto r = systemctl(change.host, {"enable", m.service}); !r) return r;
     if (auto r = systemctl(change.host, {"start", m.service}); !r) return r;
-    std::string wait = change.payload.value("wait", "running");
-    if (wait == "none") return {};  // a later start waits for it (replicas joining together)
+    using steps::StartWait;
+    const StartWait wait = step.wait;
+    if (wait == StartWait::none) return {};  // a later start waits for it (replicas joining together)
     std::vector<std::string> names{m.name};
-    if (change.payload.contains("wait_members")) names = change.payload["wait_members"].get<std::vector<std::string>>();
+    if (!step.wait_members.empty()) names = step.wait_members;
     const auto& c = cluster(change);
     auto member_ready = [&](const ObservedCluster& oc, const std::string& name) {
       const auto* om = oc.member(name);
       if (!om) return false;
-      if (wait == "leader") return om->role == "leader" && om->state == "running";
-      if (wait == "streaming")
+      if (wait == StartWait::leader) return om->role == "leader" && om->state == "running";
+      if (wait == StartWait::streaming)
         return (om->role == "replica" || om->role == "sync_standby") &&
                (om->state == "running" || om->state == "streaming");
       return om->state == "running" || om->state == "streaming";
@@ -389,7 +401,7 @@ systemctl disable "postgresql@$v-$c" >/dev/null 2>&1 || true
     auto ready = [&](const ObservedCluster& oc) {
       return std::all_of(names.begin(), names.end(), [&](const std::string& n) { return member_ready(oc, n); });
     };
-    auto r = wait_for(options_.stop, c, secrets(c.name), world_, options_.wait_timeout, join(names, ", ") + " " + wait,
+    auto r = wait_for(options_.stop, c, secrets(c.name), world_, options_.wait_timeout, join(names, ", ") + " " + to_string(wait),
                       false, progress_, token, ready);
     if (!r) return std::unexpected(r.error());
     return {};
@@ -420,10 +432,10 @@ systemctl disable "postgresql@$v-$c" >/dev/null 2>&1 || true
     return result;
   }
 
-  Result<void> patch_dcs(const Change& change, const Progress::Token& token) {
+  Result<void> patch_dcs(const Change& change, const steps::PatchDcs& step, const Progress::Token& token) {
     const auto& c = cluster(change);
     const auto& sec = secrets(c.name);
-    json patch = change.payload["patch"];
+    const json& patch = step.patch;
     bool wants_strict = patch.value("synchronous_mode_strict", false);
     if (wants_strict) {
       // Enabling strict with no streaming replica blocks every write (§5.4): wait for one.
@@ -437,8 +449,8 @@ systemctl disable "postgresql@$v-$c" >/dev/null 2>&1 || true
     };
     // The standby names a release waits to see cleared: '*' (§5.5) or stale names (plan.cpp).
     std::vector<std::string> held = {"*"};
-    bool release = change.payload.value("release_first", false);
-    if (release && change.payload.contains("release_stale")) {
+    bool release = step.release_first;
+    if (release && !step.release_stale.empty()) {
       // Stale names are released only while still stale: a named standby that streams again since
       // the plan is Patroni's to handle, and turning synchronous_mode off then would be a gap.
       auto now = wait_for(options_.stop, c, sec, world_, options_.wait_timeout, "the leader's standby names", true, progress_,
@@ -513,9 +525,10 @@ systemctl disable "postgresql@$v-$c" >/dev/null 2>&1 || true
     return {};
   }
 
-  Result<void> switchover(const Change& change, const Progress::Token& token) {
+  Result<void> switchover(const Change& change, const steps::Switchover& step, const Progress::Token& token) {
     const auto& c = cluster(change);
-    std::string leader = change.payload["leader"], candidate = change.payload["candidate"];
+    const std::string& leader = step.leader;
+    std::string candidate = step.candidate;
     // In sync mode the candidate must be a sync standby (§5.8). Which replica Patroni holds as
     // sync may have changed since the plan (a restart in between moves it): take the planned one
     // if it is sync, else any declared failover-capable sync standby — one without a pending
@@ -567,16 +580,16 @@ systemctl disable "postgresql@$v-$c" >/dev/null 2>&1 || true
     return {};
   }
 
-  Result<void> stop_member(const Change& change) {
-    std::string service = change.payload.value("service", "");
+  Result<void> stop_member(const Change& change, const steps::StopMember& step) {
+    const std::string& service = step.service;
     if (auto r = systemctl(change.host, {"stop", service}); !r) return r;
     return systemctl(change.host, {"disable", service});
   }
 
   // A managed file of a member (PgBouncer's, the exporter's).
-  Result<void> write_file(const Change& change) {
+  Result<void> write_file(const Change& change, const steps::WriteFile& step) {
     const auto& m = member(change);
-    std::string path = change.payload.value("path", "");
+    const std::string& path = step.path;
     auto file = std::find_if(m.files.begin(), m.files.end(), [&](const ManagedFile& f) { return f.path == path; });
     if (file == m.files.end()) throw FatalError("internal: plan names unknown file " + path + " of " + m.name);
     auto s = session(change.host);
@@ -586,19 +599,19 @@ systemctl disable "postgresql@$v-$c" >/dev/null 2>&1 || true
 
   // start / restart / reload / enable / stop of a sidecar's unit; a start or restart is verified
   // by asking systemd whether the unit is active.
-  Result<void> service(const Change& change) {
-    std::string unit = change.payload.value("unit", "");
-    std::string action = change.payload.value("action", "");
-    if (action == "stop") {
+  Result<void> service(const Change& change, const steps::Service& step) {
+    using steps::ServiceAction;
+    const std::string& unit = step.unit;
+    const ServiceAction action = step.action;
+    if (action == ServiceAction::stop) {
       if (auto r = systemctl(change.host, {"stop", unit}); !r) return r;
       return systemctl(change.host, {"disable", unit});
     }
-    if (change.payload.value("enable", false) || action == "enable")
+    if (step.enable || action == ServiceAction::enable)
       if (auto r = systemctl(change.host, {"enable", unit}); !r) return r;
-    if (action == "enable") return {};
-    if (action == "reload") return systemctl(change.host, {"reload", unit});
-    if (action != "start" && action != "restart") throw FatalError("internal: unknown service action " + action);
-    if (auto r = systemctl(change.host, {action, unit}); !r) return r;
+    if (action == ServiceAction::enable) return {};
+    if (action == ServiceAction::reload) return systemctl(change.host, {"reload", unit});
+    if (auto r = systemctl(change.host, {to_string(action), unit}); !r) return r;
     return systemctl(change.host, {"is-active", "--quiet", unit});
   }
 
@@ -625,12 +638,9 @@ systemctl disable "postgresql@$v-$c" >/dev/null 2>&1 || true
   }
 
   // A rotation: the roles' new passwords on the leader, then saved, before any config has them.
-  Result<void> rotate(const Change& change, const Progress::Token& token) {
+  Result<void> rotate(const Change& change, const steps::RotateSecrets& step, const Progress::Token& token) {
     const auto& c = cluster(change);
-    std::set<SecretKind> kinds;
-    for (const auto& k : change.payload.value("kinds", nlohmann::json::array()))
-      if (auto kind = parse_secret_kind(k.get<std::string>())) kinds.insert(*kind);
-    auto roles = rotation_roles(c, kinds);
+    auto roles = rotation_roles(c, step.kinds);
     if (!roles.empty()) {
       auto s = leader_session(c, "a leader to set the new passwords on", token);
       if (!s) return std::unexpected(s.error());
@@ -721,7 +731,7 @@ ApplyReport apply(const Plan& plan, const manifests::ManifestSet& manifests, con
     return result;
   };
   auto execute = [&](const Change& change) {
-    std::string etcd = change.payload.value("etcd", std::string());
+    std::string etcd = etcd_name(change.step);
     std::string what = !etcd.empty() ? etcd : change.member.empty() ? change.cluster : change.member;
     auto token = progress.begin(change.host.empty() ? (etcd.empty() ? change.cluster : "etcd " + etcd) : change.host,
                                 to_string(change.step) + " " + what);
@@ -748,14 +758,14 @@ ApplyReport apply(const Plan& plan, const manifests::ManifestSet& manifests, con
       report.host_errors.insert(report.host_errors.end(), errors[i].begin(), errors[i].end());
     }
   };
-  for_hosts(hosts_of([](const Change& c) { return c.step == Step::install_packages; }),
+  auto install = [](const Change& c) { return std::get_if<steps::InstallPackages>(&c.step); };
+  for_hosts(hosts_of([&](const Change& c) { return install(c) != nullptr; }),
             [&](const std::string& host, std::vector<std::string>& errors) {
               for (const auto& change : plan.host_changes)
-                if (change.host == host && change.step == Step::install_packages &&
-                    !change.payload.value("after_repository", false))
+                if (change.host == host && install(change) && !install(change)->after_repository)
                   if (auto r = check(change); !r) errors.push_back(r.error().message);
             });
-  auto is_etcd = [](const Change& c) { return !c.payload.value("etcd", std::string()).empty(); };
+  auto is_etcd = [](const Change& c) { return !etcd_name(c.step).empty(); };
   // Hosts of clusters and etcds no failed host stops.
   PreparationScope scope = preparation_scope(desired, failed_hosts);
   const auto& needed = scope.needed_hosts;
@@ -782,7 +792,7 @@ ApplyReport apply(const Plan& plan, const manifests::ManifestSet& manifests, con
   std::set<std::string> failed_etcds = scope.blocked_etcds;
   for (const auto& change : plan.host_changes) {
     if (!is_etcd(change)) continue;
-    std::string etcd = change.payload.value("etcd", std::string());
+    std::string etcd = etcd_name(change.step);
     if (scope.blocked_etcds.contains(etcd)) {
       report.host_errors.push_back(change.subject + ": skipped, a host of etcd " + etcd + " could not be prepared");
       continue;

@@ -373,11 +373,6 @@ void plan_sidecars(const DesiredCluster& desired, const ObservedState& observed,
                    const std::vector<const DesiredMember*>& members, const ClusterSecrets& secrets,
                    ClusterPlan& plan) {
   if (desired.services.empty() && desired.roles.empty()) return;
-  auto make = [&](std::string subject, Action action, std::string before, std::string after, std::string reason,
-                  Step step, const DesiredMember* m) {
-    return make_change(std::move(subject), action, std::move(before), std::move(after), std::move(reason), step,
-                       desired.name, m ? m->name : "", m ? m->host : "");
-  };
 
   // 1. Files, and what each change asks of its service.
   struct Pending {
@@ -391,9 +386,12 @@ void plan_sidecars(const DesiredCluster& desired, const ObservedState& observed,
       auto it = oh.files.find(file.path);
       bool present = it != oh.files.end() && it->second.has_value();
       if (present && *it->second == text) continue;
-      Change c = make(member_subject(*m) + ": " + file.path, present ? Action::update : Action::create, "", "", "",
-                      Step::write_file, m);
-      c.payload["path"] = file.path;
+      Change c{.subject = member_subject(*m) + ": " + file.path,
+               .action = present ? Action::update : Action::create,
+               .step = steps::WriteFile{.path = file.path},
+               .cluster = desired.name,
+               .member = m->name,
+               .host = m->host};
       auto& p = pending[m->name];
       p.written.insert(file.service);
       if (!present) {
@@ -430,7 +428,7 @@ void plan_sidecars(const DesiredCluster& desired, const ObservedState& observed,
   if (!desired.roles.empty()) {
     std::map<std::string, bool> verified;
     std::vector<std::string> reasons;
-    json names = json::array();
+    std::vector<std::string> names;
     for (const auto& role : desired.roles) {
       std::string why;
       bool answered = false;
@@ -448,14 +446,13 @@ void plan_sidecars(const DesiredCluster& desired, const ObservedState& observed,
       reasons.push_back(role.name + ": " + why);
       names.push_back(role.name);
     }
-    if (!names.empty()) {
-      std::vector<std::string> list;
-      for (const auto& n : names) list.push_back(n.get<std::string>());
-      Change c = make("cluster " + desired.name + ": roles " + join(list, ", "), Action::update, "",
-                      "created or corrected on the leader", join(reasons, "; "), Step::ensure_roles, nullptr);
-      c.payload["roles"] = names;
-      plan.changes.push_back(c);
-    }
+    if (!names.empty())
+      plan.changes.push_back(Change{.subject = "cluster " + desired.name + ": roles " + join(names, ", "),
+                                    .action = Action::update,
+                                    .after = "created or corrected on the leader",
+                                    .reason = join(reasons, "; "),
+                                    .step = steps::EnsureRoles{.roles = names},
+                                    .cluster = desired.name});
   }
 
   // 3. Services: started (restarted when their files were just written: a package's postinst
@@ -469,35 +466,44 @@ void plan_sidecars(const DesiredCluster& desired, const ObservedState& observed,
       std::string state = a == oh.services.end() ? "unknown" : a->second;
       bool active = state == "active";
       bool enabled = e != oh.service_enabled.end() && e->second == "enabled";
-      std::string action, reason;
+      using steps::ServiceAction;
+      ServiceAction action = ServiceAction::start;
+      std::string reason;
       if (!service.wanted) {
         if (!active && !enabled) continue;
-        action = "stop";
+        action = ServiceAction::stop;
         reason = service.what + " is not declared for this cluster any more";
       } else if (!active) {
-        action = p.written.contains(service.unit) ? "restart" : "start";
+        action = p.written.contains(service.unit) ? ServiceAction::restart : ServiceAction::start;
         reason = "service " + state;
       } else if (p.restart.contains(service.unit)) {
-        action = "restart";
+        action = ServiceAction::restart;
         reason = "its configuration changed where a reload does not reach";
       } else if (p.reload.contains(service.unit)) {
-        action = "reload";
+        action = ServiceAction::reload;
         reason = "its configuration changed";
       } else if (!enabled) {
-        action = "enable";
+        action = ServiceAction::enable;
         reason = "service not enabled at boot";
       } else {
         continue;
       }
-      Action kind = action == "stop"                              ? Action::remove
-                    : action == "restart" || action == "reload" ? (active ? Action::restart : Action::create)
-                                                                  : (active ? Action::update : Action::create);
-      std::string after = action == "stop" ? "stopped and disabled" : action == "reload" ? "reloaded" : "active";
-      Change c = make(member_subject(*m) + ": " + service.unit, kind, state + (enabled ? ", enabled" : ""), after, reason,
-                      Step::service, m);
-      c.payload["unit"] = service.unit;
-      c.payload["action"] = action;
-      c.payload["enable"] = service.wanted && !enabled;
+      Action kind = action == ServiceAction::stop ? Action::remove
+                    : action == ServiceAction::restart || action == ServiceAction::reload
+                        ? (active ? Action::restart : Action::create)
+                        : (active ? Action::update : Action::create);
+      std::string after = action == ServiceAction::stop     ? "stopped and disabled"
+                          : action == ServiceAction::reload ? "reloaded"
+                                                            : "active";
+      Change c{.subject = member_subject(*m) + ": " + service.unit,
+               .action = kind,
+               .before = state + (enabled ? ", enabled" : ""),
+               .after = after,
+               .reason = reason,
+               .step = steps::Service{.unit = service.unit, .action = action, .enable = service.wanted && !enabled},
+               .cluster = desired.name,
+               .member = m->name,
+               .host = m->host};
       plan.changes.push_back(c);
     }
   }
