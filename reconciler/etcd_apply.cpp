@@ -218,19 +218,37 @@ class EtcdExecutor {
 
 }  // namespace
 
-Result<void> execute_etcd_step(const Change& change, const manifests::ManifestSet& manifests, Sessions& sessions,
-                               Progress& progress, const Progress::Token& token, const ApplyOptions& options) {
-  return std::visit(
-      [&](const auto& step) -> Result<void> {
-        if constexpr (requires { step.etcd; }) {
-          std::string client_url = "http://127.0.0.1:2379";  // unused by the steps without one
-          if constexpr (requires { step.client_url; }) client_url = step.client_url;
-          return EtcdExecutor(change.host, client_url, manifests, sessions, progress, token, options).run(step);
-        } else {
-          return fail("internal: " + to_string(change.step) + " is not an etcd step");
-        }
-      },
-      change.step);
+namespace {
+
+// The executor of one step: host is the change's; the steps without etcdctl have no client URL.
+template <typename S>
+Result<void> run_step(const StepContext& context, const S& step, const Change& change, const Progress::Token& token) {
+  std::string client_url = "http://127.0.0.1:2379";
+  if constexpr (requires { step.client_url; }) client_url = step.client_url;
+  return EtcdExecutor(change.host, client_url, context.manifests, context.sessions, context.progress, token,
+                      context.options)
+      .run(step);
+}
+
+}  // namespace
+
+Result<void> EtcdSteps::run(const steps::EtcdWriteConfig& step, const Change& change, const Progress::Token& token) {
+  return run_step(context_, step, change, token);
+}
+Result<void> EtcdSteps::run(const steps::EtcdStart& step, const Change& change, const Progress::Token& token) {
+  return run_step(context_, step, change, token);
+}
+Result<void> EtcdSteps::run(const steps::EtcdRestart& step, const Change& change, const Progress::Token& token) {
+  return run_step(context_, step, change, token);
+}
+Result<void> EtcdSteps::run(const steps::EtcdMemberAdd& step, const Change& change, const Progress::Token& token) {
+  return run_step(context_, step, change, token);
+}
+Result<void> EtcdSteps::run(const steps::EtcdMemberRemove& step, const Change& change, const Progress::Token& token) {
+  return run_step(context_, step, change, token);
+}
+Result<void> EtcdSteps::run(const steps::EtcdStop& step, const Change& change, const Progress::Token& token) {
+  return run_step(context_, step, change, token);
 }
 
 }  // namespace pgc::reconciler
