@@ -369,16 +369,18 @@ bool scram_matches(const std::string& verifier, const std::string& password) {
   return providers::crypto::constant_time_equal(scram_verifier(password, *salt, iterations), verifier);
 }
 
-void plan_sidecars(const DesiredCluster& desired, const ObservedState& observed,
-                   const std::vector<const DesiredMember*>& members, const ClusterSecrets& secrets,
-                   ClusterPlan& plan) {
-  if (desired.services.empty() && desired.roles.empty()) return;
+namespace {
 
-  // 1. Files, and what each change asks of its service.
-  struct Pending {
-    std::set<std::string> written, reload, restart;
-  };
-  std::map<std::string, Pending> pending;  // member → units
+// What the files written for a member ask of its sidecars' units.
+struct PendingUnits {
+  std::set<std::string> written, reload, restart;
+};
+
+// 1. Files, and what each change asks of its service.
+std::map<std::string, PendingUnits> plan_sidecar_files(const DesiredCluster& desired, const ObservedState& observed,
+                                                       const std::vector<const DesiredMember*>& members,
+                                                       const ClusterSecrets& secrets, ClusterPlan& plan) {
+  std::map<std::string, PendingUnits> pending;  // member → units
   for (const auto* m : members) {
     const auto& oh = observed.hosts.at(m->host);
     for (const auto& file : m->files) {
@@ -423,40 +425,48 @@ void plan_sidecars(const DesiredCluster& desired, const ObservedState& observed,
       plan.changes.push_back(c);
     }
   }
+  return pending;
+}
 
-  // 2. Roles: as the members' PostgreSQL reports them.
-  if (!desired.roles.empty()) {
-    std::map<std::string, bool> verified;
-    std::vector<std::string> reasons;
-    std::vector<std::string> names;
-    for (const auto& role : desired.roles) {
-      std::string why;
-      bool answered = false;
-      for (const auto& m : desired.members) {
-        auto h = observed.hosts.find(m.host);
-        if (h == observed.hosts.end() || !h->second.reachable) continue;
-        auto r = h->second.roles.find(role.name);
-        if (r == h->second.roles.end()) continue;
-        answered = true;
-        why = role_difference(role, r->second, secrets, verified);
-        if (!why.empty()) break;
-      }
-      if (!answered) why = "not observed (no member's PostgreSQL answered)";
-      if (why.empty()) continue;
-      reasons.push_back(role.name + ": " + why);
-      names.push_back(role.name);
+// 2. Roles: as the members' PostgreSQL reports them.
+void plan_roles(const DesiredCluster& desired, const ObservedState& observed, const ClusterSecrets& secrets,
+                ClusterPlan& plan) {
+  if (desired.roles.empty()) return;
+  std::map<std::string, bool> verified;
+  std::vector<std::string> reasons;
+  std::vector<std::string> names;
+  for (const auto& role : desired.roles) {
+    std::string why;
+    bool answered = false;
+    for (const auto& m : desired.members) {
+      auto h = observed.hosts.find(m.host);
+      if (h == observed.hosts.end() || !h->second.reachable) continue;
+      auto r = h->second.roles.find(role.name);
+      if (r == h->second.roles.end()) continue;
+      answered = true;
+      why = role_difference(role, r->second, secrets, verified);
+      if (!why.empty()) break;
     }
-    if (!names.empty())
-      plan.changes.push_back(Change{.subject = "cluster " + desired.name + ": roles " + join(names, ", "),
-                                    .action = Action::update,
-                                    .after = "created or corrected on the leader",
-                                    .reason = join(reasons, "; "),
-                                    .step = steps::EnsureRoles{.roles = names},
-                                    .cluster = desired.name});
+    if (!answered) why = "not observed (no member's PostgreSQL answered)";
+    if (why.empty()) continue;
+    reasons.push_back(role.name + ": " + why);
+    names.push_back(role.name);
   }
+  if (!names.empty())
+    plan.changes.push_back(Change{.subject = "cluster " + desired.name + ": roles " + join(names, ", "),
+                                  .action = Action::update,
+                                  .after = "created or corrected on the leader",
+                                  .reason = join(reasons, "; "),
+                                  .step = steps::EnsureRoles{.roles = names},
+                                  .cluster = desired.name});
 
-  // 3. Services: started (restarted when their files were just written: a package's postinst
-  // may have started one with Debian's config), restarted or reloaded for their files, stopped.
+}
+
+// 3. Services: started (restarted when their files were just written: a package's postinst
+// may have started one with Debian's config), restarted or reloaded for their files, stopped.
+void plan_sidecar_services(const DesiredCluster& desired, const ObservedState& observed,
+                           const std::vector<const DesiredMember*>& members,
+                           std::map<std::string, PendingUnits>& pending, ClusterPlan& plan) {
   for (const auto* m : members) {
     const auto& oh = observed.hosts.at(m->host);
     const auto& p = pending[m->name];
@@ -507,6 +517,17 @@ void plan_sidecars(const DesiredCluster& desired, const ObservedState& observed,
       plan.changes.push_back(c);
     }
   }
+}
+
+}  // namespace
+
+void plan_sidecars(const DesiredCluster& desired, const ObservedState& observed,
+                   const std::vector<const DesiredMember*>& members, const ClusterSecrets& secrets,
+                   ClusterPlan& plan) {
+  if (desired.services.empty() && desired.roles.empty()) return;
+  auto pending = plan_sidecar_files(desired, observed, members, secrets, plan);
+  plan_roles(desired, observed, secrets, plan);
+  plan_sidecar_services(desired, observed, members, pending, plan);
 }
 
 std::string roles_sql(const std::vector<ManagedRole>& roles, const ClusterSecrets& secrets) {
