@@ -1,4 +1,4 @@
-// validate(): StackGres' own rules (spec §4), references between manifests, duplicates and DCS.
+// validate(): StackGres' own rules (docs/replication-semantics.md §4), references between manifests, duplicates and DCS.
 #include <algorithm>
 #include <map>
 #include <regex>

@@ -1,6 +1,8 @@
 #pragma once
 // The apply pass: executes a plan's changes in order, waiting on observation (never on an HTTP
-// status) where the next step depends on the previous one, then verifies convergence.
+// status) where the next step depends on the previous one, then verifies convergence. The
+// executor (apply.cpp) decides order, parallelism and what a failure skips; a StepRunner
+// (step_runner.hpp) carries out each step.
 
 #include <atomic>
 #include <chrono>
@@ -17,6 +19,7 @@
 #include "reconciler/plan.hpp"
 #include "reconciler/progress.hpp"
 #include "reconciler/secrets.hpp"
+#include "reconciler/waits.hpp"
 #include "reconciler/world.hpp"
 
 namespace pgc::reconciler {
@@ -34,21 +37,6 @@ struct ApplyOptions {
   std::function<Result<void>(const std::string& cluster)> secrets_rotated;
   // Who carries out the steps (step_runner.hpp); unset: the hosts (make_host_step_runner).
   std::function<std::unique_ptr<StepRunner>(const StepContext& context)> runner;
-};
-
-// Time an apply spent waiting for Patroni to act: the pauses between observations and the
-// observations that found it not done yet (the one that finds it done is pgconverge's own work).
-struct WaitTally {
-  std::chrono::nanoseconds waited{0};
-  std::size_t observations = 0;
-  // Until then "no pending restart" proves nothing: PostgreSQL parameters were patched into the
-  // DCS and Patroni applies them (and reports a pending restart) only in its next loop.
-  std::chrono::steady_clock::time_point settle_until{};
-  WaitTally& operator+=(const WaitTally& o) {
-    waited += o.waited;
-    observations += o.observations;
-    return *this;
-  }
 };
 
 struct ClusterOutcome {
@@ -75,11 +63,5 @@ struct ApplyReport {
 ApplyReport apply(const Plan& plan, const manifests::ManifestSet& manifests, const DesiredState& desired,
                   const std::map<std::string, ClusterSecrets>& secrets, World& world, Sessions& sessions,
                   Progress& progress, const ApplyOptions& options);
-
-// Waits until the cluster converges or the timeout passes; returns the last differences.
-std::vector<std::string> wait_converged(const DesiredCluster& cluster, const ClusterSecrets& secrets, World& world,
-                                        std::chrono::seconds timeout, std::size_t workers,
-                                        Progress* progress = nullptr, ObservedCluster* last = nullptr,
-                                        const std::atomic<bool>* stop = nullptr, WaitTally* tally = nullptr);
 
 }  // namespace pgc::reconciler

@@ -529,7 +529,7 @@ class Compiler {
              {{"username", k_replication_user}, {"password", secret_reference(SecretKind::replication)}}},
             {"rewind", {{"username", k_rewind_user}, {"password", secret_reference(SecretKind::rewind)}}}}},
           {"parameters", {{"unix_socket_directories", k_socket_dir}}}}},
-        // Real booleans: Patroni 3.0.2 reads the string "false" as true (§3).
+        // Real booleans: Patroni 3.0.2 reads the string "false" as true (docs/replication-semantics.md §3).
         {"tags",
          {{"nofailover", m.tags.nofailover},
           {"noloadbalance", m.tags.noloadbalance},
@@ -576,7 +576,7 @@ class Compiler {
       out.suspended = it->second == "true";
 
     // Strict modes bootstrap non-strict: strict with no streaming replica blocks every write,
-    // bootstrap included (§5.4); apply enables strict once a replica streams.
+    // bootstrap included (docs/replication-semantics.md §5.4); apply enables strict once a replica streams.
     json bootstrap_dcs = out.dynamic_config;
     bootstrap_dcs["synchronous_mode_strict"] = false;
 

@@ -40,6 +40,13 @@ std::string hex_id(const json& id) {
   return out.str();
 }
 
+// object[key] as a string, or fallback when absent; a value of another type throws, as
+// json::value does. (json::value itself, inlined here, trips g++ 12's -Wnull-dereference.)
+std::string string_or(const json& object, const char* key, const std::string& fallback) {
+  auto it = object.find(key);
+  return it == object.end() ? fallback : it->get<std::string>();
+}
+
 std::vector<std::string> string_list(const json& value) {
   std::vector<std::string> out;
   if (!value.is_array()) return out;
@@ -48,17 +55,9 @@ std::vector<std::string> string_list(const json& value) {
   return out;
 }
 
-Change etcd_change(const DesiredEtcd& etcd, std::string subject, Action action, std::string before, std::string after,
-                   std::string reason, Step step, std::string host) {
-  Change c;
-  c.subject = "etcd " + etcd.name + ": " + std::move(subject);
-  c.action = action;
-  c.before = std::move(before);
-  c.after = std::move(after);
-  c.reason = std::move(reason);
-  c.step = step;
-  c.host = std::move(host);
-  c.payload[k_etcd_payload] = etcd.name;
+// A change of etcd: its subject names the EtcdCluster (its step does too, steps.hpp).
+Change etcd_change(const DesiredEtcd& etcd, Change c) {
+  c.subject = "etcd " + etcd.name + ": " + c.subject;
   return c;
 }
 
@@ -151,9 +150,13 @@ class EtcdPlanner {
   // Writes a member's file when it differs from text; true when a write was planned.
   bool write_if_needed(const MemberView& v, const std::string& text, const std::string& why) {
     if (v.file && *v.file == text) return false;
-    Change c = etcd_change(etcd_, "member " + v.desired->name + " (" + v.desired->host + "): " + etcd_.config_path,
-                           v.file ? Action::update : Action::create, "", "", "", Step::etcd_write_config,
-                           v.desired->host);
+    Change c{.subject = "member " + v.desired->name + " (" + v.desired->host + "): " + etcd_.config_path,
+             .action = v.file ? Action::update : Action::create,
+             .step = steps::EtcdWriteConfig{.etcd = etcd_.name,
+                                            .path = etcd_.config_path,
+                                            .content = text,
+                                            .data_dir = etcd_.data_dir},
+             .host = v.desired->host};
     if (!v.file) {
       c.after = "etcd configuration of member " + v.desired->name;
       c.reason = "absent; " + why;
@@ -171,15 +174,12 @@ class EtcdPlanner {
       else c.reason = (keys.empty() ? std::string("formatting or comments differ (drift)") : "drift in " + join(keys, ", ")) +
                       "; " + why;
     }
-    c.payload["path"] = etcd_.config_path;
-    c.payload["content"] = text;
-    c.payload["data_dir"] = etcd_.data_dir;
-    out_.changes.push_back(std::move(c));
+    out_.changes.push_back(etcd_change(etcd_, std::move(c)));
     return true;
   }
 
-  json all_hosts() const {
-    json hosts = json::array();
+  std::vector<std::string> all_hosts() const {
+    std::vector<std::string> hosts;
     for (const auto& m : etcd_.members) hosts.push_back(m.host);
     return hosts;
   }
@@ -193,23 +193,24 @@ class EtcdPlanner {
       write_if_needed(v, etcd_config_text(etcd_, *v.desired, initial), "new cluster");
     std::vector<std::string> names;
     for (const auto& m : etcd_.members) names.push_back(m.name);
-    Change start = etcd_change(etcd_, "members " + join(names, ", "), Action::create, "no cluster",
-                               std::to_string(names.size()) + " healthy member(s)",
-                               "form a new " + std::to_string(names.size()) +
-                                   "-member cluster: start every member together (each waits for quorum), then wait "
-                                   "for /health on all",
-                               Step::etcd_start, "");
-    start.payload["hosts"] = all_hosts();
-    start.payload["restart"] = true;
-    start.payload["wait_hosts"] = all_hosts();
-    start.payload["client_url"] = etcd_.local_client_url();
-    out_.changes.push_back(std::move(start));
+    out_.changes.push_back(etcd_change(
+        etcd_, Change{.subject = "members " + join(names, ", "),
+                      .action = Action::create,
+                      .before = "no cluster",
+                      .after = std::to_string(names.size()) + " healthy member(s)",
+                      .reason = "form a new " + std::to_string(names.size()) +
+                                "-member cluster: start every member together (each waits for quorum), then wait "
+                                "for /health on all",
+                      .step = steps::EtcdStart{.etcd = etcd_.name,
+                                               .hosts = all_hosts(),
+                                               .restart = true,
+                                               .wait_hosts = all_hosts(),
+                                               .client_url = etcd_.local_client_url()}}));
   }
 
   // Members have data but none answers healthy: start those whose service is down, together.
   void restart_stopped_cluster() {
-    json hosts = json::array(), wait = json::array();
-    std::vector<std::string> names, running, without_data;
+    std::vector<std::string> hosts, wait, names, running, without_data;
     for (const auto& v : views_) {
       if (!v.etcd.has_data) {
         without_data.push_back(v.desired->name);
@@ -231,15 +232,18 @@ class EtcdPlanner {
             ": without quorum no change can be verified, so nothing is planned for this etcd");
       return;
     }
-    Change start = etcd_change(etcd_, "members " + join(names, ", "), Action::update, "stopped", "active",
-                               "the cluster has no healthy member; start the stopped members together, then wait "
-                               "for /health",
-                               Step::etcd_start, "");
-    start.payload["hosts"] = hosts;
-    start.payload["restart"] = false;
-    start.payload["wait_hosts"] = wait;
-    start.payload["client_url"] = etcd_.local_client_url();
-    out_.changes.push_back(std::move(start));
+    out_.changes.push_back(etcd_change(
+        etcd_, Change{.subject = "members " + join(names, ", "),
+                      .action = Action::update,
+                      .before = "stopped",
+                      .after = "active",
+                      .reason = "the cluster has no healthy member; start the stopped members together, then wait "
+                                "for /health",
+                      .step = steps::EtcdStart{.etcd = etcd_.name,
+                                               .hosts = hosts,
+                                               .restart = false,
+                                               .wait_hosts = wait,
+                                               .client_url = etcd_.local_client_url()}}));
     if (!without_data.empty())
       error("member(s) " + join(without_data, ", ") +
             " are declared but not in the cluster yet; they are added once it is healthy (apply again)");
@@ -320,13 +324,16 @@ class EtcdPlanner {
       }
       write_if_needed(*v, text, "rewrite, then restart this member alone and wait for /health");
       if (v->active) {
-        Change restart = etcd_change(etcd_, "member " + v->desired->name + " (" + v->desired->host + "): " + etcd_.service,
-                                     Action::restart, "running the old configuration", "restarted",
-                                     "configuration changed; one member at a time, waiting for /health on all",
-                                     Step::etcd_restart, v->desired->host);
-        restart.payload["wait_hosts"] = all_current_hosts(current);
-        restart.payload["client_url"] = etcd_.local_client_url();
-        out_.changes.push_back(std::move(restart));
+        out_.changes.push_back(etcd_change(
+            etcd_, Change{.subject = "member " + v->desired->name + " (" + v->desired->host + "): " + etcd_.service,
+                          .action = Action::restart,
+                          .before = "running the old configuration",
+                          .after = "restarted",
+                          .reason = "configuration changed; one member at a time, waiting for /health on all",
+                          .step = steps::EtcdRestart{.etcd = etcd_.name,
+                                                     .wait_hosts = all_current_hosts(current),
+                                                     .client_url = etcd_.local_client_url()},
+                          .host = v->desired->host}));
       } else {
         start_one(*v, "service " + std::string(v->active ? "active" : "stopped"));
       }
@@ -371,29 +378,35 @@ class EtcdPlanner {
       }
       std::string risk = size == 1 ? "; until it is healthy the 2-member cluster has no quorum" : "";
       if (!lm) {
-        Change add = etcd_change(etcd_, "member " + v->desired->name, Action::create, std::to_string(size) + " members",
-                                 std::to_string(size + 1) + " members",
-                                 "declared in spec.hosts: `member add` through " + live.desired->name +
-                                     " before its configuration is written and it starts" + risk,
-                                 Step::etcd_member_add, live.desired->host);
-        add.payload["name"] = v->desired->name;
-        add.payload["peer_url"] = v->desired->peer_url;
-        add.payload["client_url"] = etcd_.local_client_url();
-        out_.changes.push_back(std::move(add));
+        out_.changes.push_back(etcd_change(
+            etcd_, Change{.subject = "member " + v->desired->name,
+                          .action = Action::create,
+                          .before = std::to_string(size) + " members",
+                          .after = std::to_string(size + 1) + " members",
+                          .reason = "declared in spec.hosts: `member add` through " + live.desired->name +
+                                    " before its configuration is written and it starts" + risk,
+                          .step = steps::EtcdMemberAdd{.etcd = etcd_.name,
+                                                       .member = v->desired->name,
+                                                       .peer_url = v->desired->peer_url,
+                                                       .client_url = etcd_.local_client_url()},
+                          .host = live.desired->host}));
         ++size;
       }
       initial_entries.push_back(v->desired->name + "=" + v->desired->peer_url);
       write_if_needed(*v, etcd_config_text(etcd_, *v->desired, EtcdInitial{initial_of(initial_entries), "existing"}),
                       "joins the existing cluster");
       wait_hosts.push_back(v->desired->host);
-      Change start = etcd_change(etcd_, "member " + v->desired->name + " (" + v->desired->host + "): " + etcd_.service,
-                                 Action::create, v->active ? "running another configuration" : "stopped", "active",
-                                 "start the added member, then wait for /health on every member", Step::etcd_start, "");
-      start.payload["hosts"] = json::array({v->desired->host});
-      start.payload["restart"] = true;
-      start.payload["wait_hosts"] = wait_hosts;
-      start.payload["client_url"] = etcd_.local_client_url();
-      out_.changes.push_back(std::move(start));
+      out_.changes.push_back(etcd_change(
+          etcd_, Change{.subject = "member " + v->desired->name + " (" + v->desired->host + "): " + etcd_.service,
+                        .action = Action::create,
+                        .before = v->active ? "running another configuration" : "stopped",
+                        .after = "active",
+                        .reason = "start the added member, then wait for /health on every member",
+                        .step = steps::EtcdStart{.etcd = etcd_.name,
+                                                 .hosts = {v->desired->host},
+                                                 .restart = true,
+                                                 .wait_hosts = wait_hosts,
+                                                 .client_url = etcd_.local_client_url()}}));
       ++healthy;
     }
 
@@ -416,30 +429,37 @@ class EtcdPlanner {
       const manifests::Host* host = nullptr;
       for (const auto& h : manifests_.hosts)
         if (!lm->name.empty() && h.metadata.name == lm->name) host = &h;
-      Change remove = etcd_change(etcd_, "member " + label, Action::remove, std::to_string(size) + " members",
-                                  std::to_string(size - 1) + " members",
-                                  "no longer in spec.hosts: `member remove` through " + live.desired->name +
-                                      " before its etcd stops" +
-                                      (host || lm->name.empty() ? std::string()
-                                                                : "; no Host \"" + lm->name +
-                                                                      "\" is declared, so etcd there is not stopped"),
-                                  Step::etcd_member_remove, live.desired->host);
-      remove.payload["name"] = lm->name;
-      remove.payload["id"] = lm->id;
-      remove.payload["client_url"] = etcd_.local_client_url();
-      out_.changes.push_back(std::move(remove));
+      out_.changes.push_back(etcd_change(
+          etcd_, Change{.subject = "member " + label,
+                        .action = Action::remove,
+                        .before = std::to_string(size) + " members",
+                        .after = std::to_string(size - 1) + " members",
+                        .reason = "no longer in spec.hosts: `member remove` through " + live.desired->name +
+                                  " before its etcd stops" +
+                                  (host || lm->name.empty()
+                                       ? std::string()
+                                       : "; no Host \"" + lm->name + "\" is declared, so etcd there is not stopped"),
+                        .step = steps::EtcdMemberRemove{.etcd = etcd_.name,
+                                                        .member = lm->name,
+                                                        .id = lm->id,
+                                                        .client_url = etcd_.local_client_url()},
+                        .host = live.desired->host}));
       --size;
       if (host) {
-        Change stop = etcd_change(etcd_, "member " + lm->name + " (" + host->metadata.name + "): " + etcd_.service,
-                                  Action::remove, "running", "stopped and disabled (data directory kept)",
-                                  "removed from the cluster", Step::etcd_stop, host->metadata.name);
-        out_.changes.push_back(std::move(stop));
+        out_.changes.push_back(etcd_change(
+            etcd_, Change{.subject = "member " + lm->name + " (" + host->metadata.name + "): " + etcd_.service,
+                          .action = Action::remove,
+                          .before = "running",
+                          .after = "stopped and disabled (data directory kept)",
+                          .reason = "removed from the cluster",
+                          .step = steps::EtcdStop{.etcd = etcd_.name},
+                          .host = host->metadata.name}));
       }
     }
   }
 
-  json all_current_hosts(const std::vector<const MemberView*>& current) const {
-    json out = json::array();
+  std::vector<std::string> all_current_hosts(const std::vector<const MemberView*>& current) const {
+    std::vector<std::string> out;
     for (const auto* v : current) out.push_back(v->desired->host);
     return out;
   }
@@ -453,14 +473,17 @@ class EtcdPlanner {
   }
 
   void start_one(const MemberView& v, const std::string& why) {
-    Change start = etcd_change(etcd_, "member " + v.desired->name + " (" + v.desired->host + "): " + etcd_.service,
-                               Action::update, v.active ? "active" : service_state(v.host->services), "active",
-                               why + "; start it, then wait for /health", Step::etcd_start, "");
-    start.payload["hosts"] = json::array({v.desired->host});
-    start.payload["restart"] = false;
-    start.payload["wait_hosts"] = json::array({v.desired->host});
-    start.payload["client_url"] = etcd_.local_client_url();
-    out_.changes.push_back(std::move(start));
+    out_.changes.push_back(etcd_change(
+        etcd_, Change{.subject = "member " + v.desired->name + " (" + v.desired->host + "): " + etcd_.service,
+                      .action = Action::update,
+                      .before = v.active ? "active" : service_state(v.host->services),
+                      .after = "active",
+                      .reason = why + "; start it, then wait for /health",
+                      .step = steps::EtcdStart{.etcd = etcd_.name,
+                                               .hosts = {v.desired->host},
+                                               .restart = false,
+                                               .wait_hosts = {v.desired->host},
+                                               .client_url = etcd_.local_client_url()}}));
   }
 
   const manifests::ManifestSet& manifests_;
@@ -578,7 +601,7 @@ Result<bool> parse_etcd_probe_line(const std::vector<std::string>& f, ObservedHo
   auto health = json::parse(f[3] == "-" ? std::string() : probe_base64_decode(f[3]), nullptr, false);
   if (health.is_array() && !health.empty() && health[0].is_object()) {
     etcd.healthy = health[0].value("health", false);
-    if (!etcd.healthy) etcd.health_error = health[0].value("error", std::string("unhealthy"));
+    if (!etcd.healthy) etcd.health_error = string_or(health[0], "error", "unhealthy");
   } else {
     etcd.health_error = "no answer to `etcdctl endpoint health`";
   }
@@ -591,7 +614,7 @@ Result<bool> parse_etcd_probe_line(const std::vector<std::string>& f, ObservedHo
       if (!m.is_object()) continue;
       ObservedEtcdMember om;
       if (m.contains("ID")) om.id = hex_id(m["ID"]);
-      om.name = m.value("name", std::string());
+      om.name = string_or(m, "name", "");
       if (m.contains("peerURLs")) om.peer_urls = string_list(m["peerURLs"]);
       if (m.contains("clientURLs")) om.client_urls = string_list(m["clientURLs"]);
       etcd.members.push_back(std::move(om));
@@ -606,18 +629,8 @@ EtcdPlan plan_etcd(const manifests::ManifestSet& manifests, const DesiredState& 
   return out;
 }
 
-bool is_etcd_step(Step step) {
-  switch (step) {
-    case Step::etcd_write_config:
-    case Step::etcd_start:
-    case Step::etcd_restart:
-    case Step::etcd_member_add:
-    case Step::etcd_member_remove:
-    case Step::etcd_stop:
-      return true;
-    default:
-      return false;
-  }
+bool is_etcd_step(const Step& step) {
+  return std::visit([](const auto& s) { return requires { s.etcd; }; }, step);
 }
 
 }  // namespace pgc::reconciler

@@ -55,10 +55,8 @@ struct EtcdPlan {
 };
 EtcdPlan plan_etcd(const manifests::ManifestSet& manifests, const DesiredState& desired, const ObservedState& observed);
 
-// True for the steps only etcd changes use (executed by execute_etcd_step, reconciler/etcd_apply.hpp).
-bool is_etcd_step(Step step);
-
-// The payload key every etcd change carries: the EtcdCluster's name.
-inline constexpr const char* k_etcd_payload = "etcd";
+// True for the steps only etcd changes use (steps::Etcd*, each naming its EtcdCluster; executed by
+// reconciler/etcd_apply.hpp).
+bool is_etcd_step(const Step& step);
 
 }  // namespace pgc::reconciler

@@ -18,25 +18,21 @@ constexpr auto k_command_timeout = std::chrono::seconds(60);
 constexpr auto k_etcdctl_timeout = std::chrono::seconds(15);
 constexpr auto k_poll = std::chrono::milliseconds(500);
 
+// One etcd step of one change: host is the change's (empty for a start, which names its hosts);
+// client_url is where etcdctl reaches etcd on a member host.
 class EtcdExecutor {
  public:
-  EtcdExecutor(const Change& change, const manifests::ManifestSet& manifests, Sessions& sessions, Progress& progress,
-               const Progress::Token& token, const ApplyOptions& options)
-      : change_(change), manifests_(manifests), sessions_(sessions), progress_(progress), token_(token),
-        options_(options), client_url_(change.payload.value("client_url", std::string("http://127.0.0.1:2379"))) {}
+  EtcdExecutor(const std::string& host, std::string client_url, const manifests::ManifestSet& manifests,
+               Sessions& sessions, Progress& progress, const Progress::Token& token, const ApplyOptions& options)
+      : host_(host), manifests_(manifests), sessions_(sessions), progress_(progress), token_(token),
+        options_(options), client_url_(std::move(client_url)) {}
 
-  Result<void> run() {
-    switch (change_.step) {
-      case Step::etcd_write_config: return write_config();
-      case Step::etcd_start: return start();
-      case Step::etcd_restart: return restart();
-      case Step::etcd_member_add: return member_add();
-      case Step::etcd_member_remove: return member_remove();
-      case Step::etcd_stop: return stop();
-      default: break;
-    }
-    return fail("internal: " + to_string(change_.step) + " is not an etcd step");
-  }
+  Result<void> run(const steps::EtcdWriteConfig& step) { return write_config(step); }
+  Result<void> run(const steps::EtcdStart& step) { return start(step); }
+  Result<void> run(const steps::EtcdRestart& step) { return restart(step); }
+  Result<void> run(const steps::EtcdMemberAdd& step) { return member_add(step); }
+  Result<void> run(const steps::EtcdMemberRemove& step) { return member_remove(step); }
+  Result<void> run(const steps::EtcdStop&) { return stop(); }
 
  private:
   Result<providers::RemoteHost*> session(const std::string& host_name) {
@@ -74,13 +70,6 @@ class EtcdExecutor {
     return list;
   }
 
-  std::vector<std::string> hosts_of(const char* key) const {
-    std::vector<std::string> out;
-    if (change_.payload.contains(key))
-      for (const auto& h : change_.payload[key]) out.push_back(h.get<std::string>());
-    return out;
-  }
-
   // Polls `etcdctl endpoint health` on every host until all answer healthy or the wait ends.
   Result<void> wait_healthy(const std::vector<std::string>& hosts) {
     auto deadline = std::chrono::steady_clock::now() + options_.wait_timeout;
@@ -106,28 +95,27 @@ class EtcdExecutor {
     }
   }
 
-  Result<void> write_config() {
-    auto s = session(change_.host);
+  Result<void> write_config(const steps::EtcdWriteConfig& step) {
+    auto s = session(host_);
     if (!s) return std::unexpected(s.error());
     // The data directory etcd.service (User=etcd) needs; never Debian's /var/lib/etcd/default and
     // never emptied: an existing directory keeps its content, and must belong to etcd already
     // (never re-owned). Only a path the manifests' rule allows, checked again here.
-    std::string data_dir = change_.payload.value("data_dir", std::string());
+    const std::string& data_dir = step.data_dir;
     if (auto allowed = manifests::check_etcd_data_directory(data_dir); !allowed.empty())
       return fail("internal: refusing etcd data directory \"" + data_dir + "\": " + allowed);
     if (auto made = (*s)->make_directory(data_dir, providers::FileMode{"etcd", "etcd", 0700},
                                          providers::RemoteHost::ExistingDirectory::owned);
         !made)
       return fail(made.error().message + " (step: preparing etcd's data directory)");
-    return (*s)->write_file(change_.payload.value("path", std::string("/etc/default/etcd")),
-                            change_.payload.value("content", std::string()), providers::FileMode{"root", "root", 0644});
+    return (*s)->write_file(step.path, step.content, providers::FileMode{"root", "root", 0644});
   }
 
   // enable + (re)start on every host at once: a member of a new cluster reports ready (Type=notify)
   // only once a quorum has started, so starting them one by one would block on the first.
-  Result<void> start() {
-    auto hosts = hosts_of("hosts");
-    bool restart_it = change_.payload.value("restart", false);
+  Result<void> start(const steps::EtcdStart& step) {
+    const auto& hosts = step.hosts;
+    bool restart_it = step.restart;
     // Sessions are opened here, one thread per host afterwards (a session serves one thread).
     for (const auto& h : hosts)
       if (auto s = session(h); !s) return std::unexpected(s.error());
@@ -143,15 +131,15 @@ class EtcdExecutor {
     });
     for (const auto& e : errors)
       if (!e.empty()) return fail(e);
-    return wait_healthy(hosts_of("wait_hosts"));
+    return wait_healthy(step.wait_hosts);
   }
 
-  Result<void> restart() {
-    if (auto r = run_checked(change_.host, {"systemctl", "restart", "etcd.service"},
+  Result<void> restart(const steps::EtcdRestart& step) {
+    if (auto r = run_checked(host_, {"systemctl", "restart", "etcd.service"},
                              std::chrono::duration_cast<std::chrono::milliseconds>(options_.wait_timeout));
         !r)
       return std::unexpected(r.error());
-    return wait_healthy(hosts_of("wait_hosts"));
+    return wait_healthy(step.wait_hosts);
   }
 
   static bool lists_peer(const json& list, const std::string& peer_url) {
@@ -162,17 +150,17 @@ class EtcdExecutor {
     return false;
   }
 
-  Result<void> member_add() {
-    std::string name = change_.payload.value("name", std::string());
-    std::string peer = change_.payload.value("peer_url", std::string());
-    auto before = member_list(change_.host);
+  Result<void> member_add(const steps::EtcdMemberAdd& step) {
+    const std::string& name = step.member;
+    const std::string& peer = step.peer_url;
+    auto before = member_list(host_);
     if (!before) return std::unexpected(before.error());
     if (!lists_peer(*before, peer)) {
       // etcd refuses an add ("unhealthy cluster") until every member has been connected for a
       // few seconds (its strict reconfiguration check), e.g. right after the previous add: retry.
       auto deadline = std::chrono::steady_clock::now() + options_.wait_timeout;
       while (true) {
-        auto r = run_checked(change_.host, etcdctl({"member", "add", name, "--peer-urls=" + peer}), k_etcdctl_timeout);
+        auto r = run_checked(host_, etcdctl({"member", "add", name, "--peer-urls=" + peer}), k_etcdctl_timeout);
         if (r) break;
         if (r.error().message.find("unhealthy cluster") == std::string::npos ||
             std::chrono::steady_clock::now() >= deadline || (options_.stop && options_.stop->load()))
@@ -181,15 +169,15 @@ class EtcdExecutor {
         std::this_thread::sleep_for(1s);
       }
     }
-    auto after = member_list(change_.host);  // verified by observation, not by the exit status
+    auto after = member_list(host_);  // verified by observation, not by the exit status
     if (!after) return std::unexpected(after.error());
     if (!lists_peer(*after, peer)) return fail("etcd: `member add " + name + "` done, but the member list lacks " + peer);
     return {};
   }
 
-  Result<void> member_remove() {
-    std::string name = change_.payload.value("name", std::string());
-    std::string id = change_.payload.value("id", std::string());
+  Result<void> member_remove(const steps::EtcdMemberRemove& step) {
+    const std::string& name = step.member;
+    const std::string& id = step.id;
     auto find = [&](const json& list) -> std::string {
       for (const auto& m : list["members"]) {
         std::string mname = m.value("name", std::string());
@@ -199,27 +187,27 @@ class EtcdExecutor {
       }
       return "";
     };
-    auto before = member_list(change_.host);
+    auto before = member_list(host_);
     if (!before) return std::unexpected(before.error());
     std::string found = find(*before);
     if (found.empty()) return {};  // already gone
-    if (auto r = run_checked(change_.host, etcdctl({"member", "remove", found}), k_etcdctl_timeout); !r)
+    if (auto r = run_checked(host_, etcdctl({"member", "remove", found}), k_etcdctl_timeout); !r)
       return std::unexpected(r.error());
-    auto after = member_list(change_.host);
+    auto after = member_list(host_);
     if (!after) return std::unexpected(after.error());
     if (!find(*after).empty()) return fail("etcd: `member remove " + found + "` done, but " + name + " is still listed");
     return {};
   }
 
   Result<void> stop() {
-    if (auto r = run_checked(change_.host, {"systemctl", "stop", "etcd.service"}, k_command_timeout); !r)
+    if (auto r = run_checked(host_, {"systemctl", "stop", "etcd.service"}, k_command_timeout); !r)
       return std::unexpected(r.error());
-    if (auto r = run_checked(change_.host, {"systemctl", "disable", "etcd.service"}, k_command_timeout); !r)
+    if (auto r = run_checked(host_, {"systemctl", "disable", "etcd.service"}, k_command_timeout); !r)
       return std::unexpected(r.error());
     return {};
   }
 
-  const Change& change_;
+  const std::string& host_;
   const manifests::ManifestSet& manifests_;
   Sessions& sessions_;
   Progress& progress_;
@@ -230,9 +218,37 @@ class EtcdExecutor {
 
 }  // namespace
 
-Result<void> execute_etcd_step(const Change& change, const manifests::ManifestSet& manifests, Sessions& sessions,
-                               Progress& progress, const Progress::Token& token, const ApplyOptions& options) {
-  return EtcdExecutor(change, manifests, sessions, progress, token, options).run();
+namespace {
+
+// The executor of one step: host is the change's; the steps without etcdctl have no client URL.
+template <typename S>
+Result<void> run_step(const StepContext& context, const S& step, const Change& change, const Progress::Token& token) {
+  std::string client_url = "http://127.0.0.1:2379";
+  if constexpr (requires { step.client_url; }) client_url = step.client_url;
+  return EtcdExecutor(change.host, client_url, context.manifests, context.sessions, context.progress, token,
+                      context.options)
+      .run(step);
+}
+
+}  // namespace
+
+Result<void> EtcdSteps::run(const steps::EtcdWriteConfig& step, const Change& change, const Progress::Token& token) {
+  return run_step(context_, step, change, token);
+}
+Result<void> EtcdSteps::run(const steps::EtcdStart& step, const Change& change, const Progress::Token& token) {
+  return run_step(context_, step, change, token);
+}
+Result<void> EtcdSteps::run(const steps::EtcdRestart& step, const Change& change, const Progress::Token& token) {
+  return run_step(context_, step, change, token);
+}
+Result<void> EtcdSteps::run(const steps::EtcdMemberAdd& step, const Change& change, const Progress::Token& token) {
+  return run_step(context_, step, change, token);
+}
+Result<void> EtcdSteps::run(const steps::EtcdMemberRemove& step, const Change& change, const Progress::Token& token) {
+  return run_step(context_, step, change, token);
+}
+Result<void> EtcdSteps::run(const steps::EtcdStop& step, const Change& change, const Progress::Token& token) {
+  return run_step(context_, step, change, token);
 }
 
 }  // namespace pgc::reconciler

@@ -1,17 +1,30 @@
 #pragma once
-// Executing the etcd steps of a plan (reconciler/etcd.hpp) over SSH: etcdctl and systemctl on the
-// member hosts. Every wait is on observation: `etcdctl endpoint health` on each member host.
+// Carrying out the etcd steps of a plan (planned by reconciler/etcd.cpp) over SSH: etcdctl and
+// systemctl on the member hosts. Every wait is on observation: `etcdctl endpoint health` on each member host.
 
 #include "manifests/model.hpp"
 #include "reconciler/apply.hpp"
 #include "reconciler/observe.hpp"
 #include "reconciler/plan.hpp"
 #include "reconciler/progress.hpp"
+#include "reconciler/step_runner.hpp"
 
 namespace pgc::reconciler {
 
-// Executes one change whose step is_etcd_step(); the error names the host and the step.
-Result<void> execute_etcd_step(const Change& change, const manifests::ManifestSet& manifests, Sessions& sessions,
-                               Progress& progress, const Progress::Token& token, const ApplyOptions& options);
+// Carries out the etcd steps (steps::Etcd*); every error names the host and the step.
+class EtcdSteps {
+ public:
+  explicit EtcdSteps(const StepContext& context) : context_(context) {}
+
+  Result<void> run(const steps::EtcdWriteConfig& step, const Change& change, const Progress::Token& token);
+  Result<void> run(const steps::EtcdStart& step, const Change& change, const Progress::Token& token);
+  Result<void> run(const steps::EtcdRestart& step, const Change& change, const Progress::Token& token);
+  Result<void> run(const steps::EtcdMemberAdd& step, const Change& change, const Progress::Token& token);
+  Result<void> run(const steps::EtcdMemberRemove& step, const Change& change, const Progress::Token& token);
+  Result<void> run(const steps::EtcdStop& step, const Change& change, const Progress::Token& token);
+
+ private:
+  StepContext context_;
+};
 
 }  // namespace pgc::reconciler

@@ -190,11 +190,12 @@ HostPreparation plan_host_preparation(const manifests::ManifestSet& manifests, c
       auto r = h.repositories.find(manifests::k_repository_pgdg);
       if (r == h.repositories.end() || !r->second) {
         pgdg_pending = true;
-        Change c = make_change("host " + name + ": package repository pgdg", Action::create, "",
-                               "apt.postgresql.org for " + (h.os.codename.empty() ? h.os.id : h.os.codename),
-                               "Host " + name + " declares packageRepositories: [pgdg]", Step::configure_repository, "", "", name);
-        c.payload["repository"] = manifests::k_repository_pgdg;
-        out.changes.push_back(std::move(c));
+        out.changes.push_back(Change{.subject = "host " + name + ": package repository pgdg",
+                                     .action = Action::create,
+                                     .after = "apt.postgresql.org for " + (h.os.codename.empty() ? h.os.id : h.os.codename),
+                                     .reason = "Host " + name + " declares packageRepositories: [pgdg]",
+                                     .step = steps::ConfigureRepository{.repository = manifests::k_repository_pgdg},
+                                     .host = name});
       }
     }
 
@@ -223,15 +224,16 @@ HostPreparation plan_host_preparation(const manifests::ManifestSet& manifests, c
         auto cand = h.candidates.find(p);
         shown.push_back(cand != h.candidates.end() && !cand->second.empty() ? p + " " + cand->second : p);
       }
-      Change c = make_change("host " + name + ": packages", Action::create, "", join(shown, ", "),
-                             update_first ? "not installed (apt-get update first: " +
-                                                std::string(pgdg_pending ? "a repository is added" : "apt has no package lists") + ")"
-                                          : "not installed", Step::install_packages, "", "", name);
-      c.payload["packages"] = missing;
-      c.payload["update"] = update_first;
-      // Checked by apt only once the repository is there: configure_repository updates the lists.
-      c.payload["after_repository"] = pgdg_pending;
-      out.changes.push_back(std::move(c));
+      out.changes.push_back(Change{
+          .subject = "host " + name + ": packages",
+          .action = Action::create,
+          .after = join(shown, ", "),
+          .reason = update_first ? "not installed (apt-get update first: " +
+                                       std::string(pgdg_pending ? "a repository is added" : "apt has no package lists") + ")"
+                                 : "not installed",
+          // Checked by apt only once the repository is there: configure-repository updates the lists.
+          .step = steps::InstallPackages{.packages = missing, .update = update_first, .after_repository = pgdg_pending},
+          .host = name});
     }
 
     // Debian's own clusters: the 15/main its package creates and starts, or any on a port a
@@ -242,16 +244,15 @@ HostPreparation plan_host_preparation(const manifests::ManifestSet& manifests, c
       if (dc.name != "main" && !clashes) continue;
       if (!dc.online && dc.start_conf == "disabled") continue;
       std::string id = dc.version + "/" + dc.name;
-      Change c = make_change("host " + name + ": Debian's cluster " + id, Action::update,
-                             std::string(dc.online ? "running" : "stopped") + ", start.conf " + dc.start_conf,
-                             "stopped, start.conf disabled (data kept in " + (dc.data_dir.empty() ? "?" : dc.data_dir) + ")",
-                             clashes ? "it uses port " + std::to_string(dc.port) + ", which a member on this host needs"
-                                     : "the cluster Debian's postgresql package creates; Patroni runs PostgreSQL here",
-                             Step::stop_debian_cluster, "", "", name);
-      c.payload["version"] = dc.version;
-      c.payload["name"] = dc.name;
-      c.payload["online"] = dc.online;
-      out.changes.push_back(std::move(c));
+      out.changes.push_back(Change{
+          .subject = "host " + name + ": Debian's cluster " + id,
+          .action = Action::update,
+          .before = std::string(dc.online ? "running" : "stopped") + ", start.conf " + dc.start_conf,
+          .after = "stopped, start.conf disabled (data kept in " + (dc.data_dir.empty() ? "?" : dc.data_dir) + ")",
+          .reason = clashes ? "it uses port " + std::to_string(dc.port) + ", which a member on this host needs"
+                            : "the cluster Debian's postgresql package creates; Patroni runs PostgreSQL here",
+          .step = steps::StopDebianCluster{.version = dc.version, .cluster = dc.name, .online = dc.online},
+          .host = name});
     }
   }
   check_resources(desired, observed, out);

@@ -98,32 +98,6 @@ std::string action_symbol(Action action) {
   return "?";
 }
 
-std::string to_string(Step step) {
-  switch (step) {
-    case Step::configure_repository: return "configure-repository";
-    case Step::install_packages: return "install-packages";
-    case Step::stop_debian_cluster: return "stop-debian-cluster";
-    case Step::write_config: return "write-config";
-    case Step::reload_member: return "reload";
-    case Step::start_member: return "start";
-    case Step::patch_dcs: return "patch-dcs";
-    case Step::restart_member: return "restart";
-    case Step::switchover: return "switchover";
-    case Step::stop_member: return "stop";
-    case Step::write_file: return "write-file";
-    case Step::service: return "service";
-    case Step::ensure_roles: return "ensure-roles";
-    case Step::rotate_secrets: return "rotate-secrets";
-    case Step::etcd_write_config: return "etcd-write-config";
-    case Step::etcd_start: return "etcd-start";
-    case Step::etcd_restart: return "etcd-restart";
-    case Step::etcd_member_add: return "etcd-member-add";
-    case Step::etcd_member_remove: return "etcd-member-remove";
-    case Step::etcd_stop: return "etcd-stop";
-  }
-  return "?";
-}
-
 bool Plan::has_changes() const {
   if (!host_changes.empty()) return true;
   return std::any_of(clusters.begin(), clusters.end(), [](const ClusterPlan& c) { return !c.changes.empty(); });
@@ -249,7 +223,7 @@ Impact analyse_impact(const DesiredCluster& desired, const ObservedCluster& obse
     impact.statements.push_back("never become leader (nofailover): " + and_list(readonly_replicas));
 
   // The traps of docs/replication-semantics.md §5: counts Patroni lowers (§5.2, §5.1), strict with
-  // no streaming replica (§5.4), readonly/none members as the only sync standbys (§5.9).
+  // no streaming replica (docs/replication-semantics.md §5.4), readonly/none members as the only sync standbys (§5.9).
   if (sync && impact.desired_sync > replica_count)
     impact.warnings.push_back("synchronous_node_count " + std::to_string(impact.desired_sync) + " exceeds the " +
                               std::to_string(replica_count) + " replica(s) that can be sync standbys: Patroni keeps " +
@@ -326,8 +300,12 @@ void plan_cluster(const manifests::ManifestSet& manifests, const DesiredCluster&
     auto f = oh.files.find(m->config_path);
     bool active = oh.services.contains(m->service) && oh.services.at(m->service) == "active";
     bool enabled = oh.service_enabled.contains(m->service) && oh.service_enabled.at(m->service) == "enabled";
-    Change write = make_change(member_subject(*m) + ": " + m->config_path, Action::create, "", "", "", Step::write_config,
-                 desired.name, m->name, m->host);
+    Change write{.subject = member_subject(*m) + ": " + m->config_path,
+                 .action = Action::create,
+                 .step = steps::WriteConfig{},
+                 .cluster = desired.name,
+                 .member = m->name,
+                 .host = m->host};
     if (f == oh.files.end() || !f->second) {
       write.after = "patroni.yml for " + m->name;
       write.reason = "absent";
@@ -369,9 +347,13 @@ void plan_cluster(const manifests::ManifestSet& manifests, const DesiredCluster&
       }
       plan.changes.push_back(write);
       if (active)
-        reloads.push_back(make_change(member_subject(*m) + ": " + m->service, Action::update, "", "", 
-                                 "local config changed; Patroni re-reads it on reload", Step::reload_member,
-                                 desired.name, m->name, m->host));
+        reloads.push_back(Change{.subject = member_subject(*m) + ": " + m->service,
+                                 .action = Action::update,
+                                 .reason = "local config changed; Patroni re-reads it on reload",
+                                 .step = steps::ReloadMember{},
+                                 .cluster = desired.name,
+                                 .member = m->name,
+                                 .host = m->host});
     }
     if (!active || !enabled) to_start.push_back(m);
   }
@@ -382,36 +364,43 @@ void plan_cluster(const manifests::ManifestSet& manifests, const DesiredCluster&
     const auto* m = to_start[i];
     const auto& oh = observed.hosts.at(m->host);
     std::string state = oh.services.contains(m->service) ? oh.services.at(m->service) : "unknown";
-    Change start = make_change(member_subject(*m) + ": " + m->service, Action::create, state, "active", "", Step::start_member,
-                 desired.name, m->name, m->host);
+    steps::StartMember step{.enable = true};
+    Change start{.subject = member_subject(*m) + ": " + m->service,
+                 .action = Action::create,
+                 .before = state,
+                 .after = "active",
+                 .cluster = desired.name,
+                 .member = m->name,
+                 .host = m->host};
     if (plan.bootstrap && i == 0) {
       start.reason = "bootstrap the cluster on this member";
-      start.payload["wait"] = "leader";
+      step.wait = steps::StartWait::leader;
     } else if (plan.bootstrap) {
       start.reason = "join as a replica";
-      start.payload["wait"] = "streaming";
+      step.wait = steps::StartWait::streaming;
     } else {
       start.action = Action::update;
       start.reason = state == "active" ? "service not enabled at boot" : "service " + state;
-      start.payload["wait"] = oc.leader() ? "streaming" : "running";
+      step.wait = oc.leader() ? steps::StartWait::streaming : steps::StartWait::running;
     }
-    start.payload["enable"] = true;
+    start.step = step;
     if (!oc.member(m->name)) replication_changes = true;
     plan.changes.push_back(start);
   }
   // Replicas joining a leader start together (each clones from the leader on its own): all but
   // the last return once started, the last waits until every one of them streams.
-  std::vector<Change*> joins;
+  std::vector<std::pair<steps::StartMember*, const Change*>> joins;
   for (auto& c : plan.changes)
-    if (c.step == Step::start_member && c.payload.value("wait", "") == "streaming") joins.push_back(&c);
+    if (auto* start = std::get_if<steps::StartMember>(&c.step); start && start->wait == steps::StartWait::streaming)
+      joins.emplace_back(start, &c);
   if (joins.size() > 1) {
-    json names = json::array();
-    for (auto* c : joins) {
+    std::vector<std::string> names;
+    for (auto [start, c] : joins) {
       names.push_back(c->member);
-      c->payload["wait"] = "none";
+      start->wait = steps::StartWait::none;
     }
-    joins.back()->payload["wait"] = "streaming";
-    joins.back()->payload["wait_members"] = names;
+    joins.back().first->wait = steps::StartWait::streaming;
+    joins.back().first->wait_members = names;
   }
 
   // 4. The DCS keys pgconverge owns, in one PATCH (never the keys it does not own, e.g. pause).
@@ -448,25 +437,29 @@ void plan_cluster(const manifests::ManifestSet& manifests, const DesiredCluster&
     dcs_fields.push_back(FieldChange{"synchronous_standby_names (leader)", names, "(empty)"});
   }
   if (!patch.empty()) {
-    Change change = make_change("cluster " + desired.name + ": Patroni dynamic configuration", Action::update, join(before, ", "),
-                  join(after, ", "), plan.bootstrap ? "declared settings (applied once replicas stream)" : "drift in " + join(keys, ", "),
-                  Step::patch_dcs, desired.name, "", "");
-    change.payload["patch"] = patch;
-    change.fields = std::move(dcs_fields);
+    steps::PatchDcs step{.patch = patch};
+    Change change{.subject = "cluster " + desired.name + ": Patroni dynamic configuration",
+                  .action = Action::update,
+                  .before = join(before, ", "),
+                  .after = join(after, ", "),
+                  .reason = plan.bootstrap ? "declared settings (applied once replicas stream)" : "drift in " + join(keys, ", "),
+                  .cluster = desired.name,
+                  .fields = std::move(dcs_fields)};
     // Patroni 3.0.2 keeps '*' after strict is turned off with sync still on; only
     // synchronous_mode: false releases the waiting commits (docs/replication-semantics.md §5.5).
     const auto* leader = oc.leader();
     if (leader && oc.postgres.contains(leader->name) &&
         trim(oc.postgres.at(leader->name).synchronous_standby_names) == "*" && !wants_strict)
-      change.payload["release_first"] = true;
+      step.release_first = true;
     if (!stale.empty()) {
-      change.payload["release_first"] = true;
-      change.payload["release_stale"] = stale;
+      step.release_first = true;
+      step.release_stale = stale;
       change.reason = "commits wait on " + join(stale, ", ") +
                       ", which no longer stream(s), and Patroni 3.0.2 does not release them (its /sync key names no "
                       "standby): synchronous_mode off, then on again" +
                       (keys.size() > 1 ? "; drift in " + join(std::vector<std::string>(keys.begin(), keys.end() - 1), ", ") : "");
     }
+    change.step = std::move(step);
     plan.changes.push_back(change);
   }
 
@@ -491,7 +484,7 @@ void plan_cluster(const manifests::ManifestSet& manifests, const DesiredCluster&
     return out;
   };
   // ... or that will stream shortly: their host answers and their service runs (just restored,
-  // catching up). A change relying on those waits for one to stream (payload
+  // catching up). A change relying on those waits for one to stream (its step's
   // await_streaming_except) rather than being held back.
   auto available_except = [&](std::initializer_list<std::string> names) {
     std::vector<std::string> out = streaming_except(names);
@@ -507,8 +500,9 @@ void plan_cluster(const manifests::ManifestSet& manifests, const DesiredCluster&
     }
     return out;
   };
-  auto guard = [&](Change& change, std::initializer_list<std::string> names) {
-    if (strict && streaming_except(names).empty()) change.payload["await_streaming_except"] = std::vector<std::string>(names);
+  auto guard = [&](std::initializer_list<std::string> names) -> steps::AwaitStreamingExcept {
+    if (strict && streaming_except(names).empty()) return std::vector<std::string>(names);
+    return std::nullopt;
   };
   auto hold_back = [&](const std::string& what, const std::string& why) {
     if (options.allow_write_outage) return false;
@@ -534,11 +528,15 @@ void plan_cluster(const manifests::ManifestSet& manifests, const DesiredCluster&
     }
     if (strict && available_except({om.name}).empty() && hold_back("restart of " + om.name, strict_gap(om.name)))
       continue;
-    Change restart = make_change(member_subject(*m) + ": PostgreSQL", Action::restart, "pending restart", "restarted",
-                                 "a changed parameter needs a restart", Step::restart_member, desired.name, m->name,
-                                 m->host);
-    guard(restart, {om.name});
-    plan.changes.push_back(restart);
+    plan.changes.push_back(Change{.subject = member_subject(*m) + ": PostgreSQL",
+                                  .action = Action::restart,
+                                  .before = "pending restart",
+                                  .after = "restarted",
+                                  .reason = "a changed parameter needs a restart",
+                                  .step = steps::RestartMember{.await_streaming_except = guard({om.name})},
+                                  .cluster = desired.name,
+                                  .member = m->name,
+                                  .host = m->host});
   }
   // A declared, failover-capable replica that streams and whose host answered: a sync standby
   // first (Patroni may still list a lost one as sync until its key expires).
@@ -569,17 +567,27 @@ void plan_cluster(const manifests::ManifestSet& manifests, const DesiredCluster&
     }
     if (!held) {
       if (!candidate.empty()) {
-        Change sw = make_change("cluster " + desired.name + ": leader", Action::update, pending_leader->name, candidate,
-                  "the leader needs a restart; switch over to a sync standby first", Step::switchover, desired.name, "", "");
-        sw.payload = {{"leader", pending_leader->name}, {"candidate", candidate}};
-        plan.changes.push_back(sw);
+        plan.changes.push_back(Change{.subject = "cluster " + desired.name + ": leader",
+                                      .action = Action::update,
+                                      .before = pending_leader->name,
+                                      .after = candidate,
+                                      .reason = "the leader needs a restart; switch over to a sync standby first",
+                                      .step = steps::Switchover{.leader = pending_leader->name, .candidate = candidate},
+                                      .cluster = desired.name});
       }
-      Change restart = make_change(member_subject(*m) + ": PostgreSQL", Action::restart, "pending restart", "restarted",
-                                   candidate.empty() ? "a changed parameter needs a restart (no replica to switch over to)"
-                                                     : "a changed parameter needs a restart (as a replica)",
-                                   Step::restart_member, desired.name, m->name, m->host);
-      if (!candidate.empty()) guard(restart, {m->name, candidate});
-      plan.changes.push_back(restart);
+      steps::RestartMember step;
+      if (!candidate.empty()) step.await_streaming_except = guard({m->name, candidate});
+      plan.changes.push_back(Change{.subject = member_subject(*m) + ": PostgreSQL",
+                                    .action = Action::restart,
+                                    .before = "pending restart",
+                                    .after = "restarted",
+                                    .reason = candidate.empty()
+                                                  ? "a changed parameter needs a restart (no replica to switch over to)"
+                                                  : "a changed parameter needs a restart (as a replica)",
+                                    .step = step,
+                                    .cluster = desired.name,
+                                    .member = m->name,
+                                    .host = m->host});
     }
   }
 
@@ -612,18 +620,27 @@ void plan_cluster(const manifests::ManifestSet& manifests, const DesiredCluster&
                                             ": without a sync standby every write blocks"))
       continue;
     if (!candidate.empty()) {
-      Change sw = make_change("cluster " + desired.name + ": leader", Action::update, om.name, candidate,
-                "the leader is being removed; switch over first", Step::switchover, desired.name, "", "");
-      sw.payload = {{"leader", om.name}, {"candidate", candidate}};
-      plan.changes.push_back(sw);
+      plan.changes.push_back(Change{.subject = "cluster " + desired.name + ": leader",
+                                    .action = Action::update,
+                                    .before = om.name,
+                                    .after = candidate,
+                                    .reason = "the leader is being removed; switch over first",
+                                    .step = steps::Switchover{.leader = om.name, .candidate = candidate},
+                                    .cluster = desired.name});
     }
-    Change stop = make_change("member " + om.name + " (" + host->metadata.name + "): " + desired.members.front().service,
-                Action::remove, "running", "stopped (data directory kept)", "no longer declared (instances " +
-                std::to_string(desired.instances) + ")", Step::stop_member, desired.name, om.name, host->metadata.name);
-    stop.payload["service"] = desired.members.empty() ? "" : desired.members.front().service;
-    stop.payload["config_path"] = desired.members.empty() ? "" : desired.members.front().config_path;
-    if (streams) guard(stop, {om.name, candidate});
-    plan.changes.push_back(stop);
+    steps::StopMember step{.service = desired.members.empty() ? "" : desired.members.front().service,
+                           .config_path = desired.members.empty() ? "" : desired.members.front().config_path};
+    if (streams) step.await_streaming_except = guard({om.name, candidate});
+    plan.changes.push_back(Change{.subject = "member " + om.name + " (" + host->metadata.name + "): " +
+                                             desired.members.front().service,
+                                  .action = Action::remove,
+                                  .before = "running",
+                                  .after = "stopped (data directory kept)",
+                                  .reason = "no longer declared (instances " + std::to_string(desired.instances) + ")",
+                                  .step = step,
+                                  .cluster = desired.name,
+                                  .member = om.name,
+                                  .host = host->metadata.name});
   }
 
   if (replication_changes || plan.bootstrap) plan.impact = analyse_impact(desired, oc);
@@ -686,8 +703,8 @@ Plan diff(const manifests::ManifestSet& manifests, const DesiredState& desired, 
   }
   // Host changes only blocked clusters or etcds need are not made either.
   std::erase_if(plan.host_changes, [&](const Change& c) {
-    std::string etcd_name = c.payload.value(k_etcd_payload, std::string());
-    if (!etcd_name.empty() && scope.blocked_etcds.contains(etcd_name)) return true;
+    std::string its_etcd = etcd_name(c.step);
+    if (!its_etcd.empty() && scope.blocked_etcds.contains(its_etcd)) return true;
     return !c.host.empty() && !scope.needed_hosts.contains(c.host);
   });
   // Observed values (Patroni's config, GET /config, pg_settings) may hold credentials.

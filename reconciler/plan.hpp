@@ -14,6 +14,7 @@
 #include "reconciler/desired.hpp"
 #include "reconciler/observed.hpp"
 #include "reconciler/secrets.hpp"
+#include "reconciler/steps.hpp"
 
 namespace pgc::reconciler {
 
@@ -22,33 +23,6 @@ std::string to_string(Action action);
 // "+", "~", "-", "↻"
 std::string action_symbol(Action action);
 
-// What the executor does for a change.
-enum class Step {
-  configure_repository,  // host: add payload.repository (pgdg) to apt's sources, apt-get update
-  install_packages,   // host: apt-get install payload.packages; apply first resolves every host's
-                      // install with apt-get -s (after apt-get update if payload.update)
-  stop_debian_cluster,  // host: stop Debian's cluster payload.version/payload.name, start.conf disabled
-  write_config,       // member: write its patroni.yml (secrets resolved at execution)
-  reload_member,      // member: systemctl reload (Patroni re-reads local config: tags…)
-  start_member,       // member: enable + start its service, then wait per payload.wait
-  patch_dcs,          // cluster: PATCH /config with payload.patch, then verify by observation
-  restart_member,     // member: POST /restart (pending restart), one at a time
-  switchover,         // cluster: from payload.leader to payload.candidate
-  stop_member,        // member (scale down): stop + disable service, keep the data directory
-  write_file,         // member: write payload.path, one of its managed files (sidecars.hpp)
-  service,            // member: payload.action (start, restart, reload, enable, stop) of payload.unit
-  ensure_roles,       // cluster: create or correct payload.roles on the leader
-  rotate_secrets,     // cluster: ALTER ROLE … PASSWORD of payload.roles on the leader (payload.kinds rotated)
-  // The etcd pgconverge runs (EtcdCluster spec.hosts; reconciler/etcd.hpp), before any cluster change:
-  etcd_write_config,  // host: data directory etcd:etcd 0700, then /etc/default/etcd (payload.content)
-  etcd_start,         // payload.hosts together: enable + (re)start etcd.service, then /health on payload.wait_hosts
-  etcd_restart,       // host: restart etcd.service alone, then /health on payload.wait_hosts
-  etcd_member_add,    // through host: `etcdctl member add payload.name --peer-urls=payload.peer_url`
-  etcd_member_remove, // through host: `etcdctl member remove` of payload.name (id payload.id)
-  etcd_stop,          // host: stop + disable etcd.service (a removed member), keep the data directory
-};
-std::string to_string(Step step);
-
 // One changed field of a change, for display ("synchronous_node_count: 1 → 2").
 struct FieldChange {
   std::string key;
@@ -56,35 +30,21 @@ struct FieldChange {
   std::string after;
 };
 
+// Built with designated initializers (Change{.subject = …, .step = steps::X{…}, .cluster = …}):
+// where it runs is named, so no two strings can swap places unseen. Every member has a default
+// initializer, so that g++ -Wmissing-field-initializers accepts the ones left out.
 struct Change {
-  std::string subject;   // e.g. "member sync-cluster-1 (pg-2): /etc/patroni/15-sync-cluster.yml"
+  std::string subject{};  // e.g. "member sync-cluster-1 (pg-2): /etc/patroni/15-sync-cluster.yml"
   Action action = Action::update;
-  std::string before;    // display values, secrets redacted
-  std::string after;
-  std::string reason;
-  Step step = Step::write_config;
-  std::string cluster;   // empty for host-level changes
-  std::string member;
-  std::string host;
-  nlohmann::json payload = nlohmann::json::object();
-  std::vector<FieldChange> fields;  // per-field before/after, for display
+  std::string before{};   // display values, secrets redacted
+  std::string after{};
+  std::string reason{};
+  Step step = steps::WriteConfig{};  // what the executor does, with its data (steps.hpp)
+  std::string cluster{};  // empty for host-level changes
+  std::string member{};
+  std::string host{};     // empty for a change that spans hosts (an etcd start)
+  std::vector<FieldChange> fields{};  // per-field before/after, for display
 };
-
-// A change with its display fields and where it runs (cluster/member empty for host changes).
-inline Change make_change(std::string subject, Action action, std::string before, std::string after, std::string reason,
-                   Step step, std::string cluster, std::string member, std::string host) {
-  Change c;
-  c.subject = std::move(subject);
-  c.action = action;
-  c.before = std::move(before);
-  c.after = std::move(after);
-  c.reason = std::move(reason);
-  c.step = step;
-  c.cluster = std::move(cluster);
-  c.member = std::move(member);
-  c.host = std::move(host);
-  return c;
-}
 
 // What a replication change means before it is applied.
 struct Impact {

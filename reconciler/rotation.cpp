@@ -49,20 +49,15 @@ void plan_rotation(const DesiredCluster& cluster, const ObservedCluster& observe
     return;
   }
   std::vector<std::string> names;
-  nlohmann::json roles = nlohmann::json::array();
-  for (const auto& r : rotation_roles(cluster, kinds)) {
-    names.push_back(r.name);
-    roles.push_back(r.name);
-  }
-  Change c = make_change("cluster " + cluster.name + ": secrets " + kind_list(kinds), Action::update,
-                         "current passwords", "new passwords (roles " + (names.empty() ? "none" : join(names, ", ")) +
-                                                  " on the leader first, then the configs)",
-                         "rotation requested with `pgconverge secrets rotate`", Step::rotate_secrets, cluster.name, "",
-                         "");
-  nlohmann::json kind_names = nlohmann::json::array();
-  for (auto kind : kinds) kind_names.push_back(to_string(kind));
-  c.payload["kinds"] = kind_names;
-  c.payload["roles"] = roles;
+  for (const auto& r : rotation_roles(cluster, kinds)) names.push_back(r.name);
+  Change c{.subject = "cluster " + cluster.name + ": secrets " + kind_list(kinds),
+           .action = Action::update,
+           .before = "current passwords",
+           .after = "new passwords (roles " + (names.empty() ? "none" : join(names, ", ")) +
+                    " on the leader first, then the configs)",
+           .reason = "rotation requested with `pgconverge secrets rotate`",
+           .step = steps::RotateSecrets{.kinds = kinds, .roles = names},
+           .cluster = cluster.name};
   cp.changes.insert(cp.changes.begin(), std::move(c));
 }
 

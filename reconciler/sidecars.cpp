@@ -369,21 +369,18 @@ bool scram_matches(const std::string& verifier, const std::string& password) {
   return providers::crypto::constant_time_equal(scram_verifier(password, *salt, iterations), verifier);
 }
 
-void plan_sidecars(const DesiredCluster& desired, const ObservedState& observed,
-                   const std::vector<const DesiredMember*>& members, const ClusterSecrets& secrets,
-                   ClusterPlan& plan) {
-  if (desired.services.empty() && desired.roles.empty()) return;
-  auto make = [&](std::string subject, Action action, std::string before, std::string after, std::string reason,
-                  Step step, const DesiredMember* m) {
-    return make_change(std::move(subject), action, std::move(before), std::move(after), std::move(reason), step,
-                       desired.name, m ? m->name : "", m ? m->host : "");
-  };
+namespace {
 
-  // 1. Files, and what each change asks of its service.
-  struct Pending {
-    std::set<std::string> written, reload, restart;
-  };
-  std::map<std::string, Pending> pending;  // member → units
+// What the files written for a member ask of its sidecars' units.
+struct PendingUnits {
+  std::set<std::string> written, reload, restart;
+};
+
+// 1. Files, and what each change asks of its service.
+std::map<std::string, PendingUnits> plan_sidecar_files(const DesiredCluster& desired, const ObservedState& observed,
+                                                       const std::vector<const DesiredMember*>& members,
+                                                       const ClusterSecrets& secrets, ClusterPlan& plan) {
+  std::map<std::string, PendingUnits> pending;  // member → units
   for (const auto* m : members) {
     const auto& oh = observed.hosts.at(m->host);
     for (const auto& file : m->files) {
@@ -391,9 +388,12 @@ void plan_sidecars(const DesiredCluster& desired, const ObservedState& observed,
       auto it = oh.files.find(file.path);
       bool present = it != oh.files.end() && it->second.has_value();
       if (present && *it->second == text) continue;
-      Change c = make(member_subject(*m) + ": " + file.path, present ? Action::update : Action::create, "", "", "",
-                      Step::write_file, m);
-      c.payload["path"] = file.path;
+      Change c{.subject = member_subject(*m) + ": " + file.path,
+               .action = present ? Action::update : Action::create,
+               .step = steps::WriteFile{.path = file.path},
+               .cluster = desired.name,
+               .member = m->name,
+               .host = m->host};
       auto& p = pending[m->name];
       p.written.insert(file.service);
       if (!present) {
@@ -425,41 +425,48 @@ void plan_sidecars(const DesiredCluster& desired, const ObservedState& observed,
       plan.changes.push_back(c);
     }
   }
+  return pending;
+}
 
-  // 2. Roles: as the members' PostgreSQL reports them.
-  if (!desired.roles.empty()) {
-    std::map<std::string, bool> verified;
-    std::vector<std::string> reasons;
-    json names = json::array();
-    for (const auto& role : desired.roles) {
-      std::string why;
-      bool answered = false;
-      for (const auto& m : desired.members) {
-        auto h = observed.hosts.find(m.host);
-        if (h == observed.hosts.end() || !h->second.reachable) continue;
-        auto r = h->second.roles.find(role.name);
-        if (r == h->second.roles.end()) continue;
-        answered = true;
-        why = role_difference(role, r->second, secrets, verified);
-        if (!why.empty()) break;
-      }
-      if (!answered) why = "not observed (no member's PostgreSQL answered)";
-      if (why.empty()) continue;
-      reasons.push_back(role.name + ": " + why);
-      names.push_back(role.name);
+// 2. Roles: as the members' PostgreSQL reports them.
+void plan_roles(const DesiredCluster& desired, const ObservedState& observed, const ClusterSecrets& secrets,
+                ClusterPlan& plan) {
+  if (desired.roles.empty()) return;
+  std::map<std::string, bool> verified;
+  std::vector<std::string> reasons;
+  std::vector<std::string> names;
+  for (const auto& role : desired.roles) {
+    std::string why;
+    bool answered = false;
+    for (const auto& m : desired.members) {
+      auto h = observed.hosts.find(m.host);
+      if (h == observed.hosts.end() || !h->second.reachable) continue;
+      auto r = h->second.roles.find(role.name);
+      if (r == h->second.roles.end()) continue;
+      answered = true;
+      why = role_difference(role, r->second, secrets, verified);
+      if (!why.empty()) break;
     }
-    if (!names.empty()) {
-      std::vector<std::string> list;
-      for (const auto& n : names) list.push_back(n.get<std::string>());
-      Change c = make("cluster " + desired.name + ": roles " + join(list, ", "), Action::update, "",
-                      "created or corrected on the leader", join(reasons, "; "), Step::ensure_roles, nullptr);
-      c.payload["roles"] = names;
-      plan.changes.push_back(c);
-    }
+    if (!answered) why = "not observed (no member's PostgreSQL answered)";
+    if (why.empty()) continue;
+    reasons.push_back(role.name + ": " + why);
+    names.push_back(role.name);
   }
+  if (!names.empty())
+    plan.changes.push_back(Change{.subject = "cluster " + desired.name + ": roles " + join(names, ", "),
+                                  .action = Action::update,
+                                  .after = "created or corrected on the leader",
+                                  .reason = join(reasons, "; "),
+                                  .step = steps::EnsureRoles{.roles = names},
+                                  .cluster = desired.name});
 
-  // 3. Services: started (restarted when their files were just written: a package's postinst
-  // may have started one with Debian's config), restarted or reloaded for their files, stopped.
+}
+
+// 3. Services: started (restarted when their files were just written: a package's postinst
+// may have started one with Debian's config), restarted or reloaded for their files, stopped.
+void plan_sidecar_services(const DesiredCluster& desired, const ObservedState& observed,
+                           const std::vector<const DesiredMember*>& members,
+                           std::map<std::string, PendingUnits>& pending, ClusterPlan& plan) {
   for (const auto* m : members) {
     const auto& oh = observed.hosts.at(m->host);
     const auto& p = pending[m->name];
@@ -469,38 +476,58 @@ void plan_sidecars(const DesiredCluster& desired, const ObservedState& observed,
       std::string state = a == oh.services.end() ? "unknown" : a->second;
       bool active = state == "active";
       bool enabled = e != oh.service_enabled.end() && e->second == "enabled";
-      std::string action, reason;
+      using steps::ServiceAction;
+      ServiceAction action = ServiceAction::start;
+      std::string reason;
       if (!service.wanted) {
         if (!active && !enabled) continue;
-        action = "stop";
+        action = ServiceAction::stop;
         reason = service.what + " is not declared for this cluster any more";
       } else if (!active) {
-        action = p.written.contains(service.unit) ? "restart" : "start";
+        action = p.written.contains(service.unit) ? ServiceAction::restart : ServiceAction::start;
         reason = "service " + state;
       } else if (p.restart.contains(service.unit)) {
-        action = "restart";
+        action = ServiceAction::restart;
         reason = "its configuration changed where a reload does not reach";
       } else if (p.reload.contains(service.unit)) {
-        action = "reload";
+        action = ServiceAction::reload;
         reason = "its configuration changed";
       } else if (!enabled) {
-        action = "enable";
+        action = ServiceAction::enable;
         reason = "service not enabled at boot";
       } else {
         continue;
       }
-      Action kind = action == "stop"                              ? Action::remove
-                    : action == "restart" || action == "reload" ? (active ? Action::restart : Action::create)
-                                                                  : (active ? Action::update : Action::create);
-      std::string after = action == "stop" ? "stopped and disabled" : action == "reload" ? "reloaded" : "active";
-      Change c = make(member_subject(*m) + ": " + service.unit, kind, state + (enabled ? ", enabled" : ""), after, reason,
-                      Step::service, m);
-      c.payload["unit"] = service.unit;
-      c.payload["action"] = action;
-      c.payload["enable"] = service.wanted && !enabled;
+      Action kind = action == ServiceAction::stop ? Action::remove
+                    : action == ServiceAction::restart || action == ServiceAction::reload
+                        ? (active ? Action::restart : Action::create)
+                        : (active ? Action::update : Action::create);
+      std::string after = action == ServiceAction::stop     ? "stopped and disabled"
+                          : action == ServiceAction::reload ? "reloaded"
+                                                            : "active";
+      Change c{.subject = member_subject(*m) + ": " + service.unit,
+               .action = kind,
+               .before = state + (enabled ? ", enabled" : ""),
+               .after = after,
+               .reason = reason,
+               .step = steps::Service{.unit = service.unit, .action = action, .enable = service.wanted && !enabled},
+               .cluster = desired.name,
+               .member = m->name,
+               .host = m->host};
       plan.changes.push_back(c);
     }
   }
+}
+
+}  // namespace
+
+void plan_sidecars(const DesiredCluster& desired, const ObservedState& observed,
+                   const std::vector<const DesiredMember*>& members, const ClusterSecrets& secrets,
+                   ClusterPlan& plan) {
+  if (desired.services.empty() && desired.roles.empty()) return;
+  auto pending = plan_sidecar_files(desired, observed, members, secrets, plan);
+  plan_roles(desired, observed, secrets, plan);
+  plan_sidecar_services(desired, observed, members, pending, plan);
 }
 
 std::string roles_sql(const std::vector<ManagedRole>& roles, const ClusterSecrets& secrets) {

@@ -18,7 +18,7 @@ Plan unsuspended(const Plan& plan, const DesiredState& desired, const std::optio
     if (!c.suspended && mine(c.name))
       for (const auto& m : c.members) active_hosts.insert(m.host);
   for (const auto& change : plan.host_changes) {
-    bool shared = change.host.empty() || change.payload.contains("etcd");
+    bool shared = change.host.empty() || !etcd_name(change.step).empty();
     if (shared ? mine("") : active_hosts.contains(change.host)) out.host_changes.push_back(change);
   }
   for (const auto& cp : plan.clusters)

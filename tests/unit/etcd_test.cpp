@@ -111,7 +111,7 @@ ObservedState observed_for(const manifests::ManifestSet& set, const DesiredState
 
 std::vector<std::string> steps_of(const std::vector<Change>& changes) {
   std::vector<std::string> out;
-  for (const auto& c : changes) out.push_back(to_string(c.step) + " " + (c.host.empty() ? c.payload["hosts"].dump() : c.host));
+  for (const auto& c : changes) out.push_back(to_string(c.step) + " " + (c.host.empty() ? nlohmann::json(std::get<steps::EtcdStart>(c.step).hosts).dump() : c.host));
   return out;
 }
 
@@ -290,14 +290,14 @@ TEST_CASE("etcd: a new cluster is configured, started together, before any Patro
         std::vector<std::string>{"install-packages pg-1", "install-packages pg-2", "install-packages pg-3",
                                  "etcd-write-config pg-1", "etcd-write-config pg-2", "etcd-write-config pg-3",
                                  R"(etcd-start ["pg-1","pg-2","pg-3"])"});
-  CHECK(plan.host_changes.back().payload["restart"] == true);
-  CHECK(plan.host_changes.back().payload["wait_hosts"].size() == 3);
-  CHECK(plan.host_changes[3].payload["content"].get<std::string>().find("ETCD_INITIAL_CLUSTER_STATE=new\n") !=
+  CHECK(std::get<steps::EtcdStart>(plan.host_changes.back().step).restart);
+  CHECK(std::get<steps::EtcdStart>(plan.host_changes.back().step).wait_hosts.size() == 3);
+  CHECK(std::get<steps::EtcdWriteConfig>(plan.host_changes[3].step).content.find("ETCD_INITIAL_CLUSTER_STATE=new\n") !=
         std::string::npos);
   // Patroni's starts are cluster changes: the executor runs every host change before them.
   REQUIRE(plan.clusters.size() == 1);
   CHECK(std::any_of(plan.clusters[0].changes.begin(), plan.clusters[0].changes.end(),
-                    [](const Change& c) { return c.step == Step::start_member; }));
+                    [](const Change& c) { return is<steps::StartMember>(c.step); }));
   CHECK(plan.host_errors.empty());
 }
 
@@ -315,9 +315,9 @@ TEST_CASE("etcd: a formed cluster plans nothing; a drifted file is rewritten and
   plan = plan_etcd(set, desired, observed);
   REQUIRE(steps_of(plan.changes) == std::vector<std::string>{"etcd-write-config pg-2", "etcd-restart pg-2"});
   CHECK(plan.changes[0].reason.find("drift in ETCD_HEARTBEAT_INTERVAL") == 0);
-  CHECK(plan.changes[1].payload["wait_hosts"] == nlohmann::json::array({"pg-1", "pg-2", "pg-3"}));
+  CHECK(std::get<steps::EtcdRestart>(plan.changes[1].step).wait_hosts == std::vector<std::string>{"pg-1", "pg-2", "pg-3"});
   // The kept ETCD_INITIAL_* values are not drift.
-  CHECK(plan.changes[0].payload["content"].get<std::string>().find("ETCD_INITIAL_CLUSTER_STATE=new") != std::string::npos);
+  CHECK(std::get<steps::EtcdWriteConfig>(plan.changes[0].step).content.find("ETCD_INITIAL_CLUSTER_STATE=new") != std::string::npos);
 
   // Restarting pg-2 while pg-3 is down would leave 1 of 3: below quorum, refused.
   live.unhealthy = {"pg-3"};
@@ -339,12 +339,12 @@ TEST_CASE("etcd: adding members: member add before the new member's config and s
   CHECK(steps_of(plan.changes) ==
         std::vector<std::string>{"etcd-member-add pg-1", "etcd-write-config pg-2", R"(etcd-start ["pg-2"])",
                                  "etcd-member-add pg-1", "etcd-write-config pg-3", R"(etcd-start ["pg-3"])"});
-  CHECK(plan.changes[0].payload["name"] == "pg-2");
-  CHECK(plan.changes[0].payload["peer_url"] == "http://10.0.0.12:2380");
-  auto content = plan.changes[4].payload["content"].get<std::string>();
+  CHECK(std::get<steps::EtcdMemberAdd>(plan.changes[0].step).member == "pg-2");
+  CHECK(std::get<steps::EtcdMemberAdd>(plan.changes[0].step).peer_url == "http://10.0.0.12:2380");
+  auto content = std::get<steps::EtcdWriteConfig>(plan.changes[4].step).content;
   CHECK(content.find("ETCD_INITIAL_CLUSTER=pg-1=http://10.0.0.11:2380,pg-2=http://10.0.0.12:2380,"
                      "pg-3=http://10.0.0.13:2380\nETCD_INITIAL_CLUSTER_STATE=existing\n") != std::string::npos);
-  CHECK(plan.changes[5].payload["wait_hosts"] == nlohmann::json::array({"pg-1", "pg-2", "pg-3"}));
+  CHECK(std::get<steps::EtcdStart>(plan.changes[5].step).wait_hosts == std::vector<std::string>{"pg-1", "pg-2", "pg-3"});
 
   // An unhealthy member: adding is refused with the reason.
   Live two{{"pg-1", "pg-2"}, {"pg-2"}};
@@ -372,8 +372,8 @@ TEST_CASE("etcd: removing members: member remove before stop; refused below quor
   CHECK(plan.errors.empty());
   CHECK(steps_of(plan.changes) == std::vector<std::string>{"etcd-member-remove pg-1", "etcd-stop pg-4",
                                                            "etcd-member-remove pg-1", "etcd-stop pg-5"});
-  CHECK(plan.changes[0].payload["name"] == "pg-4");
-  CHECK(plan.changes[0].payload["id"] == "a4");
+  CHECK(std::get<steps::EtcdMemberRemove>(plan.changes[0].step).member == "pg-4");
+  CHECK(std::get<steps::EtcdMemberRemove>(plan.changes[0].step).id == "a4");
 
   // pg-2 down: 4 of 5 healthy, the removals keep a quorum at every step.
   live.unhealthy = {"pg-2"};
@@ -412,7 +412,7 @@ TEST_CASE("etcd: no quorum and unreachable hosts plan nothing but say why", "[et
   for (auto& [name, h] : observed.hosts) h.services["etcd.service"] = "inactive";
   plan = plan_etcd(set, desired, observed);
   CHECK(steps_of(plan.changes) == std::vector<std::string>{R"(etcd-start ["pg-1","pg-2","pg-3"])"});
-  CHECK(plan.changes[0].payload["restart"] == false);
+  CHECK(!std::get<steps::EtcdStart>(plan.changes[0].step).restart);
 
   observed.hosts.at("pg-3").reachable = false;
   observed.hosts.at("pg-3").error = "host pg-3: connection refused";

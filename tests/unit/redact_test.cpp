@@ -35,9 +35,12 @@ TEST_CASE("redact: a plan shows no credential observed on a host (GET /config, p
   Plan plan;
   ClusterPlan cp;
   cp.name = "c";
-  Change c = make_change("cluster c: Patroni dynamic configuration", Action::update,
-                         "postgresql.parameters.primary_conninfo=host=h password=REPLsecret2",
-                         "postgresql.parameters.primary_conninfo=(unset)", "drift", Step::patch_dcs, "c", "", "");
+  Change c{.subject = "cluster c: Patroni dynamic configuration",
+           .before = "postgresql.parameters.primary_conninfo=host=h password=REPLsecret2",
+           .after = "postgresql.parameters.primary_conninfo=(unset)",
+           .reason = "drift",
+           .step = steps::PatchDcs{},
+           .cluster = "c"};
   c.fields.push_back(FieldChange{"postgresql.parameters.primary_conninfo", "user=r password=Foreign9", "(unset)"});
   cp.changes.push_back(c);
   cp.errors.push_back("member c-1: Patroni said: FATAL password authentication failed, password=Foreign9");

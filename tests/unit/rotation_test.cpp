@@ -45,14 +45,18 @@ TEST_CASE("rotation: the step comes first, before any config gets the new passwo
   auto oc = pgc::testing::healthy(c, 0);
   ClusterPlan cp;
   cp.name = "c";
-  cp.changes.push_back(make_change("member c-0 (h1): /etc/patroni/15-c.yml", Action::update, "", "", "drift",
-                                   Step::write_config, "c", "c-0", "h1"));
+  cp.changes.push_back(Change{.subject = "member c-0 (h1): /etc/patroni/15-c.yml",
+                              .reason = "drift",
+                              .step = steps::WriteConfig{},
+                              .cluster = "c",
+                              .member = "c-0",
+                              .host = "h1"});
   plan_rotation(c, oc, {SecretKind::replication}, cp);
   REQUIRE(cp.changes.size() == 2);
-  CHECK(cp.changes[0].step == Step::rotate_secrets);
+  CHECK(is<steps::RotateSecrets>(cp.changes[0].step));
   CHECK(cp.changes[0].subject == "cluster c: secrets replication");
-  CHECK(cp.changes[0].payload["roles"] == nlohmann::json::array({"replicator"}));
-  CHECK(cp.changes[1].step == Step::write_config);
+  CHECK(std::get<steps::RotateSecrets>(cp.changes[0].step).roles == std::vector<std::string>{"replicator"});
+  CHECK(is<steps::WriteConfig>(cp.changes[1].step));
 }
 
 TEST_CASE("rotation: without a running leader nothing of the cluster is applied") {
@@ -60,8 +64,12 @@ TEST_CASE("rotation: without a running leader nothing of the cluster is applied"
   ObservedCluster oc;  // Patroni did not answer
   ClusterPlan cp;
   cp.name = "c";
-  cp.changes.push_back(make_change("member c-0 (h1): /etc/patroni/15-c.yml", Action::update, "", "", "drift",
-                                   Step::write_config, "c", "c-0", "h1"));
+  cp.changes.push_back(Change{.subject = "member c-0 (h1): /etc/patroni/15-c.yml",
+                              .reason = "drift",
+                              .step = steps::WriteConfig{},
+                              .cluster = "c",
+                              .member = "c-0",
+                              .host = "h1"});
   plan_rotation(c, oc, {SecretKind::superuser}, cp);
   CHECK(cp.changes.empty());
   REQUIRE(cp.errors.size() == 1);

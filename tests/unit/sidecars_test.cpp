@@ -151,8 +151,9 @@ std::vector<std::string> summary(const ClusterPlan& p) {
   std::vector<std::string> out;
   for (const auto& c : p.changes) {
     std::string line = to_string(c.step) + " " + (c.member.empty() ? c.cluster : c.member);
-    if (c.payload.contains("path")) line += " " + c.payload["path"].get<std::string>();
-    if (c.payload.contains("unit")) line += " " + c.payload["action"].get<std::string>() + " " + c.payload["unit"].get<std::string>();
+    if (const auto* file = std::get_if<steps::WriteFile>(&c.step)) line += " " + file->path;
+    if (const auto* service = std::get_if<steps::Service>(&c.step))
+      line += " " + to_string(service->action) + " " + service->unit;
     out.push_back(line);
   }
   return out;
@@ -398,7 +399,7 @@ TEST_CASE("sidecars: plan from nothing: files, then roles, then services; then n
   CHECK(p.changes[1].after == "(holds a secret: content not shown)");
   CHECK(p.changes[6].reason == "authenticator: not observed (no member's PostgreSQL answered); "
                                "prometheus: not observed (no member's PostgreSQL answered)");
-  CHECK(p.changes[7].payload["enable"] == true);
+  CHECK(std::get<steps::Service>(p.changes[7].step).enable);
 
   f.converge();
   CHECK(summary(f.plan()).empty());
@@ -415,8 +416,8 @@ TEST_CASE("sidecars: the packages come first, with the cluster's other packages"
   auto p = diff(f.manifests, desired, f.observed, {{f.cluster.name, f.secrets}});
   REQUIRE(p.host_changes.size() == 2);
   for (const auto& c : p.host_changes) {
-    CHECK(c.step == Step::install_packages);
-    CHECK(c.payload["packages"] == json{"pgbouncer", "prometheus-postgres-exporter"});
+    CHECK(is<steps::InstallPackages>(c.step));
+    CHECK(std::get<steps::InstallPackages>(c.step).packages == std::vector<std::string>{"pgbouncer", "prometheus-postgres-exporter"});
   }
 }
 
@@ -485,10 +486,10 @@ TEST_CASE("sidecars: prometheusAutobind turned off stops and disables the export
   // pg_hba loses the exporter's line (one DCS patch), the exporter stops on each member.
   std::vector<std::string> services;
   for (const auto& c : p.changes)
-    if (c.step == Step::service) services.push_back(c.member + " " + c.payload["action"].get<std::string>() + " " +
-                                                    c.payload["unit"].get<std::string>());
+    if (is<steps::Service>(c.step)) services.push_back(c.member + " " + to_string(std::get<steps::Service>(c.step).action) + " " +
+                                                    std::get<steps::Service>(c.step).unit);
   CHECK(services == Lines{"c-0 stop prometheus-postgres-exporter.service", "c-1 stop prometheus-postgres-exporter.service"});
-  CHECK(std::none_of(p.changes.begin(), p.changes.end(), [](const Change& c) { return c.step == Step::write_file; }));
+  CHECK(std::none_of(p.changes.begin(), p.changes.end(), [](const Change& c) { return is<steps::WriteFile>(c.step); }));
   for (auto& [name, h] : f.observed.hosts) {
     h.services["prometheus-postgres-exporter.service"] = "inactive";
     h.service_enabled["prometheus-postgres-exporter.service"] = "disabled";
