@@ -37,13 +37,6 @@ std::optional<std::string> closest_match(std::string_view word,
 // The placeholder printed instead of any secret.
 inline constexpr std::string_view k_redacted = "<redacted>";
 
-// Standard base64 (RFC 4648) encoding, with '=' padding.
-std::string base64_encode(std::string_view in);
-
-// Standard base64 (RFC 4648) decoding; characters outside the alphabet ('=' padding,
-// whitespace) are skipped.
-std::string base64_decode(std::string_view in);
-
 // strerror(errno): call it before anything that may set errno again.
 std::string errno_text();
 
