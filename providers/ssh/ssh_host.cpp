@@ -23,6 +23,7 @@
 #include "providers/ssh/file_programs.hpp"
 #include "providers/ssh/remote_host.hpp"
 #include "util/known_hosts.hpp"
+#include "util/duration.hpp"
 #include "util/strings.hpp"
 
 namespace pgc::providers {
@@ -592,7 +593,7 @@ class SshHost final : public RemoteHost {
       auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now());
       if (left.count() <= 0) {
         command.abandon(options_.user == "root" ? Command::Signal::no : Command::Signal::yes);
-        return fail(who_ + ": ssh: timed out after " + format_timeout(timeout) + " " + what);
+        return fail(who_ + ": ssh: timed out after " + format_duration(timeout) + " " + what);
       }
       if (ssh_event_dopoll(event.get(), static_cast<int>(std::min<long long>(left.count(), 1000))) == SSH_ERROR)
         return transport_failure("connection lost");
