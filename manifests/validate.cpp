@@ -420,12 +420,10 @@ void check_pooling_config(const SGPoolingConfig& p, Diagnostics& diagnostics) {
   const std::string pgbouncer = child_path(base, "pgbouncer");
   if (r.invalid(pgbouncer)) return;
   for (const auto& [key, value] : p.pgbouncer) {
-    std::string lower = key;
-    for (char& ch : lower)
-      if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch - 'A' + 'a');
-    if (pgbouncer_blocklist().contains(lower)) {
+    const std::string name = lower(key);
+    if (pgbouncer_blocklist().contains(name)) {
       r.error(child_path(pgbouncer, key), "is managed by pgconverge and may not be set (StackGres' PgBouncer blocklist)");
-    } else if (lower == "pool_mode" && !find_line_break(value) && value != "session" && value != "transaction" &&
+    } else if (name == "pool_mode" && !find_line_break(value) && value != "session" && value != "transaction" &&
                value != "statement") {
       r.error(child_path(pgbouncer, key), "must be one of session, transaction or statement (got " + quoted(value) + ")");
     }

@@ -107,11 +107,6 @@ std::vector<std::string> sidecar_hba_lines(const manifests::SGCluster& cluster) 
 }
 
 Result<std::string> render_pgbouncer_ini(const manifests::SGPoolingConfig* pooling, const std::string& address) {
-  auto lower = [](std::string text) {
-    for (char& c : text)
-      if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    return text;
-  };
   // Spaces and tabs around a value are dropped, as PgBouncer drops them; a line break is not
   // (the read-back below refuses it).
   auto blank_trimmed = [](const std::string& text) {

@@ -49,6 +49,13 @@ bool starts_with(std::string_view text, std::string_view prefix) {
   return text.substr(0, prefix.size()) == prefix;
 }
 
+std::string lower(std::string_view text) {
+  std::string out(text);
+  for (char& c : out)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  return out;
+}
+
 std::string shell_quote(std::string_view word) {
   if (!word.empty() && std::all_of(word.begin(), word.end(), [](char c) {
         return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.' ||
@@ -85,10 +92,7 @@ std::optional<std::string> closest_match(std::string_view word,
   std::size_t best_distance = std::max<std::size_t>(1, word.size() / 3) + 1;
   for (const auto& candidate : candidates) {
     // Case-only differences ("Mode" vs "mode") are always worth suggesting.
-    std::string lower_word(word), lower_candidate(candidate);
-    std::transform(lower_word.begin(), lower_word.end(), lower_word.begin(), ::tolower);
-    std::transform(lower_candidate.begin(), lower_candidate.end(), lower_candidate.begin(), ::tolower);
-    std::size_t d = lower_word == lower_candidate ? 0 : edit_distance(word, candidate);
+    std::size_t d = lower(word) == lower(candidate) ? 0 : edit_distance(word, candidate);
     if (d < best_distance) {
       best_distance = d;
       best = candidate;

@@ -22,6 +22,11 @@ std::string trim(std::string_view text);
 
 bool starts_with(std::string_view text, std::string_view prefix);
 
+// ASCII letters in lower case, every other byte unchanged (UTF-8 passes through): what
+// PostgreSQL, PgBouncer and HTTP compare names case-insensitively with, and never
+// locale-dependent.
+std::string lower(std::string_view text);
+
 // Quotes a word for POSIX sh so that it is always passed as one literal argument.
 // Every value that reaches a remote shell goes through this.
 std::string shell_quote(std::string_view word);

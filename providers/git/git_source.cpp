@@ -732,9 +732,7 @@ class Sync {
     if (name.empty() || name == "." || name == ".." || name.find('/') != std::string_view::npos ||
         name.find('\0') != std::string_view::npos)
       return false;
-    std::string lower(name);
-    std::transform(lower.begin(), lower.end(), lower.begin(), [](char c) { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); });
-    return lower != ".git";
+    return lower(name) != ".git";
   }
 
   // Writes tree's regular files and directories under dir; never creates or follows a symlink.

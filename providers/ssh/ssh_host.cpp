@@ -89,8 +89,7 @@ std::string default_known_hosts() {
 
 // How libssh (like OpenSSH) names the host in known_hosts: lower case, [host]:port off port 22.
 std::string known_hosts_name(const SshOptions& options) {
-  std::string host = options.address;
-  std::transform(host.begin(), host.end(), host.begin(), [](unsigned char c) { return std::tolower(c); });
+  std::string host = lower(options.address);
   if (options.port == 22) return host;
   return "[" + host + "]:" + std::to_string(options.port);
 }

@@ -69,4 +69,9 @@ TEST_CASE("strings: join, split and trim", "[strings]") {
   CHECK(pgc::trim("  a b \n") == "a b");
 }
 
+TEST_CASE("strings: lower changes ASCII letters only", "[strings]") {
+  CHECK(pgc::lower("Max_Connections") == "max_connections");
+  CHECK(pgc::lower("ABC xyz 123 _-.") == "abc xyz 123 _-.");
+  CHECK(pgc::lower("\xc3\x89T\xc3\x89") == "\xc3\x89t\xc3\x89");  // "ÉTÉ": UTF-8 bytes pass through
+  CHECK(pgc::lower("") == "");
 }
