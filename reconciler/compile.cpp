@@ -86,12 +86,6 @@ std::string hba_address(const std::string& address) {
   return address;
 }
 
-// "10.0.0.11:8008" or "[fd00::1]:8008".
-std::string host_port(const std::string& address, int port) {
-  if (is_ipv6(address)) return "[" + address + "]:" + std::to_string(port);
-  return address + ":" + std::to_string(port);
-}
-
 // A client entry of the client-cidrs annotation as a pg_hba address, or nullopt when malformed.
 std::optional<std::string> client_cidr(const std::string& entry) {
   auto slash = entry.find('/');

@@ -24,11 +24,6 @@ constexpr int k_postgres_port = 5432;
 constexpr const char* k_not_shown = "(holds a secret: content not shown)";
 constexpr auto k_command_timeout = std::chrono::seconds(60);
 // Where ensure_roles stages its SQL (postgres' home, 0600): never on a command line.
-// "10.0.0.11:9187" or "[fd00::1]:9187".
-std::string host_port(const std::string& address, int port) {
-  if (is_ipv6(address)) return "[" + address + "]:" + std::to_string(port);
-  return address + ":" + std::to_string(port);
-}
 
 // StackGres' defaults for what an SGPoolingConfig leaves out (pgbouncer-default-values).
 const std::map<std::string, std::string>& pgbouncer_defaults() {

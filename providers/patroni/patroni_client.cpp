@@ -11,6 +11,7 @@
 #include "providers/http/http_client.hpp"
 #include "util/base64.hpp"
 #include "util/duration.hpp"
+#include "util/net_address.hpp"
 #include "util/strings.hpp"
 
 namespace pgc::providers {
@@ -70,8 +71,7 @@ class BeastPatroniClient final : public PatroniClient {
 
  private:
   std::string host_port() const {
-    bool v6 = endpoint_.address.find(':') != std::string::npos;
-    return (v6 ? "[" + endpoint_.address + "]" : endpoint_.address) + ":" + std::to_string(endpoint_.port);
+    return pgc::host_port(endpoint_.address, endpoint_.port);
   }
 
   // A request that must answer 200 with a JSON body.
