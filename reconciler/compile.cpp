@@ -10,6 +10,7 @@
 #include "reconciler/etcd.hpp"
 #include "reconciler/placement.hpp"
 #include "reconciler/sidecars.hpp"
+#include "util/booleans.hpp"
 #include "util/line_breaks.hpp"
 #include "util/net_address.hpp"
 #include "util/strings.hpp"
@@ -46,18 +47,6 @@ std::optional<std::string> managed_parameter_reason(const std::string& name) {
   static const std::set<std::string> by_patroni{"synchronous_standby_names", "primary_conninfo", "primary_slot_name"};
   if (by_patroni.contains(name)) return "set by Patroni from the host's address and the cluster";
   return std::nullopt;
-}
-
-std::string lower(std::string text) {
-  for (char& c : text)
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  return text;
-}
-
-// Settings written as on/true/yes/1 all mean on.
-bool is_on(const std::string& value) {
-  auto v = lower(trim(value));
-  return v == "on" || v == "true" || v == "yes" || v == "1";
 }
 
 std::optional<int> parse_small_int(std::string_view text) {
@@ -382,7 +371,7 @@ class Compiler {
       force("wal_level", "replica", wal_level && lower(trim(*wal_level)) == "replica", "streaming replicas need it");
     }
     auto hot_standby = user("hot_standby");
-    force("hot_standby", "on", hot_standby && is_on(*hot_standby), "replicas serve reads and Patroni checks them");
+    force("hot_standby", "on", hot_standby && postgres_on(*hot_standby), "replicas serve reads and Patroni checks them");
     force("wal_log_hints", "on", true, "pg_rewind needs it");
     auto encryption = user("password_encryption");
     force("password_encryption", "scram-sha-256", encryption && lower(trim(*encryption)) == "scram-sha-256",

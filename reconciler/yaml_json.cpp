@@ -5,6 +5,8 @@
 #include <cmath>
 #include <regex>
 
+#include "util/booleans.hpp"
+
 namespace pgc::reconciler {
 namespace {
 
@@ -72,8 +74,7 @@ nlohmann::json scalar_to_json(const YAML::Node& node) {
   if (node.Tag() == "!") return s;  // quoted in the source: always a string
   static const std::regex integer(R"(^[-+]?[0-9]+$)");
   static const std::regex real(R"(^[-+]?([0-9]+\.[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?$)");
-  if (s == "true" || s == "True" || s == "TRUE") return true;
-  if (s == "false" || s == "False" || s == "FALSE") return false;
+  if (auto b = yaml_boolean(s)) return *b;
   if (s == "null" || s == "~" || s.empty()) return nullptr;
   if (std::regex_match(s, integer)) {
     try {
