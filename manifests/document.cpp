@@ -5,6 +5,8 @@
 #include <limits>
 #include <string_view>
 
+#include "manifests/kind_parts.hpp"
+#include "manifests/kinds.hpp"
 #include "manifests/line_break_scan.hpp"
 #include "manifests/pgbouncer_grammar.hpp"
 #include "manifests/schema.hpp"
@@ -118,6 +120,10 @@ void read_replication(const YamlValue* replication, SGCluster& c, Reader& r) {
   }
 }
 
+}  // namespace
+
+// The kinds' readers (kind_parts.hpp), for the kinds table.
+
 SGCluster read_cluster(const YamlValue& document, ManifestBase base, Diagnostics& diagnostics) {
   SGCluster c;
   static_cast<ManifestBase&>(c) = std::move(base);
@@ -140,7 +146,7 @@ SGCluster read_cluster(const YamlValue& document, ManifestBase base, Diagnostics
   return c;
 }
 
-SGPostgresConfig read_postgres_config(const YamlValue& document, ManifestBase base) {
+SGPostgresConfig read_postgres_config(const YamlValue& document, ManifestBase base, Diagnostics& /*diagnostics*/) {
   SGPostgresConfig p;
   static_cast<ManifestBase&>(p) = std::move(base);
   const YamlValue* spec = document.find("spec");
@@ -149,7 +155,7 @@ SGPostgresConfig read_postgres_config(const YamlValue& document, ManifestBase ba
   return p;
 }
 
-SGInstanceProfile read_instance_profile(const YamlValue& document, ManifestBase base) {
+SGInstanceProfile read_instance_profile(const YamlValue& document, ManifestBase base, Diagnostics& /*diagnostics*/) {
   SGInstanceProfile p;
   static_cast<ManifestBase&>(p) = std::move(base);
   const YamlValue* spec = document.find("spec");
@@ -157,6 +163,8 @@ SGInstanceProfile read_instance_profile(const YamlValue& document, ManifestBase 
   p.memory = read_text(find_path(spec, {"memory"})).value_or("");
   return p;
 }
+
+namespace {
 
 // databases/users entries: a mapping of parameters (StackGres) becomes "k=v k='v w'"; a string stays.
 std::map<std::string, std::string> read_pgbouncer_section(const YamlValue* node, const std::string& path,
@@ -199,6 +207,8 @@ std::map<std::string, std::string> read_pgbouncer_section(const YamlValue* node,
   return out;
 }
 
+}  // namespace
+
 SGPoolingConfig read_pooling_config(const YamlValue& document, ManifestBase base, Diagnostics& diagnostics) {
   SGPoolingConfig p;
   static_cast<ManifestBase&>(p) = std::move(base);
@@ -211,7 +221,7 @@ SGPoolingConfig read_pooling_config(const YamlValue& document, ManifestBase base
   return p;
 }
 
-Host read_host(const YamlValue& document, ManifestBase base) {
+Host read_host(const YamlValue& document, ManifestBase base, Diagnostics& /*diagnostics*/) {
   Host h;
   static_cast<ManifestBase&>(h) = std::move(base);
   const YamlValue* spec = document.find("spec");
@@ -223,6 +233,8 @@ Host read_host(const YamlValue& document, ManifestBase base) {
       if (item.kind == YamlValue::Kind::scalar) h.package_repositories.push_back(item.text);
   return h;
 }
+
+namespace {
 
 // spec.hosts: a list of Host names, or a mapping {nodeSelector: {label: value}}.
 void read_etcd_hosts(const YamlValue& hosts, EtcdCluster& e, Reader& r) {
@@ -268,6 +280,8 @@ void read_etcd_hosts(const YamlValue& hosts, EtcdCluster& e, Reader& r) {
   if (!selector_seen && !reported) r.error(field, "must hold nodeSelector (or be a list of Host names)");
 }
 
+}  // namespace
+
 EtcdCluster read_etcd_cluster(const YamlValue& document, ManifestBase base, Diagnostics& diagnostics) {
   EtcdCluster e;
   static_cast<ManifestBase&>(e) = std::move(base);
@@ -284,6 +298,8 @@ EtcdCluster read_etcd_cluster(const YamlValue& document, ManifestBase base, Diag
   e.data_directory = read_text(find_path(spec, {"dataDirectory"})).value_or("");
   return e;
 }
+
+namespace {
 
 SourceLocation key_location(const YamlValue& map, std::string_view key) {
   for (const auto& entry : map.entries)
@@ -320,15 +336,13 @@ void add_document(const YamlValue& document, ManifestSet& set, Diagnostics& diag
     return;
   }
   const std::string& kind = kind_node->text;
-  const auto& kinds = supported_kinds();
-  auto known = std::find_if(kinds.begin(), kinds.end(), [&](const KindInfo& k) { return k.kind == kind; });
-  if (known == kinds.end()) {
-    const auto& unsupported = unsupported_stackgres_kinds();
-    if (std::find(unsupported.begin(), unsupported.end(), kind) != unsupported.end()) {
-      report(Severity::warning, key_location(document, "kind"), "kind",
-             kind + " is not managed by pgconverge; document ignored");
-      return;
-    }
+  const KindRow* known = find_kind(kind);
+  if (known && !known->managed) {
+    report(Severity::warning, key_location(document, "kind"), "kind",
+           kind + " is not managed by pgconverge; document ignored");
+    return;
+  }
+  if (!known) {
     std::string message = "unknown kind \"" + kind + "\"";
     if (auto hint = did_you_mean(kind, kind_names())) message += " (did you mean '" + *hint + "'?)";
     else message += " (expected " + join_or(kind_names()) + ")";
@@ -356,18 +370,13 @@ void add_document(const YamlValue& document, ManifestSet& set, Diagnostics& diag
   base.invalid_fields = std::move(check.invalid);
   scan_line_breaks(document, diagnostics);
   read_metadata(document, base);
-  if ((kind == "Host" || kind == "EtcdCluster") && find_path(&document, {"metadata", "namespace"})) {
+  if (!known->namespaced && find_path(&document, {"metadata", "namespace"})) {
     report(Severity::warning, base.locations.at("metadata.namespace"), "metadata.namespace",
            "ignored (" + kind + " is not namespaced)");
   }
 
   // The fields of the kind.
-  if (kind == "SGCluster") set.clusters.push_back(read_cluster(document, std::move(base), diagnostics));
-  else if (kind == "SGPostgresConfig") set.postgres_configs.push_back(read_postgres_config(document, std::move(base)));
-  else if (kind == "SGInstanceProfile") set.instance_profiles.push_back(read_instance_profile(document, std::move(base)));
-  else if (kind == "SGPoolingConfig") set.pooling_configs.push_back(read_pooling_config(document, std::move(base), diagnostics));
-  else if (kind == "Host") set.hosts.push_back(read_host(document, std::move(base)));
-  else if (kind == "EtcdCluster") set.etcd_clusters.push_back(read_etcd_cluster(document, std::move(base), diagnostics));
+  known->read(document, std::move(base), set, diagnostics);
 }
 
 }  // namespace pgc::manifests

@@ -72,4 +72,10 @@ bool is_all(ReplicationMode mode) {
   return mode == ReplicationMode::sync_all || mode == ReplicationMode::strict_sync_all;
 }
 
+const Host* ManifestSet::find_host(const std::string& name) const {
+  for (const auto& h : hosts)
+    if (h.metadata.name == name) return &h;
+  return nullptr;
+}
+
 }  // namespace pgc::manifests

@@ -178,6 +178,9 @@ struct ManifestSet {
   std::vector<SGPoolingConfig> pooling_configs;
   std::vector<Host> hosts;
   std::vector<EtcdCluster> etcd_clusters;
+
+  // The Host whose metadata.name is name, or nullptr.
+  [[nodiscard]] const Host* find_host(const std::string& name) const;
 };
 
 // The annotation naming the EtcdCluster a cluster uses when there are several.

@@ -3,14 +3,10 @@
 #include <algorithm>
 #include <cctype>
 
+#include "util/strings.hpp"
+
 namespace pgc::manifests {
 namespace {
-
-std::string lower(std::string_view text) {
-  std::string out(text);
-  std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
 
 bool blank(char c) { return std::isspace(static_cast<unsigned char>(c)) != 0; }
 

@@ -3,6 +3,8 @@
 #include <limits>
 #include <map>
 
+#include "manifests/kind_parts.hpp"
+#include "manifests/kinds.hpp"
 #include "util/strings.hpp"
 
 namespace pgc::manifests {
@@ -76,6 +78,8 @@ FieldSchema metadata_schema() {
       {"managedFields", ignored(bookkeeping)},
   });
 }
+
+}  // namespace
 
 // SGCluster.spec (stackgres-k8s/src/common/src/main/resources/crds/SGCluster.yaml).
 FieldSchema sgcluster_spec() {
@@ -217,6 +221,8 @@ FieldSchema etcdcluster_spec() {
   });
 }
 
+namespace {
+
 FieldSchema document(FieldSchema spec) {
   return object({
       {"apiVersion", str()},
@@ -354,32 +360,32 @@ std::vector<std::string> FieldSchema::field_names() const {
 }
 
 const std::vector<KindInfo>& supported_kinds() {
-  static const std::vector<KindInfo> kinds{
-      {"SGCluster", "stackgres.io/v1"},       {"SGPostgresConfig", "stackgres.io/v1"},
-      {"SGInstanceProfile", "stackgres.io/v1"}, {"SGPoolingConfig", "stackgres.io/v1"},
-      {"Host", "pgconverge.io/v1"},           {"EtcdCluster", "pgconverge.io/v1"},
-  };
+  static const std::vector<KindInfo> kinds = [] {
+    std::vector<KindInfo> out;
+    for (const auto& row : kind_table())
+      if (row.managed) out.push_back({row.kind, row.api_version});
+    return out;
+  }();
   return kinds;
 }
 
 const std::vector<std::string>& unsupported_stackgres_kinds() {
-  static const std::vector<std::string> kinds{
-      "SGBackup",     "SGBackupConfig",   "SGConfig",         "SGDbOps",
-      "SGDistributedLogs", "SGObjectStorage", "SGScript",     "SGShardedBackup",
-      "SGShardedCluster",  "SGShardedDbOps",  "SGStream",
-  };
+  static const std::vector<std::string> kinds = [] {
+    std::vector<std::string> out;
+    for (const auto& row : kind_table())
+      if (!row.managed) out.push_back(row.kind);
+    return out;
+  }();
   return kinds;
 }
 
 const FieldSchema* document_schema(std::string_view kind) {
-  static const std::map<std::string, FieldSchema, std::less<>> schemas{
-      {"SGCluster", document(sgcluster_spec())},
-      {"SGPostgresConfig", document(sgpostgresconfig_spec())},
-      {"SGInstanceProfile", document(sginstanceprofile_spec())},
-      {"SGPoolingConfig", document(sgpoolingconfig_spec())},
-      {"Host", document(host_spec())},
-      {"EtcdCluster", document(etcdcluster_spec())},
-  };
+  static const std::map<std::string, FieldSchema, std::less<>> schemas = [] {
+    std::map<std::string, FieldSchema, std::less<>> out;
+    for (const auto& row : kind_table())
+      if (row.spec) out.emplace(row.kind, document(row.spec()));
+    return out;
+  }();
   auto it = schemas.find(kind);
   return it == schemas.end() ? nullptr : &it->second;
 }

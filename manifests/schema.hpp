@@ -42,18 +42,20 @@ struct FieldSchema {
   [[nodiscard]] std::vector<std::string> field_names() const;
 };
 
-// The kinds pgconverge reads, in documentation order, with their apiVersion.
+// The kinds pgconverge reads, in documentation order, with their apiVersion (the managed rows
+// of the kinds table, kinds.hpp).
 struct KindInfo {
   std::string kind;
   std::string api_version;
 };
 const std::vector<KindInfo>& supported_kinds();
 
-// StackGres kinds that exist but pgconverge does not manage (SGBackup, SGObjectStorage, …).
+// StackGres kinds that exist but pgconverge does not manage (SGBackup, SGObjectStorage, …): the
+// kinds table's other rows.
 const std::vector<std::string>& unsupported_stackgres_kinds();
 
-// The schema of a whole document of a supported kind (apiVersion, kind, metadata, spec,
-// status), or nullptr for any other kind. The trees are built once; thread-safe.
+// The schema of a whole document of a supported kind (apiVersion, kind, metadata, spec from the
+// kind's row, status), or nullptr for any other kind. The trees are built once; thread-safe.
 const FieldSchema* document_schema(std::string_view kind);
 
 // What a schema check of one document found.

@@ -6,6 +6,8 @@
 #include <string_view>
 
 #include "manifests/dynamic_config.hpp"
+#include "manifests/kind_parts.hpp"
+#include "manifests/kinds.hpp"
 #include "manifests/line_break_scan.hpp"
 #include "manifests/loader.hpp"
 #include "manifests/pool_roles.hpp"
@@ -167,10 +169,11 @@ void check_identity(const ManifestBase& m, const KindRules& rules, Diagnostics& 
 }
 
 // Duplicate names of one kind: per namespace for StackGres kinds, globally for Host/EtcdCluster.
-template <typename T>
-void check_duplicates(const std::vector<T>& manifests, const KindRules& rules, Diagnostics& diagnostics) {
-  std::map<std::pair<std::string, std::string>, const T*> seen;
-  for (const auto& m : manifests) {
+void check_duplicates(const std::vector<const ManifestBase*>& manifests, const KindRules& rules,
+                      Diagnostics& diagnostics) {
+  std::map<std::pair<std::string, std::string>, const ManifestBase*> seen;
+  for (const auto* p : manifests) {
+    const ManifestBase& m = *p;
     if (m.metadata.name.empty()) continue;
     const bool namespaced = rules.namespaced;
     auto key = std::make_pair(namespaced ? m.metadata.namespace_ : std::string(), m.metadata.name);
@@ -420,12 +423,10 @@ void check_pooling_config(const SGPoolingConfig& p, Diagnostics& diagnostics) {
   const std::string pgbouncer = child_path(base, "pgbouncer");
   if (r.invalid(pgbouncer)) return;
   for (const auto& [key, value] : p.pgbouncer) {
-    std::string lower = key;
-    for (char& ch : lower)
-      if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch - 'A' + 'a');
-    if (pgbouncer_blocklist().contains(lower)) {
+    const std::string name = lower(key);
+    if (pgbouncer_blocklist().contains(name)) {
       r.error(child_path(pgbouncer, key), "is managed by pgconverge and may not be set (StackGres' PgBouncer blocklist)");
-    } else if (lower == "pool_mode" && !find_line_break(value) && value != "session" && value != "transaction" &&
+    } else if (name == "pool_mode" && !find_line_break(value) && value != "session" && value != "transaction" &&
                value != "statement") {
       r.error(child_path(pgbouncer, key), "must be one of session, transaction or statement (got " + quoted(value) + ")");
     }
@@ -442,7 +443,7 @@ void check_instance_profile(const SGInstanceProfile& p, Diagnostics& diagnostics
     r.error("spec.memory", "must be a size in Mi or Gi, e.g. 512Mi or 2Gi (got " + quoted(p.memory) + ")");
 }
 
-void check_hosts(const std::vector<Host>& hosts, Diagnostics& diagnostics) {
+void check_host_list(const std::vector<Host>& hosts, Diagnostics& diagnostics) {
   std::map<std::string, const Host*> addresses;
   for (const auto& h : hosts) {
     Reporter r(h, diagnostics);
@@ -591,24 +592,42 @@ void check_etcd_host_overlap(const ManifestSet& set, Diagnostics& diagnostics) {
 
 }  // namespace
 
-void validate(const ManifestSet& manifests, Diagnostics& diagnostics) {
-  auto identities = [&](const auto& list, const KindRules& rules) {
-    for (const auto& m : list) check_identity(m, rules, diagnostics);
-    check_duplicates(list, rules, diagnostics);
-  };
-  identities(manifests.clusters, {"SGCluster", true, true});
-  identities(manifests.postgres_configs, {"SGPostgresConfig", true, false});
-  identities(manifests.instance_profiles, {"SGInstanceProfile", true, false});
-  identities(manifests.pooling_configs, {"SGPoolingConfig", true, false});
-  identities(manifests.hosts, {"Host", false, false});
-  identities(manifests.etcd_clusters, {"EtcdCluster", false, false});
+// The identity rules and each kind's own rules (kind_parts.hpp), for the kinds table.
 
-  for (const auto& c : manifests.clusters) check_cluster(c, manifests, diagnostics);
-  for (const auto& p : manifests.postgres_configs) check_postgres_config(p, diagnostics);
-  for (const auto& p : manifests.instance_profiles) check_instance_profile(p, diagnostics);
-  for (const auto& p : manifests.pooling_configs) check_pooling_config(p, diagnostics);
-  check_hosts(manifests.hosts, diagnostics);
-  for (const auto& e : manifests.etcd_clusters) check_etcd_cluster(e, manifests, diagnostics);
+void check_identities(const std::vector<const ManifestBase*>& manifests, const KindRow& row, Diagnostics& diagnostics) {
+  const KindRules rules{row.kind, row.namespaced, row.cluster_name};
+  for (const auto* m : manifests) check_identity(*m, rules, diagnostics);
+  check_duplicates(manifests, rules, diagnostics);
+}
+
+void check_clusters(const ManifestSet& set, Diagnostics& diagnostics) {
+  for (const auto& c : set.clusters) check_cluster(c, set, diagnostics);
+}
+
+void check_postgres_configs(const ManifestSet& set, Diagnostics& diagnostics) {
+  for (const auto& p : set.postgres_configs) check_postgres_config(p, diagnostics);
+}
+
+void check_instance_profiles(const ManifestSet& set, Diagnostics& diagnostics) {
+  for (const auto& p : set.instance_profiles) check_instance_profile(p, diagnostics);
+}
+
+void check_pooling_configs(const ManifestSet& set, Diagnostics& diagnostics) {
+  for (const auto& p : set.pooling_configs) check_pooling_config(p, diagnostics);
+}
+
+void check_hosts(const ManifestSet& set, Diagnostics& diagnostics) { check_host_list(set.hosts, diagnostics); }
+
+void check_etcd_clusters(const ManifestSet& set, Diagnostics& diagnostics) {
+  for (const auto& e : set.etcd_clusters) check_etcd_cluster(e, set, diagnostics);
+}
+
+void validate(const ManifestSet& manifests, Diagnostics& diagnostics) {
+  // Every kind's names first, then every kind's rules, in the table's order.
+  for (const auto& row : kind_table())
+    if (row.managed) row.check_identities(manifests, row, diagnostics);
+  for (const auto& row : kind_table())
+    if (row.managed) row.check(manifests, diagnostics);
   check_etcd_host_overlap(manifests, diagnostics);
 }
 

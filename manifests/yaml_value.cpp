@@ -9,6 +9,8 @@
 #include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
+#include "util/booleans.hpp"
+
 namespace pgc::manifests {
 
 namespace {
@@ -252,10 +254,7 @@ std::optional<long long> scalar_integer(const YamlValue& value) {
 
 std::optional<bool> scalar_boolean(const YamlValue& value) {
   if (value.kind != YamlValue::Kind::scalar || value.quoted) return std::nullopt;
-  const std::string& t = value.text;
-  if (t == "true" || t == "True" || t == "TRUE") return true;
-  if (t == "false" || t == "False" || t == "FALSE") return false;
-  return std::nullopt;
+  return yaml_boolean(value.text);
 }
 
 nlohmann::json to_json(const YamlValue& value) {

@@ -11,6 +11,7 @@
 #include "reconciler/etcd.hpp"
 #include "reconciler/placement.hpp"
 #include "reconciler/sidecars.hpp"
+#include "util/booleans.hpp"
 #include "util/line_breaks.hpp"
 #include "util/net_address.hpp"
 #include "util/strings.hpp"
@@ -49,18 +50,6 @@ std::optional<std::string> managed_parameter_reason(const std::string& name) {
   return std::nullopt;
 }
 
-std::string lower(std::string text) {
-  for (char& c : text)
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  return text;
-}
-
-// Settings written as on/true/yes/1 all mean on.
-bool is_on(const std::string& value) {
-  auto v = lower(trim(value));
-  return v == "on" || v == "true" || v == "yes" || v == "1";
-}
-
 std::optional<int> parse_small_int(std::string_view text) {
   if (text.empty() || text.size() > 9) return std::nullopt;
   int n = 0;
@@ -85,12 +74,6 @@ std::string hba_address(const std::string& address) {
   if (is_ipv4(address)) return address + "/32";
   if (is_ipv6(address)) return address + "/128";
   return address;
-}
-
-// "10.0.0.11:8008" or "[fd00::1]:8008".
-std::string host_port(const std::string& address, int port) {
-  if (is_ipv6(address)) return "[" + address + "]:" + std::to_string(port);
-  return address + ":" + std::to_string(port);
 }
 
 // A client entry of the client-cidrs annotation as a pg_hba address, or nullopt when malformed.
@@ -389,7 +372,7 @@ class Compiler {
       force("wal_level", "replica", wal_level && lower(trim(*wal_level)) == "replica", "streaming replicas need it");
     }
     auto hot_standby = user("hot_standby");
-    force("hot_standby", "on", hot_standby && is_on(*hot_standby), "replicas serve reads and Patroni checks them");
+    force("hot_standby", "on", hot_standby && postgres_on(*hot_standby), "replicas serve reads and Patroni checks them");
     force("wal_log_hints", "on", true, "pg_rewind needs it");
     auto encryption = user("password_encryption");
     force("password_encryption", "scram-sha-256", encryption && lower(trim(*encryption)) == "scram-sha-256",

@@ -10,4 +10,10 @@ const DesiredCluster* DesiredState::find(const std::string& name) const {
   return nullptr;
 }
 
+const DesiredMember* DesiredCluster::find_member(const std::string& member_name) const {
+  for (const auto& m : members)
+    if (m.name == member_name) return &m;
+  return nullptr;
+}
+
 }  // namespace pgc::reconciler

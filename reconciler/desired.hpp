@@ -119,6 +119,9 @@ struct DesiredCluster {
   std::optional<long long> memory_bytes;
   std::optional<long long> volume_bytes;
   SourceLocation where;               // the SGCluster document
+
+  // The member named member_name, or nullptr.
+  [[nodiscard]] const DesiredMember* find_member(const std::string& member_name) const;
 };
 
 struct DesiredState {

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "providers/process/process.hpp"
+#include "util/base64.hpp"
 #include "util/strings.hpp"
 #include "util/url_userinfo.hpp"
 

@@ -13,6 +13,7 @@
 #include "providers/ssh/remote_host.hpp"
 #include "reconciler/desired.hpp"
 #include "reconciler/observed.hpp"
+#include "util/base64.hpp"
 #include "util/strings.hpp"
 #include "reconciler/secrets.hpp"
 #include "reconciler/world.hpp"

@@ -43,7 +43,7 @@ std::vector<std::string> standby_names(const std::string& value) {
       }
       name = unquoted;
     } else {
-      std::transform(name.begin(), name.end(), name.begin(), [](unsigned char ch) { return std::tolower(ch); });
+      name = lower(name);
     }
     if (!name.empty()) out.push_back(name);
   }

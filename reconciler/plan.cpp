@@ -8,6 +8,7 @@
 #include "reconciler/redact.hpp"
 #include "reconciler/sidecars.hpp"
 #include "reconciler/yaml_json.hpp"
+#include "util/booleans.hpp"
 #include "util/json_pointer.hpp"
 #include "util/strings.hpp"
 
@@ -126,10 +127,8 @@ bool same_setting(const json& a, const json& b) {
   auto canon = [](const json& v) -> std::string {
     if (v.is_boolean()) return v.get<bool>() ? "on" : "off";
     if (v.is_string()) {
-      std::string s = v.get<std::string>();
-      std::transform(s.begin(), s.end(), s.begin(), ::tolower);
-      if (s == "true" || s == "on" || s == "yes") return "on";
-      if (s == "false" || s == "off" || s == "no") return "off";
+      std::string s = lower(v.get<std::string>());
+      if (auto on = patroni_boolean(s)) return *on ? "on" : "off";
       return s;
     }
     if (v.is_number()) return v.dump();

@@ -8,7 +8,7 @@
 namespace pgc::reconciler {
 namespace {
 
-char lower(char c) { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); }
+char lower_char(char c) { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); }
 bool space(char c) { return c == ' ' || c == '\t'; }
 
 // Replaces every occurrence of needle in text.
@@ -42,7 +42,7 @@ void redact_password_values(std::string& text) {
   static const std::string key = "password";
   for (std::size_t pos = 0; pos + key.size() <= text.size();) {
     bool match = true;
-    for (std::size_t j = 0; j < key.size() && match; ++j) match = lower(text[pos + j]) == key[j];
+    for (std::size_t j = 0; j < key.size() && match; ++j) match = lower_char(text[pos + j]) == key[j];
     if (!match) {
       ++pos;
       continue;

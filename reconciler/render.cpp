@@ -1,9 +1,5 @@
 #include "reconciler/render.hpp"
 
-#include <regex>
-
-#include <yaml-cpp/yaml.h>
-
 #include "util/strings.hpp"
 
 namespace pgc::reconciler {
@@ -99,57 +95,6 @@ ordered cluster_tree(const DesiredCluster& c) {
   return j;
 }
 
-void emit(YAML::Emitter& out, const ordered& value) {
-  switch (value.type()) {
-    case ordered::value_t::object:
-      if (value.empty()) {
-        out << YAML::Flow << YAML::BeginMap << YAML::EndMap;
-        return;
-      }
-      out << YAML::BeginMap;
-      for (auto it = value.begin(); it != value.end(); ++it) {
-        out << YAML::Key << it.key() << YAML::Value;
-        emit(out, it.value());
-      }
-      out << YAML::EndMap;
-      return;
-    case ordered::value_t::array:
-      if (value.empty()) {
-        out << YAML::Flow << YAML::BeginSeq << YAML::EndSeq;
-        return;
-      }
-      out << YAML::BeginSeq;
-      for (const auto& v : value) emit(out, v);
-      out << YAML::EndSeq;
-      return;
-    case ordered::value_t::boolean:
-      out << YAML::TrueFalseBool << value.get<bool>();
-      return;
-    case ordered::value_t::number_integer:
-      out << value.get<long long>();
-      return;
-    case ordered::value_t::number_unsigned:
-      out << value.get<unsigned long long>();
-      return;
-    case ordered::value_t::number_float:
-      out << value.get<double>();
-      return;
-    case ordered::value_t::string: {
-      const auto& s = value.get_ref<const std::string&>();
-      // Plain only when a YAML reader takes it back as this exact string.
-      static const std::regex plain(R"(^[A-Za-z_/][A-Za-z0-9_./:@%+-]*$)");
-      static const std::regex special(R"(^(true|false|yes|no|on|off|y|n|null|~)$)", std::regex::icase);
-      if (std::regex_match(s, plain) && !std::regex_match(s, special)) out << s;
-      else out << YAML::DoubleQuoted << s;
-      return;
-    }
-    case ordered::value_t::null:
-    default:
-      out << YAML::Null;
-      return;
-  }
-}
-
 }  // namespace
 
 std::optional<RenderFormat> parse_render_format(std::string_view text) {
@@ -164,15 +109,6 @@ ordered render_tree(const DesiredState& state) {
   ordered doc = ordered::object();
   doc["clusters"] = std::move(clusters);
   return doc;
-}
-
-std::string to_ordered_yaml(const ordered& value) {
-  YAML::Emitter out;
-  out.SetIndent(2);
-  emit(out, value);
-  std::string text = out.c_str();
-  if (text.empty() || text.back() != '\n') text += '\n';
-  return text;
 }
 
 std::string render(const DesiredState& state, RenderFormat format) {

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "reconciler/desired.hpp"
+#include "reconciler/yaml_json.hpp"  // to_ordered_yaml
 
 namespace pgc::reconciler {
 
@@ -26,8 +27,5 @@ nlohmann::ordered_json render_tree(const DesiredState& state);
 // render_tree() as text: JSON indented by 2, or block YAML (booleans true/false, strings quoted
 // whenever YAML would read them as another type); ends with a newline.
 std::string render(const DesiredState& state, RenderFormat format);
-
-// Block YAML of any ordered JSON tree, keys in their order (the emitter render() uses).
-std::string to_ordered_yaml(const nlohmann::ordered_json& value);
 
 }  // namespace pgc::reconciler

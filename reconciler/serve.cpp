@@ -17,32 +17,13 @@
 #include "util/atomic_file.hpp"
 #include "util/file_permissions.hpp"
 #include "util/host_identity.hpp"
+#include "util/duration.hpp"
 #include "util/strings.hpp"
 
 namespace pgc::reconciler {
 
 using nlohmann::json;
 using namespace std::chrono_literals;
-
-std::optional<std::chrono::milliseconds> parse_duration(const std::string& text) {
-  if (text.empty()) return std::nullopt;
-  std::chrono::milliseconds total{0};
-  std::size_t i = 0;
-  while (i < text.size()) {
-    std::size_t start = i;
-    while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) ++i;
-    if (i == start || i - start > 9) return std::nullopt;
-    long long n = std::stoll(text.substr(start, i - start));
-    std::string unit;
-    while (i < text.size() && std::isalpha(static_cast<unsigned char>(text[i]))) unit += text[i++];
-    if (unit == "ms") total += std::chrono::milliseconds(n);
-    else if (unit == "s") total += std::chrono::seconds(n);
-    else if (unit == "m") total += std::chrono::minutes(n);
-    else if (unit == "h") total += std::chrono::hours(n);
-    else return std::nullopt;
-  }
-  return total;
-}
 
 namespace {
 

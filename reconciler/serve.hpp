@@ -44,9 +44,6 @@ struct ServeConfig {
 // the files the config names (never from the config or argv) and must not be world-readable.
 Result<ServeConfig> load_serve_config(const std::filesystem::path& file);
 
-// "90s", "1m", "1h30m", "500ms" → milliseconds; nullopt when malformed.
-std::optional<std::chrono::milliseconds> parse_duration(const std::string& text);
-
 // An event "host-key-recorded" on log for each host key that ssh.acceptNewHostKeys recorded
 // (host, type, fingerprint, file); for SshSettings and SourceOptions. Thread-safe.
 HostKeyRecorder host_key_logger(EventLog& log);

@@ -10,6 +10,7 @@
 #include "manifests/pool_roles.hpp"
 #include "providers/crypto/crypto.hpp"
 #include "reconciler/pgbouncer_ini.hpp"
+#include "util/base64.hpp"
 #include "util/net_address.hpp"
 #include "util/strings.hpp"
 
@@ -23,58 +24,6 @@ constexpr int k_postgres_port = 5432;
 constexpr const char* k_not_shown = "(holds a secret: content not shown)";
 constexpr auto k_command_timeout = std::chrono::seconds(60);
 // Where ensure_roles stages its SQL (postgres' home, 0600): never on a command line.
-
-constexpr std::string_view k_base64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-std::string base64_encode(std::string_view in) {
-  std::string out;
-  std::size_t i = 0;
-  for (; i + 2 < in.size(); i += 3) {
-    unsigned n = (static_cast<unsigned char>(in[i]) << 16) | (static_cast<unsigned char>(in[i + 1]) << 8) |
-                 static_cast<unsigned char>(in[i + 2]);
-    out += k_base64[(n >> 18) & 63];
-    out += k_base64[(n >> 12) & 63];
-    out += k_base64[(n >> 6) & 63];
-    out += k_base64[n & 63];
-  }
-  if (i + 1 == in.size()) {
-    unsigned n = static_cast<unsigned char>(in[i]) << 16;
-    out += k_base64[(n >> 18) & 63];
-    out += k_base64[(n >> 12) & 63];
-    out += "==";
-  } else if (i + 2 == in.size()) {
-    unsigned n = (static_cast<unsigned char>(in[i]) << 16) | (static_cast<unsigned char>(in[i + 1]) << 8);
-    out += k_base64[(n >> 18) & 63];
-    out += k_base64[(n >> 12) & 63];
-    out += k_base64[(n >> 6) & 63];
-    out += '=';
-  }
-  return out;
-}
-
-std::optional<std::string> base64_decode(std::string_view in) {
-  std::string out;
-  unsigned buffer = 0;
-  int bits = 0;
-  for (char c : in) {
-    if (c == '=') break;
-    auto pos = k_base64.find(c);
-    if (pos == std::string_view::npos) return std::nullopt;
-    buffer = (buffer << 6) | static_cast<unsigned>(pos);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out += static_cast<char>((buffer >> bits) & 0xFFu);
-    }
-  }
-  return out;
-}
-
-// "10.0.0.11:9187" or "[fd00::1]:9187".
-std::string host_port(const std::string& address, int port) {
-  if (is_ipv6(address)) return "[" + address + "]:" + std::to_string(port);
-  return address + ":" + std::to_string(port);
-}
 
 // StackGres' defaults for what an SGPoolingConfig leaves out (pgbouncer-default-values).
 const std::map<std::string, std::string>& pgbouncer_defaults() {
@@ -153,11 +102,6 @@ std::vector<std::string> sidecar_hba_lines(const manifests::SGCluster& cluster) 
 }
 
 Result<std::string> render_pgbouncer_ini(const manifests::SGPoolingConfig* pooling, const std::string& address) {
-  auto lower = [](std::string text) {
-    for (char& c : text)
-      if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    return text;
-  };
   // Spaces and tabs around a value are dropped, as PgBouncer drops them; a line break is not
   // (the read-back below refuses it).
   auto blank_trimmed = [](const std::string& text) {
@@ -364,7 +308,7 @@ bool scram_matches(const std::string& verifier, const std::string& password) {
       !std::all_of(head[0].begin(), head[0].end(), [](char c) { return c >= '0' && c <= '9'; }))
     return false;
   int iterations = std::stoi(head[0]);
-  auto salt = base64_decode(head[1]);
+  auto salt = base64_decode_strict(head[1]);
   if (iterations < 1 || iterations > 1'000'000 || !salt) return false;
   return providers::crypto::constant_time_equal(scram_verifier(password, *salt, iterations), verifier);
 }

@@ -8,6 +8,7 @@
 #include <optional>
 
 #include "providers/crypto/crypto.hpp"
+#include "util/strings.hpp"
 
 namespace pgc::reconciler {
 
@@ -22,11 +23,6 @@ std::optional<std::string> header(const WebhookRequest& request, const std::stri
   auto it = request.headers.find(name);
   if (it == request.headers.end()) return std::nullopt;
   return it->second;
-}
-
-std::string lower(std::string text) {
-  for (auto& ch : text) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-  return text;
 }
 
 // Printable ASCII only and bounded, since the id ends up in logs and metrics-adjacent text.

@@ -5,6 +5,8 @@
 #include <cmath>
 #include <regex>
 
+#include "util/booleans.hpp"
+
 namespace pgc::reconciler {
 namespace {
 
@@ -19,9 +21,14 @@ void emit_string(YAML::Emitter& out, const std::string& s) {
   else out << YAML::DoubleQuoted << s;
 }
 
-void emit(YAML::Emitter& out, const nlohmann::json& value) {
+// Block-style YAML of a JSON tree, shared by both key orders (nlohmann::json sorts keys,
+// ordered_json keeps them as inserted). quote_keys: keys are written like string values (for
+// files other programs read back); otherwise yaml-cpp writes them as given (render's own,
+// fixed field names).
+template <typename Json>
+void emit(YAML::Emitter& out, const Json& value, bool quote_keys) {
   switch (value.type()) {
-    case nlohmann::json::value_t::object:
+    case Json::value_t::object:
       if (value.empty()) {
         out << YAML::Flow << YAML::BeginMap << YAML::EndMap;
         return;
@@ -29,42 +36,49 @@ void emit(YAML::Emitter& out, const nlohmann::json& value) {
       out << YAML::BeginMap;
       for (auto it = value.begin(); it != value.end(); ++it) {
         out << YAML::Key;
-        emit_string(out, it.key());
+        if (quote_keys) emit_string(out, it.key());
+        else out << it.key();
         out << YAML::Value;
-        emit(out, it.value());
+        emit(out, it.value(), quote_keys);
       }
       out << YAML::EndMap;
       return;
-    case nlohmann::json::value_t::array:
+    case Json::value_t::array:
       if (value.empty()) {
         out << YAML::Flow << YAML::BeginSeq << YAML::EndSeq;
         return;
       }
       out << YAML::BeginSeq;
-      for (const auto& v : value) emit(out, v);
+      for (const auto& v : value) emit(out, v, quote_keys);
       out << YAML::EndSeq;
       return;
-    case nlohmann::json::value_t::boolean:
-      out << YAML::TrueFalseBool << value.get<bool>();
+    case Json::value_t::boolean:
+      out << YAML::TrueFalseBool << value.template get<bool>();
       return;
-    case nlohmann::json::value_t::number_integer:
-      out << value.get<long long>();
+    case Json::value_t::number_integer:
+      out << value.template get<long long>();
       return;
-    case nlohmann::json::value_t::number_unsigned:
-      out << value.get<unsigned long long>();
+    case Json::value_t::number_unsigned:
+      out << value.template get<unsigned long long>();
       return;
-    case nlohmann::json::value_t::number_float:
-      out << value.get<double>();
+    case Json::value_t::number_float:
+      out << value.template get<double>();
       return;
-    case nlohmann::json::value_t::string: {
-      emit_string(out, value.get_ref<const std::string&>());
+    case Json::value_t::string:
+      emit_string(out, value.template get_ref<const std::string&>());
       return;
-    }
-    case nlohmann::json::value_t::null:
+    case Json::value_t::null:
     default:
       out << YAML::Null;
       return;
   }
+}
+
+// The emitter's text, ending in a newline.
+std::string yaml_text(const YAML::Emitter& out) {
+  std::string text = out.c_str();
+  if (text.empty() || text.back() != '\n') text += '\n';
+  return text;
 }
 
 nlohmann::json scalar_to_json(const YAML::Node& node) {
@@ -72,8 +86,7 @@ nlohmann::json scalar_to_json(const YAML::Node& node) {
   if (node.Tag() == "!") return s;  // quoted in the source: always a string
   static const std::regex integer(R"(^[-+]?[0-9]+$)");
   static const std::regex real(R"(^[-+]?([0-9]+\.[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?$)");
-  if (s == "true" || s == "True" || s == "TRUE") return true;
-  if (s == "false" || s == "False" || s == "FALSE") return false;
+  if (auto b = yaml_boolean(s)) return *b;
   if (s == "null" || s == "~" || s.empty()) return nullptr;
   if (std::regex_match(s, integer)) {
     try {
@@ -111,10 +124,15 @@ std::string to_yaml(const nlohmann::json& value) {
   YAML::Emitter out;
   out.SetIndent(2);
   out.SetOutputCharset(YAML::EscapeNonAscii);
-  emit(out, value);
-  std::string text = out.c_str();
-  if (text.empty() || text.back() != '\n') text += '\n';
-  return text;
+  emit(out, value, true);
+  return yaml_text(out);
+}
+
+std::string to_ordered_yaml(const nlohmann::ordered_json& value) {
+  YAML::Emitter out;
+  out.SetIndent(2);
+  emit(out, value, false);
+  return yaml_text(out);
 }
 
 Result<nlohmann::json> yaml_to_json(const std::string& text) {

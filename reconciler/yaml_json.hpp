@@ -14,6 +14,10 @@ namespace pgc::reconciler {
 // true/false, strings quoted whenever YAML would read them as another type.
 std::string to_yaml(const nlohmann::json& value);
 
+// Block YAML of any ordered JSON tree for people to read (render): keys in their order and
+// written as given, strings quoted as to_yaml quotes them, UTF-8 kept as it is.
+std::string to_ordered_yaml(const nlohmann::ordered_json& value);
+
 // Parses YAML text into JSON (scalars that read as booleans/integers/floats become such).
 Result<nlohmann::json> yaml_to_json(const std::string& text);
 

@@ -81,4 +81,10 @@ bool is_dns_name(std::string_view text) {
   }
 }
 
+std::string host_port(std::string_view address, int port) {
+  std::string host(address);
+  if (host.find(':') != std::string::npos) host = "[" + host + "]";
+  return host + ":" + std::to_string(port);
+}
+
 }  // namespace pgc

@@ -49,6 +49,13 @@ bool starts_with(std::string_view text, std::string_view prefix) {
   return text.substr(0, prefix.size()) == prefix;
 }
 
+std::string lower(std::string_view text) {
+  std::string out(text);
+  for (char& c : out)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  return out;
+}
+
 std::string shell_quote(std::string_view word) {
   if (!word.empty() && std::all_of(word.begin(), word.end(), [](char c) {
         return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.' ||
@@ -85,54 +92,13 @@ std::optional<std::string> closest_match(std::string_view word,
   std::size_t best_distance = std::max<std::size_t>(1, word.size() / 3) + 1;
   for (const auto& candidate : candidates) {
     // Case-only differences ("Mode" vs "mode") are always worth suggesting.
-    std::string lower_word(word), lower_candidate(candidate);
-    std::transform(lower_word.begin(), lower_word.end(), lower_word.begin(), ::tolower);
-    std::transform(lower_candidate.begin(), lower_candidate.end(), lower_candidate.begin(), ::tolower);
-    std::size_t d = lower_word == lower_candidate ? 0 : edit_distance(word, candidate);
+    std::size_t d = lower(word) == lower(candidate) ? 0 : edit_distance(word, candidate);
     if (d < best_distance) {
       best_distance = d;
       best = candidate;
     }
   }
   return best;
-}
-
-namespace {
-constexpr std::string_view k_base64_alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-}  // namespace
-
-std::string base64_encode(std::string_view in) {
-  constexpr auto chars = k_base64_alphabet;
-  std::string out;
-  out.reserve((in.size() + 2) / 3 * 4);
-  for (std::size_t i = 0; i < in.size(); i += 3) {
-    std::uint32_t n = static_cast<std::uint32_t>(static_cast<unsigned char>(in[i])) << 16;
-    if (i + 1 < in.size()) n |= static_cast<std::uint32_t>(static_cast<unsigned char>(in[i + 1])) << 8;
-    if (i + 2 < in.size()) n |= static_cast<unsigned char>(in[i + 2]);
-    out += chars[(n >> 18) & 63];
-    out += chars[(n >> 12) & 63];
-    out += i + 1 < in.size() ? chars[(n >> 6) & 63] : '=';
-    out += i + 2 < in.size() ? chars[n & 63] : '=';
-  }
-  return out;
-}
-
-std::string base64_decode(std::string_view in) {
-  constexpr auto chars = k_base64_alphabet;
-  std::string out;
-  unsigned buffer = 0;
-  int bits = 0;
-  for (char c : in) {
-    auto pos = chars.find(c);
-    if (pos == std::string_view::npos) continue;  // '=' padding and whitespace
-    buffer = (buffer << 6) | static_cast<unsigned>(pos);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out += static_cast<char>((buffer >> bits) & 0xFFu);
-    }
-  }
-  return out;
 }
 
 std::string errno_text() { return std::strerror(errno); }

@@ -22,6 +22,11 @@ std::string trim(std::string_view text);
 
 bool starts_with(std::string_view text, std::string_view prefix);
 
+// ASCII letters in lower case, every other byte unchanged (UTF-8 passes through): what
+// PostgreSQL, PgBouncer and HTTP compare names case-insensitively with, and never
+// locale-dependent.
+std::string lower(std::string_view text);
+
 // Quotes a word for POSIX sh so that it is always passed as one literal argument.
 // Every value that reaches a remote shell goes through this.
 std::string shell_quote(std::string_view word);
@@ -36,13 +41,6 @@ std::optional<std::string> closest_match(std::string_view word,
 
 // The placeholder printed instead of any secret.
 inline constexpr std::string_view k_redacted = "<redacted>";
-
-// Standard base64 (RFC 4648) encoding, with '=' padding.
-std::string base64_encode(std::string_view in);
-
-// Standard base64 (RFC 4648) decoding; characters outside the alphabet ('=' padding,
-// whitespace) are skipped.
-std::string base64_decode(std::string_view in);
 
 // strerror(errno): call it before anything that may set errno again.
 std::string errno_text();

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "providers/http/http_client.hpp"
+#include "util/base64.hpp"
 #include "util/strings.hpp"
 
 namespace pgc::providers {

@@ -29,7 +29,7 @@ std::optional<Origin> origin_of(const std::string& url) {
   auto path_begin = url.find('/', scheme_end + 3);
   Origin o;
   o.scheme_host = url.substr(0, path_begin);
-  for (auto& c : o.scheme_host) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  o.scheme_host = lower(o.scheme_host);
   o.path = path_begin == std::string::npos ? "" : url.substr(path_begin + 1);
   while (!o.path.empty() && o.path.back() == '/') o.path.pop_back();
   return o;

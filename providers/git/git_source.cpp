@@ -30,6 +30,7 @@
 #include "providers/git/git_credentials.hpp"
 #include "providers/crypto/crypto.hpp"
 #include "util/atomic_file.hpp"
+#include "util/base64.hpp"
 #include "util/known_hosts.hpp"
 #include "util/move_aside.hpp"
 #include "util/strings.hpp"
@@ -167,43 +168,6 @@ std::string default_known_hosts() {
   return home + "/.ssh/known_hosts";
 }
 
-constexpr std::string_view k_base64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-std::optional<std::string> base64_decode(std::string_view text) {
-  std::string out;
-  unsigned bits = 0;
-  int count = 0;
-  for (char c : text) {
-    if (c == '=') break;
-    auto index = k_base64.find(c);
-    if (index == std::string_view::npos) return std::nullopt;
-    bits = (bits << 6) | static_cast<unsigned>(index);
-    count += 6;
-    if (count >= 8) {
-      count -= 8;
-      out.push_back(static_cast<char>((bits >> count) & 0xffu));
-    }
-  }
-  return out;
-}
-
-// Unpadded, as in OpenSSH's "SHA256:..." fingerprints.
-std::string base64_encode(const unsigned char* data, std::size_t size) {
-  std::string out;
-  unsigned bits = 0;
-  int count = 0;
-  for (std::size_t i = 0; i < size; ++i) {
-    bits = (bits << 8) | data[i];
-    count += 8;
-    while (count >= 6) {
-      count -= 6;
-      out.push_back(k_base64[(bits >> count) & 0x3fu]);
-    }
-  }
-  if (count > 0) out.push_back(k_base64[(bits << (6 - count)) & 0x3fu]);
-  return out;
-}
-
 // OpenSSH's host pattern match: '*' and '?' are the only wildcards ("[host]:port" is literal).
 bool wildcard_match(std::string_view pattern, std::string_view name) {
   if (pattern.empty()) return name.empty();
@@ -278,7 +242,7 @@ std::string blob_type(std::string_view blob) {
 // "SHA256:…" as ssh-keygen -l prints it.
 std::string blob_fingerprint(std::string_view blob) {
   const std::string digest = crypto::sha256(blob);
-  return "SHA256:" + base64_encode(reinterpret_cast<const unsigned char*>(digest.data()), digest.size());
+  return "SHA256:" + base64_encode_unpadded(digest);
 }
 
 // What a known_hosts file says about the key a host offered.
@@ -304,7 +268,7 @@ KnownHostsVerdict check_known_hosts(const std::string& content, const std::strin
       words.erase(words.begin());
     }
     if (words.size() < 3 || words[0].starts_with('|') || !host_patterns_match(words[0], name)) continue;
-    auto blob = base64_decode(words[2]);
+    auto blob = base64_decode_strict(words[2]);
     bool same = blob && *blob == offered;
     if (revoked && same) {
       verdict.state = KnownHostsVerdict::State::revoked;
@@ -349,8 +313,7 @@ int record_host_key(FetchContext& context, const std::string& name, const std::s
   if (type == "unknown")
     return refuse(context, "ssh: the host key offered (" + fingerprint + ") names no key type; not recording it, "
                            "refusing to connect");
-  std::string encoded = base64_encode(reinterpret_cast<const unsigned char*>(offered.data()), offered.size());
-  encoded.append((4 - encoded.size() % 4) % 4, '=');
+  std::string encoded = base64_encode(offered);
   std::optional<std::string> refused;
   auto appended = append_known_hosts_entry(
       context.known_hosts, name + " " + type + " " + encoded + "\n", [&](const std::string& current) -> Result<bool> {
@@ -378,7 +341,7 @@ int on_certificate(git_cert* cert, int valid, const char* /*host*/, void* payloa
   if (!context.ssh) return refuse(context, "ssh: host key offered for a URL that is not an ssh URL");
   const auto* key = reinterpret_cast<const git_cert_hostkey*>(cert);
   std::string fingerprint = "SHA256:?";
-  if ((key->type & GIT_CERT_SSH_SHA256) != 0) fingerprint = "SHA256:" + base64_encode(key->hash_sha256, sizeof key->hash_sha256);
+  if ((key->type & GIT_CERT_SSH_SHA256) != 0) fingerprint = "SHA256:" + base64_encode_unpadded(std::string_view(reinterpret_cast<const char*>(key->hash_sha256), sizeof key->hash_sha256));
   if ((key->type & GIT_CERT_SSH_RAW) == 0 || key->hostkey == nullptr)
     return refuse(context, "ssh: libgit2 did not provide the server's raw host key (" + fingerprint +
                                "); cannot verify it, refusing to connect");
@@ -769,9 +732,7 @@ class Sync {
     if (name.empty() || name == "." || name == ".." || name.find('/') != std::string_view::npos ||
         name.find('\0') != std::string_view::npos)
       return false;
-    std::string lower(name);
-    std::transform(lower.begin(), lower.end(), lower.begin(), [](char c) { return static_cast<char>(std::tolower(static_cast<unsigned char>(c))); });
-    return lower != ".git";
+    return lower(name) != ".git";
   }
 
   // Writes tree's regular files and directories under dir; never creates or follows a symlink.

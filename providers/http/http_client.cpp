@@ -4,6 +4,8 @@
 
 #include "providers/http/http_client.hpp"
 
+#include "util/net_address.hpp"
+
 // GCC 12 reports a false "potential null pointer dereference" inside Asio 1.74's scheduler
 // (inlined thread_info access); the pragma covers only the Boost headers' own lines.
 #pragma GCC diagnostic push
@@ -97,8 +99,7 @@ Response call(const Request& request, Clock::time_point deadline, const Limits& 
   if (ec) return failed(ec);
 
   http::request<http::string_body> req{verb, request.target, 11};
-  bool v6 = request.host.find(':') != std::string::npos;
-  req.set(http::field::host, (v6 ? "[" + request.host + "]" : request.host) + ":" + std::to_string(request.port));
+  req.set(http::field::host, host_port(request.host, request.port));
   req.set(http::field::user_agent, "pgconverge");
   for (const auto& [name, value] : request.headers) req.set(name, value);
   req.keep_alive(false);

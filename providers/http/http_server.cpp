@@ -11,6 +11,7 @@
 #include "providers/http/http_server.hpp"
 
 #include "providers/http/connection_table.hpp"
+#include "util/strings.hpp"
 
 // GCC 12 reports a false "potential null pointer dereference" inside Asio 1.74's scheduler
 // (inlined thread_info access); the pragma covers only the Boost headers' own lines.
@@ -62,9 +63,7 @@ std::string lower_first(std::string text) {
 std::string str(beast::string_view text) { return std::string(text.data(), text.size()); }
 
 std::string lower(beast::string_view text) {
-  auto out = str(text);
-  for (auto& ch : out) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-  return out;
+  return pgc::lower(std::string_view(text.data(), text.size()));
 }
 
 std::string format_endpoint(const tcp::endpoint& endpoint) {

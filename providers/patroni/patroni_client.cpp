@@ -9,6 +9,9 @@
 #include <vector>
 
 #include "providers/http/http_client.hpp"
+#include "util/base64.hpp"
+#include "util/duration.hpp"
+#include "util/net_address.hpp"
 #include "util/strings.hpp"
 
 namespace pgc::providers {
@@ -27,15 +30,6 @@ using http_client::Failure;
 constexpr std::size_t k_body_limit = 8 * 1024 * 1024;
 constexpr std::size_t k_header_limit = 8 * 1024;
 constexpr std::size_t k_snippet_length = 200;
-
-std::string format_duration(std::chrono::milliseconds d) {
-  auto ms = d.count();
-  if (ms < 1000) return std::to_string(ms) + "ms";
-  if (ms % 1000 == 0) return std::to_string(ms / 1000) + "s";
-  std::string s = std::to_string(ms / 1000) + "." + std::to_string(ms % 1000 + 1000).substr(1);
-  while (s.back() == '0') s.pop_back();
-  return s + "s";
-}
 
 // The first part of a body on one line, for error messages.
 std::string snippet(std::string_view body) {
@@ -77,8 +71,7 @@ class BeastPatroniClient final : public PatroniClient {
 
  private:
   std::string host_port() const {
-    bool v6 = endpoint_.address.find(':') != std::string::npos;
-    return (v6 ? "[" + endpoint_.address + "]" : endpoint_.address) + ":" + std::to_string(endpoint_.port);
+    return pgc::host_port(endpoint_.address, endpoint_.port);
   }
 
   // A request that must answer 200 with a JSON body.

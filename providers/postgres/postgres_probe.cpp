@@ -20,6 +20,7 @@
 #include <utility>
 #include <vector>
 
+#include "util/duration.hpp"
 #include "util/strings.hpp"
 
 namespace pgc::providers {
@@ -44,16 +45,6 @@ using CancelPtr = std::unique_ptr<PGcancel, CancelDeleter>;
 // letting the server answer it so that the backend is released before we hang up.
 constexpr std::chrono::milliseconds k_cancel_delivery{1000};
 constexpr std::chrono::milliseconds k_cancel_drain{500};
-
-// "5s", "1.5s", "250ms": durations as people write them in messages.
-std::string format_duration(std::chrono::milliseconds d) {
-  auto ms = d.count();
-  if (ms < 1000) return std::to_string(ms) + "ms";
-  if (ms % 1000 == 0) return std::to_string(ms / 1000) + "s";
-  std::string s = std::to_string(ms / 1000) + "." + std::to_string(ms % 1000 + 1000).substr(1);
-  while (s.back() == '0') s.pop_back();
-  return s + "s";
-}
 
 // libpq's messages span lines ("...failed: Connection refused\n\tIs the server running...");
 // one line reads better after a context prefix. libpq appends some complaints once per bad

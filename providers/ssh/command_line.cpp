@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "util/duration.hpp"
 #include "util/strings.hpp"
 
 namespace pgc::providers {
@@ -23,7 +24,7 @@ std::vector<std::string> with_remote_timeout(const std::vector<std::string>& arg
                                              std::chrono::milliseconds after) {
   // timeout(1) takes fractional seconds; never "ms", never 0 (which would disable it).
   auto ms = std::max<long long>(after.count(), 1);
-  std::string seconds = format_timeout(std::chrono::milliseconds(ms < 1000 ? 1000 : ms));
+  std::string seconds = format_duration(std::chrono::milliseconds(ms < 1000 ? 1000 : ms));
   std::vector<std::string> out{"timeout", "-k", "5s", seconds};
   out.insert(out.end(), argv.begin(), argv.end());
   return out;
@@ -36,16 +37,6 @@ Result<std::string> script_stdin(std::string_view script) {
   text += script;
   text += "\n} </dev/null\n";
   return text;
-}
-
-std::string format_timeout(std::chrono::milliseconds timeout) {
-  auto ms = timeout.count();
-  if (ms % 1000 == 0) return std::to_string(ms / 1000) + "s";
-  if (ms < 1000) return std::to_string(ms) + "ms";
-  std::string fraction = std::to_string(ms % 1000);
-  fraction.insert(0, 3 - fraction.size(), '0');
-  while (fraction.back() == '0') fraction.pop_back();
-  return std::to_string(ms / 1000) + "." + fraction + "s";
 }
 
 }  // namespace pgc::providers

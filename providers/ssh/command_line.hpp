@@ -28,7 +28,4 @@ std::vector<std::string> with_remote_timeout(const std::vector<std::string>& arg
 // the script (or wait on our stdin) by reading stdin. Fails on a NUL byte.
 Result<std::string> script_stdin(std::string_view script);
 
-// "1s", "1.5s", "250ms": a timeout as written in messages.
-std::string format_timeout(std::chrono::milliseconds timeout);
-
 }  // namespace pgc::providers

@@ -23,6 +23,7 @@
 #include "providers/ssh/file_programs.hpp"
 #include "providers/ssh/remote_host.hpp"
 #include "util/known_hosts.hpp"
+#include "util/duration.hpp"
 #include "util/strings.hpp"
 
 namespace pgc::providers {
@@ -88,8 +89,7 @@ std::string default_known_hosts() {
 
 // How libssh (like OpenSSH) names the host in known_hosts: lower case, [host]:port off port 22.
 std::string known_hosts_name(const SshOptions& options) {
-  std::string host = options.address;
-  std::transform(host.begin(), host.end(), host.begin(), [](unsigned char c) { return std::tolower(c); });
+  std::string host = lower(options.address);
   if (options.port == 22) return host;
   return "[" + host + "]:" + std::to_string(options.port);
 }
@@ -592,7 +592,7 @@ class SshHost final : public RemoteHost {
       auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now());
       if (left.count() <= 0) {
         command.abandon(options_.user == "root" ? Command::Signal::no : Command::Signal::yes);
-        return fail(who_ + ": ssh: timed out after " + format_timeout(timeout) + " " + what);
+        return fail(who_ + ": ssh: timed out after " + format_duration(timeout) + " " + what);
       }
       if (ssh_event_dopoll(event.get(), static_cast<int>(std::min<long long>(left.count(), 1000))) == SSH_ERROR)
         return transport_failure("connection lost");

@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <tuple>
 
+#include "manifests/kinds.hpp"
 #include "providers/git/git_source.hpp"
 #include "util/strings.hpp"
 
@@ -51,8 +52,7 @@ CLI::Option* add_cluster_option(CLI::App& command, std::optional<std::string>& c
 }
 
 std::size_t manifest_count(const manifests::ManifestSet& set) {
-  return set.clusters.size() + set.postgres_configs.size() + set.instance_profiles.size() +
-         set.pooling_configs.size() + set.hosts.size() + set.etcd_clusters.size();
+  return manifests::count_manifests(set);
 }
 
 std::optional<Compiled> load_and_compile(const std::vector<std::string>& sources, Context& context) {

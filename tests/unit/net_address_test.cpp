@@ -60,3 +60,11 @@ TEST_CASE("is_dns_name accepts RFC 1123 host names only", "[util][net_address]")
   CHECK_FALSE(is_dns_name(""));
   CHECK_FALSE(is_dns_name("."));
 }
+
+TEST_CASE("host_port brackets an address with a colon, as URLs and Host headers need", "[util][net_address]") {
+  CHECK(pgc::host_port("10.0.0.11", 8008) == "10.0.0.11:8008");
+  CHECK(pgc::host_port("db1.example", 5432) == "db1.example:5432");
+  CHECK(pgc::host_port("fd00::1", 9187) == "[fd00::1]:9187");
+  CHECK(pgc::host_port("::ffff:10.0.0.1", 2379) == "[::ffff:10.0.0.1]:2379");
+  CHECK(pgc::host_port("localhost", 0) == "localhost:0");
+}

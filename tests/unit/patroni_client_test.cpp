@@ -24,6 +24,7 @@
 
 #include "tests/support/free_port.hpp"
 #include "providers/patroni/patroni_client.hpp"
+#include "util/base64.hpp"
 
 using namespace pgc::providers;
 using nlohmann::json;
@@ -141,23 +142,9 @@ class TestServer {
   std::thread thread_;
 };
 
+// Basic credentials as the server saw them.
 std::string base64_decode(std::string_view in) {
-  static constexpr std::string_view k_alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  std::uint32_t bits = 0;
-  int count = 0;
-  for (char ch : in) {
-    if (ch == '=') break;
-    auto pos = k_alphabet.find(ch);
-    if (pos == std::string_view::npos) return "<invalid base64>";
-    bits = (bits << 6) | static_cast<std::uint32_t>(pos);
-    count += 6;
-    if (count >= 8) {
-      count -= 8;
-      out += static_cast<char>((bits >> count) & 0xFF);
-    }
-  }
-  return out;
+  return pgc::base64_decode_strict(in).value_or("<invalid base64>");
 }
 
 // GET /cluster of a 2-member Patroni 3.0.2 cluster.

@@ -23,7 +23,6 @@
 using namespace std::chrono_literals;
 using pgc::providers::build_command_line;
 using pgc::providers::connect_ssh;
-using pgc::providers::format_timeout;
 using pgc::providers::script_stdin;
 using pgc::providers::SshOptions;
 using pgc::providers::with_remote_timeout;
@@ -114,15 +113,6 @@ TEST_CASE("ssh: with_remote_timeout runs argv under timeout(1) in seconds", "[ss
   CHECK(with_remote_timeout({"sleep", "10"}, 11s) == V{"timeout", "-k", "5s", "11s", "sleep", "10"});
   CHECK(with_remote_timeout({"true"}, 2500ms) == V{"timeout", "-k", "5s", "2.5s", "true"});
   CHECK(with_remote_timeout({"true"}, 1ms) == V{"timeout", "-k", "5s", "1s", "true"});
-}
-
-TEST_CASE("ssh: format_timeout prints whole seconds, fractions and milliseconds", "[ssh]") {
-  CHECK(format_timeout(1s) == "1s");
-  CHECK(format_timeout(60s) == "60s");
-  CHECK(format_timeout(1500ms) == "1.5s");
-  CHECK(format_timeout(1250ms) == "1.25s");
-  CHECK(format_timeout(1001ms) == "1.001s");
-  CHECK(format_timeout(250ms) == "250ms");
 }
 
 TEST_CASE("ssh: script_stdin lets sh -s parse the whole script before running it", "[ssh]") {

@@ -69,19 +69,9 @@ TEST_CASE("strings: join, split and trim", "[strings]") {
   CHECK(pgc::trim("  a b \n") == "a b");
 }
 
-TEST_CASE("strings: base64 encodes as RFC 4648's test vectors and decodes back", "[strings]") {
-  // RFC 4648 section 10.
-  const std::vector<std::pair<std::string, std::string>> vectors = {
-      {"", ""},           {"f", "Zg=="},         {"fo", "Zm8="},         {"foo", "Zm9v"},
-      {"foob", "Zm9vYg=="}, {"fooba", "Zm9vYmE="}, {"foobar", "Zm9vYmFy"},
-  };
-  for (const auto& [plain, encoded] : vectors) {
-    INFO(plain);
-    CHECK(pgc::base64_encode(plain) == encoded);
-    CHECK(pgc::base64_decode(encoded) == plain);
-  }
-  std::string bytes;
-  for (int b = 0; b < 256; ++b) bytes += static_cast<char>(b);
-  CHECK(pgc::base64_decode(pgc::base64_encode(bytes)) == bytes);
-  CHECK(pgc::base64_encode("admin:s3:cr et") == "YWRtaW46czM6Y3IgZXQ=");
+TEST_CASE("strings: lower changes ASCII letters only", "[strings]") {
+  CHECK(pgc::lower("Max_Connections") == "max_connections");
+  CHECK(pgc::lower("ABC xyz 123 _-.") == "abc xyz 123 _-.");
+  CHECK(pgc::lower("\xc3\x89T\xc3\x89") == "\xc3\x89t\xc3\x89");  // "ÉTÉ": UTF-8 bytes pass through
+  CHECK(pgc::lower("") == "");
 }
