@@ -45,9 +45,9 @@ class EtcdExecutor {
   Result<providers::CommandResult> run_checked(const std::string& host_name, const std::vector<std::string>& argv,
                                                std::chrono::milliseconds timeout) {
     auto s = session(host_name);
-    if (!s) return std::unexpected(s.error());
+    PGC_TRY(s);
     auto result = (*s)->run(argv, timeout);
-    if (!result) return std::unexpected(result.error());
+    PGC_TRY(result);
     if (result->exit_status != 0)
       return fail("host " + (*s)->describe() + ": `" + join(argv, " ") + "` exited with status " +
                   std::to_string(result->exit_status) + ": " + trim(result->err).substr(0, 300));
@@ -63,7 +63,7 @@ class EtcdExecutor {
 
   Result<json> member_list(const std::string& host_name) {
     auto r = run_checked(host_name, etcdctl({"member", "list", "-w", "json"}), k_etcdctl_timeout);
-    if (!r) return std::unexpected(r.error());
+    PGC_TRY(r);
     auto list = json::parse(r->out, nullptr, false);
     if (!list.is_object() || !list.contains("members") || !list["members"].is_array())
       return fail("host " + host_name + ": `etcdctl member list` printed no member list");
@@ -78,7 +78,7 @@ class EtcdExecutor {
       std::vector<std::string> sick;
       for (const auto& h : hosts) {
         auto s = session(h);
-        if (!s) return std::unexpected(s.error());
+        PGC_TRY(s);
         auto r = (*s)->run(etcdctl({"endpoint", "health"}), k_etcdctl_timeout);
         if (!r || r->exit_status != 0) {
           sick.push_back(h);
@@ -97,7 +97,7 @@ class EtcdExecutor {
 
   Result<void> write_config(const steps::EtcdWriteConfig& step) {
     auto s = session(host_);
-    if (!s) return std::unexpected(s.error());
+    PGC_TRY(s);
     // The data directory etcd.service (User=etcd) needs; never Debian's /var/lib/etcd/default and
     // never emptied: an existing directory keeps its content, and must belong to etcd already
     // (never re-owned). Only a path the manifests' rule allows, checked again here.
@@ -118,7 +118,7 @@ class EtcdExecutor {
     bool restart_it = step.restart;
     // Sessions are opened here, one thread per host afterwards (a session serves one thread).
     for (const auto& h : hosts)
-      if (auto s = session(h); !s) return std::unexpected(s.error());
+      PGC_TRY(session(h));
     std::vector<std::string> errors(hosts.size());
     parallel_for(hosts.size(), hosts.size(), [&](std::size_t i) {
       if (auto r = run_checked(hosts[i], {"systemctl", "enable", "etcd.service"}, k_command_timeout); !r) {
@@ -154,7 +154,7 @@ class EtcdExecutor {
     const std::string& name = step.member;
     const std::string& peer = step.peer_url;
     auto before = member_list(host_);
-    if (!before) return std::unexpected(before.error());
+    PGC_TRY(before);
     if (!lists_peer(*before, peer)) {
       // etcd refuses an add ("unhealthy cluster") until every member has been connected for a
       // few seconds (its strict reconfiguration check), e.g. right after the previous add: retry.
@@ -170,7 +170,7 @@ class EtcdExecutor {
       }
     }
     auto after = member_list(host_);  // verified by observation, not by the exit status
-    if (!after) return std::unexpected(after.error());
+    PGC_TRY(after);
     if (!lists_peer(*after, peer)) return fail("etcd: `member add " + name + "` done, but the member list lacks " + peer);
     return {};
   }
@@ -188,13 +188,13 @@ class EtcdExecutor {
       return "";
     };
     auto before = member_list(host_);
-    if (!before) return std::unexpected(before.error());
+    PGC_TRY(before);
     std::string found = find(*before);
     if (found.empty()) return {};  // already gone
     if (auto r = run_checked(host_, etcdctl({"member", "remove", found}), k_etcdctl_timeout); !r)
       return std::unexpected(r.error());
     auto after = member_list(host_);
-    if (!after) return std::unexpected(after.error());
+    PGC_TRY(after);
     if (!find(*after).empty()) return fail("etcd: `member remove " + found + "` done, but " + name + " is still listed");
     return {};
   }

@@ -308,7 +308,7 @@ std::string History::parse(const std::string& text, std::vector<RunRecord>& out)
 
 Result<std::optional<RunRecord>> History::last() const {
   auto all = load();
-  if (!all) return std::unexpected(all.error());
+  PGC_TRY(all);
   if (all->empty()) return std::optional<RunRecord>();
   return std::optional<RunRecord>(all->back());
 }

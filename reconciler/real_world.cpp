@@ -33,10 +33,10 @@ class RealWorld final : public World {
 
   Result<bool> dcs_has_any(const std::vector<std::string>& endpoints, const std::vector<std::string>& keys) override {
     auto client = providers::make_etcd_client(providers::EtcdOptions{endpoints, std::chrono::milliseconds(3000)});
-    if (!client) return std::unexpected(client.error());
+    PGC_TRY(client);
     for (const auto& key : keys) {
       auto kv = (*client)->get(key);
-      if (!kv) return std::unexpected(kv.error());
+      PGC_TRY(kv);
       if (*kv) return true;
     }
     return false;

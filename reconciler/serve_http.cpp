@@ -11,7 +11,7 @@ Result<std::unique_ptr<ServeListeners>> ServeListeners::start(const http::HttpSe
                                                               http::HttpHandler handler) {
   std::unique_ptr<ServeListeners> self(new ServeListeners(metrics, std::move(handler)));
   auto main = http::HttpServer::start(options, [s = self.get()](const auto& r) { return s->answer(r, false); });
-  if (!main) return std::unexpected(main.error());
+  PGC_TRY(main);
   std::unique_ptr<http::HttpServer> monitoring;
   if (!metrics_listen.empty()) {
     http::HttpServerOptions only;

@@ -512,7 +512,7 @@ Result<void> ensure_roles(providers::RemoteHost& host, const std::vector<Managed
                                              "--", "psql", "-h", "/var/run/postgresql", "-p", "5432", "-d",
                                              "postgres", "-XAtq", "-v", "ON_ERROR_STOP=1", "-o", "/dev/null"};
   auto r = host.run_with_input(psql, roles_sql(roles, secrets), k_command_timeout);
-  if (!r) return std::unexpected(r.error());
+  PGC_TRY(r);
   if (r->exit_status != 0) {
     // psql's own lines only: its LINE/context lines would quote the statement (a verifier).
     std::vector<std::string> lines;
@@ -563,7 +563,7 @@ printf '%s\n' "$dbs" | while IFS= read -r db; do
 done
 )SH";
   auto r = host.run_script(script, {pgbouncer_lookup_sql()}, k_command_timeout);
-  if (!r) return std::unexpected(r.error());
+  PGC_TRY(r);
   if (r->exit_status != 0)
     return fail("host " + host.describe() + ": PgBouncer's lookup function: exited with status " +
                 std::to_string(r->exit_status) + ": " + trim(r->err).substr(0, 300));

@@ -108,7 +108,7 @@ Result<ResolvedSource> resolve_source(const SourceOptions& options) {
   git.timeout = options.fetch_timeout;
   auto synced = options.fetch_executable.empty() ? providers::sync_git_source(git)
                                                  : sync_in_child(git, options.fetch_executable, options.cancel);
-  if (!synced) return std::unexpected(synced.error());
+  PGC_TRY(synced);
   if (options.warnings) options.warnings->insert(options.warnings->end(), synced->warnings.begin(), synced->warnings.end());
   std::string shown = providers::redact_git_url(*url);
   Revision& r = out.revision;
@@ -130,7 +130,7 @@ Result<ResolvedSource> resolve_source(const SourceOptions& options) {
     if (!signer) return std::unexpected(signer.error().with_context(where + ": --verify-commits"));
   }
   auto dir = inside(synced->checkout, options.path, where);
-  if (!dir) return std::unexpected(dir.error());
+  PGC_TRY(dir);
   // Local directories first (e.g. the Hosts of this site), then the repository's manifests.
   out.paths.push_back(*dir);
   out.aliases.emplace_back(synced->checkout.string() + "/", shown + "@" + r.short_sha + ":");

@@ -75,7 +75,7 @@ std::string describe(const RecordedHostKey& key) {
 Result<bool> append_known_hosts_entry(const fs::path& file, const std::string& entry,
                                       const StillUnknown& still_unknown) {
   auto resolved = resolve_target(file);
-  if (!resolved) return std::unexpected(resolved.error());
+  PGC_TRY(resolved);
   const fs::path target = *resolved;
   const fs::path dir = target.parent_path().empty() ? fs::path(".") : target.parent_path();
   std::error_code ec;
@@ -93,11 +93,11 @@ Result<bool> append_known_hosts_entry(const fs::path& file, const std::string& e
 
   struct stat st {};
   auto current = read_existing(target, st);
-  if (!current) return std::unexpected(current.error());
+  PGC_TRY(current);
   if (*current && ::access(target.c_str(), W_OK) != 0)
     return fail(target.string() + " is not writable: " + errno_text());
   auto wanted = still_unknown(current->value_or(""));
-  if (!wanted) return std::unexpected(wanted.error());
+  PGC_TRY(wanted);
   if (!*wanted) return false;
 
   std::string content = current->value_or("");

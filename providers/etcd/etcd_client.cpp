@@ -52,7 +52,7 @@ class BeastEtcdClient final : public EtcdClient {
 
   Result<std::int64_t> grant(std::chrono::seconds ttl) override {
     auto r = call("/v3/lease/grant", {{"TTL", std::to_string(ttl.count())}});
-    if (!r) return std::unexpected(r.error());
+    PGC_TRY(r);
     auto id = int64_field(*r, "ID");
     if (id == 0) return fail("etcd: lease grant: no lease ID in the answer: " + snippet(r->dump()));
     return id;
@@ -61,14 +61,14 @@ class BeastEtcdClient final : public EtcdClient {
   Result<std::int64_t> keepalive(std::int64_t lease) override {
     // A streaming RPC on the gateway: one request body, one answer {"result": {...}}.
     auto r = call("/v3/lease/keepalive", {{"ID", std::to_string(lease)}});
-    if (!r) return std::unexpected(r.error());
+    PGC_TRY(r);
     const json& result = r->contains("result") ? (*r)["result"] : *r;
     return int64_field(result, "TTL");
   }
 
   Result<bool> revoke(std::int64_t lease) override {
     auto r = call("/v3/lease/revoke", {{"ID", std::to_string(lease)}}, true);
-    if (!r) return std::unexpected(r.error());
+    PGC_TRY(r);
     return !r->contains("error");
   }
 
@@ -80,7 +80,7 @@ class BeastEtcdClient final : public EtcdClient {
                                                    {"lease", std::to_string(lease)}}}}})},
         {"failure", json::array({{{"request_range", {{"key", base64_encode(key)}}}}})}};
     auto r = call("/v3/kv/txn", body);
-    if (!r) return std::unexpected(r.error());
+    PGC_TRY(r);
     EtcdCreate out;
     out.created = r->value("succeeded", false);
     if (!out.created) {
@@ -98,13 +98,13 @@ class BeastEtcdClient final : public EtcdClient {
         {"success", json::array({{{"request_put", {{"key", base64_encode(key)}, {"value", base64_encode(value)},
                                                    {"lease", std::to_string(lease)}}}}})}};
     auto r = call("/v3/kv/txn", body);
-    if (!r) return std::unexpected(r.error());
+    PGC_TRY(r);
     return r->value("succeeded", false);
   }
 
   Result<std::optional<EtcdKeyValue>> get(const std::string& key) override {
     auto r = call("/v3/kv/range", {{"key", base64_encode(key)}});
-    if (!r) return std::unexpected(r.error());
+    PGC_TRY(r);
     return first_kv(*r);
   }
 

@@ -79,7 +79,7 @@ Result<std::string> read_private_file(const std::filesystem::path& file) {
 
 Result<std::optional<GitCredentials>> read_git_credentials(const std::filesystem::path& file, const std::string& url) {
   auto text = read_private_file(file);
-  if (!text) return std::unexpected(text.error());
+  PGC_TRY(text);
   auto wanted = origin_of(split_url_userinfo(url).bare);
   if (!wanted) return std::optional<GitCredentials>();
   int line_number = 0;

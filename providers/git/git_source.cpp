@@ -437,10 +437,10 @@ class Sync {
     Fd lock(open((options_.cache_dir / "lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600));
     if (lock.fd < 0)
       return fail(who_ + ": locking the cache " + options_.cache_dir.string() + ": " + std::strerror(errno));
-    if (auto locked = lock_within(lock.fd); !locked) return std::unexpected(locked.error());
+    PGC_TRY(lock_within(lock.fd));
 
     GitSync sync;
-    if (auto opened = open_cache(sync.warnings); !opened) return std::unexpected(opened.error());
+    PGC_TRY(open_cache(sync.warnings));
     remove_stale_ref_locks();
     const auto last_good = read_last_good(options_.cache_dir / "last-good");
     if (last_good) sync.previous_sha = last_good->sha;
@@ -449,7 +449,7 @@ class Sync {
     std::string sha;
     if (fetched) {
       auto resolved = resolve(options_.ref);
-      if (!resolved) return std::unexpected(resolved.error());
+      PGC_TRY(resolved);
       sha = *resolved;
     } else if (last_good && last_good->ref == options_.ref) {
       sync.fetched = false;
@@ -479,7 +479,7 @@ class Sync {
     }
 
     auto checkout = check_out(commit.get(), sha);
-    if (!checkout) return std::unexpected(checkout.error());
+    PGC_TRY(checkout);
     sync.checkout = *checkout;
 
     if (sync.fetched) {
@@ -630,7 +630,7 @@ class Sync {
   Result<std::string> resolve(const std::string& ref) {
     if (ref.empty()) {
       auto head = peel_ref("refs/remotes/origin/HEAD");
-      if (!head) return std::unexpected(head.error());
+      PGC_TRY(head);
       if (!*head) return fail(who_ + ": the remote has no default branch (HEAD); name a ref");
       return **head;
     }
@@ -640,7 +640,7 @@ class Sync {
     else candidates = {"refs/remotes/origin/" + ref, "refs/tags/" + ref};
     for (const auto& candidate : candidates) {
       auto sha = peel_ref(candidate);
-      if (!sha) return std::unexpected(sha.error());
+      PGC_TRY(sha);
       if (*sha) return **sha;
     }
     if (is_hex(ref) && ref.size() >= GIT_OID_MINPREFIXLEN && ref.size() <= GIT_OID_HEXSZ) {

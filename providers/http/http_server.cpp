@@ -459,7 +459,7 @@ HttpServer::~HttpServer() { stop(); }
 
 Result<std::unique_ptr<HttpServer>> HttpServer::start(const HttpServerOptions& options, HttpHandler handler) {
   auto impl = std::make_unique<Impl>(options, std::move(handler));
-  if (auto listening = impl->listen(); !listening) return std::unexpected(listening.error());
+  PGC_TRY(impl->listen());
   return std::unique_ptr<HttpServer>(new HttpServer(std::move(impl)));
 }
 

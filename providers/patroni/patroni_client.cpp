@@ -77,7 +77,7 @@ class BeastPatroniClient final : public PatroniClient {
   // A request that must answer 200 with a JSON body.
   Result<nlohmann::json> json_call(const std::string& method, const std::string& target, const std::optional<nlohmann::json>& body) {
     auto response = send(method, target, body);
-    if (!response) return std::unexpected(response.error());
+    PGC_TRY(response);
     auto what = where_ + ": " + method + " " + target + ": ";
     if (response->status != 200) {
       auto text = snippet(response->body);

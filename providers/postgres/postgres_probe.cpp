@@ -247,9 +247,9 @@ constexpr const char* k_observe_sql =
 
 Result<PgObservation> observe_postgres(const PgConnection& connection) {
   Session session(connection);
-  if (auto c = session.connect(); !c) return std::unexpected(c.error());
+  PGC_TRY(session.connect());
   auto results = session.query(k_observe_sql, "observe");
-  if (!results) return std::unexpected(results.error());
+  PGC_TRY(results);
   auto where = describe(connection) + ": observe: ";
   if (results->size() != 3) return fail(where + "expected 3 results, got " + std::to_string(results->size()));
   PgObservation out;
@@ -272,9 +272,9 @@ Result<PgObservation> observe_postgres(const PgConnection& connection) {
 
 Result<std::vector<std::string>> execute_sql(const PgConnection& connection, const std::string& sql) {
   Session session(connection);
-  if (auto c = session.connect(); !c) return std::unexpected(c.error());
+  PGC_TRY(session.connect());
   auto results = session.query(sql, "query");
-  if (!results) return std::unexpected(results.error());
+  PGC_TRY(results);
   std::vector<std::string> rows;
   for (const auto& r : *results) {
     if (PQresultStatus(r.get()) != PGRES_TUPLES_OK || PQnfields(r.get()) < 1) continue;

@@ -430,7 +430,7 @@ class SshHost final : public RemoteHost {
     const std::string what = "reading " + path;
     if (!starts_with(path, "/")) return fail(who_ + ": " + what + ": the path must be absolute");
     auto result = file_program(read_file_program(), {path}, std::nullopt, what);
-    if (!result) return std::unexpected(result.error());
+    PGC_TRY(result);
     if (result->exit_status == 0) return std::optional<std::string>(std::move(result->out));
     if (result->exit_status == 3 && result->out.empty()) return std::optional<std::string>();
     return fail(who_ + ": " + what + ": " + failure_text(*result));
@@ -448,7 +448,7 @@ class SshHost final : public RemoteHost {
     auto result = file_program(write_file_program(),
                                {path, mode.owner, mode.group, octal_mode(mode.mode), std::to_string(content.size())},
                                std::string_view(content), what);
-    if (!result) return std::unexpected(result.error());
+    PGC_TRY(result);
     if (result->exit_status != 0) return fail(who_ + ": " + what + ": " + failure_text(*result));
     return {};
   }
@@ -463,7 +463,7 @@ class SshHost final : public RemoteHost {
                                {path, mode.owner, mode.group, octal_mode(mode.mode),
                                 existing == ExistingDirectory::keep ? "keep" : "owned"},
                                std::nullopt, what);
-    if (!result) return std::unexpected(result.error());
+    PGC_TRY(result);
     if (result->exit_status != 0) return fail(who_ + ": " + what + ": " + failure_text(*result));
     return {};
   }
@@ -515,7 +515,7 @@ class SshHost final : public RemoteHost {
     session_.reset();
     broken_ = false;
     auto fresh = open_session(options_, who_, known_hosts_, identity_.get());
-    if (!fresh) return std::unexpected(fresh.error());
+    PGC_TRY(fresh);
     session_ = std::move(*fresh);
     return session_.get();
   }
@@ -535,7 +535,7 @@ class SshHost final : public RemoteHost {
     for (int attempt = 0;; ++attempt) {
       const bool reused = have_session();
       auto s = session();
-      if (!s) return std::unexpected(s.error());
+      PGC_TRY(s);
       auto command = std::make_unique<Command>(*s);
       if (command->channel() == nullptr) return std::unexpected(transport_error(what, "cannot allocate a channel"));
       if (ssh_channel_open_session(command->channel()) == SSH_OK) return command;
@@ -551,7 +551,7 @@ class SshHost final : public RemoteHost {
                                 std::chrono::milliseconds timeout, const std::string& what) {
     const auto deadline = Clock::now() + timeout;
     auto opened = open_channel(what, deadline);
-    if (!opened) return std::unexpected(opened.error());
+    PGC_TRY(opened);
     Command& command = **opened;
     ssh_session s = session_.get();
     ssh_channel channel = command.channel();
@@ -636,11 +636,11 @@ Result<std::unique_ptr<RemoteHost>> connect_ssh(const SshOptions& options) {
   KeyPtr identity;
   if (!options.identity_file.empty()) {
     auto loaded = load_identity(options.identity_file, who);
-    if (!loaded) return std::unexpected(loaded.error());
+    PGC_TRY(loaded);
     identity = std::move(*loaded);
   }
   auto session = open_session(options, who, known_hosts, identity.get());
-  if (!session) return std::unexpected(session.error());
+  PGC_TRY(session);
   return std::make_unique<SshHost>(options, std::move(known_hosts), std::move(identity), std::move(*session));
 }
 
