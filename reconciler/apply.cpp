@@ -17,12 +17,6 @@
 namespace pgc::reconciler {
 namespace {
 
-const DesiredCluster* find_cluster(const DesiredState& desired, const std::string& name) {
-  for (const auto& c : desired.clusters)
-    if (c.name == name) return &c;
-  return nullptr;
-}
-
 const steps::InstallPackages* install_step(const Change& change) {
   return std::get_if<steps::InstallPackages>(&change.step);
 }
@@ -168,7 +162,7 @@ class Executor {
   void run_cluster(const ClusterPlan& cp, ClusterOutcome& outcome) {
     outcome.name = cp.name;
     outcome.errors = cp.errors;
-    const auto* dc = find_cluster(desired_, cp.name);
+    const auto* dc = desired_.find(cp.name);
     if (dc && failed_etcds_.contains(dc->dcs_name) && !cp.changes.empty()) {
       outcome.errors.push_back("cluster " + cp.name + ": skipped, its DCS etcd " + dc->dcs_name + " failed to converge");
       return;

@@ -36,8 +36,7 @@ class EtcdExecutor {
 
  private:
   Result<providers::RemoteHost*> session(const std::string& host_name) {
-    for (const auto& h : manifests_.hosts)
-      if (h.metadata.name == host_name) return sessions_.get(h);
+    if (const auto* h = manifests_.find_host(host_name)) return sessions_.get(*h);
     return fail("host " + host_name + " is not declared");
   }
 

@@ -255,7 +255,7 @@ Result<std::string> MemberSteps::sync_candidate(const DesiredCluster& c, const s
       return om && om->pending_restart;
     };
     auto eligible = [&](const std::string& name) {
-      const auto* m = find_member(c, name);
+      const auto* m = c.find_member(name);
       return m && !m->tags.nofailover && name != step.leader;
     };
     for (bool allow_pending : {false, true}) {

@@ -44,13 +44,6 @@ json at_pointer(const json& doc, const std::string& pointer) {
 }
 
 
-// Members of the desired cluster by name.
-const DesiredMember* find_member(const DesiredCluster& cluster, const std::string& name) {
-  for (const auto& m : cluster.members)
-    if (m.name == name) return &m;
-  return nullptr;
-}
-
 const manifests::Host* host_by_address(const manifests::ManifestSet& manifests, const std::string& address) {
   for (const auto& h : manifests.hosts)
     if (h.address == address) return &h;
@@ -70,7 +63,7 @@ std::string and_list(const std::vector<std::string>& names) {
 // may become leader.
 std::string expected_leader(const DesiredCluster& desired, const ObservedCluster& observed) {
   if (const auto* leader = observed.leader())
-    if (find_member(desired, leader->name)) return leader->name;
+    if (desired.find_member(leader->name)) return leader->name;
   for (const auto& m : desired.members)
     if (!m.tags.nofailover) return m.name;
   return desired.members.empty() ? "" : desired.members.front().name;
@@ -189,7 +182,7 @@ Impact analyse_impact(const DesiredCluster& desired, const ObservedCluster& obse
   impact.sync_candidates = failover_replicas;
   impact.sync_candidates.insert(impact.sync_candidates.end(), readonly_replicas.begin(), readonly_replicas.end());
   for (const auto& name : observed.streaming_replicas())
-    if (find_member(desired, name)) impact.streaming.push_back(name);
+    if (desired.find_member(name)) impact.streaming.push_back(name);
 
   int replica_count = static_cast<int>(replicas.size());
   int streaming = static_cast<int>(impact.streaming.size());
@@ -475,7 +468,7 @@ void plan_cluster(const manifests::ManifestSet& manifests, const DesiredCluster&
   auto streaming_except = [&](std::initializer_list<std::string> names) {
     std::vector<std::string> out;
     for (const auto& name : oc.streaming_replicas()) {
-      const auto* m = find_member(desired, name);
+      const auto* m = desired.find_member(name);
       if (!m || std::find(names.begin(), names.end(), name) != names.end()) continue;
       auto h = observed.hosts.find(m->host);
       if (h != observed.hosts.end() && h->second.reachable) out.push_back(name);
@@ -517,7 +510,7 @@ void plan_cluster(const manifests::ManifestSet& manifests, const DesiredCluster&
   // 5. Pending restarts, replicas first, one at a time; the leader after a switchover.
   const ObservedMember* pending_leader = nullptr;
   for (const auto& om : oc.members) {
-    const auto* m = find_member(desired, om.name);
+    const auto* m = desired.find_member(om.name);
     if (!m || !om.pending_restart) continue;
     if (auto h = observed.hosts.find(m->host); h == observed.hosts.end() || !h->second.reachable)
       continue;  // its host is lost this run (already an error): nothing to restart there
@@ -542,7 +535,7 @@ void plan_cluster(const manifests::ManifestSet& manifests, const DesiredCluster&
   auto candidate_for = [&](const std::string& leader_name) -> std::string {
     auto streaming = streaming_except({});  // declared, streaming, host answered this run
     auto eligible = [&](const std::string& name) {
-      const auto* m = find_member(desired, name);
+      const auto* m = desired.find_member(name);
       return m && !m->tags.nofailover && name != leader_name &&
              std::find(streaming.begin(), streaming.end(), name) != streaming.end();
     };
@@ -553,7 +546,7 @@ void plan_cluster(const manifests::ManifestSet& manifests, const DesiredCluster&
     return "";
   };
   if (pending_leader) {
-    const auto* m = find_member(desired, pending_leader->name);
+    const auto* m = desired.find_member(pending_leader->name);
     std::string candidate = candidate_for(pending_leader->name);
     bool held = false;
     if (candidate.empty() && desired.members.size() > 1) {
@@ -592,7 +585,7 @@ void plan_cluster(const manifests::ManifestSet& manifests, const DesiredCluster&
 
   // 6. Scale down: members Patroni knows that are no longer declared; never the leader.
   for (const auto& om : oc.members) {
-    if (find_member(desired, om.name)) continue;
+    if (desired.find_member(om.name)) continue;
     replication_changes = true;
     const auto* host = host_by_address(manifests, om.host);
     if (!host) {

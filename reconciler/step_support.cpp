@@ -16,15 +16,8 @@ Result<providers::CommandResult> run_checked(providers::RemoteHost& host, const 
   return result;
 }
 
-const DesiredMember* find_member(const DesiredCluster& cluster, const std::string& name) {
-  for (const auto& m : cluster.members)
-    if (m.name == name) return &m;
-  return nullptr;
-}
-
 Result<providers::RemoteHost*> StepSupport::session(const std::string& host_name) {
-  for (const auto& h : context_.manifests.hosts)
-    if (h.metadata.name == host_name) return context_.sessions.get(h);
+  if (const auto* h = context_.manifests.find_host(host_name)) return context_.sessions.get(*h);
   return fail("host " + host_name + " is not declared");
 }
 
@@ -35,7 +28,7 @@ const DesiredCluster& StepSupport::cluster(const Change& change) const {
 }
 
 const DesiredMember& StepSupport::member(const Change& change) const {
-  const auto* m = find_member(cluster(change), change.member);
+  const auto* m = cluster(change).find_member(change.member);
   if (!m) throw FatalError("internal: plan names unknown member " + change.member);
   return *m;
 }
@@ -72,7 +65,7 @@ Result<providers::RemoteHost*> StepSupport::leader_session(const DesiredCluster&
     return l && l->state == "running";
   });
   PGC_TRY(led);
-  const auto* m = find_member(c, led->leader()->name);
+  const auto* m = c.find_member(led->leader()->name);
   if (!m) return fail("cluster " + c.name + ": leader " + led->leader()->name + " is not a declared member");
   return session(m->host);
 }

@@ -21,7 +21,6 @@ inline constexpr auto k_command_timeout = std::chrono::seconds(60);
 Result<providers::CommandResult> run_checked(providers::RemoteHost& host, const std::vector<std::string>& argv,
                                              std::chrono::milliseconds timeout);
 
-const DesiredMember* find_member(const DesiredCluster& cluster, const std::string& name);
 
 class StepSupport {
  public:
