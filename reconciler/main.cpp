@@ -1,4 +1,4 @@
-// pgconverge: a thin main; everything lives in pgc_core.
+// pgconverge: a thin main; the command line lives in pgc_cli (reconciler/cli/), the rest in pgc_core.
 #include "reconciler/cli/cli.hpp"
 
 int main(int argc, char** argv) { return pgc::cli::run(argc, argv); }

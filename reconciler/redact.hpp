@@ -18,7 +18,7 @@ namespace pgc::reconciler {
 std::string redact_text(std::string_view text, const ClusterSecrets* secrets = nullptr);
 
 // The same over every display string of a plan (subjects, before/after, reasons, fields, errors,
-// warnings); payloads are the executor's and are never printed.
+// warnings); the typed steps (steps.hpp) are the executor's and are never printed.
 void redact_plan(Plan& plan, const std::map<std::string, ClusterSecrets>& secrets);
 
 }  // namespace pgc::reconciler
