@@ -7,8 +7,12 @@ namespace pgc::reconciler {
 namespace {
 
 std::string data_dir_of(const DesiredMember& m) {
-  if (!m.patroni_config.contains("postgresql")) return "";
-  return m.patroni_config["postgresql"].value("data_dir", "");
+  // find() rather than json::value(): g++ 12 at -O2 reports a null dereference inside value()
+  // when this file shares a unity batch with others.
+  auto pg = m.patroni_config.find("postgresql");
+  if (pg == m.patroni_config.end() || !pg->is_object()) return "";
+  auto dir = pg->find("data_dir");
+  return dir != pg->end() && dir->is_string() ? dir->get<std::string>() : "";
 }
 
 std::string secrets_commands(const std::string& cluster) {

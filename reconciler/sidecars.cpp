@@ -22,7 +22,7 @@ using json = nlohmann::json;
 constexpr const char* k_socket_dir = "/var/run/postgresql";
 constexpr int k_postgres_port = 5432;
 constexpr const char* k_not_shown = "(holds a secret: content not shown)";
-constexpr auto k_command_timeout = std::chrono::seconds(60);
+constexpr auto k_sidecar_command_timeout = std::chrono::seconds(60);
 // Where ensure_roles stages its SQL (postgres' home, 0600): never on a command line.
 
 // StackGres' defaults for what an SGPoolingConfig leaves out (pgbouncer-default-values).
@@ -511,7 +511,7 @@ Result<void> ensure_roles(providers::RemoteHost& host, const std::vector<Managed
   static const std::vector<std::string> psql{"env", "-C", "/", "PGCONNECT_TIMEOUT=5", "runuser", "-u", "postgres",
                                              "--", "psql", "-h", "/var/run/postgresql", "-p", "5432", "-d",
                                              "postgres", "-XAtq", "-v", "ON_ERROR_STOP=1", "-o", "/dev/null"};
-  auto r = host.run_with_input(psql, roles_sql(roles, secrets), k_command_timeout);
+  auto r = host.run_with_input(psql, roles_sql(roles, secrets), k_sidecar_command_timeout);
   PGC_TRY(r);
   if (r->exit_status != 0) {
     // psql's own lines only: its LINE/context lines would quote the statement (a verifier).
@@ -562,7 +562,7 @@ printf '%s\n' "$dbs" | while IFS= read -r db; do
     psql -h /var/run/postgresql -p 5432 -XAtq -v ON_ERROR_STOP=1 >/dev/null
 done
 )SH";
-  auto r = host.run_script(script, {pgbouncer_lookup_sql()}, k_command_timeout);
+  auto r = host.run_script(script, {pgbouncer_lookup_sql()}, k_sidecar_command_timeout);
   PGC_TRY(r);
   if (r->exit_status != 0)
     return fail("host " + host.describe() + ": PgBouncer's lookup function: exited with status " +

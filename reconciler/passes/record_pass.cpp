@@ -11,7 +11,7 @@
 namespace pgc::reconciler {
 namespace {
 
-double seconds_since(std::chrono::steady_clock::time_point start) {
+double elapsed_seconds(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
@@ -82,7 +82,7 @@ ApplyRunResult RunRecorder::failed(const std::string& error, const std::string& 
 
 ApplyRunResult RunRecorder::finish(int code) {
   auto& record = result_.record;
-  record.duration_s = seconds_since(started_);
+  record.duration_s = elapsed_seconds(started_);
   if (stop_requested(options_)) {
     code = 1;
     record.result = "interrupted";
@@ -152,7 +152,7 @@ void RunRecorder::record_time(const ApplyPasses& passes, std::ostream& out) {
     if (tally.waited >= longest.waited) longest = tally;
   record.waited_s = std::chrono::duration<double>(longest.waited).count();
   if (passes.changed.empty()) return;
-  double took = seconds_since(started_);
+  double took = elapsed_seconds(started_);
   out << "Took " << format_seconds(took) << ": " << format_seconds(std::max(0.0, took - record.waited_s))
       << " pgconverge's own work, " << format_seconds(record.waited_s) << " waiting for Patroni to act ("
       << longest.observations << (longest.observations == 1 ? " observation" : " observations") << ")\n";

@@ -15,7 +15,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-struct Run {
+struct ApplyRunCase {
   testing::RunManifests manifests;
   test::TempDir state{"pgc-state"};
   testing::BareWorld world;
@@ -23,7 +23,7 @@ struct Run {
   ApplyRunOptions options;
   std::ostringstream out, err, progress_out;
 
-  Run() {
+  ApplyRunCase() {
     options.run.sources = {manifests.path()};
     options.run.state_dir = state.path();
     options.apply.wait_timeout = 0s;  // the fake Patroni never answers: verify once, do not wait
@@ -44,12 +44,12 @@ struct Run {
   bool ran_on_host(const std::string& host) { return steps.hosts.contains(host); }
 };
 
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+bool has_part(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
 }  // namespace
 
 TEST_CASE("apply_run: a pass that acted but did not converge is observed, planned and applied again, up to max_passes") {
-  Run run;
+  ApplyRunCase run;
   run.manifests.cluster("c", 1);
   run.options.max_passes = 3;
   auto result = run();
@@ -58,24 +58,24 @@ TEST_CASE("apply_run: a pass that acted but did not converge is observed, planne
   CHECK(run.steps.plans == 3);       // three apply passes
   CHECK(run.world.probes == 2 * 3);  // each after a fresh probe of both hosts
   CHECK(run.world.connects == 2);    // over the run's sessions, opened once
-  CHECK(contains(run.out.str(), "pass 1 did not converge (cluster c: "));
-  CHECK(contains(run.out.str(), "observing again, pass 3 of 3"));
-  CHECK_FALSE(contains(run.out.str(), "pass 4"));
-  CHECK(contains(run.out.str(), "cluster c: NOT converged"));
+  CHECK(has_part(run.out.str(), "pass 1 did not converge (cluster c: "));
+  CHECK(has_part(run.out.str(), "observing again, pass 3 of 3"));
+  CHECK_FALSE(has_part(run.out.str(), "pass 4"));
+  CHECK(has_part(run.out.str(), "cluster c: NOT converged"));
   CHECK(run.last_recorded().result == "failure");
   CHECK(run.last_recorded().changes_applied == run.steps.subjects.size());
 
-  Run once;
+  ApplyRunCase once;
   once.manifests.cluster("c", 1);
   once.options.max_passes = 1;
   CHECK(once().exit_code == 1);
   CHECK(once.steps.plans == 1);
-  CHECK_FALSE(contains(once.out.str(), "observing again"));
+  CHECK_FALSE(has_part(once.out.str(), "observing again"));
 }
 
 TEST_CASE("apply_run: no further pass when the plan explained the failure") {
   SECTION("a member's host did not answer") {
-    Run run;
+    ApplyRunCase run;
     run.manifests.cluster("c", 1);
     run.world.unreachable = {"h2"};
     auto result = run();
@@ -83,10 +83,10 @@ TEST_CASE("apply_run: no further pass when the plan explained the failure") {
     CHECK(result.exit_code == 1);
     CHECK(run.steps.plans == 1);
     CHECK(run.world.probes == 1);
-    CHECK_FALSE(contains(run.out.str(), "observing again"));
+    CHECK_FALSE(has_part(run.out.str(), "observing again"));
   }
   SECTION("the cluster's secrets file is damaged: every host answers, its hosts are prepared, it is not applied") {
-    Run run;
+    ApplyRunCase run;
     run.manifests.cluster("c", 1);
     run.state.write("secrets/default.c.json", "not json");
     auto result = run();
@@ -95,20 +95,20 @@ TEST_CASE("apply_run: no further pass when the plan explained the failure") {
     CHECK(run.steps.plans == 1);
     CHECK(run.world.probes == 2);
     CHECK(run.steps.clusters == std::set<std::string>{""});  // the hosts' packages, nothing of c
-    CHECK(contains(run.out.str(), "not a valid secrets file"));
-    CHECK_FALSE(contains(run.out.str(), "observing again"));
+    CHECK(has_part(run.out.str(), "not a valid secrets file"));
+    CHECK_FALSE(has_part(run.out.str(), "observing again"));
   }
 }
 
 TEST_CASE("apply_run: a suspended cluster is planned and recorded, but none of its steps reaches the runner") {
-  Run run;
+  ApplyRunCase run;
   run.manifests.cluster("c", 1, /*suspended=*/true);
   run.manifests.cluster("d", 3);
   run.options.max_passes = 1;
   auto result = run();
   INFO(run.out.str() << run.err.str());
   CHECK(result.exit_code == 1);  // d does not converge: nothing runs on the fake hosts
-  CHECK(contains(run.out.str(), "cluster c: suspended (pgconverge.io/suspend), "));
+  CHECK(has_part(run.out.str(), "cluster c: suspended (pgconverge.io/suspend), "));
   CHECK_FALSE(run.steps.clusters.contains("c"));
   CHECK(run.steps.clusters.contains("d"));
   CHECK_FALSE(run.ran_on_host("h1"));
@@ -121,7 +121,7 @@ TEST_CASE("apply_run: a suspended cluster is planned and recorded, but none of i
 }
 
 TEST_CASE("apply_run: owned limits which clusters are applied and recorded") {
-  Run run;
+  ApplyRunCase run;
   run.manifests.cluster("c", 1);
   run.manifests.cluster("d", 3);
   run.options.max_passes = 1;
@@ -138,7 +138,7 @@ TEST_CASE("apply_run: owned limits which clusters are applied and recorded") {
   CHECK(run.steps.clusters == std::set<std::string>{"", "d"});
   CHECK_FALSE(run.ran_on_host("h1"));
   CHECK(run.ran_on_host("h3"));
-  CHECK(contains(run.out.str(), "cluster c: owned by another instance, not applied here"));
+  CHECK(has_part(run.out.str(), "cluster c: owned by another instance, not applied here"));
   auto record = run.last_recorded();
   CHECK_FALSE(record.cluster("default", "c"));
   CHECK(record.cluster("default", "d"));
@@ -151,7 +151,7 @@ TEST_CASE("apply_run: owned limits which clusters are applied and recorded") {
 }
 
 TEST_CASE("apply_run: an ownership error applies nothing and is recorded") {
-  Run run;
+  ApplyRunCase run;
   run.manifests.cluster("c", 1);
   run.options.owned = [](const DesiredState&) -> Result<std::set<std::string>> {
     return fail("ownership: etcd at 10.0.0.9:2379 did not answer");
@@ -166,20 +166,20 @@ TEST_CASE("apply_run: an ownership error applies nothing and is recorded") {
 }
 
 TEST_CASE("apply_run: a failed step gives exit code 1 and a history record saying so") {
-  Run run;
+  ApplyRunCase run;
   run.manifests.cluster("c", 1);
   run.options.max_passes = 1;
   run.steps.fail_on = "c-0";
   auto result = run();
   INFO(run.out.str() << run.err.str());
   CHECK(result.exit_code == 1);
-  CHECK(contains(run.out.str(), "cluster c: NOT converged\n  error: "));
-  CHECK(contains(run.out.str(), "the fake step failed on cue"));
+  CHECK(has_part(run.out.str(), "cluster c: NOT converged\n  error: "));
+  CHECK(has_part(run.out.str(), "the fake step failed on cue"));
   auto record = run.last_recorded();
   CHECK(record.result == "failure");
   REQUIRE_FALSE(record.errors.empty());
-  CHECK(contains(record.errors.front(), "c: "));
-  CHECK(contains(record.errors.front(), "the fake step failed on cue"));
+  CHECK(has_part(record.errors.front(), "c: "));
+  CHECK(has_part(record.errors.front(), "the fake step failed on cue"));
   const auto* c = record.cluster("default", "c");
   REQUIRE(c);
   REQUIRE(c->condition("Ready"));
@@ -187,7 +187,7 @@ TEST_CASE("apply_run: a failed step gives exit code 1 and a history record sayin
 }
 
 TEST_CASE("apply_run: invalid manifests apply nothing, observe nothing, and are recorded with file:line") {
-  Run run;
+  ApplyRunCase run;
   run.manifests.cluster("c", 1);
   run.manifests.write("c.yaml", "apiVersion: stackgres.io/v1\nkind: SGCluster\nmetadata:\n  name: c\nspec:\n"
                                 "  postgres:\n    version: '15'\n  instances: -1\n");
@@ -196,10 +196,10 @@ TEST_CASE("apply_run: invalid manifests apply nothing, observe nothing, and are 
   CHECK(run.world.connects == 0);
   CHECK(run.steps.plans == 0);
   CHECK(run.out.str().empty());
-  CHECK(contains(run.err.str(), "error: invalid manifests; nothing was observed or applied\n"));
+  CHECK(has_part(run.err.str(), "error: invalid manifests; nothing was observed or applied\n"));
   auto record = run.last_recorded();
   CHECK(record.result == "failure");
   REQUIRE(record.errors.size() >= 2);
   CHECK(record.errors[0] == "invalid manifests; nothing was observed or applied");
-  CHECK(contains(record.errors[1], "c.yaml:8:"));
+  CHECK(has_part(record.errors[1], "c.yaml:8:"));
 }
