@@ -477,6 +477,7 @@ class Compiler {
     DesiredMember m;
     m.name = out.name + "-" + std::to_string(slot.index);
     m.slot = slot.index;
+    m.data_dir = data_dir;
     m.host = host.metadata.name;
     m.address = host.address;
     m.group = slot.group;

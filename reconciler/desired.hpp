@@ -76,6 +76,7 @@ struct DesiredMember {
   // This member's local patroni.yml as a tree; secrets appear as secret references
   // (see k_secret_prefix), resolved only when the file is written to the host.
   nlohmann::json patroni_config;
+  std::string data_dir;      // PGDATA, e.g. /var/lib/postgresql/15/<cluster> (patroni_config's postgresql.data_dir)
   std::string config_path;   // e.g. /etc/patroni/15-<cluster>.yml
   std::string service;       // systemd unit, e.g. patroni@15-<cluster>
   std::vector<ManagedFile> files;  // PgBouncer's and the exporter's files on this member's host

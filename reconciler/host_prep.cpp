@@ -82,7 +82,7 @@ void check_resources(const DesiredState& desired, const ObservedState& observed,
                                              cluster.profile_name + " declares " + cpus);
       }
       if (!cluster.volume_bytes || !m.patroni_config.contains("postgresql")) continue;
-      std::string data_dir = m.patroni_config["postgresql"].value("data_dir", "");
+      const std::string& data_dir = m.data_dir;
       auto fs = h.filesystems.find(data_dir);
       if (fs == h.filesystems.end()) continue;
       auto [available, total] = fs->second;

@@ -60,7 +60,7 @@ Result<void> MemberSteps::run(const steps::WriteConfig&, const Change& change, c
   const auto& m = support_.member(change);
   auto s = support_.session(change.host);
   PGC_TRY(s);
-  std::string data_dir = m.patroni_config["postgresql"].value("data_dir", "");
+  const std::string& data_dir = m.data_dir;
   std::string parent = std::filesystem::path(data_dir).parent_path().string();
   std::string config_dir = std::filesystem::path(m.config_path).parent_path().string();
   // Directories Patroni needs; the socket dir is what systemd-tmpfiles makes on a real VM. An

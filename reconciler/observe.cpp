@@ -274,8 +274,8 @@ HostProbe probe_for(const DesiredState& desired) {
       for (const auto& file : member.files) files.insert(file.path);
       services.insert(member.service);
       if (member.patroni_config.contains("postgresql")) {
-        dirs.insert(member.patroni_config["postgresql"].value("data_dir", ""));
-        if (cluster.volume_bytes) volume_dirs.insert(member.patroni_config["postgresql"].value("data_dir", ""));
+        dirs.insert(member.data_dir);
+        if (cluster.volume_bytes) volume_dirs.insert(member.data_dir);
       }
     }
   }

@@ -91,6 +91,9 @@ bool same_setting(const nlohmann::json& a, const nlohmann::json& b);
 // The exact text of a member's patroni.yml with secrets resolved.
 std::string config_text(const DesiredMember& member, const ClusterSecrets& secrets);
 
+// The JSON pointers of the leaves where two configs differ (a leaf absent on one side included).
+std::vector<std::string> changed_pointers(const nlohmann::json& before, const nlohmann::json& after);
+
 // The dotted key paths where two configs differ (values of secret paths are never shown).
 std::vector<std::string> changed_keys(const nlohmann::json& before, const nlohmann::json& after);
 

@@ -6,15 +6,6 @@
 namespace pgc::reconciler {
 namespace {
 
-std::string data_dir_of(const DesiredMember& m) {
-  // find() rather than json::value(): g++ 12 at -O2 reports a null dereference inside value()
-  // when this file shares a unity batch with others.
-  auto pg = m.patroni_config.find("postgresql");
-  if (pg == m.patroni_config.end() || !pg->is_object()) return "";
-  auto dir = pg->find("data_dir");
-  return dir != pg->end() && dir->is_string() ? dir->get<std::string>() : "";
-}
-
 std::string secrets_commands(const std::string& cluster) {
   return "to read them back from a host's Patroni config run `pgconverge secrets recover " + cluster +
          " -s …` once such a host answers (--from HOST picks one), or restore the state file from a backup; "
@@ -33,7 +24,7 @@ SecretEvidence host_evidence(const DesiredCluster& cluster, const std::map<std::
   SecretEvidence e;
   if (cluster.members.empty()) return e;
   const auto& first = cluster.members.front();
-  const std::string config_path = first.config_path, data_dir = data_dir_of(first), service = first.service;
+  const std::string config_path = first.config_path, data_dir = first.data_dir, service = first.service;
   for (const auto& [name, host] : hosts) {
     if (!host.reachable) {
       e.unanswered.push_back(host.error.empty() ? name : host.error);

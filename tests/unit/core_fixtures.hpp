@@ -47,6 +47,7 @@ inline reconciler::DesiredCluster make_cluster(int n, manifests::ReplicationMode
     m.slot = i;
     m.host = "h" + std::to_string(i + 1);
     m.address = "10.0.0." + std::to_string(11 + i);
+    m.data_dir = "/var/lib/postgresql/15/c";
     m.config_path = "/etc/patroni/15-c.yml";
     m.service = "patroni@15-c";
     m.patroni_config = {{"scope", "c"}, {"name", m.name},
