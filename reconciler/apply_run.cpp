@@ -9,8 +9,15 @@
 
 namespace pgc::reconciler {
 
-ApplyRunResult apply_run(const ApplyRunOptions& options, World& world, Progress& progress, std::ostream& out,
+ApplyRunResult apply_run(ApplyRunOptions options, World& world, Progress& progress, std::ostream& out,
                          std::ostream& err) {
+  options.revision.source = describe_locations(options.source.locations);
+  auto fetched = fetch_pass(options.source, options.fetch, options.run, options.trigger);
+  if (!fetched) return fetch_failed(options, fetched.error());
+  if (!fetched->run) return ApplyRunResult{.ran = false};
+  options.revision = fetched->revision;
+  options.trigger = fetched->trigger;
+  // → lock
   RunRecorder run(options, err);
   auto lock = RunLock::acquire(options.run.state_dir, options.command + " (" + options.trigger + ")", options.lock_wait);
   if (!lock) return run.not_started(lock.error().message);

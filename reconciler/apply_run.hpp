@@ -1,9 +1,9 @@
 #pragma once
-// One whole apply run, as `apply`, `serve` and the git hook run it, once the caller fetched the
-// source (source.hpp; the CLI and serve report a fetch each in their own way):
-//   lock the state dir → load → compile → observe → plan (prepare, reconcile.hpp) → save secrets
-//   → apply every cluster that is not suspended → verify → (observe → plan → apply again while a
-//   pass acted but did not converge) → record the run in the history.
+// One whole apply run, as `apply`, `serve` and the git hook run it:
+//   fetch the source (the caller reports the revision and may decline the run) → lock the state
+//   dir → load → compile → observe → plan (prepare, reconcile.hpp) → save secrets → apply every
+//   cluster that is not suspended → verify → (observe → plan → apply again while a pass acted
+//   but did not converge) → record the run in the history.
 // apply_run() lists these passes; each is implemented in reconciler/passes/. The lock makes
 // concurrent runs wait (bounded) instead of interleaving.
 
@@ -16,6 +16,7 @@
 
 #include "reconciler/apply.hpp"
 #include "reconciler/history.hpp"
+#include "reconciler/passes/fetch_pass.hpp"
 #include "reconciler/progress.hpp"
 #include "reconciler/reconcile.hpp"
 #include "reconciler/world.hpp"
@@ -23,9 +24,11 @@
 namespace pgc::reconciler {
 
 struct ApplyRunOptions {
+  SourceOptions source;  // where the manifests come from: the fetch pass points run.sources there
+  FetchHooks fetch;      // what the caller does around the fetch (report, decline, record a failure)
   RunOptions run;
   ApplyOptions apply;
-  Revision revision;                       // where the manifests came from
+  Revision revision;     // where the manifests came from: set by the fetch pass
   std::string command = "apply";
   std::string trigger = "manual";
   std::chrono::milliseconds lock_wait{60000};
@@ -43,14 +46,15 @@ struct ApplyRunOptions {
 };
 
 struct ApplyRunResult {
-  RunRecord record;
+  RunRecord record{};
   int exit_code = 0;  // 0 converged or nothing to do, 1 error or not converged
+  bool ran = true;    // false: no run — the fetch failed (exit code 1) or the caller declined it
 };
 
 // Runs it. The plan and the outcome go to out, diagnostics and progress to err (via progress).
 // Every run that got the lock is recorded, failures included (invalid manifests, unreachable
 // hosts); a run that could not take the lock is not.
-ApplyRunResult apply_run(const ApplyRunOptions& options, World& world, Progress& progress, std::ostream& out,
+ApplyRunResult apply_run(ApplyRunOptions options, World& world, Progress& progress, std::ostream& out,
                          std::ostream& err);
 
 // A run that failed before it could observe anything (e.g. the source could not be fetched),

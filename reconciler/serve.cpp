@@ -405,27 +405,19 @@ class Daemon {
     return std::chrono::milliseconds(static_cast<long long>(static_cast<double>(base.count()) * (1.0 + d(rng_))));
   }
 
-  // One run of the daemon: fetch → (unless nothing changed and no resync is due) the apply run
-  // (apply_run.hpp: lock → load → compile → observe → plan → apply → verify → record) → events
-  // and metrics of its outcome.
+  // One run of the daemon: the apply run (apply_run.hpp: fetch → lock → load → compile → observe
+  // → plan → apply → verify → record), which the fetch's hooks end after the fetch when nothing
+  // changed and no resync is due → events and metrics of its outcome.
   void reconcile(const std::string& trigger) {
     auto started = std::chrono::steady_clock::now();
     ApplyRunOptions options = run_options(trigger);
-    auto source = fetch(trigger, options);
-    if (!source) return;
-    const auto& rev = source->revision;
-    std::string why = reason_to_run(trigger, rev, started);
-    if (why.empty()) return;
-    options.trigger = why;
-    options.revision = rev;
-    load_from(*source, options.run);
-    log_.event("reconcile", {{"trigger", why}, {"revision", rev.sha.empty() ? rev.source : rev.short_sha},
-                             {"subject", rev.subject}});
+    options.fetch = fetch_hooks(trigger, started);
     auto record = apply_logged(options);
-    last_sha_ = rev.sha;
+    if (!record) return;
+    last_sha_ = record->revision.sha;
     last_run_ = started;
-    log_outcome(record, why);
-    update_metrics(record);
+    log_outcome(*record, record->trigger);
+    update_metrics(*record);
   }
 
   // The apply run's options for a run of this daemon (ownership's hooks included).
@@ -458,31 +450,40 @@ class Daemon {
       };
     }
     options.lock_wait = config_.lock_timeout;
-    options.revision.source = describe_locations(config_.source.locations);
+    options.source = config_.source;
+    options.source.cancel = &stop_;
     return options;
   }
 
-  // The fetch pass, logged; a failure is counted and recorded (once while it repeats). Nullopt:
-  // no run (failed, or killed by SIGTERM: no failure to record then).
-  std::optional<ResolvedSource> fetch(const std::string& trigger, const ApplyRunOptions& options) {
-    auto source = fetch_source(config_.source, &stop_,
-                               [&](const std::string& w) { log_.event("warning", {{"message", w}}); });
-    if (!source && stop_) return std::nullopt;
-    if (!source) {
+  // The daemon's side of the fetch pass: warnings, a stale or rewound revision and failures as
+  // events and metrics; a failure recorded once while it repeats, not at all when SIGTERM killed
+  // the fetch; the run declined when nothing changed and no resync is due.
+  FetchHooks fetch_hooks(const std::string& trigger, std::chrono::steady_clock::time_point started) {
+    FetchHooks hooks;
+    hooks.warn = [this](const std::string& w) { log_.event("warning", {{"message", w}}); };
+    hooks.failed = [this, trigger](const Error& error) {
+      if (stop_) return false;
       metrics_.count_fetch_failure();
-      log_.event("source-failed", {{"trigger", trigger}, {"error", source.error().message}});
-      if (source.error().message != last_source_error_) record_failure(options, source.error().message);
-      last_source_error_ = source.error().message;
-      return std::nullopt;
-    }
-    last_source_error_.clear();
-    const auto& rev = source->revision;
-    if (rev.stale) {
-      metrics_.count_fetch_failure();
-      log_.event("fetch-failed", {{"error", rev.fetch_error}, {"using", rev.short_sha}});
-    }
-    if (rev.rewound) log_.event("rewound", {{"revision", rev.short_sha}, {"message", "not a descendant of the previous revision (force-push); applying it"}});
-    return std::move(*source);
+      log_.event("source-failed", {{"trigger", trigger}, {"error", error.message}});
+      const bool repeated = error.message == last_source_error_;
+      last_source_error_ = error.message;
+      return !repeated;
+    };
+    hooks.fetched = [this, started](const ResolvedSource& source, std::string& why) {
+      last_source_error_.clear();
+      const auto& rev = source.revision;
+      if (rev.stale) {
+        metrics_.count_fetch_failure();
+        log_.event("fetch-failed", {{"error", rev.fetch_error}, {"using", rev.short_sha}});
+      }
+      if (rev.rewound) log_.event("rewound", {{"revision", rev.short_sha}, {"message", "not a descendant of the previous revision (force-push); applying it"}});
+      why = reason_to_run(why, rev, started);
+      if (why.empty()) return false;
+      log_.event("reconcile", {{"trigger", why}, {"revision", rev.sha.empty() ? rev.source : rev.short_sha},
+                               {"subject", rev.subject}});
+      return true;
+    };
+    return hooks;
   }
 
   // Why this poll or webhook runs: "poll" (a new revision), "resync", "ownership" or the
@@ -502,8 +503,9 @@ class Daemon {
     return trigger == "poll" ? (changed ? "poll" : ownership_changed ? "ownership" : "resync") : trigger;
   }
 
-  // The apply run, its progress and diagnostics as events.
-  RunRecord apply_logged(const ApplyRunOptions& options) {
+  // The apply run, its progress and diagnostics as events; nullopt when it did not run (the fetch
+  // failed or found nothing to do: its hooks logged why).
+  std::optional<RunRecord> apply_logged(const ApplyRunOptions& options) {
     std::ostringstream out, err;
     EventLogStream progress_out(log_);
     Progress progress(progress_out, log_.format() == LogFormat::json ? Progress::Style::json : Progress::Style::log);
@@ -519,6 +521,7 @@ class Daemon {
       throw;
     }
     log_diagnostics();
+    if (!result.ran) return std::nullopt;
     return std::move(result.record);
   }
 

@@ -75,6 +75,8 @@ std::string apply_aliases(std::string text, const std::vector<std::pair<std::str
 }
 
 Result<ResolvedSource> resolve_source(const SourceOptions& options) {
+  if (options.commits.verify && options.commits.ssh_allowed_signers.empty() && options.commits.gpg_keyring.empty())
+    return fail("--verify-commits needs --allowed-signers FILE and/or --gpg-keyring FILE");
   ResolvedSource out;
   std::optional<std::string> url;
   for (const auto& location : options.locations) {

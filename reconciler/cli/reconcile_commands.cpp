@@ -77,27 +77,27 @@ void report_revision(const Revision& revision, std::ostream& err) {
            "desired state\n";
 }
 
-// The fetch pass of a command: the run's options with the source resolved (a git URL is fetched
-// and checked out first), the revision reported on stderr.
-struct Resolved {
-  RunOptions options;
-  Revision revision;
-};
-Result<Resolved> resolve(const ReconcileArgs& args, std::ostream& err, const std::atomic<bool>* cancel = nullptr) {
-  SourceOptions source = source_options(args, err);
-  if (args.verify_commits && args.allowed_signers.empty() && args.gpg_keyring.empty())
-    return fail("--verify-commits needs --allowed-signers FILE and/or --gpg-keyring FILE");
-  auto resolved = fetch_source(source, cancel, [&](const std::string& w) { err << "warning: " << w << "\n"; });
-  PGC_TRY(resolved);
-  Resolved out;
-  load_from(*resolved, out.options);
-  out.options.state_dir = source.state_dir;
-  out.options.cluster = args.cluster;
-  out.options.workers = static_cast<std::size_t>(std::max(1, args.workers));
-  out.options.plan.allow_write_outage = args.allow_write_outage;
-  out.revision = resolved->revision;
-  report_revision(out.revision, err);
-  return out;
+// The run's options of the command line (what to load is the fetch pass's).
+RunOptions run_options(const ReconcileArgs& args) {
+  RunOptions run;
+  run.state_dir = state_dir_of(args);
+  run.cluster = args.cluster;
+  run.workers = static_cast<std::size_t>(std::max(1, args.workers));
+  run.plan.allow_write_outage = args.allow_write_outage;
+  return run;
+}
+
+// The command line's side of the fetch pass: its warnings and the revision on stderr; a failure
+// printed by the caller (plan, status) or here (apply: recorded, nothing applied).
+FetchHooks fetch_hooks(std::ostream& err) {
+  return FetchHooks{
+      .warn = [&err](const std::string& warning) { err << "warning: " << warning << "\n"; },
+      .fetched =
+          [&err](const ResolvedSource& source, std::string&) {
+            report_revision(source.revision, err);
+            return true;
+          },
+      .failed = nullptr};
 }
 
 std::unique_ptr<World> world_for(const ReconcileArgs& args, std::ostream& err) {
@@ -168,16 +168,17 @@ void add_reconcile_options(CLI::App& command, ReconcileArgs& args) {
 }
 
 std::unique_ptr<PreparedRun> prepare_for(const ReconcileArgs& args, std::ostream& err) {
-  auto resolved = resolve(args, err);  // fetch
-  if (!resolved) {
-    err << "error: " << resolved.error().message << "\n";
+  RunOptions options = run_options(args);
+  auto fetched = fetch_pass(source_options(args, err), fetch_hooks(err), options);  // fetch
+  if (!fetched) {
+    err << "error: " << fetched.error().message << "\n";
     return nullptr;
   }
   auto run = std::make_unique<PreparedRun>();
   run->world = world_for(args, err);
-  run->revision = resolved->revision;
+  run->revision = fetched->revision;
   Sessions sessions(*run->world);
-  auto prepared = prepare(resolved->options, *run->world, sessions, err);  // load → … → plan
+  auto prepared = prepare(options, *run->world, sessions, err);  // load → … → plan
   if (!prepared) {
     err << "error: " << prepared.error().message << "\n";
     return nullptr;
@@ -208,20 +209,18 @@ int run_apply(const ReconcileArgs& args, std::ostream& out, std::ostream& err) {
   options.command = "apply";
   options.trigger = args.trigger;
   options.lock_wait = std::chrono::seconds(args.lock_timeout_s);
-  options.run.state_dir = state_dir_of(args);
-  options.revision.source = describe_locations(args.sources);
+  options.source = source_options(args, err);
+  options.fetch = fetch_hooks(err);
+  options.fetch.failed = [&err](const Error& error) {
+    err << "error: " << error.message << "; nothing was applied\n";
+    return true;  // recorded
+  };
+  options.run = run_options(args);
   // SIGTERM/SIGINT: the fetch is killed, or apply stops between steps; recorded as "interrupted".
   const auto& stop = stop_on_signals();
+  options.source.cancel = &stop;
   options.apply.stop = &stop;
-  auto resolved = resolve(args, err, &stop);
-  if (!resolved) {
-    err << "error: " << resolved.error().message << "; nothing was applied\n";
-    record_failure(options, resolved.error().message);
-    return 1;
-  }
   auto world = world_for(args, err);
-  options.run = resolved->options;
-  options.revision = resolved->revision;
   options.apply.wait_timeout = std::chrono::seconds(args.wait_timeout_s);
   options.apply.workers = options.run.workers;
   Progress progress(err, progress_style(args));

@@ -5,19 +5,20 @@
 
 namespace pgc::reconciler {
 
-Result<ResolvedSource> fetch_source(SourceOptions options, const std::atomic<bool>* cancel,
-                                    const std::function<void(const std::string& warning)>& warn) {
+Result<Fetched> fetch_pass(const SourceOptions& source, const FetchHooks& hooks, RunOptions& run,
+                           std::string trigger) {
   std::vector<std::string> warnings;
-  options.cancel = cancel;
+  SourceOptions options = source;
   options.warnings = &warnings;
   auto resolved = resolve_source(options);
-  for (const auto& w : warnings) warn(w);
-  return resolved;
-}
-
-void load_from(const ResolvedSource& source, RunOptions& run) {
-  run.sources = source.paths;
-  run.path_aliases = source.aliases;
+  if (hooks.warn)
+    for (const auto& w : warnings) hooks.warn(w);
+  PGC_TRY(resolved);
+  run.sources = resolved->paths;
+  run.path_aliases = resolved->aliases;
+  Fetched out{.revision = resolved->revision, .trigger = std::move(trigger)};
+  out.run = !hooks.fetched || hooks.fetched(*resolved, out.trigger);
+  return out;
 }
 
 }  // namespace pgc::reconciler

@@ -50,6 +50,12 @@ RunRecord record_failure(const ApplyRunOptions& options, const std::string& erro
   return record;
 }
 
+ApplyRunResult fetch_failed(const ApplyRunOptions& options, const Error& error) {
+  ApplyRunResult result{.exit_code = 1, .ran = false};
+  if (!options.fetch.failed || options.fetch.failed(error)) result.record = record_failure(options, error.message);
+  return result;
+}
+
 RunRecorder::RunRecorder(const ApplyRunOptions& options, std::ostream& err)
     : options_(options), err_(err), started_(std::chrono::steady_clock::now()) {
   result_.record = new_record(options);

@@ -13,6 +13,10 @@
 
 namespace pgc::reconciler {
 
+// The fetch failed: the caller's FetchHooks::failed reports it and says whether to record it
+// (record_failure); exit code 1, no run.
+ApplyRunResult fetch_failed(const ApplyRunOptions& options, const Error& error);
+
 class RunRecorder {
  public:
   RunRecorder(const ApplyRunOptions& options, std::ostream& err);

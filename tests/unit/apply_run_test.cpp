@@ -24,7 +24,7 @@ struct ApplyRunCase {
   std::ostringstream out, err, progress_out;
 
   ApplyRunCase() {
-    options.run.sources = {manifests.path()};
+    options.source.locations = {manifests.path().string()};
     options.run.state_dir = state.path();
     options.apply.wait_timeout = 0s;  // the fake Patroni never answers: verify once, do not wait
     options.apply.workers = 2;
@@ -202,4 +202,68 @@ TEST_CASE("apply_run: invalid manifests apply nothing, observe nothing, and are 
   REQUIRE(record.errors.size() >= 2);
   CHECK(record.errors[0] == "invalid manifests; nothing was observed or applied");
   CHECK(has_part(record.errors[1], "c.yaml:8:"));
+}
+
+TEST_CASE("apply_run: the fetch pass comes first; its hook may decline the run or rename its trigger") {
+  SECTION("declined: nothing observed, applied or recorded") {
+    ApplyRunCase run;
+    run.manifests.cluster("c", 1);
+    std::string seen;
+    run.options.fetch.fetched = [&](const ResolvedSource& source, std::string& trigger) {
+      seen = source.revision.source;
+      return trigger != "poll";
+    };
+    run.options.trigger = "poll";
+    auto result = run();
+    CHECK_FALSE(result.ran);
+    CHECK(result.exit_code == 0);
+    CHECK(seen == run.manifests.path().string());
+    CHECK(run.world.probes == 0);
+    CHECK(run.steps.plans == 0);
+    auto history = History(run.state.path()).last();
+    REQUIRE(history);
+    CHECK_FALSE(*history);
+  }
+  SECTION("renamed: the run is recorded under the trigger the hook chose") {
+    ApplyRunCase run;
+    run.manifests.cluster("c", 1);
+    run.options.max_passes = 1;
+    run.options.fetch.fetched = [](const ResolvedSource&, std::string& trigger) {
+      trigger = "resync";
+      return true;
+    };
+    auto result = run();
+    CHECK(result.ran);
+    CHECK(run.last_recorded().trigger == "resync");
+    CHECK(run.last_recorded().revision.source == run.manifests.path().string());
+  }
+}
+
+TEST_CASE("apply_run: a failed fetch applies nothing, exits 1 and is recorded unless its hook says no") {
+  for (bool record : {true, false}) {
+    ApplyRunCase run;
+    run.manifests.cluster("c", 1);
+    run.options.source.ref = "main";  // --ref without a git URL: the fetch pass refuses
+    std::string reported;
+    run.options.fetch.failed = [&](const Error& error) {
+      reported = error.message;
+      return record;
+    };
+    auto result = run();
+    INFO("recorded: " << record);
+    CHECK_FALSE(result.ran);
+    CHECK(result.exit_code == 1);
+    CHECK(has_part(reported, "--ref and --path need a git URL"));
+    CHECK(run.world.probes == 0);
+    CHECK(run.steps.plans == 0);
+    auto history = History(run.state.path()).last();
+    REQUIRE(history);
+    if (record) {
+      REQUIRE(*history);
+      CHECK((*history)->result == "failure");
+      CHECK((*history)->errors == std::vector<std::string>{reported});
+    } else {
+      CHECK_FALSE(*history);
+    }
+  }
 }
