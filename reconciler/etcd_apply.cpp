@@ -5,6 +5,7 @@
 #include <thread>
 
 #include "reconciler/etcd.hpp"
+#include "reconciler/step_support.hpp"
 #include "util/parallel.hpp"
 #include "util/strings.hpp"
 
@@ -14,7 +15,6 @@ namespace {
 using json = nlohmann::json;
 using namespace std::chrono_literals;
 
-constexpr auto k_etcd_command_timeout = std::chrono::seconds(60);
 constexpr auto k_etcdctl_timeout = std::chrono::seconds(15);
 constexpr auto k_poll = std::chrono::milliseconds(500);
 
@@ -120,7 +120,7 @@ class EtcdExecutor {
       PGC_TRY(session(h));
     std::vector<std::string> errors(hosts.size());
     parallel_for(hosts.size(), hosts.size(), [&](std::size_t i) {
-      if (auto r = run_checked(hosts[i], {"systemctl", "enable", "etcd.service"}, k_etcd_command_timeout); !r) {
+      if (auto r = run_checked(hosts[i], {"systemctl", "enable", "etcd.service"}, k_command_timeout); !r) {
         errors[i] = r.error().message;
         return;
       }
@@ -199,9 +199,9 @@ class EtcdExecutor {
   }
 
   Result<void> stop() {
-    if (auto r = run_checked(host_, {"systemctl", "stop", "etcd.service"}, k_etcd_command_timeout); !r)
+    if (auto r = run_checked(host_, {"systemctl", "stop", "etcd.service"}, k_command_timeout); !r)
       return std::unexpected(r.error());
-    if (auto r = run_checked(host_, {"systemctl", "disable", "etcd.service"}, k_etcd_command_timeout); !r)
+    if (auto r = run_checked(host_, {"systemctl", "disable", "etcd.service"}, k_command_timeout); !r)
       return std::unexpected(r.error());
     return {};
   }

@@ -14,6 +14,7 @@
 #include "core_fixtures.hpp"
 #include "reconciler/apply.hpp"
 #include "reconciler/step_runner.hpp"
+#include "tests/unit/run_fakes.hpp"
 
 using namespace pgc::reconciler;
 
@@ -62,41 +63,6 @@ class FakeRunner final : public StepRunner {
   }
   std::mutex mutex_;
   std::vector<std::string> log_;
-};
-
-// Nothing answers: no host connects, no Patroni, no PostgreSQL. The verification then observes
-// every cluster as unreachable (not converged); the runner never asks the world for anything.
-class SilentPatroni final : public pgc::providers::PatroniClient {
- public:
-  pgc::Result<nlohmann::json> cluster() override { return pgc::fail("connection refused"); }
-  pgc::Result<nlohmann::json> patroni() override { return pgc::fail("connection refused"); }
-  pgc::Result<nlohmann::json> config() override { return pgc::fail("connection refused"); }
-  pgc::Result<nlohmann::json> patch_config(const nlohmann::json&) override { return pgc::fail("connection refused"); }
-  pgc::Result<pgc::providers::HttpResponse> reload() override { return pgc::fail("connection refused"); }
-  pgc::Result<pgc::providers::HttpResponse> restart(bool) override { return pgc::fail("connection refused"); }
-  pgc::Result<pgc::providers::HttpResponse> switchover(const std::string&, const std::string&) override {
-    return pgc::fail("connection refused");
-  }
-  pgc::Result<pgc::providers::HttpResponse> request(const std::string&, const std::string&,
-                                                    const std::optional<nlohmann::json>&) override {
-    return pgc::fail("connection refused");
-  }
-};
-
-class SilentWorld final : public World {
- public:
-  pgc::Result<std::unique_ptr<pgc::providers::RemoteHost>> connect(const pgc::manifests::Host&) override {
-    return pgc::fail("no SSH in unit tests");
-  }
-  std::unique_ptr<pgc::providers::PatroniClient> patroni(const pgc::providers::PatroniEndpoint&) override {
-    return std::make_unique<SilentPatroni>();
-  }
-  pgc::Result<pgc::providers::PgObservation> postgres(const pgc::providers::PgConnection&) override {
-    return pgc::fail("connection refused");
-  }
-  pgc::Result<bool> dcs_has_any(const std::vector<std::string>&, const std::vector<std::string>&) override {
-    return false;
-  }
 };
 
 // Cluster "c" on h1, h2 and cluster "d" on h3, both on etcd "e" (h4, h5), or "d" on etcd "f" (h6).
@@ -153,7 +119,7 @@ struct Fixture {
   std::map<std::string, ClusterSecrets> secrets{{"c", pgc::testing::fixed_secrets()},
                                                 {"d", pgc::testing::fixed_secrets()}};
   pgc::manifests::ManifestSet manifests;
-  SilentWorld world;
+  pgc::testing::SilentWorld world;
   Sessions sessions{world};
   std::ostringstream out;
   Progress progress{out, Progress::Style::quiet};

@@ -96,6 +96,24 @@ class BareWorld final : public reconciler::World {
   }
 };
 
+// Nothing answers: no host connects, no Patroni, no PostgreSQL. A verification then observes
+// every cluster as unreachable (not converged).
+class SilentWorld final : public reconciler::World {
+ public:
+  Result<std::unique_ptr<providers::RemoteHost>> connect(const manifests::Host&) override {
+    return fail("no SSH in unit tests");
+  }
+  std::unique_ptr<providers::PatroniClient> patroni(const providers::PatroniEndpoint&) override {
+    return std::make_unique<SilentPatroni>();
+  }
+  Result<providers::PgObservation> postgres(const providers::PgConnection&) override {
+    return fail("connection refused");
+  }
+  Result<bool> dcs_has_any(const std::vector<std::string>&, const std::vector<std::string>&) override {
+    return false;
+  }
+};
+
 // What apply handed the runner, in order; the step whose subject contains fail_on fails.
 struct StepLog {
   std::mutex mutex;
