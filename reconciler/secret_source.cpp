@@ -6,6 +6,15 @@
 namespace pgc::reconciler {
 namespace {
 
+// The config is Patroni's for this cluster (its scope). Through the object's std::map rather than
+// json::value(): g++ 12 at -O2 reports a null dereference inside value() in some unity batches.
+bool scope_is(const nlohmann::json& config, const std::string& cluster) {
+  if (!config.is_object()) return false;
+  const auto& object = config.get_ref<const nlohmann::json::object_t&>();
+  auto scope = object.find("scope");
+  return scope != object.end() && scope->second.is_string() && scope->second.get_ref<const std::string&>() == cluster;
+}
+
 std::string secrets_commands(const std::string& cluster) {
   return "to read them back from a host's Patroni config run `pgconverge secrets recover " + cluster +
          " -s …` once such a host answers (--from HOST picks one), or restore the state file from a backup; "
@@ -32,7 +41,7 @@ SecretEvidence host_evidence(const DesiredCluster& cluster, const std::map<std::
     }
     if (auto f = host.files.find(config_path); f != host.files.end() && f->second) {
       auto config = yaml_to_json(*f->second);
-      auto recovered = config && config->is_object() && config->value("scope", "") == cluster.name
+      auto recovered = config && scope_is(*config, cluster.name)
                            ? recover_secrets(*config)
                            : std::nullopt;
       if (recovered) e.configs[name] = *recovered;
