@@ -402,9 +402,8 @@ class EtcdPlanner {
         ++cluster.size;
       }
       cluster.initial_entries.push_back(v->desired->name + "=" + v->desired->peer_url);
-      write_if_needed(*v,
-                      etcd_config_text(etcd_, *v->desired, EtcdInitial{initial_of(cluster.initial_entries), "existing"}),
-                      "joins the existing cluster");
+      EtcdInitial initial{initial_of(cluster.initial_entries), "existing"};
+      write_if_needed(*v, etcd_config_text(etcd_, *v->desired, initial), "joins the existing cluster");
       wait_hosts.push_back(v->desired->host);
       start_added(*v, wait_hosts);
       ++cluster.healthy;
