@@ -260,25 +260,51 @@ class EtcdPlanner {
 
   std::string initial_of(const std::vector<std::string>& entries) const { return join(entries, ","); }
 
-  void plan_live_cluster(const MemberView& live) {
-    const auto& list = live.etcd.members;
-    std::vector<std::string> initial_entries;  // name=peer of every current member, for added members
-    for (const auto& lm : list) {
-      if (lm.name.empty() || lm.peer_urls.empty()) continue;
-      initial_entries.push_back(lm.name + "=" + lm.peer_urls.front());
-    }
-    std::size_t size = list.size();
-    int healthy = 0;
-    std::vector<const MemberView*> adds;
-    std::vector<std::string> unhealthy;
-    bool refused = false;
+  // The running cluster as the phases of plan_live_cluster see it: the `member list` of the
+  // member the membership changes go through, and the counts each planned add and remove updates.
+  struct LiveCluster {
+    const MemberView& live;                            // healthy and listed: member add/remove go through it
+    const std::vector<ObservedEtcdMember>& list;       // its `member list`
+    std::vector<std::string> initial_entries{};        // name=peer of every current member, for added members
+    std::size_t size = 0;                              // members, once the changes planned so far are made
+    int healthy = 0;                                   // healthy members, likewise
+    std::vector<const MemberView*> current{};          // declared members in the cluster
+    std::vector<const MemberView*> adds{};             // declared members to add (or added and never started)
+    std::vector<std::string> unhealthy{};              // current members that are not healthy
+    std::vector<const ObservedEtcdMember*> removes{};  // live members no longer declared
+  };
 
-    // Declared members already in the cluster: refusals first, then config drift and stopped services.
-    std::vector<const MemberView*> current;
+  // A member answers healthy: fix the members the cluster has, then change its membership (adds,
+  // then removes). A phase that refuses stops the phases after it.
+  void plan_live_cluster(const MemberView& live) {
+    LiveCluster cluster = live_cluster(live);
+    if (!classify_declared_members(cluster)) return;
+    fix_current_members(cluster);
+    cluster.removes = undeclared_members(cluster.list);
+    if (!membership_change_allowed(cluster)) return;
+    if (!plan_adds(cluster)) return;
+    plan_removes(cluster);
+  }
+
+  // Decides the cluster's size and the ETCD_INITIAL_CLUSTER entries of its members, from `member list`.
+  static LiveCluster live_cluster(const MemberView& live) {
+    LiveCluster cluster{.live = live, .list = live.etcd.members};
+    for (const auto& lm : cluster.list) {
+      if (lm.name.empty() || lm.peer_urls.empty()) continue;
+      cluster.initial_entries.push_back(lm.name + "=" + lm.peer_urls.front());
+    }
+    cluster.size = cluster.list.size();
+    return cluster;
+  }
+
+  // Decides which declared members are in the cluster (healthy or not) and which are to be added;
+  // false when one is refused (its peer URL or its data directory changed): nothing more is planned.
+  bool classify_declared_members(LiveCluster& cluster) {
+    bool refused = false;
     for (const auto& v : views_) {
-      const auto* lm = live_member(list, *v.desired);
+      const auto* lm = live_member(cluster.list, *v.desired);
       if (!lm) {
-        adds.push_back(&v);
+        cluster.adds.push_back(&v);
         continue;
       }
       if (!lm->name.empty() &&
@@ -296,18 +322,22 @@ class EtcdPlanner {
         continue;
       }
       if (lm->name.empty()) {  // added by an earlier apply, never started
-        adds.push_back(&v);
+        cluster.adds.push_back(&v);
         continue;
       }
-      current.push_back(&v);
-      if (v.etcd.healthy) ++healthy;
-      else unhealthy.push_back(v.desired->name);
+      cluster.current.push_back(&v);
+      if (v.etcd.healthy) ++cluster.healthy;
+      else cluster.unhealthy.push_back(v.desired->name);
     }
-    if (refused) return;
+    return !refused;
+  }
 
-    // Config drift and stopped members, one member at a time.
-    for (const auto* v : current) {
-      auto initial = kept_initial(v->file).value_or(EtcdInitial{initial_of(initial_entries), "existing"});
+  // Decides, one member at a time, how config drift and a stopped service are fixed: rewrite and
+  // restart alone (refused when the others would not keep a quorum of healthy members), or start.
+  void fix_current_members(const LiveCluster& cluster) {
+    const std::size_t size = cluster.size;
+    for (const auto* v : cluster.current) {
+      auto initial = kept_initial(v->file).value_or(EtcdInitial{initial_of(cluster.initial_entries), "existing"});
       std::string text = etcd_config_text(etcd_, *v->desired, initial);
       bool healthy_now = v->etcd.healthy;
       if (v->file && *v->file == text) {
@@ -315,31 +345,21 @@ class EtcdPlanner {
         continue;
       }
       // Restarting this member must leave a quorum of healthy members meanwhile.
-      int others = healthy - (healthy_now ? 1 : 0);
+      int others = cluster.healthy - (healthy_now ? 1 : 0);
       if (v->active && healthy_now && others < quorum(size) && size > 1) {
         error("config drift on member " + v->desired->name + " is not fixed: restarting it would leave " +
               std::to_string(others) + " healthy member(s) of " + std::to_string(size) + ", below quorum (" +
-              std::to_string(quorum(size)) + "); bring " + join(unhealthy, ", ") + " back first");
+              std::to_string(quorum(size)) + "); bring " + join(cluster.unhealthy, ", ") + " back first");
         continue;
       }
       write_if_needed(*v, text, "rewrite, then restart this member alone and wait for /health");
-      if (v->active) {
-        out_.changes.push_back(etcd_change(
-            etcd_, Change{.subject = "member " + v->desired->name + " (" + v->desired->host + "): " + etcd_.service,
-                          .action = Action::restart,
-                          .before = "running the old configuration",
-                          .after = "restarted",
-                          .reason = "configuration changed; one member at a time, waiting for /health on all",
-                          .step = steps::EtcdRestart{.etcd = etcd_.name,
-                                                     .wait_hosts = all_current_hosts(current),
-                                                     .client_url = etcd_.local_client_url()},
-                          .host = v->desired->host}));
-      } else {
-        start_one(*v, "service " + std::string(v->active ? "active" : "stopped"));
-      }
+      if (v->active) restart_one(*v, cluster.current);
+      else start_one(*v, "service " + std::string(v->active ? "active" : "stopped"));
     }
+  }
 
-    // Removals: live members no longer declared.
+  // Decides which live members are no longer declared (to remove), in `member list` order.
+  std::vector<const ObservedEtcdMember*> undeclared_members(const std::vector<ObservedEtcdMember>& list) const {
     std::vector<const ObservedEtcdMember*> removes;
     for (const auto& lm : list) {
       bool declared = std::any_of(etcd_.members.begin(), etcd_.members.end(), [&](const DesiredEtcdMember& m) {
@@ -348,114 +368,143 @@ class EtcdPlanner {
       });
       if (!declared) removes.push_back(&lm);
     }
-    if (!adds.empty() && !unhealthy.empty()) {
-      error("membership change (" + describe_change(adds, removes) + ") refused: member(s) " + join(unhealthy, ", ") +
-            " are not healthy, and adding a member is only safe on a healthy cluster");
-      return;
-    }
-    // Members being removed count as healthy when their host's etcd answers healthy.
-    auto removed_healthy = [&](const ObservedEtcdMember& lm) {
-      auto h = observed_.hosts.find(lm.name);
-      return !lm.name.empty() && h != observed_.hosts.end() && h->second.reachable && h->second.etcd &&
-             h->second.etcd->healthy;
-    };
+    return removes;
+  }
 
-    // Adds first (member add BEFORE the new member's config and start), one at a time.
-    std::vector<std::string> wait_hosts;
-    for (const auto* v : current) wait_hosts.push_back(v->desired->host);
-    for (const auto* v : adds) {
+  // Decides whether the membership may change: not when a member is added while one is unhealthy.
+  bool membership_change_allowed(const LiveCluster& cluster) {
+    if (cluster.adds.empty() || cluster.unhealthy.empty()) return true;
+    error("membership change (" + describe_change(cluster.adds, cluster.removes) + ") refused: member(s) " +
+          join(cluster.unhealthy, ", ") + " are not healthy, and adding a member is only safe on a healthy cluster");
+    return false;
+  }
+
+  // Decides the adds, one at a time: `member add` BEFORE the new member's config and start; false
+  // when a member cannot be added (data of an earlier member, too few healthy): nothing more is planned.
+  bool plan_adds(LiveCluster& cluster) {
+    std::vector<std::string> wait_hosts = all_current_hosts(cluster.current);
+    for (const auto* v : cluster.adds) {
       if (v->etcd.has_data) {
         error("member " + v->desired->name + " cannot be added: " + etcd_.data_dir + " on " + v->desired->host +
               " holds data of an earlier etcd member; pgconverge never deletes a data directory: move it away, then "
               "apply again");
-        return;
+        return false;
       }
-      const auto* lm = live_member(list, *v->desired);
-      if (healthy < quorum(size + 1) - 1) {
-        error("member " + v->desired->name + " cannot be added: " + std::to_string(healthy) + " healthy member(s) of " +
-              std::to_string(size) + " is too few for a cluster of " + std::to_string(size + 1));
-        return;
+      const auto* lm = live_member(cluster.list, *v->desired);
+      if (cluster.healthy < quorum(cluster.size + 1) - 1) {
+        error("member " + v->desired->name + " cannot be added: " + std::to_string(cluster.healthy) +
+              " healthy member(s) of " + std::to_string(cluster.size) + " is too few for a cluster of " +
+              std::to_string(cluster.size + 1));
+        return false;
       }
-      std::string risk = size == 1 ? "; until it is healthy the 2-member cluster has no quorum" : "";
-      if (!lm) {
-        out_.changes.push_back(etcd_change(
-            etcd_, Change{.subject = "member " + v->desired->name,
-                          .action = Action::create,
-                          .before = std::to_string(size) + " members",
-                          .after = std::to_string(size + 1) + " members",
-                          .reason = "declared in spec.hosts: `member add` through " + live.desired->name +
-                                    " before its configuration is written and it starts" + risk,
-                          .step = steps::EtcdMemberAdd{.etcd = etcd_.name,
-                                                       .member = v->desired->name,
-                                                       .peer_url = v->desired->peer_url,
-                                                       .client_url = etcd_.local_client_url()},
-                          .host = live.desired->host}));
-        ++size;
+      if (!lm) {  // else added by an earlier apply, never started
+        member_add(cluster, *v);
+        ++cluster.size;
       }
-      initial_entries.push_back(v->desired->name + "=" + v->desired->peer_url);
-      write_if_needed(*v, etcd_config_text(etcd_, *v->desired, EtcdInitial{initial_of(initial_entries), "existing"}),
-                      "joins the existing cluster");
+      cluster.initial_entries.push_back(v->desired->name + "=" + v->desired->peer_url);
+      EtcdInitial initial{initial_of(cluster.initial_entries), "existing"};
+      write_if_needed(*v, etcd_config_text(etcd_, *v->desired, initial), "joins the existing cluster");
       wait_hosts.push_back(v->desired->host);
-      out_.changes.push_back(etcd_change(
-          etcd_, Change{.subject = "member " + v->desired->name + " (" + v->desired->host + "): " + etcd_.service,
-                        .action = Action::create,
-                        .before = v->active ? "running another configuration" : "stopped",
-                        .after = "active",
-                        .reason = "start the added member, then wait for /health on every member",
-                        .step = steps::EtcdStart{.etcd = etcd_.name,
-                                                 .hosts = {v->desired->host},
-                                                 .restart = true,
-                                                 .wait_hosts = wait_hosts,
-                                                 .client_url = etcd_.local_client_url()}}));
-      ++healthy;
+      start_added(*v, wait_hosts);
+      ++cluster.healthy;
     }
+    return true;
+  }
 
-    // Removals after the adds: member remove BEFORE its etcd stops; the rest must stay a quorum.
-    for (const auto* lm : removes)
-      if (removed_healthy(*lm)) ++healthy;
-    for (const auto* lm : removes) {
+  // Decides the removes, after the adds and one at a time: `member remove` BEFORE its etcd stops,
+  // only while the members left keep a quorum of healthy ones; the first refused stops the rest.
+  void plan_removes(LiveCluster& cluster) {
+    for (const auto* lm : cluster.removes)
+      if (removed_member_healthy(*lm)) ++cluster.healthy;
+    for (const auto* lm : cluster.removes) {
       std::string label = lm->name.empty() ? "(unstarted " + join(lm->peer_urls, ",") + ")" : lm->name;
-      if (size <= 1) {
+      if (cluster.size <= 1) {
         error("member " + label + " is not removed: it is the last member");
         return;
       }
-      int left = healthy - (removed_healthy(*lm) ? 1 : 0);
-      if (left < quorum(size - 1)) {
-        error("member " + label + " is not removed: the " + std::to_string(size - 1) + " members left would have " +
-              std::to_string(left) + " healthy, below quorum (" + std::to_string(quorum(size - 1)) + ")");
+      int left = cluster.healthy - (removed_member_healthy(*lm) ? 1 : 0);
+      if (left < quorum(cluster.size - 1)) {
+        error("member " + label + " is not removed: the " + std::to_string(cluster.size - 1) +
+              " members left would have " + std::to_string(left) + " healthy, below quorum (" +
+              std::to_string(quorum(cluster.size - 1)) + ")");
         return;
       }
-      healthy = left;
-      const manifests::Host* host = nullptr;
-      for (const auto& h : manifests_.hosts)
-        if (!lm->name.empty() && h.metadata.name == lm->name) host = &h;
-      out_.changes.push_back(etcd_change(
-          etcd_, Change{.subject = "member " + label,
-                        .action = Action::remove,
-                        .before = std::to_string(size) + " members",
-                        .after = std::to_string(size - 1) + " members",
-                        .reason = "no longer in spec.hosts: `member remove` through " + live.desired->name +
-                                  " before its etcd stops" +
-                                  (host || lm->name.empty()
-                                       ? std::string()
-                                       : "; no Host \"" + lm->name + "\" is declared, so etcd there is not stopped"),
-                        .step = steps::EtcdMemberRemove{.etcd = etcd_.name,
-                                                        .member = lm->name,
-                                                        .id = lm->id,
-                                                        .client_url = etcd_.local_client_url()},
-                        .host = live.desired->host}));
-      --size;
-      if (host) {
-        out_.changes.push_back(etcd_change(
-            etcd_, Change{.subject = "member " + lm->name + " (" + host->metadata.name + "): " + etcd_.service,
-                          .action = Action::remove,
-                          .before = "running",
-                          .after = "stopped and disabled (data directory kept)",
-                          .reason = "removed from the cluster",
-                          .step = steps::EtcdStop{.etcd = etcd_.name},
-                          .host = host->metadata.name}));
-      }
+      cluster.healthy = left;
+      member_remove(cluster, *lm, label);
+      --cluster.size;
     }
+  }
+
+  // A member being removed counts as healthy when its host's etcd answers healthy.
+  bool removed_member_healthy(const ObservedEtcdMember& lm) const {
+    auto h = observed_.hosts.find(lm.name);
+    return !lm.name.empty() && h != observed_.hosts.end() && h->second.reachable && h->second.etcd &&
+           h->second.etcd->healthy;
+  }
+
+  // `member add` of v through the live member: the cluster has one member more before v starts.
+  void member_add(const LiveCluster& cluster, const MemberView& v) {
+    const std::size_t size = cluster.size;
+    std::string risk = size == 1 ? "; until it is healthy the 2-member cluster has no quorum" : "";
+    out_.changes.push_back(etcd_change(
+        etcd_, Change{.subject = "member " + v.desired->name,
+                      .action = Action::create,
+                      .before = std::to_string(size) + " members",
+                      .after = std::to_string(size + 1) + " members",
+                      .reason = "declared in spec.hosts: `member add` through " + cluster.live.desired->name +
+                                " before its configuration is written and it starts" + risk,
+                      .step = steps::EtcdMemberAdd{.etcd = etcd_.name,
+                                                   .member = v.desired->name,
+                                                   .peer_url = v.desired->peer_url,
+                                                   .client_url = etcd_.local_client_url()},
+                      .host = cluster.live.desired->host}));
+  }
+
+  // Starts an added member alone, then waits for /health on every member (wait_hosts).
+  void start_added(const MemberView& v, const std::vector<std::string>& wait_hosts) {
+    out_.changes.push_back(etcd_change(
+        etcd_, Change{.subject = "member " + v.desired->name + " (" + v.desired->host + "): " + etcd_.service,
+                      .action = Action::create,
+                      .before = v.active ? "running another configuration" : "stopped",
+                      .after = "active",
+                      .reason = "start the added member, then wait for /health on every member",
+                      .step = steps::EtcdStart{.etcd = etcd_.name,
+                                               .hosts = {v.desired->host},
+                                               .restart = true,
+                                               .wait_hosts = wait_hosts,
+                                               .client_url = etcd_.local_client_url()}}));
+  }
+
+  // `member remove` of lm through the live member, then its etcd stopped where a Host declares it.
+  void member_remove(const LiveCluster& cluster, const ObservedEtcdMember& lm, const std::string& label) {
+    const std::size_t size = cluster.size;
+    const manifests::Host* host = nullptr;
+    for (const auto& h : manifests_.hosts)
+      if (!lm.name.empty() && h.metadata.name == lm.name) host = &h;
+    out_.changes.push_back(etcd_change(
+        etcd_, Change{.subject = "member " + label,
+                      .action = Action::remove,
+                      .before = std::to_string(size) + " members",
+                      .after = std::to_string(size - 1) + " members",
+                      .reason = "no longer in spec.hosts: `member remove` through " + cluster.live.desired->name +
+                                " before its etcd stops" +
+                                (host || lm.name.empty()
+                                     ? std::string()
+                                     : "; no Host \"" + lm.name + "\" is declared, so etcd there is not stopped"),
+                      .step = steps::EtcdMemberRemove{.etcd = etcd_.name,
+                                                      .member = lm.name,
+                                                      .id = lm.id,
+                                                      .client_url = etcd_.local_client_url()},
+                      .host = cluster.live.desired->host}));
+    if (!host) return;
+    out_.changes.push_back(etcd_change(
+        etcd_, Change{.subject = "member " + lm.name + " (" + host->metadata.name + "): " + etcd_.service,
+                      .action = Action::remove,
+                      .before = "running",
+                      .after = "stopped and disabled (data directory kept)",
+                      .reason = "removed from the cluster",
+                      .step = steps::EtcdStop{.etcd = etcd_.name},
+                      .host = host->metadata.name}));
   }
 
   std::vector<std::string> all_current_hosts(const std::vector<const MemberView*>& current) const {
@@ -484,6 +533,20 @@ class EtcdPlanner {
                                                .restart = false,
                                                .wait_hosts = {v.desired->host},
                                                .client_url = etcd_.local_client_url()}}));
+  }
+
+  // Restarts a running member alone on its rewritten configuration, then waits for /health on all.
+  void restart_one(const MemberView& v, const std::vector<const MemberView*>& current) {
+    out_.changes.push_back(etcd_change(
+        etcd_, Change{.subject = "member " + v.desired->name + " (" + v.desired->host + "): " + etcd_.service,
+                      .action = Action::restart,
+                      .before = "running the old configuration",
+                      .after = "restarted",
+                      .reason = "configuration changed; one member at a time, waiting for /health on all",
+                      .step = steps::EtcdRestart{.etcd = etcd_.name,
+                                                 .wait_hosts = all_current_hosts(current),
+                                                 .client_url = etcd_.local_client_url()},
+                      .host = v.desired->host}));
   }
 
   const manifests::ManifestSet& manifests_;
