@@ -113,9 +113,9 @@ std::map<std::string, HostNeeds> host_needs(const DesiredState& desired,
     for (const auto& m : cluster.members) {
       auto& n = needs[m.host];
       n.packages.insert(cluster.packages.begin(), cluster.packages.end());
+      if (!m.data_dir.empty()) n.data_dirs.insert(m.data_dir);
       if (m.patroni_config.contains("postgresql")) {
         const auto& pg = m.patroni_config["postgresql"];
-        n.data_dirs.insert(pg.value("data_dir", ""));
         auto listen = pg.value("listen", "");
         if (auto colon = listen.rfind(':'); colon != std::string::npos)
           n.ports.insert(std::atoi(listen.c_str() + colon + 1));
