@@ -189,8 +189,7 @@ TEST_CASE("apply_run: a failed step gives exit code 1 and a history record sayin
 TEST_CASE("apply_run: invalid manifests apply nothing, observe nothing, and are recorded with file:line") {
   ApplyRunCase run;
   run.manifests.cluster("c", 1);
-  run.manifests.write("c.yaml", "apiVersion: stackgres.io/v1\nkind: SGCluster\nmetadata:\n  name: c\nspec:\n"
-                                "  postgres:\n    version: '15'\n  instances: -1\n");
+  run.manifests.invalid_cluster_c();
   auto result = run();
   CHECK(result.exit_code == 1);
   CHECK(run.world.connects == 0);

@@ -79,8 +79,7 @@ TEST_CASE("prepare: --cluster keeps one cluster, after every manifest was checke
 TEST_CASE("prepare: invalid manifests: the diagnostics on err, nothing observed") {
   Prepare run;
   run.manifests.cluster("c", 1);
-  run.manifests.write("c.yaml", "apiVersion: stackgres.io/v1\nkind: SGCluster\nmetadata:\n  name: c\nspec:\n"
-                                "  postgres:\n    version: '15'\n  instances: -1\n");
+  run.manifests.invalid_cluster_c();
   auto p = run();
   REQUIRE_FALSE(p);
   CHECK(p.error().message == "invalid manifests; nothing was observed or applied");

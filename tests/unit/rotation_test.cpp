@@ -23,6 +23,19 @@ DesiredCluster named_cluster() {
   return c;
 }
 
+// A plan of cluster c with one change: member c-0's Patroni config drifted.
+ClusterPlan plan_with_config_drift() {
+  ClusterPlan cp;
+  cp.name = "c";
+  cp.changes.push_back(Change{.subject = "member c-0 (h1): /etc/patroni/15-c.yml",
+                              .reason = "drift",
+                              .step = steps::WriteConfig{},
+                              .cluster = "c",
+                              .member = "c-0",
+                              .host = "h1"});
+  return cp;
+}
+
 }  // namespace
 
 TEST_CASE("rotation: the roles of each kind, by the names the compiled config gives them") {
@@ -43,14 +56,7 @@ TEST_CASE("rotation: the roles of each kind, by the names the compiled config gi
 TEST_CASE("rotation: the step comes first, before any config gets the new password") {
   auto c = named_cluster();
   auto oc = pgc::testing::healthy(c, 0);
-  ClusterPlan cp;
-  cp.name = "c";
-  cp.changes.push_back(Change{.subject = "member c-0 (h1): /etc/patroni/15-c.yml",
-                              .reason = "drift",
-                              .step = steps::WriteConfig{},
-                              .cluster = "c",
-                              .member = "c-0",
-                              .host = "h1"});
+  ClusterPlan cp = plan_with_config_drift();
   plan_rotation(c, oc, {SecretKind::replication}, cp);
   REQUIRE(cp.changes.size() == 2);
   CHECK(is<steps::RotateSecrets>(cp.changes[0].step));
@@ -62,14 +68,7 @@ TEST_CASE("rotation: the step comes first, before any config gets the new passwo
 TEST_CASE("rotation: without a running leader nothing of the cluster is applied") {
   auto c = named_cluster();
   ObservedCluster oc;  // Patroni did not answer
-  ClusterPlan cp;
-  cp.name = "c";
-  cp.changes.push_back(Change{.subject = "member c-0 (h1): /etc/patroni/15-c.yml",
-                              .reason = "drift",
-                              .step = steps::WriteConfig{},
-                              .cluster = "c",
-                              .member = "c-0",
-                              .host = "h1"});
+  ClusterPlan cp = plan_with_config_drift();
   plan_rotation(c, oc, {SecretKind::superuser}, cp);
   CHECK(cp.changes.empty());
   REQUIRE(cp.errors.size() == 1);

@@ -72,33 +72,9 @@ class SilentPatroni final : public providers::PatroniClient {
   }
 };
 
-// Bare hosts (the ones named in unreachable refuse SSH), silent Patroni and PostgreSQL, an
-// empty DCS. Counts connections and probes.
-class BareWorld final : public reconciler::World {
- public:
-  std::set<std::string> unreachable;
-  std::atomic<int> connects{0};
-  std::atomic<int> probes{0};
-
-  Result<std::unique_ptr<providers::RemoteHost>> connect(const manifests::Host& host) override {
-    ++connects;
-    if (unreachable.contains(host.metadata.name)) return fail("host " + host.metadata.name + ": connection refused");
-    return std::make_unique<BareHost>(host.metadata.name, probes);
-  }
-  std::unique_ptr<providers::PatroniClient> patroni(const providers::PatroniEndpoint&) override {
-    return std::make_unique<SilentPatroni>();
-  }
-  Result<providers::PgObservation> postgres(const providers::PgConnection&) override {
-    return fail("connection refused");
-  }
-  Result<bool> dcs_has_any(const std::vector<std::string>&, const std::vector<std::string>&) override {
-    return false;
-  }
-};
-
 // Nothing answers: no host connects, no Patroni, no PostgreSQL. A verification then observes
 // every cluster as unreachable (not converged).
-class SilentWorld final : public reconciler::World {
+class SilentWorld : public reconciler::World {
  public:
   Result<std::unique_ptr<providers::RemoteHost>> connect(const manifests::Host&) override {
     return fail("no SSH in unit tests");
@@ -111,6 +87,21 @@ class SilentWorld final : public reconciler::World {
   }
   Result<bool> dcs_has_any(const std::vector<std::string>&, const std::vector<std::string>&) override {
     return false;
+  }
+};
+
+// Bare hosts (the ones named in unreachable refuse SSH), silent Patroni and PostgreSQL, an
+// empty DCS. Counts connections and probes.
+class BareWorld final : public SilentWorld {
+ public:
+  std::set<std::string> unreachable;
+  std::atomic<int> connects{0};
+  std::atomic<int> probes{0};
+
+  Result<std::unique_ptr<providers::RemoteHost>> connect(const manifests::Host& host) override {
+    ++connects;
+    if (unreachable.contains(host.metadata.name)) return fail("host " + host.metadata.name + ": connection refused");
+    return std::make_unique<BareHost>(host.metadata.name, probes);
   }
 };
 
@@ -171,6 +162,11 @@ class RunManifests : public test::TempDir {
                               (suspended ? "\n  annotations:\n    pgconverge.io/suspend: \"true\"" : "") +
                               "\nspec:\n  postgres:\n    version: '15'\n  instances: 2\n"
                               "  replication:\n    mode: async\n");
+  }
+  // Replaces c.yaml by an SGCluster c that validation refuses at c.yaml:8 (instances: -1).
+  void invalid_cluster_c() {
+    write("c.yaml", "apiVersion: stackgres.io/v1\nkind: SGCluster\nmetadata:\n  name: c\nspec:\n"
+                    "  postgres:\n    version: '15'\n  instances: -1\n");
   }
 };
 
