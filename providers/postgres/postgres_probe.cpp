@@ -119,7 +119,8 @@ class Session {
     // Keywords, never a conninfo string: values with spaces or quotes need no escaping.
     std::array<const char*, 9> keys{"host", "port", "user", "password", "dbname", "connect_timeout",
                                     "application_name", "client_encoding", nullptr};
-    std::array<const char*, 9> values{c_.host.c_str(), port.c_str(), c_.user.c_str(), c_.password.c_str(),
+    const std::string& host = c_.socket_dir.empty() ? c_.host : c_.socket_dir;
+    std::array<const char*, 9> values{host.c_str(), port.c_str(), c_.user.c_str(), c_.password.c_str(),
                                       c_.dbname.c_str(), timeout.c_str(), "pgconverge", "UTF8", nullptr};
     conn_.reset(PQconnectStartParams(keys.data(), values.data(), 0));
     if (!conn_) return fail(where_ + ": connect: out of memory");

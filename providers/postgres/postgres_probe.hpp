@@ -11,8 +11,10 @@
 namespace pgc::providers {
 
 struct PgConnection {
-  std::string host;
+  std::string host;        // the member's address, as messages name it
   int port = 5432;
+  std::string socket_dir;  // when set, libpq connects to <socket_dir>/.s.PGSQL.<port> instead of
+                           // host:port (a tunnel to host:port through the host's SSH, Tunnels)
   std::string user = "postgres";
   std::string password;   // never logged
   std::string dbname = "postgres";

@@ -1,0 +1,513 @@
+// The libssh implementation of Tunnels: one session per host, owned by one pump thread that
+// listens on unix sockets in a private directory and forwards each accepted connection over a
+// direct-tcpip channel. The session is non-blocking; one poll() watches the wake pipe, the
+// listeners, the session's socket and every local connection, and each connection moves bytes
+// only as far as the other side takes them (the channel's window one way, the local socket's
+// buffer the other), so a slow reader holds back only its own connection.
+
+#include "providers/ssh/tunnels.hpp"
+
+#include <fcntl.h>
+#include <libssh/libssh.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <list>
+#include <map>
+#include <mutex>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "providers/ssh/ssh_session.hpp"
+
+namespace pgc::providers {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using ssh_login::error_of;
+using ssh_login::SessionPtr;
+
+// Bytes held per connection and direction; beyond it, that side is not read until the other
+// side has taken some (libssh holds at most its channel window more).
+constexpr std::size_t k_buffer = 64 * 1024;
+// One SSH channel packet's worth per write.
+constexpr std::size_t k_chunk = 32 * 1024;
+// The longest the pump sleeps without an event (nothing needs it to wake; a bound for safety).
+constexpr int k_max_sleep_ms = 1000;
+
+class UniqueFd {
+ public:
+  UniqueFd() = default;
+  explicit UniqueFd(int fd) : fd_(fd) {}
+  UniqueFd(UniqueFd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+  UniqueFd& operator=(UniqueFd&& other) noexcept {
+    if (this != &other) reset(std::exchange(other.fd_, -1));
+    return *this;
+  }
+  UniqueFd(const UniqueFd&) = delete;
+  UniqueFd& operator=(const UniqueFd&) = delete;
+  ~UniqueFd() { reset(); }
+  void reset(int fd = -1) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = fd;
+  }
+  [[nodiscard]] int get() const { return fd_; }
+
+ private:
+  int fd_ = -1;
+};
+
+struct ChannelFree {
+  void operator()(ssh_channel channel) const {
+    if (ssh_channel_is_closed(channel) == 0) ssh_channel_close(channel);
+    ssh_channel_free(channel);
+  }
+};
+using ChannelPtr = std::unique_ptr<ssh_channel_struct, ChannelFree>;
+
+// Takes the session out of the event before the event goes (see ssh_host.cpp's EventFree).
+struct EventFree {
+  ssh_session session = nullptr;
+  void operator()(ssh_event event) const {
+    ssh_event_remove_session(event, session);
+    ssh_event_free(event);
+  }
+};
+using EventPtr = std::unique_ptr<ssh_event_struct, EventFree>;
+
+std::string errno_text(int error) { return std::strerror(error); }
+
+// The words of RFC 4254's channel open failure reasons, from libssh's message ("Channel opening
+// failure: channel 3 error (1) open failed"): sshd's own text says little.
+std::string open_failure_text(const std::string& libssh_message) {
+  auto at = libssh_message.find("error (");
+  int code = at == std::string::npos ? 0 : std::atoi(libssh_message.c_str() + at + 7);
+  auto close = libssh_message.find(") ", at == std::string::npos ? 0 : at);
+  std::string detail = at != std::string::npos && close != std::string::npos ? libssh_message.substr(close + 2) : "";
+  switch (code) {
+    case 1:
+      return "administratively prohibited: the host's sshd refuses TCP forwarding (AllowTcpForwarding, "
+             "PermitOpen, or the key's restrictions), and pgconverge reaches PostgreSQL and Patroni through it";
+    case 2:
+      return "the host could not connect" + (detail.empty() || detail == "open failed" ? "" : ": " + detail);
+    case 4:
+      return "resource shortage on the host's sshd";
+    default:
+      return libssh_message;
+  }
+}
+
+// One address:port the host can reach, and the local socket that leads there.
+struct Target {
+  std::string address;
+  int port = 0;
+  std::string dir;   // <tunnel dir>/t<N>, 0700
+  std::string path;  // <dir>/.s.PGSQL.<port>
+  UniqueFd listener;
+  std::string last_failure;  // guarded by the Tunnels' mutex
+};
+
+// One accepted local connection and its channel.
+struct Forward {
+  Target* target = nullptr;
+  UniqueFd local;
+  ChannelPtr channel;
+  bool open = false;
+  Clock::time_point open_deadline;
+  std::string to_remote;     // read from the local connection, not yet in the channel
+  std::string to_local;      // read from the channel, not yet written locally
+  bool local_eof = false;    // the local side finished sending
+  bool eof_sent = false;     // … and the channel was told
+  bool remote_eof = false;   // the remote side finished sending
+  bool local_shut = false;   // … and the local side was told
+  bool local_gone = false;   // the local side closed altogether
+  std::string failure;       // set when the forward ends in failure
+  bool done = false;
+};
+
+class SshTunnels final : public Tunnels {
+ public:
+  SshTunnels(SshOptions options, ssh_login::Login login, SessionPtr session, std::string dir, UniqueFd wake_read,
+             UniqueFd wake_write)
+      : options_(std::move(options)),
+        login_(std::move(login)),
+        session_(std::move(session)),
+        dir_(std::move(dir)),
+        wake_read_(std::move(wake_read)),
+        wake_write_(std::move(wake_write)) {
+    ssh_set_blocking(session_.get(), 0);
+    thread_ = std::thread([this] { pump(); });
+  }
+  SshTunnels(const SshTunnels&) = delete;
+  SshTunnels& operator=(const SshTunnels&) = delete;
+
+  ~SshTunnels() override {
+    stopping_ = true;
+    wake();
+    thread_.join();
+    for (auto& [key, target] : targets_) {
+      target->listener.reset();
+      ::unlink(target->path.c_str());
+      ::rmdir(target->dir.c_str());
+    }
+    ::rmdir(dir_.c_str());
+  }
+
+  [[nodiscard]] std::string describe() const override {
+    return options_.host_name + " (" + options_.address + ")";
+  }
+
+  Result<std::string> local_socket(const std::string& address, int port) override {
+    std::lock_guard lock(mutex_);
+    auto key = std::make_pair(address, port);
+    if (auto it = targets_.find(key); it != targets_.end()) return it->second->path;
+    if (port < 1 || port > 65535) return fail(what(address, port) + ": invalid port " + std::to_string(port));
+    auto target = std::make_unique<Target>();
+    target->address = address;
+    target->port = port;
+    target->dir = dir_ + "/t" + std::to_string(targets_.size() + 1);
+    target->path = target->dir + "/.s.PGSQL." + std::to_string(port);
+    PGC_TRY(listen_on(*target));
+    std::string path = target->path;
+    fresh_.push_back(target.get());
+    targets_.emplace(key, std::move(target));
+    wake();
+    return path;
+  }
+
+  [[nodiscard]] std::string last_failure(const std::string& address, int port) const override {
+    std::lock_guard lock(mutex_);
+    auto it = targets_.find(std::make_pair(address, port));
+    return it == targets_.end() ? std::string() : it->second->last_failure;
+  }
+
+ private:
+  [[nodiscard]] std::string what(const std::string& address, int port) const {
+    return login_.who + ": ssh: forwarding to " + address + ":" + std::to_string(port);
+  }
+
+  Result<void> listen_on(Target& target) const {
+    const std::string where = what(target.address, target.port) + ": local socket " + target.path;
+    if (target.path.size() >= sizeof(sockaddr_un{}.sun_path)) return fail(where + ": the path is too long");
+    if (::mkdir(target.dir.c_str(), 0700) != 0) return fail(where + ": " + errno_text(errno));
+    UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    if (fd.get() < 0) return fail(where + ": " + errno_text(errno));
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::memcpy(addr.sun_path, target.path.c_str(), target.path.size() + 1);
+    if (::bind(fd.get(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0 ||
+        ::chmod(target.path.c_str(), 0600) != 0 || ::listen(fd.get(), SOMAXCONN) != 0) {
+      int error = errno;
+      ::unlink(target.path.c_str());
+      ::rmdir(target.dir.c_str());
+      return fail(where + ": " + errno_text(error));
+    }
+    target.listener = std::move(fd);
+    return {};
+  }
+
+  void wake() const {
+    char byte = 1;
+    [[maybe_unused]] auto ignored = ::write(wake_write_.get(), &byte, 1);  // a full pipe wakes already
+  }
+
+  // ---- the pump thread ----
+
+  void pump() {
+    while (!stopping_) {
+      adopt_fresh_targets();
+      std::vector<pollfd> fds;
+      fds.push_back(pollfd{wake_read_.get(), POLLIN, 0});
+      for (Target* target : listening_) fds.push_back(pollfd{target->listener.get(), POLLIN, 0});
+      const std::size_t session_at = fds.size();
+      if (session_alive()) {
+        short events = POLLIN;
+        if ((ssh_get_poll_flags(session_.get()) & SSH_WRITE_PENDING) != 0) events |= POLLOUT;
+        fds.push_back(pollfd{ssh_get_fd(session_.get()), events, 0});
+      }
+      const std::size_t forwards_at = fds.size();
+      for (auto& f : forwards_) fds.push_back(pollfd{f.local.get(), local_interest(f), 0});
+
+      ::poll(fds.data(), fds.size(), sleep_ms());
+      drain_wake_pipe();
+      if (stopping_) break;
+      if (session_at < forwards_at && fds[session_at].revents != 0) service_session();
+      std::size_t index = forwards_at;
+      for (auto& f : forwards_) {
+        if ((fds[index++].revents & (POLLHUP | POLLERR)) != 0 && (local_interest(f) & POLLIN) == 0) f.local_gone = true;
+      }
+      for (std::size_t i = 0; i < listening_.size(); ++i)
+        if ((fds[1 + i].revents & POLLIN) != 0) accept_all(*listening_[i]);
+      step_all();
+    }
+    forwards_.clear();  // channels before the event and the session
+    event_.reset();
+    session_.reset();
+  }
+
+  void adopt_fresh_targets() {
+    std::lock_guard lock(mutex_);
+    listening_.insert(listening_.end(), fresh_.begin(), fresh_.end());
+    fresh_.clear();
+  }
+
+  void drain_wake_pipe() const {
+    char bytes[64];
+    while (::read(wake_read_.get(), bytes, sizeof bytes) > 0) {
+    }
+  }
+
+  [[nodiscard]] static short local_interest(const Forward& f) {
+    short events = 0;
+    if (f.open && !f.local_eof && !f.local_gone && f.to_remote.size() < k_buffer) events |= POLLIN;
+    if (!f.to_local.empty()) events |= POLLOUT;
+    return events;
+  }
+
+  // Until the nearest channel-open deadline, at most k_max_sleep_ms.
+  [[nodiscard]] int sleep_ms() const {
+    auto sleep = std::chrono::milliseconds(k_max_sleep_ms);
+    const auto now = Clock::now();
+    for (const auto& f : forwards_)
+      if (!f.open)
+        sleep = std::min(sleep, std::chrono::ceil<std::chrono::milliseconds>(std::max(f.open_deadline - now, Clock::duration::zero())));
+    return static_cast<int>(sleep.count());
+  }
+
+  [[nodiscard]] bool session_alive() const {
+    return session_ && ssh_is_connected(session_.get()) != 0 &&
+           (ssh_get_status(session_.get()) & (SSH_CLOSED | SSH_CLOSED_ERROR)) == 0;
+  }
+
+  // Lets libssh read and write the session's socket: packets go into their channels' buffers.
+  void service_session() {
+    if (!event_) {
+      event_ = EventPtr(ssh_event_new(), EventFree{session_.get()});
+      if (event_ && ssh_event_add_session(event_.get(), session_.get()) != SSH_OK) event_.reset();
+    }
+    if (!event_ || ssh_event_dopoll(event_.get(), 0) == SSH_ERROR || !session_alive()) lose_session();
+  }
+
+  // The session broke: every connection through it ends, and the next one opens a new session.
+  void lose_session() {
+    const std::string why = "the SSH session was lost: " + (session_ ? error_of(session_.get()) : std::string("closed"));
+    for (auto& f : forwards_) {
+      f.failure = why;
+      f.done = true;
+    }
+    finish_done();
+    event_.reset();
+    session_.reset();
+  }
+
+  // A session for a new connection: the current one, or a new one (blocking, bounded by the
+  // connect timeout) when it was lost.
+  Result<void> ensure_session() {
+    if (session_alive()) return {};
+    if (session_) lose_session();
+    auto fresh = ssh_login::open_session(options_, login_);
+    PGC_TRY(fresh);
+    session_ = std::move(*fresh);
+    ssh_set_blocking(session_.get(), 0);
+    return {};
+  }
+
+  void accept_all(Target& target) {
+    while (true) {
+      UniqueFd fd(::accept4(target.listener.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
+      if (fd.get() < 0) return;  // EAGAIN, or a connection that went away before we took it
+      Forward f;
+      f.target = &target;
+      f.local = std::move(fd);
+      f.open_deadline = Clock::now() + options_.connect_timeout;
+      if (auto session = ensure_session(); !session) {
+        record(target, session.error().message);
+        continue;  // the local connection closes: its client sees the end, last_failure says why
+      }
+      f.channel = ChannelPtr(ssh_channel_new(session_.get()));
+      if (!f.channel) {
+        record(target, what(target.address, target.port) + ": cannot allocate a channel");
+        continue;
+      }
+      forwards_.push_back(std::move(f));
+    }
+  }
+
+  void record(Target& target, const std::string& failure) {
+    std::lock_guard lock(mutex_);
+    target.last_failure = failure;
+  }
+
+  void step_all() {
+    for (auto& f : forwards_) {
+      if (!f.open) try_open(f);
+      if (f.open && !f.done) move_bytes(f);
+    }
+    finish_done();
+  }
+
+  void finish_done() {
+    for (auto it = forwards_.begin(); it != forwards_.end();) {
+      if (!it->done) {
+        ++it;
+        continue;
+      }
+      if (!it->failure.empty()) record(*it->target, it->failure);
+      it = forwards_.erase(it);  // closes the channel and the local connection
+    }
+  }
+
+  void try_open(Forward& f) {
+    const Target& t = *f.target;
+    int rc = ssh_channel_open_forward(f.channel.get(), t.address.c_str(), t.port, "127.0.0.1", 0);
+    if (rc == SSH_OK) {
+      f.open = true;
+      std::lock_guard lock(mutex_);
+      f.target->last_failure.clear();
+      return;
+    }
+    if (rc == SSH_AGAIN && Clock::now() < f.open_deadline) return;
+    f.failure = what(t.address, t.port) + ": " +
+                (rc == SSH_AGAIN ? "the host did not answer the channel request in time"
+                                 : open_failure_text(error_of(session_.get())));
+    f.done = true;
+  }
+
+  // Moves what each side can take, then ends the forward once both directions are finished.
+  void move_bytes(Forward& f) {
+    if (!f.local_gone) local_to_channel(f);
+    if (!f.done) channel_to_local(f);
+    if (f.done) return;
+    const bool channel_closed = ssh_channel_is_closed(f.channel.get()) != 0;
+    if (f.local_gone || (f.local_shut && (f.eof_sent || channel_closed))) f.done = true;
+  }
+
+  void local_to_channel(Forward& f) {
+    ssh_channel channel = f.channel.get();
+    if (!f.local_eof && f.to_remote.size() < k_buffer) {
+      char buffer[k_buffer];
+      ssize_t n = ::recv(f.local.get(), buffer, k_buffer - f.to_remote.size(), 0);
+      if (n > 0) f.to_remote.append(buffer, static_cast<std::size_t>(n));
+      else if (n == 0) f.local_eof = true;
+      else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) f.local_gone = true;
+    }
+    if (ssh_channel_is_closed(channel) != 0) {
+      f.to_remote.clear();  // the remote side is gone: nothing more reaches it
+      return;
+    }
+    while (!f.to_remote.empty()) {
+      auto window = ssh_channel_window_size(channel);
+      if (window == 0) break;
+      auto chunk = static_cast<uint32_t>(std::min<std::size_t>({f.to_remote.size(), window, k_chunk}));
+      int written = ssh_channel_write(channel, f.to_remote.data(), chunk);
+      if (written == SSH_ERROR) {
+        f.failure = what(f.target->address, f.target->port) + ": sending: " + error_of(session_.get());
+        f.done = true;
+        return;
+      }
+      if (written == 0) break;
+      f.to_remote.erase(0, static_cast<std::size_t>(written));
+    }
+    if (f.local_eof && f.to_remote.empty() && !f.eof_sent) {
+      ssh_channel_send_eof(channel);
+      f.eof_sent = true;
+    }
+  }
+
+  void channel_to_local(Forward& f) {
+    ssh_channel channel = f.channel.get();
+    while (!f.remote_eof && f.to_local.size() < k_buffer) {
+      char buffer[k_buffer];
+      int n = ssh_channel_read_nonblocking(channel, buffer, static_cast<uint32_t>(k_buffer - f.to_local.size()), 0);
+      if (n > 0) {
+        f.to_local.append(buffer, static_cast<std::size_t>(n));
+      } else if (n == SSH_EOF || ssh_channel_is_eof(channel) != 0 || ssh_channel_is_closed(channel) != 0) {
+        f.remote_eof = true;  // a close without EOF ends the stream too
+      } else if (n == 0) {
+        break;
+      } else {
+        f.failure = what(f.target->address, f.target->port) + ": receiving: " + error_of(session_.get());
+        f.done = true;
+        return;
+      }
+    }
+    while (!f.to_local.empty() && !f.local_gone) {
+      ssize_t n = ::send(f.local.get(), f.to_local.data(), f.to_local.size(), MSG_NOSIGNAL);
+      if (n > 0) {
+        f.to_local.erase(0, static_cast<std::size_t>(n));
+      } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+        break;
+      } else {
+        f.local_gone = true;  // the client went away: what the target still says has no reader
+      }
+    }
+    if (f.remote_eof && f.to_local.empty() && !f.local_shut && !f.local_gone) {
+      ::shutdown(f.local.get(), SHUT_WR);
+      f.local_shut = true;
+    }
+  }
+
+  SshOptions options_;
+  ssh_login::Login login_;
+  SessionPtr session_;
+  EventPtr event_;
+  std::string dir_;
+  UniqueFd wake_read_;
+  UniqueFd wake_write_;
+
+  mutable std::mutex mutex_;  // targets_, fresh_, each Target's last_failure
+  std::map<std::pair<std::string, int>, std::unique_ptr<Target>> targets_;
+  std::vector<Target*> fresh_;  // made by local_socket, not yet listened to by the pump
+
+  // The pump thread's own.
+  std::vector<Target*> listening_;
+  std::list<Forward> forwards_;
+
+  std::atomic<bool> stopping_{false};
+  std::thread thread_;
+};
+
+// A private directory for the sockets: $TMPDIR (when the paths fit) or /tmp, mode 0700.
+Result<std::string> make_socket_dir(const std::string& who) {
+  std::string base = "/tmp";
+  if (const char* tmp = std::getenv("TMPDIR"); tmp != nullptr && *tmp == '/' && std::strlen(tmp) < 60) base = tmp;
+  std::string pattern = base + "/pgc-tunnel-XXXXXX";
+  if (::mkdtemp(pattern.data()) == nullptr)
+    return fail(who + ": ssh: forwarding: cannot create a directory in " + base + ": " + errno_text(errno));
+  if (::chmod(pattern.c_str(), 0700) != 0) {
+    int error = errno;
+    ::rmdir(pattern.c_str());
+    return fail(who + ": ssh: forwarding: " + pattern + ": " + errno_text(error));
+  }
+  return pattern;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Tunnels>> open_tunnels(const SshOptions& options) {
+  auto login = ssh_login::prepare_login(options);
+  PGC_TRY(login);
+  auto session = ssh_login::open_session(options, *login);
+  PGC_TRY(session);
+  int pipe_fds[2];
+  if (::pipe2(pipe_fds, O_NONBLOCK | O_CLOEXEC) != 0)
+    return fail(login->who + ": ssh: forwarding: cannot create a pipe: " + errno_text(errno));
+  UniqueFd wake_read(pipe_fds[0]);
+  UniqueFd wake_write(pipe_fds[1]);
+  auto dir = make_socket_dir(login->who);
+  PGC_TRY(dir);
+  return std::make_unique<SshTunnels>(options, std::move(*login), std::move(*session), std::move(*dir),
+                                      std::move(wake_read), std::move(wake_write));
+}
+
+}  // namespace pgc::providers
