@@ -413,8 +413,8 @@ class Compiler {
     for (const auto& a : addresses)
       lines.push_back(std::string("host replication ") + k_replication_user + " " + a + " scram-sha-256");
     for (const auto& a : addresses) lines.push_back("host all all " + a + " scram-sha-256");
-    // Clients: only the declared CIDRs. Never 0.0.0.0/0: pgconverge's own address (it observes
-    // members over libpq) belongs in the annotation too, and verification says so when it is not.
+    // Clients: only the declared CIDRs. Never 0.0.0.0/0. pgconverge itself needs none: it observes
+    // members through the host's SSH, from the host's address (the lines above).
     for (const auto& c : in.client_cidrs) lines.push_back("host all all " + c + " scram-sha-256");
     return lines;
   }

@@ -62,8 +62,8 @@ std::vector<std::string> differences(const DesiredCluster& desired, const Observ
     if (pg != observed.postgres.end() && !pg->second.reachable)
       out.push_back("the leader's PostgreSQL is not reachable over libpq (" + pg->second.error + ")" +
                     (pg->second.error.find("pg_hba") != std::string::npos
-                         ? "; add the address pgconverge runs from to the annotation " +
-                               std::string(k_client_cidrs_annotation)
+                         ? "; pgconverge connects through the host's SSH, from the host's own address, "
+                           "which the pg_hba pgconverge writes admits: was pg_hba changed on the host?"
                          : ""));
     if (pg != observed.postgres.end() && pg->second.reachable) {
       int sync_rows = static_cast<int>(std::count_if(pg->second.sync_states.begin(), pg->second.sync_states.end(),

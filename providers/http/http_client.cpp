@@ -14,6 +14,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
@@ -27,6 +28,7 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
+using local = asio::local::stream_protocol;
 using Clock = std::chrono::steady_clock;
 
 Failure classify(const beast::error_code& ec) {
@@ -54,11 +56,76 @@ Response failed(Failure failure, std::string message) {
 
 Response failed(const beast::error_code& ec) { return failed(classify(ec), ec.message()); }
 
+// Runs the loop until the stream's expiry or the operation ends it.
+void run(asio::io_context& ioc) {
+  ioc.restart();
+  ioc.run();
+}
+
+// Writes the request and reads the response on a connected stream (TCP or unix), each step
+// bounded by the deadline through the stream's expiry.
+template <class Protocol>
+Response exchange(asio::io_context& ioc, beast::basic_stream<Protocol>& stream, const Request& request,
+                  http::verb verb, Clock::time_point deadline, const Limits& limits) {
+  beast::error_code ec;
+  auto done = [&](const beast::error_code& e, std::size_t) { ec = e; };
+  http::request<http::string_body> req{verb, request.target, 11};
+  req.set(http::field::host, host_port(request.host, request.port));
+  req.set(http::field::user_agent, "pgconverge");
+  for (const auto& [name, value] : request.headers) req.set(name, value);
+  req.keep_alive(false);
+  req.body() = request.body;
+  req.prepare_payload();
+  stream.expires_at(deadline);
+  http::async_write(stream, req, done);
+  run(ioc);
+  if (ec) return failed(ec);
+
+  beast::flat_buffer buffer;
+  http::response_parser<http::string_body> parser;
+  parser.header_limit(static_cast<std::uint32_t>(limits.header));
+  parser.body_limit(limits.body);
+  // The header first, then the body: in one eager read, Beast 1.74 goes on parsing after a
+  // Content-Length over body_limit when body bytes came in the same packet, and reserves that
+  // length (std::bad_alloc for "Content-Length: 1000000000000"). Read alone, the header stops
+  // at the limit's error.
+  stream.expires_at(deadline);
+  http::async_read_header(stream, buffer, parser, done);
+  run(ioc);
+  if (ec) return failed(ec);
+  if (!parser.is_done()) {
+    stream.expires_at(deadline);
+    http::async_read(stream, buffer, parser, done);
+    run(ioc);
+    if (ec) return failed(ec);
+  }
+  beast::error_code ignored;
+  stream.socket().shutdown(Protocol::socket::shutdown_both, ignored);
+  auto& res = parser.get();
+  Response out;
+  out.status = static_cast<int>(res.result_int());
+  out.body = std::move(res.body());
+  return out;
+}
+
+// The request over a unix socket (a tunnel's, Tunnels::local_socket): no name to resolve.
+Response call_unix(const Request& request, http::verb verb, Clock::time_point deadline, const Limits& limits) {
+  asio::io_context ioc;
+  beast::basic_stream<local> stream(ioc);
+  beast::error_code ec;
+  stream.expires_at(deadline);
+  stream.async_connect(local::endpoint(request.unix_socket), [&](const beast::error_code& e) { ec = e; });
+  run(ioc);
+  if (ec) return failed(ec);
+  return exchange(ioc, stream, request, verb, deadline, limits);
+}
+
 }  // namespace
 
 Response call(const Request& request, Clock::time_point deadline, const Limits& limits) {
   auto verb = http::string_to_verb(request.method);
   if (verb == http::verb::unknown) return failed(Failure::unknown_method, "unknown HTTP method");
+  if (!request.unix_socket.empty()) return call_unix(request, verb, deadline, limits);
 
   asio::io_context ioc;
   beast::tcp_stream stream(ioc);
@@ -85,56 +152,11 @@ Response call(const Request& request, Clock::time_point deadline, const Limits& 
     }
     if (ec) return failed(Failure::resolve, ec.message());
   }
-
-  // Each step sets the completion state and runs the loop until the stream's expiry or the
-  // operation ends it.
-  auto run = [&]() {
-    ioc.restart();
-    ioc.run();
-  };
-  auto done = [&](const beast::error_code& e, std::size_t) { ec = e; };
   stream.expires_at(deadline);
   stream.async_connect(targets, [&](const beast::error_code& e, const tcp::endpoint&) { ec = e; });
-  run();
+  run(ioc);
   if (ec) return failed(ec);
-
-  http::request<http::string_body> req{verb, request.target, 11};
-  req.set(http::field::host, host_port(request.host, request.port));
-  req.set(http::field::user_agent, "pgconverge");
-  for (const auto& [name, value] : request.headers) req.set(name, value);
-  req.keep_alive(false);
-  req.body() = request.body;
-  req.prepare_payload();
-  stream.expires_at(deadline);
-  http::async_write(stream, req, done);
-  run();
-  if (ec) return failed(ec);
-
-  beast::flat_buffer buffer;
-  http::response_parser<http::string_body> parser;
-  parser.header_limit(static_cast<std::uint32_t>(limits.header));
-  parser.body_limit(limits.body);
-  // The header first, then the body: in one eager read, Beast 1.74 goes on parsing after a
-  // Content-Length over body_limit when body bytes came in the same packet, and reserves that
-  // length (std::bad_alloc for "Content-Length: 1000000000000"). Read alone, the header stops
-  // at the limit's error.
-  stream.expires_at(deadline);
-  http::async_read_header(stream, buffer, parser, done);
-  run();
-  if (ec) return failed(ec);
-  if (!parser.is_done()) {
-    stream.expires_at(deadline);
-    http::async_read(stream, buffer, parser, done);
-    run();
-    if (ec) return failed(ec);
-  }
-  beast::error_code ignored;
-  stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
-  auto& res = parser.get();
-  Response out;
-  out.status = static_cast<int>(res.result_int());
-  out.body = std::move(res.body());
-  return out;
+  return exchange(ioc, stream, request, verb, deadline, limits);
 }
 
 }  // namespace pgc::providers::http_client

@@ -14,6 +14,9 @@ namespace pgc::providers::http_client {
 struct Request {
   std::string host;  // an IP address or a name (resolved within the deadline)
   unsigned short port = 0;
+  std::string unix_socket;  // when set, the connection goes to this unix socket instead of
+                            // host:port (a tunnel's, providers/ssh/tunnels.hpp); host and port
+                            // still make the Host header
   std::string method;  // "GET", "PATCH", … (upper case)
   std::string target;  // "/cluster"
   std::vector<std::pair<std::string, std::string>> headers;  // Host, User-Agent and Content-Length are set here

@@ -98,6 +98,7 @@ class BeastPatroniClient final : public PatroniClient {
     http_client::Request req;
     req.host = endpoint_.address;
     req.port = static_cast<unsigned short>(endpoint_.port);
+    req.unix_socket = endpoint_.unix_socket;
     req.method = method;
     req.target = target;
     req.headers.emplace_back("Accept", "application/json");
@@ -108,8 +109,15 @@ class BeastPatroniClient final : public PatroniClient {
     if (!is_safe(method) && !endpoint_.username.empty())
       req.headers.emplace_back("Authorization", "Basic " + base64_encode(endpoint_.username + ":" + endpoint_.password));
     auto r = http_client::call(req, Clock::now() + endpoint_.timeout, {k_header_limit, k_body_limit});
-    if (r.failure != Failure::none) return fail(where_ + ": " + method + " " + target + ": " + describe(r));
+    if (r.failure != Failure::none) return fail(where_ + ": " + method + " " + target + ": " + describe(r) + tunnel_note());
     return HttpResponse{r.status, std::move(r.body)};
+  }
+
+  // Why the tunnel (if any) dropped the connection, in parentheses, else "".
+  [[nodiscard]] std::string tunnel_note() const {
+    if (!endpoint_.tunnel_failure) return "";
+    std::string why = endpoint_.tunnel_failure();
+    return why.empty() ? "" : " (" + why + ")";
   }
 
   // Transport errors in the words an operator expects.

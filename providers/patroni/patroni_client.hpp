@@ -2,6 +2,7 @@
 // The Patroni REST API (3.0.2 shapes) over HTTP with Boost.Beast (no Beast header here).
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -25,6 +26,11 @@ struct PatroniEndpoint {
   std::string username;  // Basic auth for unsafe methods; empty → none
   std::string password;  // never logged
   std::chrono::milliseconds timeout{5000};
+  // When set, the connection goes to this unix socket (a tunnel to address:port through the
+  // host's SSH, providers/ssh/tunnels.hpp); messages still name address:port.
+  std::string unix_socket;
+  // Asked when a request got no response: why the tunnel dropped the connection, or "".
+  std::function<std::string()> tunnel_failure;
 };
 
 // A client for one member's REST API. Not thread-safe; cheap to create.

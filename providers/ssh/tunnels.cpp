@@ -31,6 +31,8 @@
 #include "providers/ssh/ssh_session.hpp"
 
 namespace pgc::providers {
+// Named, so that a unity batch with ssh_host.cpp (ChannelFree, EventFree, …) does not clash.
+namespace tunnels_impl {
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -493,8 +495,10 @@ Result<std::string> make_socket_dir(const std::string& who) {
 }
 
 }  // namespace
+}  // namespace tunnels_impl
 
 Result<std::unique_ptr<Tunnels>> open_tunnels(const SshOptions& options) {
+  using namespace tunnels_impl;
   auto login = ssh_login::prepare_login(options);
   PGC_TRY(login);
   auto session = ssh_login::open_session(options, *login);

@@ -42,6 +42,7 @@ providers/patroni/patroni_client.hpp       *
 providers/postgres/postgres_probe.hpp      *
 providers/etcd/etcd_client.hpp             *
 providers/ssh/file_programs.hpp            reconciler/observe.cpp
+providers/ssh/tunnels.hpp                  reconciler/real_world.cpp
 providers/crypto/crypto.hpp                reconciler/source.cpp reconciler/webhook.cpp reconciler/sidecars.cpp
 providers/git/git_source.hpp               reconciler/source.cpp reconciler/git_fetch.hpp reconciler/git_fetch.cpp reconciler/cli/command.cpp
 providers/process/process.hpp              reconciler/git_fetch.cpp

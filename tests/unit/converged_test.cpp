@@ -49,7 +49,8 @@ TEST_CASE("converged: a leader pgconverge cannot query over libpq is not converg
       "postgres 10.250.0.11:5432: FATAL:  no pg_hba.conf entry for host \"10.250.0.1\", user \"postgres\"";
   CHECK(differences(c, o) ==
         std::vector<std::string>{"the leader's PostgreSQL is not reachable over libpq (" + o.postgres["c-0"].error +
-                                 "); add the address pgconverge runs from to the annotation pgconverge.io/client-cidrs"});
+                                 "); pgconverge connects through the host's SSH, from the host's own address, which the pg_hba "
+                                 "pgconverge writes admits: was pg_hba changed on the host?"});
   o.postgres["c-0"].error = "postgres 10.250.0.11:5432: timeout expired";
   CHECK(differences(c, o) == std::vector<std::string>{
                                  "the leader's PostgreSQL is not reachable over libpq (postgres 10.250.0.11:5432: "

@@ -20,6 +20,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "providers/patroni/patroni_client.hpp"
 #include "providers/postgres/postgres_probe.hpp"
 #include "providers/ssh/tunnels.hpp"
 #include "tests/integration/support/fake_tcp_server.hpp"
@@ -281,6 +282,38 @@ TEST_CASE("tunnels: teardown mid-transfer leaves no thread, socket, directory or
   // the forwarded connection.
   CHECK(eventually([&] { return thread_count() == threads_before; }));
   CHECK(eventually([&] { return g_sshd->connection_processes().size() == sshd_children_before; }));
+}
+
+// An HTTP server that answers every request with {"ok": true}.
+void answer_json(int fd, const std::atomic<bool>& stopping) {
+  read_until(fd, stopping, "\r\n\r\n");
+  write_all(fd, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\nConnection: close\r\n\r\n"
+                "{\"ok\":true}", stopping);
+}
+
+TEST_CASE("tunnels: the Patroni client over a tunnel's unix socket, and the refusal in its error", "[tunnels]") {
+  FakeTcpServer server(answer_json);
+  auto tunnels = open_or_fail(*g_sshd);
+  pgc::providers::PatroniEndpoint endpoint;
+  endpoint.address = "127.0.0.1";
+  endpoint.port = server.port();
+  endpoint.unix_socket = local_socket_or_fail(*tunnels, server.port());
+  auto answer = pgc::providers::make_patroni_client(endpoint)->cluster();
+  REQUIRE(answer);
+  CHECK((*answer)["ok"] == true);
+  CHECK(server.connections() == 1);
+
+  auto refusing = open_or_fail(*g_no_forwarding_sshd);
+  endpoint.unix_socket = local_socket_or_fail(*refusing, server.port());
+  endpoint.tunnel_failure = [&] { return refusing->last_failure("127.0.0.1", server.port()); };
+  auto refused = pgc::providers::make_patroni_client(endpoint)->cluster();
+  REQUIRE_FALSE(refused);
+  INFO(refused.error().message);
+  // The client saw its connection end (closed or reset, with the request unread); the tunnel says why.
+  CHECK(pgc::starts_with(refused.error().message, "patroni 127.0.0.1:" + std::to_string(server.port()) + ": GET /cluster: "));
+  CHECK(refused.error().message.find(" (host lab (127.0.0.1): ssh: forwarding to 127.0.0.1:" + std::to_string(server.port()) +
+                                     ": administratively prohibited: ") != std::string::npos);
+  CHECK(server.connections() == 1);
 }
 
 // ---- a real PostgreSQL behind the tunnel ------------------------------------------------------
