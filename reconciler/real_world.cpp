@@ -1,5 +1,6 @@
 #include "reconciler/world.hpp"
 
+#include <future>
 #include <map>
 #include <mutex>
 
@@ -54,9 +55,15 @@ class RealWorld final : public World {
   // Every run's host probe connects to each host first (observe_hosts), so this is where the
   // world learns which host an address belongs to, and how to log in to it: from then on,
   // Patroni's REST API and PostgreSQL at that address go through the host's SSH.
+  // The host's tunnel opens beside the command session (both are needed in every run that
+  // connects), so that the first Patroni and PostgreSQL calls do not wait for it one host after
+  // another.
   Result<std::unique_ptr<providers::RemoteHost>> connect(const manifests::Host& host) override {
-    route_through(host);
-    return providers::connect_ssh(ssh_options(host));
+    auto forwarder = route_through(host);
+    auto tunnel = std::async(std::launch::async, [this, forwarder] { (void)open(*forwarder); });
+    auto connected = providers::connect_ssh(ssh_options(host));
+    tunnel.wait();
+    return connected;
   }
 
   std::unique_ptr<providers::PatroniClient> patroni(const providers::PatroniEndpoint& endpoint) override {
@@ -118,16 +125,17 @@ class RealWorld final : public World {
   // Records host as the one at its address. A host seen again with the same login keeps its
   // tunnel (a later pass or run reuses it) and may try again after a failed open; a changed one
   // gets a new forwarder (the old tunnel closes when its last user is done).
-  void route_through(const manifests::Host& host) {
+  std::shared_ptr<Forwarder> route_through(const manifests::Host& host) {
     std::lock_guard lock(mutex_);
     auto& slot = forwarders_[host.address];
     if (slot && same_login(slot->host, host)) {
       std::lock_guard forwarder_lock(slot->mutex);
       if (!slot->tunnels) slot->failed.reset();
-      return;
+      return slot;
     }
     slot = std::make_shared<Forwarder>();
     slot->host = host;
+    return slot;
   }
 
   // The forwarder of the host at address, or null for an address no host of this run has.
