@@ -47,11 +47,11 @@ struct ClusterOutcome {
   std::size_t applied = 0;               // changes executed successfully
   std::vector<std::string> differences;  // what still differs after the wait
   std::vector<std::string> errors;       // steps that failed
-  // The first error of this apply that waiting cannot fix (a step's or the verification's): the
-  // run does not observe and apply again for it.
-  std::optional<Error> permanent;
   std::optional<ObservedCluster> observed;  // the last observation of the verification
   WaitTally waits;                           // in the steps' waits and the verification
+  // The first error of this apply that waiting cannot fix (a step's or the verification's): the
+  // run does not observe and apply again for it.
+  std::optional<Error> permanent{};
 };
 
 struct ApplyReport {

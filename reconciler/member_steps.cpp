@@ -21,6 +21,13 @@ constexpr auto k_pending_replica_grace = std::chrono::seconds(15);
 constexpr std::chrono::seconds k_await_replica{45};
 constexpr auto k_slow_call = std::chrono::milliseconds(60000);  // POST /restart, /switchover answer when done
 
+// How long after a reload or a DCS patch of PostgreSQL's settings a PostgreSQL refusing
+// pgconverge may still be the old pg_hba: Patroni's next loop and a margin for a busy one, at
+// least 5 s (WaitTally::auth_settle_until).
+std::chrono::seconds auth_settle_time(std::chrono::seconds loop_wait) {
+  return std::max<std::chrono::seconds>(loop_wait + std::chrono::seconds(2), std::chrono::seconds(5));
+}
+
 // A call that answers when Patroni is done (POST /restart, /switchover): the step's time, within
 // what is left of the apply's bound.
 std::chrono::milliseconds slow_call_timeout(const ApplyOptions& options) {
@@ -100,8 +107,7 @@ Result<void> MemberSteps::run(const steps::ReloadMember&, const Change& change, 
   // and a margin for a busy one, at least 5 s.
   if (auto* tally = current_tally()) {
     auto loop_wait = std::chrono::seconds(support_.cluster(change).dynamic_config.value("loop_wait", 10));
-    auto settle = std::max<std::chrono::seconds>(loop_wait + std::chrono::seconds(2), std::chrono::seconds(5));
-    tally->auth_settle_until = std::chrono::steady_clock::now() + settle;
+    tally->auth_settle_until = std::chrono::steady_clock::now() + auth_settle_time(loop_wait);
   }
   return {};
 }
@@ -200,6 +206,8 @@ Result<void> MemberSteps::run(const steps::PatchDcs& step, const Change& change,
   if (auto* tally = current_tally(); patch.contains("postgresql") && tally) {
     auto loop_wait = std::chrono::seconds(c.dynamic_config.value("loop_wait", 10));
     tally->settle_until = std::chrono::steady_clock::now() + loop_wait + std::chrono::seconds(1);
+    // pg_hba may be among them: PostgreSQL refusing pgconverge is final only after that too.
+    tally->auth_settle_until = std::chrono::steady_clock::now() + auth_settle_time(loop_wait);
   }
   return {};
 }
