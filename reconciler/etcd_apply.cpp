@@ -135,8 +135,7 @@ class EtcdExecutor {
         errors[i] = r.error().message;
         return;
       }
-      auto r = run_checked(hosts[i], {"systemctl", restart_it ? "restart" : "start", "etcd.service"},
-                           unit_timeout());
+      auto r = run_checked(hosts[i], {"systemctl", restart_it ? "restart" : "start", "etcd.service"}, unit_timeout());
       if (!r) errors[i] = r.error().message;
     });
     for (const auto& e : errors)
@@ -145,9 +144,7 @@ class EtcdExecutor {
   }
 
   Result<void> restart(const steps::EtcdRestart& step) {
-    if (auto r = run_checked(host_, {"systemctl", "restart", "etcd.service"},
-                             unit_timeout());
-        !r)
+    if (auto r = run_checked(host_, {"systemctl", "restart", "etcd.service"}, unit_timeout()); !r)
       return std::unexpected(r.error());
     return wait_healthy(step.wait_hosts);
   }
