@@ -59,7 +59,7 @@ class Executor {
     auto token = progress_.begin(change.host.empty() ? (etcd.empty() ? change.cluster : "etcd " + etcd) : change.host,
                                  to_string(change.step) + " " + what);
     auto result = runner_.run(change, token);
-    progress_.finish(token, result ? "ok" : "failed: " + result.error().message);
+    progress_.finish(token, result ? "ok" : "failed: " + result.error().describe());
     return result;
   }
 
@@ -191,7 +191,8 @@ class Executor {
         break;
       }
       if (auto r = execute(change); !r) {
-        outcome.errors.push_back(change.subject + ": " + r.error().message);
+        outcome.errors.push_back(change.subject + ": " + r.error().describe());
+        if (r.error().is_permanent()) outcome.permanent = r.error().with_context(change.subject);
         break;  // later steps depend on this one
       }
       ++outcome.applied;
@@ -202,10 +203,20 @@ class Executor {
   void verify(const DesiredCluster& dc, ClusterOutcome& outcome) {
     const auto& secrets = secrets_.at(dc.name);
     bool wait = outcome.errors.empty() && !stopping(options_.stop);
-    outcome.differences = wait_converged(dc, secrets, world_, wait ? options_.wait_timeout : std::chrono::seconds(0),
-                                         options_.workers, &progress_, &outcome.observed.emplace(), options_.stop,
-                                         &outcome.waits);
+    WaitSpec spec{.stop = options_.stop,
+                  .timeout = wait ? options_.wait_timeout : std::chrono::seconds(0),
+                  .what = "convergence",
+                  .with_postgres = true,
+                  .apply = options_.deadline};
+    auto verified = wait_converged(dc, secrets, world_, spec, options_.workers, &progress_,
+                                   &outcome.observed.emplace(), &outcome.waits);
+    outcome.differences = std::move(verified.differences);
     outcome.converged = outcome.differences.empty();
+    if (verified.permanent && !outcome.converged) {
+      outcome.errors.push_back("verify: " + verified.permanent->describe());
+      if (!outcome.permanent) outcome.permanent = verified.permanent->with_context("verify");
+    }
+    if (verified.bound_reached && !outcome.converged) outcome.errors.push_back("verify: " + options_.deadline.reached());
     // Errors and differences quote what hosts and Patroni answered: shown, so redacted.
     for (auto* list : {&outcome.errors, &outcome.differences})
       for (auto& text : *list) text = redact_text(text, &secrets);

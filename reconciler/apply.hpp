@@ -29,6 +29,8 @@ struct StepContext;
 
 struct ApplyOptions {
   std::chrono::seconds wait_timeout{180};  // --wait-timeout: bound on every wait and on verification
+  // The whole run's bound (--wait-timeout from apply_run's start): every wait ends at it too.
+  ApplyDeadline deadline{};
   std::size_t workers = 8;
   // Set (e.g. by SIGTERM) to stop between steps and waits; the step in progress completes.
   const std::atomic<bool>* stop = nullptr;
@@ -47,6 +49,9 @@ struct ClusterOutcome {
   std::vector<std::string> errors;       // steps that failed
   std::optional<ObservedCluster> observed;  // the last observation of the verification
   WaitTally waits;                           // in the steps' waits and the verification
+  // The first error of this apply that waiting cannot fix (a step's or the verification's): the
+  // run does not observe and apply again for it.
+  std::optional<Error> permanent{};
 };
 
 struct ApplyReport {

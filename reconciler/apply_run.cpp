@@ -11,6 +11,9 @@ namespace pgc::reconciler {
 
 ApplyRunResult apply_run(ApplyRunOptions options, World& world, Progress& progress, std::ostream& out,
                          std::ostream& err) {
+  // --wait-timeout bounds the whole run: every pass and every wait (waits.hpp).
+  if (options.apply.deadline.at == std::chrono::steady_clock::time_point::max())
+    options.apply.deadline = ApplyDeadline::starting_now(options.apply.wait_timeout);
   options.revision.source = describe_locations(options.source.locations);
   auto fetched = fetch_pass(options.source, options.fetch, options.run, options.trigger);
   if (!fetched) return fetch_failed(options, fetched.error());
@@ -40,7 +43,11 @@ ApplyRunResult apply_run(ApplyRunOptions options, World& world, Progress& progre
     run.record().changes_applied += passes.report.applied();
     // → observe again while a pass acted but did not converge, up to max_passes
     auto why = another_pass_because(options, passes, pass);
-    if (why.empty()) break;
+    if (why.empty()) {
+      if (auto why_not = no_further_pass_because(options, passes); !why_not.empty())
+        out << "\npass " << pass << " failed; not observing again (" << why_not << ")\n";
+      break;
+    }
     out << "\npass " << pass << " did not converge (" << why << "); observing again, pass " << pass + 1 << " of "
         << options.max_passes << "\n\n";
   }

@@ -53,6 +53,13 @@ class EtcdExecutor {
     return result;
   }
 
+  // systemctl start/restart of etcd.service waits for it to report ready (Type=notify): the
+  // step's time, within what is left of the apply's bound.
+  [[nodiscard]] std::chrono::milliseconds unit_timeout() const {
+    return options_.deadline.left(std::chrono::duration_cast<std::chrono::milliseconds>(options_.wait_timeout),
+                                  std::chrono::milliseconds(1000));
+  }
+
   std::vector<std::string> etcdctl(std::vector<std::string> args) const {
     std::vector<std::string> argv{"env", "ETCDCTL_API=3", "etcdctl", "--endpoints=" + client_url_,
                                   "--dial-timeout=2s", "--command-timeout=5s"};
@@ -71,7 +78,8 @@ class EtcdExecutor {
 
   // Polls `etcdctl endpoint health` on every host until all answer healthy or the wait ends.
   Result<void> wait_healthy(const std::vector<std::string>& hosts) {
-    auto deadline = std::chrono::steady_clock::now() + options_.wait_timeout;
+    auto own = std::chrono::steady_clock::now() + options_.wait_timeout;
+    auto deadline = options_.deadline.cut(options_.wait_timeout);
     std::string last;
     while (true) {
       std::vector<std::string> sick;
@@ -79,6 +87,8 @@ class EtcdExecutor {
         auto s = session(h);
         PGC_TRY(s);
         auto r = (*s)->run(etcdctl({"endpoint", "health"}), k_etcdctl_timeout);
+        if (!r && r.error().is_permanent())  // e.g. the session refused: asking again changes nothing
+          return std::unexpected(r.error().with_context("waiting for etcd /health on " + h));
         if (!r || r->exit_status != 0) {
           sick.push_back(h);
           last = !r ? r.error().message : trim(r->err.empty() ? r->out : r->err).substr(0, 200);
@@ -86,8 +96,9 @@ class EtcdExecutor {
       }
       if (sick.empty()) return {};
       if (std::chrono::steady_clock::now() >= deadline)
-        return fail("timed out after " + std::to_string(options_.wait_timeout.count()) + "s waiting for etcd /health on " +
-                    join(sick, ", ") + " (" + last + ")");
+        return fail((deadline < own ? options_.deadline.reached() + " while"
+                                    : "timed out after " + std::to_string(options_.wait_timeout.count()) + "s") +
+                    " waiting for etcd /health on " + join(sick, ", ") + " (" + last + ")");
       if (options_.stop && options_.stop->load()) return fail("stopped: pgconverge is shutting down");
       progress_.update(token_, "waiting for etcd /health on " + join(sick, ", "));
       std::this_thread::sleep_for(k_poll);
@@ -124,8 +135,7 @@ class EtcdExecutor {
         errors[i] = r.error().message;
         return;
       }
-      auto r = run_checked(hosts[i], {"systemctl", restart_it ? "restart" : "start", "etcd.service"},
-                           std::chrono::duration_cast<std::chrono::milliseconds>(options_.wait_timeout));
+      auto r = run_checked(hosts[i], {"systemctl", restart_it ? "restart" : "start", "etcd.service"}, unit_timeout());
       if (!r) errors[i] = r.error().message;
     });
     for (const auto& e : errors)
@@ -134,9 +144,7 @@ class EtcdExecutor {
   }
 
   Result<void> restart(const steps::EtcdRestart& step) {
-    if (auto r = run_checked(host_, {"systemctl", "restart", "etcd.service"},
-                             std::chrono::duration_cast<std::chrono::milliseconds>(options_.wait_timeout));
-        !r)
+    if (auto r = run_checked(host_, {"systemctl", "restart", "etcd.service"}, unit_timeout()); !r)
       return std::unexpected(r.error());
     return wait_healthy(step.wait_hosts);
   }
@@ -157,7 +165,7 @@ class EtcdExecutor {
     if (!lists_peer(*before, peer)) {
       // etcd refuses an add ("unhealthy cluster") until every member has been connected for a
       // few seconds (its strict reconfiguration check), e.g. right after the previous add: retry.
-      auto deadline = std::chrono::steady_clock::now() + options_.wait_timeout;
+      auto deadline = options_.deadline.cut(options_.wait_timeout);
       while (true) {
         auto r = run_checked(host_, etcdctl({"member", "add", name, "--peer-urls=" + peer}), k_etcdctl_timeout);
         if (r) break;

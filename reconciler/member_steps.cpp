@@ -21,6 +21,27 @@ constexpr auto k_pending_replica_grace = std::chrono::seconds(15);
 constexpr std::chrono::seconds k_await_replica{45};
 constexpr auto k_slow_call = std::chrono::milliseconds(60000);  // POST /restart, /switchover answer when done
 
+// How long after a reload or a DCS patch of PostgreSQL's settings a PostgreSQL refusing
+// pgconverge may still be the old pg_hba: Patroni's next loop and a margin for a busy one, at
+// least 5 s (WaitTally::auth_settle_until).
+std::chrono::seconds auth_settle_time(std::chrono::seconds loop_wait) {
+  return std::max<std::chrono::seconds>(loop_wait + std::chrono::seconds(2), std::chrono::seconds(5));
+}
+
+// A call that answers when Patroni is done (POST /restart, /switchover): the step's time, within
+// what is left of the apply's bound.
+std::chrono::milliseconds slow_call_timeout(const ApplyOptions& options) {
+  return options.deadline.left(std::min<std::chrono::milliseconds>(options.wait_timeout, k_slow_call),
+                               std::chrono::milliseconds(1000));
+}
+
+// An answer the step does not accept: 401/403 are permanent (the credentials will not change by
+// asking again), any other status may pass.
+Error refused(const std::string& what, const providers::HttpResponse& r) {
+  std::string message = what + " answered " + std::to_string(r.status) + ": " + trim(r.body).substr(0, 200);
+  return Error{message, r.status == 401 || r.status == 403 ? k_http_forbidden : ""};
+}
+
 // PATCH /config and POST /switchover work on any member (Patroni writes them to the DCS). Asks
 // the leader first, then every other member, so that a leader lost mid-apply (fault 4) does not
 // fail the step: the cluster is observed afresh for each call. Stops at the first answer.
@@ -31,8 +52,9 @@ auto on_any_member(StepSupport& support, const DesiredCluster& c, Call call, boo
   const auto& secrets = support.secrets(c.name);
   auto oc = observe_cluster(c, member_addresses(c), &secrets, world, false, 4);
   if (!oc.api_reachable)
-    return fail("cluster " + c.name + ": Patroni REST API not reachable: " +
-                (oc.dcs_error.empty() ? oc.error : oc.dcs_error));
+    return std::unexpected(Error{"cluster " + c.name + ": Patroni REST API not reachable: " +
+                                     (oc.dcs_error.empty() ? oc.error : oc.dcs_error),
+                                 oc.permanent});
   std::vector<std::string> order;
   if (const auto* leader = oc.leader(); leader && !leader->host.empty()) order.push_back(leader->host);
   for (const auto& address : member_addresses(c))
@@ -40,7 +62,7 @@ auto on_any_member(StepSupport& support, const DesiredCluster& c, Call call, boo
   decltype(call(std::declval<providers::PatroniClient&>())) result = fail("cluster " + c.name + ": no member to ask");
   for (const auto& address : order) {
     auto endpoint = patroni_endpoint(address, &secrets);
-    if (slow) endpoint.timeout = std::min<std::chrono::milliseconds>(support.options().wait_timeout, k_slow_call);
+    if (slow) endpoint.timeout = slow_call_timeout(support.options());
     auto client = world.patroni(endpoint);
     result = call(*client);
     if (result) break;
@@ -79,7 +101,15 @@ Result<void> MemberSteps::run(const steps::WriteConfig&, const Change& change, c
 }
 
 Result<void> MemberSteps::run(const steps::ReloadMember&, const Change& change, const Progress::Token&) {
-  return support_.systemctl(change.host, {"reload", support_.member(change).service});
+  PGC_TRY(support_.systemctl(change.host, {"reload", support_.member(change).service}));
+  // Patroni reads the reloaded file (pg_hba among it) in its next loop: until then PostgreSQL
+  // refusing pgconverge may be the old configuration, not a final answer (waits.hpp). One loop
+  // and a margin for a busy one, at least 5 s.
+  if (auto* tally = current_tally()) {
+    auto loop_wait = std::chrono::seconds(support_.cluster(change).dynamic_config.value("loop_wait", 10));
+    tally->auth_settle_until = std::chrono::steady_clock::now() + auth_settle_time(loop_wait);
+  }
+  return {};
 }
 
 Result<void> MemberSteps::run(const steps::StartMember& step, const Change& change, const Progress::Token& token) {
@@ -176,6 +206,8 @@ Result<void> MemberSteps::run(const steps::PatchDcs& step, const Change& change,
   if (auto* tally = current_tally(); patch.contains("postgresql") && tally) {
     auto loop_wait = std::chrono::seconds(c.dynamic_config.value("loop_wait", 10));
     tally->settle_until = std::chrono::steady_clock::now() + loop_wait + std::chrono::seconds(1);
+    // pg_hba may be among them: PostgreSQL refusing pgconverge is final only after that too.
+    tally->auth_settle_until = std::chrono::steady_clock::now() + auth_settle_time(loop_wait);
   }
   return {};
 }
@@ -228,12 +260,11 @@ Result<void> MemberSteps::run(const steps::RestartMember& step, const Change& ch
   const auto& m = support_.member(change);
   // POST /restart answers once PostgreSQL is back: allow it the step's time, not a probe's.
   auto endpoint = patroni_endpoint(m.address, &support_.secrets(c.name));
-  endpoint.timeout = std::min<std::chrono::milliseconds>(support_.options().wait_timeout, k_slow_call);
+  endpoint.timeout = slow_call_timeout(support_.options());
   auto client = support_.context().world.patroni(endpoint);
   auto r = client->restart(true);
   PGC_TRY(r);
-  if (r->status != 200 && r->status != 503)
-    return fail("POST /restart on " + m.name + " answered " + std::to_string(r->status) + ": " + r->body.substr(0, 200));
+  if (r->status != 200 && r->status != 503) return std::unexpected(refused("POST /restart on " + m.name, *r));
   PGC_TRY(support_.wait(c, m.name + " to restart", token, [&](const ObservedCluster& oc) {
     const auto* om = oc.member(m.name);
     return om && !om->pending_restart && (om->state == "running" || om->state == "streaming");
@@ -289,8 +320,7 @@ Result<void> MemberSteps::run(const steps::Switchover& step, const Change& chang
       support_, c, [&](providers::PatroniClient& client) { return client.switchover(leader, candidate); }, true);
   PGC_TRY(r);
   if (r->status != 200 && r->status != 202)
-    return fail("POST /switchover " + leader + " → " + candidate + " answered " + std::to_string(r->status) + ": " +
-                trim(r->body).substr(0, 200));
+    return std::unexpected(refused("POST /switchover " + leader + " → " + candidate, *r));
   PGC_TRY(support_.wait(c, candidate + " to lead", token, [&](const ObservedCluster& oc) {
     const auto* l = oc.leader();
     return l && l->name == candidate && l->state == "running";

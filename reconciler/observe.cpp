@@ -363,18 +363,18 @@ ObservedCluster observe_cluster(const DesiredCluster& cluster, const std::vector
                                 std::size_t workers) {
   ObservedCluster observed;
   observed.name = cluster.name;
-  std::vector<std::string> errors;
+  std::vector<Error> errors;
   std::string api_address;
   for (const auto& address : addresses) {
     auto client = world.patroni(patroni_endpoint(address, secrets));
     auto body = client->cluster();
     if (!body) {
-      errors.push_back(body.error().message);
+      errors.push_back(body.error());
       continue;
     }
     auto cfg = client->config();
     if (!cfg) {
-      errors.push_back(cfg.error().message);
+      errors.push_back(cfg.error());
       continue;
     }
     observed.api_reachable = true;
@@ -387,7 +387,11 @@ ObservedCluster observe_cluster(const DesiredCluster& cluster, const std::vector
     break;
   }
   if (!observed.api_reachable) {
-    observed.error = errors.empty() ? "no member address to ask" : errors.front();
+    observed.error = errors.empty() ? "no member address to ask" : errors.front().message;
+    // Permanent only when every member refused so: one that did not may answer the next time.
+    bool all_permanent = !errors.empty() && std::all_of(errors.begin(), errors.end(),
+                                                         [](const Error& e) { return e.is_permanent(); });
+    if (all_permanent) observed.permanent = errors.front().permanent;
     observed.dcs_error = dcs_unreachable(cluster, addresses, secrets, world, observed.error);
     return observed;
   }
@@ -414,6 +418,7 @@ ObservedCluster observe_cluster(const DesiredCluster& cluster, const std::vector
       auto& out = results[i];
       if (!pg) {
         out.error = pg.error().message;
+        out.permanent = pg.error().permanent;
         return;
       }
       out.reachable = true;

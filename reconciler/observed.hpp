@@ -87,6 +87,9 @@ struct ObservedMember {
 struct ObservedPostgres {
   bool reachable = false;
   std::string error;
+  // Why waiting cannot fix error (a wrong password, no pg_hba.conf entry: util/expected.hpp);
+  // empty: it may pass (not started yet, a refused connection, a timeout).
+  std::string permanent;
   bool in_recovery = false;
   std::string server_version;
   std::string synchronous_standby_names;
@@ -99,6 +102,9 @@ struct ObservedCluster {
   std::string name;
   bool api_reachable = false;   // at least one member's REST API answered GET /cluster
   std::string error;
+  // Why waiting cannot fix error: set when every member asked refused it permanently (HTTP
+  // 401/403: util/expected.hpp); empty: it may pass.
+  std::string permanent;
   // Set when members answer GET /patroni but not GET /cluster: Patroni runs and cannot read its
   // DCS. Names the DCS and how long ago Patroni last reached it.
   std::string dcs_error;

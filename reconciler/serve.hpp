@@ -26,7 +26,7 @@ struct ServeConfig {
   std::chrono::milliseconds interval{60000};  // poll
   std::chrono::milliseconds resync{600000};   // reconcile at least this often, changed or not
   double jitter = 0.1;                        // ± fraction of interval
-  std::chrono::seconds wait_timeout{180};
+  std::chrono::seconds wait_timeout{180};     // bound on each run as a whole (all passes and waits)
   std::chrono::seconds lock_timeout{300};
   std::size_t workers = 8;
   std::string listen = "127.0.0.1:9810";      // empty: no HTTP server

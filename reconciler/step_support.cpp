@@ -54,7 +54,8 @@ Result<ObservedCluster> StepSupport::wait(const DesiredCluster& c, const std::st
   WaitSpec spec{.stop = options().stop,
                 .timeout = timeout.value_or(options().wait_timeout),
                 .what = what,
-                .with_postgres = with_postgres};
+                .with_postgres = with_postgres,
+                .apply = options().deadline};
   return wait_for(c, secrets(c.name), context_.world, spec, context_.progress, token, ready);
 }
 

@@ -32,6 +32,12 @@ auto tallied_observation(WaitTally* tally, Observe&& observe) {
   return std::pair{std::move(observed), done};
 }
 
+// Whether a PostgreSQL refusing pgconverge is final now: no reload this apply made is still
+// waiting for Patroni's next loop (WaitTally::auth_settle_until).
+bool auth_settled(const WaitTally* tally) {
+  return !tally || std::chrono::steady_clock::now() >= std::max(tally->settle_until, tally->auth_settle_until);
+}
+
 void tallied_pause(WaitTally* tally) {
   auto start = std::chrono::steady_clock::now();
   std::this_thread::sleep_for(k_poll);
@@ -39,6 +45,41 @@ void tallied_pause(WaitTally* tally) {
 }
 
 }  // namespace
+
+ApplyDeadline ApplyDeadline::starting_now(std::chrono::seconds bound) {
+  return ApplyDeadline{std::chrono::steady_clock::now() + bound, bound};
+}
+
+bool ApplyDeadline::passed() const { return std::chrono::steady_clock::now() >= at; }
+
+std::chrono::steady_clock::time_point ApplyDeadline::cut(std::chrono::seconds own) const {
+  return std::min(std::chrono::steady_clock::now() + own, at);
+}
+
+std::chrono::milliseconds ApplyDeadline::left(std::chrono::milliseconds own, std::chrono::milliseconds min) const {
+  if (at == std::chrono::steady_clock::time_point::max()) return std::max(own, min);
+  auto remaining = std::chrono::duration_cast<std::chrono::milliseconds>(at - std::chrono::steady_clock::now());
+  return std::max({std::min(own, remaining), min, std::chrono::milliseconds(0)});
+}
+
+std::string ApplyDeadline::reached() const {
+  return "the apply's --wait-timeout of " + std::to_string(bound.count()) + "s (all passes and waits) was reached";
+}
+
+std::optional<Error> permanent_failure(const DesiredCluster& cluster, const ObservedCluster& observed,
+                                       bool postgres_settled) {
+  if (!observed.api_reachable)
+    return observed.permanent.empty()
+               ? std::nullopt
+               : std::optional<Error>(Error{"Patroni REST API: " + observed.error, observed.permanent});
+  const auto* leader = observed.leader();
+  if (!postgres_settled || !leader || leader->state != "running") return std::nullopt;
+  auto pg = observed.postgres.find(leader->name);
+  if (pg == observed.postgres.end() || pg->second.reachable || pg->second.permanent.empty()) return std::nullopt;
+  const auto* member = cluster.find_member(leader->name);
+  std::string where = "leader " + leader->name + (member ? " on host " + member->host : std::string());
+  return Error{"the PostgreSQL of " + where + ": " + pg->second.error, pg->second.permanent};
+}
 
 WaitTally* current_tally() { return t_tally; }
 
@@ -54,7 +95,8 @@ std::vector<std::string> member_addresses(const DesiredCluster& cluster) {
 Result<ObservedCluster> wait_for(const DesiredCluster& cluster, const ClusterSecrets& secrets, World& world,
                                  const WaitSpec& spec, Progress& progress, const Progress::Token& token,
                                  const std::function<bool(const ObservedCluster&)>& ready) {
-  auto deadline = std::chrono::steady_clock::now() + spec.timeout;
+  auto own = std::chrono::steady_clock::now() + spec.timeout;
+  auto deadline = spec.apply.cut(spec.timeout);
   ObservedCluster last;
   while (true) {
     bool done = false;
@@ -64,21 +106,26 @@ Result<ObservedCluster> wait_for(const DesiredCluster& cluster, const ClusterSec
       return std::pair{std::move(observed), is_ready};
     });
     if (done) return last;
+    if (auto permanent = permanent_failure(cluster, last, auth_settled(t_tally)))
+      return std::unexpected(permanent->with_context("waiting for " + spec.what));
     if (std::chrono::steady_clock::now() >= deadline)
-      return fail("timed out after " + std::to_string(spec.timeout.count()) + "s waiting for " + spec.what);
+      return fail(deadline < own ? spec.apply.reached() + " while waiting for " + spec.what
+                                 : "timed out after " + std::to_string(spec.timeout.count()) + "s waiting for " + spec.what);
     if (stopping(spec.stop)) return fail(std::string(k_stopping) + " while waiting for " + spec.what);
     progress.update(token, "waiting for " + spec.what);
     tallied_pause(t_tally);
   }
 }
 
-std::vector<std::string> wait_converged(const DesiredCluster& cluster, const ClusterSecrets& secrets, World& world,
-                                        std::chrono::seconds timeout, std::size_t workers, Progress* progress,
-                                        ObservedCluster* last, const std::atomic<bool>* stop, WaitTally* tally) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
+Verification wait_converged(const DesiredCluster& cluster, const ClusterSecrets& secrets, World& world,
+                            const WaitSpec& spec, std::size_t workers, Progress* progress, ObservedCluster* last,
+                            WaitTally* tally) {
+  auto own = std::chrono::steady_clock::now() + spec.timeout;
+  auto deadline = spec.apply.cut(spec.timeout);
   std::optional<Progress::Token> token;
   if (progress) token = progress->begin(cluster.name, "verify");
-  std::vector<std::string> diffs;
+  Verification result;
+  auto& diffs = result.differences;
   // A declared member that left Patroni or stopped (its service was stopped, its host lost) will
   // not come back by waiting: after a grace period the wait ends, and the caller may re-plan.
   auto member_gone_since = std::chrono::steady_clock::time_point::max();  // max: none gone
@@ -90,6 +137,8 @@ std::vector<std::string> wait_converged(const DesiredCluster& cluster, const Clu
       return std::pair{std::move(observed), diffs.empty() && settled};
     });
     if (last) *last = oc;
+    if (done) break;
+    if ((result.permanent = permanent_failure(cluster, oc, auth_settled(tally)))) break;
     auto now = std::chrono::steady_clock::now();
     bool gone = oc.api_reachable && std::any_of(cluster.members.begin(), cluster.members.end(), [&](const auto& m) {
       const auto* om = oc.member(m.name);
@@ -103,13 +152,19 @@ std::vector<std::string> wait_converged(const DesiredCluster& cluster, const Clu
     if (!gone && !only_pending) member_gone_since = std::chrono::steady_clock::time_point::max();
     else if (member_gone_since == std::chrono::steady_clock::time_point::max()) member_gone_since = now;
     bool stuck = (gone || only_pending) && now - member_gone_since >= k_member_gone_grace;
-    bool settled = !tally || now >= tally->settle_until;
-    if ((diffs.empty() && settled) || now >= deadline || stuck || stopping(stop)) break;
+    if (now >= deadline) {
+      result.bound_reached = deadline < own;
+      break;
+    }
+    if (stuck || stopping(spec.stop)) break;
     if (progress) progress->update(*token, diffs.empty() ? "waiting for Patroni's loop to apply the parameters" : diffs.front());
     tallied_pause(tally);
   }
-  if (progress) progress->finish(*token, diffs.empty() ? "converged" : "not converged: " + diffs.front());
-  return diffs;
+  if (progress)
+    progress->finish(*token, diffs.empty()        ? "converged"
+                             : result.permanent ? "failed: " + result.permanent->describe()
+                                                : "not converged: " + diffs.front());
+  return result;
 }
 
 }  // namespace pgc::reconciler

@@ -10,12 +10,26 @@
 namespace pgc {
 
 // An expected failure with a human-readable message; context is prepended as it crosses layers.
+// Its kind says whether waiting can fix it: most failures (a refused connection, a timeout, a
+// member not up yet) may pass, and the waits retry them; a permanent one (a wrong password, no
+// pg_hba.conf entry, a refused SSH authentication, HTTP 401/403, a host key mismatch) does not,
+// and every wait and pass ends at it. Providers set it where their library tells them.
 struct Error {
   std::string message;
+  // Why waiting cannot fix it, e.g. "a wrong password does not fix itself"; empty: transient.
+  std::string permanent{};
 
-  // Returns a copy whose message is "<context>: <message>".
+  [[nodiscard]] bool is_permanent() const { return !permanent.empty(); }
+
+  // Returns a copy whose message is "<context>: <message>", of the same kind.
   [[nodiscard]] Error with_context(const std::string& context) const {
-    return Error{context + ": " + message};
+    return Error{context + ": " + message, permanent};
+  }
+
+  // The message and, for a permanent error, why it was not retried:
+  // "<message>: not retried: a wrong password does not fix itself".
+  [[nodiscard]] std::string describe() const {
+    return is_permanent() ? message + ": not retried: " + permanent : message;
   }
 };
 
@@ -26,6 +40,18 @@ using Result = std::expected<T, Error>;
 inline std::unexpected<Error> fail(std::string message) {
   return std::unexpected<Error>(Error{std::move(message)});
 }
+
+// A failure waiting cannot fix; why says so: `return fail_permanent(msg, k_wrong_password);`
+inline std::unexpected<Error> fail_permanent(std::string message, std::string why) {
+  return std::unexpected<Error>(Error{std::move(message), std::move(why)});
+}
+
+// The reasons the providers give, shared so that a message reads the same wherever it starts.
+inline constexpr const char* k_wrong_password = "a wrong password does not fix itself";
+inline constexpr const char* k_no_hba_entry = "a missing pg_hba.conf entry does not appear by waiting";
+inline constexpr const char* k_auth_refused = "a refused authentication does not fix itself";
+inline constexpr const char* k_host_key_mismatch = "a host key mismatch does not fix itself";
+inline constexpr const char* k_http_forbidden = "the REST API refuses these credentials; waiting does not change them";
 
 // Returns from the enclosing function with the error of a failed Result (evaluated once):
 //   auto s = session(host);  PGC_TRY(s);        PGC_TRY(write(path, text));

@@ -81,7 +81,10 @@ class BeastPatroniClient final : public PatroniClient {
     auto what = where_ + ": " + method + " " + target + ": ";
     if (response->status != 200) {
       auto text = snippet(response->body);
-      return fail(what + "HTTP " + std::to_string(response->status) + (text.empty() ? "" : ": " + text));
+      // 401/403: the credentials (or their absence) are refused; asking again changes nothing.
+      bool refused = response->status == 401 || response->status == 403;
+      return std::unexpected(Error{what + "HTTP " + std::to_string(response->status) + (text.empty() ? "" : ": " + text),
+                                   refused ? k_http_forbidden : ""});
     }
     auto parsed = nlohmann::json::parse(response->body, nullptr, false);
     auto shown = response->body.empty() ? std::string("(empty)") : snippet(response->body);

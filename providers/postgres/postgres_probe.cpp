@@ -79,6 +79,51 @@ std::string clean_message(std::string_view text, const std::string& password) {
   return out.empty() ? "unknown libpq error" : out;
 }
 
+// A connection refused by the server's authentication, from libpq's verbose message
+// ("...failed: FATAL:  28P01: password authentication failed for user ...\nLOCATION:  ..."):
+// the SQLSTATE codes and the message as the default verbosity prints it (no codes, no LOCATION).
+// libpq keeps a failed connection's SQLSTATE to itself; the verbose text is where it shows.
+struct RefusedConnection {
+  std::string text;
+  std::vector<std::string> sqlstates;
+};
+
+RefusedConnection split_sqlstates(std::string_view verbose) {
+  RefusedConnection out;
+  auto is_code = [](std::string_view s) {
+    return s.size() == 5 && std::all_of(s.begin(), s.end(), [](char ch) {
+             return (ch >= '0' && ch <= '9') || (ch >= 'A' && ch <= 'Z');
+           });
+  };
+  for (const auto& line : split(verbose, '\n')) {
+    if (trim(line).starts_with("LOCATION:")) continue;
+    std::string kept = line;
+    // "SEVERITY:  CODE: message": the code follows the severity's two spaces.
+    for (auto at = kept.find(":  "); at != std::string::npos; at = kept.find(":  ", at + 3)) {
+      auto code = std::string_view(kept).substr(at + 3, 5);
+      if (is_code(code) && kept.compare(at + 8, 2, ": ") == 0) {
+        out.sqlstates.emplace_back(code);
+        kept.erase(at + 3, 7);
+      }
+    }
+    out.text += kept + "\n";
+  }
+  return out;
+}
+
+// Why waiting cannot fix a refused connection, from its SQLSTATE (util/expected.hpp); empty: it
+// may (the server starting up, too many connections).
+std::string permanent_refusal(const RefusedConnection& refused) {
+  for (const auto& code : refused.sqlstates) {
+    if (code == "28P01") return k_wrong_password;  // invalid_password
+    if (code == "28000")                            // invalid_authorization_specification
+      return refused.text.find("pg_hba.conf") != std::string::npos
+                 ? k_no_hba_entry
+                 : "the server refuses this role or client; waiting does not change that";
+  }
+  return "";
+}
+
 // "postgres 10.0.0.12:5432" — the prefix of every message.
 std::string describe(const PgConnection& c) {
   return "postgres " + (c.host.empty() ? std::string("localhost") : c.host) + ":" + std::to_string(c.port);
@@ -126,9 +171,11 @@ class Session {
     if (!conn_) return fail(where_ + ": connect: out of memory");
     if (PQstatus(conn_.get()) == CONNECTION_BAD) return fail(where_ + ": connect: " + libpq_error());
     PQsetNoticeProcessor(conn_.get(), ignore_notice, nullptr);
+    // Verbose while connecting: a refusal's SQLSTATE says whether waiting can fix it.
+    PQsetErrorVerbosity(conn_.get(), PQERRORS_VERBOSE);
     PostgresPollingStatusType state = PGRES_POLLING_WRITING;
     while (state != PGRES_POLLING_OK) {
-      if (state == PGRES_POLLING_FAILED) return fail(where_ + ": connect: " + libpq_error());
+      if (state == PGRES_POLLING_FAILED) return std::unexpected(connect_error());
       // The socket may change between attempts (several addresses), so ask every time.
       auto w = wait_socket(PQsocket(conn_.get()), state == PGRES_POLLING_WRITING, deadline);
       if (w == Wait::timed_out)
@@ -136,6 +183,7 @@ class Session {
       if (w == Wait::failed) return fail(where_ + ": connect: " + std::string(std::strerror(errno)));
       state = PQconnectPoll(conn_.get());
     }
+    PQsetErrorVerbosity(conn_.get(), PQERRORS_DEFAULT);
     if (PQsetnonblocking(conn_.get(), 1) != 0) return fail(where_ + ": connect: " + libpq_error());
     return {};
   }
@@ -179,6 +227,13 @@ class Session {
 
  private:
   std::string libpq_error() const { return clean_message(PQerrorMessage(conn_.get()), c_.password); }
+
+  // A failed connection: libpq's message without the verbose parts, permanent when the server's
+  // authentication refused it.
+  Error connect_error() const {
+    auto refused = split_sqlstates(PQerrorMessage(conn_.get()));
+    return Error{where_ + ": connect: " + clean_message(refused.text, c_.password), permanent_refusal(refused)};
+  }
 
   // "ERROR: relation "x" does not exist" with the detail when the server gave one.
   std::string server_error(const PGresult* r) const {

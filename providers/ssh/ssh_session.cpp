@@ -129,7 +129,8 @@ Error mismatch(const std::string& who, const std::string& name, const std::strin
   return Error{who + ": ssh: host key mismatch for " + name + ": the server offered " + type + " " + fingerprint +
                ", but " + known_hosts + (same_type ? " lists " : " lists only another type of key: ") + known +
                "; refusing to connect (if the host was reinstalled, remove the old key with ssh-keygen -R " +
-               shell_quote(name) + " -f " + shell_quote(known_hosts) + ")"};
+               shell_quote(name) + " -f " + shell_quote(known_hosts) + ")",
+               k_host_key_mismatch};
 }
 
 // accept-new: appends the host's key to known_hosts, unless another connection recorded it
@@ -190,8 +191,9 @@ Result<void> verify_host_key(ssh_session session, const SshOptions& options, con
       if (access(known_hosts.c_str(), R_OK) != 0)
         return fail(who + ": ssh: cannot verify the host key (" + fingerprint + "): known_hosts file " +
                     known_hosts + " is missing or unreadable; refusing to connect");
-      return fail(who + ": ssh: unknown host key: the key offered (" + fingerprint + ") for " + name +
-                  " is not in " + known_hosts + "; refusing to connect");
+      return fail_permanent(who + ": ssh: unknown host key: the key offered (" + fingerprint + ") for " + name +
+                                " is not in " + known_hosts + "; refusing to connect",
+                            "an unknown host key is not accepted by waiting");
     case SSH_KNOWN_HOSTS_ERROR:
       return fail(who + ": ssh: checking the host key against " + known_hosts + ": " + error_of(session));
   }
@@ -214,11 +216,13 @@ Result<void> authenticate(ssh_session session, const SshOptions& options, const 
   switch (rc) {
     case SSH_AUTH_SUCCESS:
       return {};
-    case SSH_AUTH_DENIED:
-      return fail(who + ": ssh: authentication as " + options.user + " with " + method + " was refused");
+    case SSH_AUTH_DENIED:  // the server said no: the same key is refused again
+      return fail_permanent(who + ": ssh: authentication as " + options.user + " with " + method + " was refused",
+                            k_auth_refused);
     case SSH_AUTH_PARTIAL:
-      return fail(who + ": ssh: authentication as " + options.user + " with " + method +
-                  " needs a further method (not supported)");
+      return fail_permanent(who + ": ssh: authentication as " + options.user + " with " + method +
+                                " needs a further method (not supported)",
+                            k_auth_refused);
     default:
       return fail(who + ": ssh: authentication as " + options.user + ": " + error_of(session));
   }

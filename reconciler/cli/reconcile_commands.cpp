@@ -302,7 +302,8 @@ void register_reconcile_commands(CLI::App& app, std::ostream& out, std::ostream&
   add_reconcile_options(*apply_cmd, *args);
   apply_cmd->add_option("--cluster", args->cluster, "Only this SGCluster");
   apply_cmd->add_flag("--allow-write-outage", args->allow_write_outage, k_allow_write_outage_help);
-  apply_cmd->add_option("--wait-timeout", args->wait_timeout_s, "Seconds to wait for each step and for convergence")
+  apply_cmd->add_option("--wait-timeout", args->wait_timeout_s, "Bound in seconds on the whole apply: every wait and verification of all its passes "
+                     "ends by then, and no pass starts after it")
       ->check(CLI::Range(0, 86400));
   apply_cmd->add_option("--lock-timeout", args->lock_timeout_s,
                         "Seconds to wait for another run holding the state dir's lock")

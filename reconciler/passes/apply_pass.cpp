@@ -28,6 +28,14 @@ Plan unsuspended(const Plan& plan, const DesiredState& desired, const std::optio
 
 }  // namespace
 
+std::string no_further_pass_because(const ApplyRunOptions& options, const ApplyPasses& passes) {
+  if (passes.report.ok()) return "";
+  for (const auto& outcome : passes.report.clusters)
+    if (outcome.permanent) return "cluster " + outcome.name + ": " + outcome.permanent->describe();
+  if (options.apply.deadline.passed()) return options.apply.deadline.reached();
+  return "";
+}
+
 bool stop_requested(const ApplyRunOptions& options) { return options.apply.stop && options.apply.stop->load(); }
 
 Result<void> claim_clusters(const ApplyRunOptions& options, ApplyPasses& passes) {
@@ -67,7 +75,8 @@ void apply_changes(const ApplyRunOptions& options, ApplyPasses& passes, World& w
 
 std::string another_pass_because(const ApplyRunOptions& options, const ApplyPasses& passes, int pass) {
   const auto& report = passes.report;
-  if (report.ok() || pass >= options.max_passes || stop_requested(options) || !passes.to_apply.has_changes())
+  if (report.ok() || pass >= options.max_passes || stop_requested(options) || !passes.to_apply.has_changes() ||
+      !no_further_pass_because(options, passes).empty())
     return "";
   // Again only if something changed under this pass that a fresh look can act on.
   std::string why;

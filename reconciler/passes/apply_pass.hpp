@@ -38,6 +38,11 @@ void apply_changes(const ApplyRunOptions& options, ApplyPasses& passes, World& w
 // no further pass (converged, the last pass, stopped, nothing applied, or explained).
 std::string another_pass_because(const ApplyRunOptions& options, const ApplyPasses& passes, int pass);
 
+// Why a pass that failed is not followed by another although it could have been: an error of it
+// that waiting cannot fix ("cluster c: verify: …: not retried: a wrong password does not fix
+// itself"), or the apply's --wait-timeout bound was reached. Empty: neither.
+std::string no_further_pass_because(const ApplyRunOptions& options, const ApplyPasses& passes);
+
 // Whether the run was asked to stop (SIGTERM, ownership fenced).
 bool stop_requested(const ApplyRunOptions& options);
 

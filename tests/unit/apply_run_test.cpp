@@ -27,6 +27,8 @@ struct ApplyRunCase {
     options.source.locations = {manifests.path().string()};
     options.run.state_dir = state.path();
     options.apply.wait_timeout = 0s;  // the fake Patroni never answers: verify once, do not wait
+    // ... and a run bound far away, so that passes follow (apply_run would start one of 0 s).
+    options.apply.deadline = ApplyDeadline::starting_now(1h);
     options.apply.workers = 2;
     options.apply.runner = testing::recording_runner(steps);
     options.lock_wait = 5s;
@@ -265,4 +267,56 @@ TEST_CASE("apply_run: a failed fetch applies nothing, exits 1 and is recorded un
       CHECK_FALSE(*history);
     }
   }
+}
+
+TEST_CASE("apply_run: a step that failed permanently is not applied again; a transient failure is") {
+  SECTION("permanent: one pass, and the output says why") {
+    ApplyRunCase run;
+    run.manifests.cluster("c", 1);
+    run.options.max_passes = 3;
+    run.steps.fail_on = "c-0";
+    run.steps.fail_why = "a wrong password does not fix itself";
+    auto result = run();
+    INFO(run.out.str() << run.err.str());
+    CHECK(result.exit_code == 1);
+    CHECK(run.steps.plans == 1);
+    CHECK(run.world.probes == 2);  // observed once
+    CHECK(has_part(run.out.str(), "the fake step failed on cue: not retried: a wrong password does not fix itself"));
+    CHECK(has_part(run.out.str(), "pass 1 failed; not observing again (cluster c: "));
+    CHECK_FALSE(has_part(run.out.str(), "observing again, pass 2"));
+    CHECK(has_part(run.last_recorded().errors.front(), "not retried: a wrong password does not fix itself"));
+  }
+  SECTION("transient: observed and applied again") {
+    ApplyRunCase run;
+    run.manifests.cluster("c", 1);
+    run.options.max_passes = 3;
+    run.steps.fail_on = "c-0";
+    auto result = run();
+    INFO(run.out.str() << run.err.str());
+    CHECK(result.exit_code == 1);
+    CHECK(run.steps.plans == 3);
+    CHECK_FALSE(has_part(run.out.str(), "not retried"));
+  }
+}
+
+TEST_CASE("apply_run: --wait-timeout bounds the whole run: all passes share one deadline") {
+  // The fake Patroni never answers: each pass's verification would wait its whole bound, and
+  // three passes three times the bound. The run's deadline ends the first pass's verification
+  // and starts no other.
+  ApplyRunCase run;
+  run.manifests.cluster("c", 1);
+  run.options.max_passes = 3;
+  run.options.apply.wait_timeout = 2s;
+  run.options.apply.deadline = {};  // apply_run sets it: from its start
+  auto start = std::chrono::steady_clock::now();
+  auto result = run();
+  auto took = std::chrono::steady_clock::now() - start;
+  INFO(run.out.str() << run.err.str());
+  CHECK(result.exit_code == 1);
+  CHECK(run.steps.plans == 1);
+  CHECK(took >= 2s);
+  CHECK(took < 2s * 2);  // less than two passes' waits (each pass alone would wait 2 s)
+  CHECK(has_part(run.out.str(), "verify: the apply's --wait-timeout of 2s (all passes and waits) was reached"));
+  CHECK(has_part(run.out.str(), "pass 1 failed; not observing again (the apply's --wait-timeout of 2s"));
+  CHECK(has_part(run.last_recorded().errors.back(), "was reached"));
 }

@@ -112,6 +112,7 @@ struct StepLog {
   std::set<std::string> clusters;  // of the cluster changes run ("" for host changes)
   std::set<std::string> hosts;     // the hosts of the changes run
   std::string fail_on;             // empty: every step succeeds
+  std::string fail_why;            // set: that failure is permanent, for this reason
   int plans = 0;                   // runners made: one per apply pass
 };
 
@@ -124,7 +125,7 @@ class RecordingRunner final : public reconciler::StepRunner {
     log_.clusters.insert(change.cluster);
     log_.hosts.insert(change.host);
     if (!log_.fail_on.empty() && change.subject.find(log_.fail_on) != std::string::npos)
-      return fail("the fake step failed on cue");
+      return std::unexpected(Error{"the fake step failed on cue", log_.fail_why});
     return {};
   }
   Result<void> check(const reconciler::Change&, const reconciler::Progress::Token&) override { return {}; }

@@ -333,6 +333,28 @@ TEST_CASE("patroni faults: a 200 whose body is not JSON, or not a JSON object, i
   }
 }
 
+TEST_CASE("patroni faults: 401 and 403 are permanent errors (waiting changes no credentials); 503 is not") {
+  for (int status : {401, 403, 503}) {
+    INFO(status);
+    std::string body = R"({"error": "no"})";
+    FakeTcpServer server(answer_then_close("HTTP/1.1 " + std::to_string(status) + " No\r\nContent-Type: " +
+                                           "application/json\r\nContent-Length: " + std::to_string(body.size()) +
+                                           "\r\n\r\n" + body));
+    auto client = make_patroni_client(endpoint(server));
+    auto prefix = "patroni " + server.address() + ": ";
+    auto cluster = client->cluster();
+    auto patched = client->patch_config({{"ttl", 30}});
+    REQUIRE_FALSE(cluster);
+    REQUIRE_FALSE(patched);
+    CHECK(patched.error().message == prefix + "PATCH /config: HTTP " + std::to_string(status) + ": " + body);
+    CHECK(patched.error().message.find("never-shown") == std::string::npos);
+    bool refused = status != 503;
+    CHECK(cluster.error().is_permanent() == refused);
+    CHECK(patched.error().is_permanent() == refused);
+    if (refused) CHECK(patched.error().permanent == pgc::k_http_forbidden);
+  }
+}
+
 TEST_CASE("patroni faults: a long non-JSON answer is shown as a short snippet on one line") {
   FakeTcpServer server(answer_then_close(ok_with("line one\r\nline two\t" + std::string(5000, 'x'), "text/plain")));
   auto cluster = make_patroni_client(endpoint(server))->cluster();

@@ -272,6 +272,51 @@ TEST_CASE("postgres: a wrong password is refused by the server and never printed
   CHECK(o.error().message.starts_with("postgres 127.0.0.1:" + std::to_string(g_primary_port) + ": connect: "));
   CHECK(o.error().message.find("password authentication failed for user \"postgres\"") != std::string::npos);
   CHECK(o.error().message.find("Wrong-Password-42") == std::string::npos);
+  // SQLSTATE 28P01: waiting cannot fix it; the message reads as libpq's default (no code, no
+  // LOCATION line from the verbose message the code is read from).
+  CHECK(o.error().permanent == pgc::k_wrong_password);
+  CHECK(o.error().message.find("28P01") == std::string::npos);
+  CHECK(o.error().message.find("LOCATION") == std::string::npos);
+}
+
+TEST_CASE("postgres: no pg_hba.conf entry is a permanent refusal; nothing listening is not") {
+  // pg_hba.conf for the postgres role only: another role has no entry (SQLSTATE 28000).
+  auto hba = g_servers->root() / "primary" / "pg_hba.conf";
+  auto original = slurp(hba);
+  {
+    std::ofstream out(hba, std::ios::trunc);
+    out << "local all all trust\nlocal replication all trust\nhost all postgres 127.0.0.1/32 scram-sha-256\n";
+  }
+  sql("SELECT pg_reload_conf()");
+  auto c = primary();
+  c.user = "nobody_listed";
+  pgc::Result<PgObservation> refused = pgc::fail("not tried");
+  CHECK(eventually([&] {
+    refused = observe_postgres(c);
+    return !refused && refused.error().message.find("pg_hba.conf") != std::string::npos;
+  }));
+  {
+    std::ofstream out(hba, std::ios::trunc);
+    out << original;
+  }
+  sql("SELECT pg_reload_conf()");
+  REQUIRE_FALSE(refused.has_value());
+  const auto& e = refused.error();
+  INFO(e.message);
+  CHECK(e.message.starts_with("postgres 127.0.0.1:" + std::to_string(g_primary_port) + ": connect: "));
+  CHECK(e.message.find("FATAL:  no pg_hba.conf entry for host \"127.0.0.1\", user \"nobody_listed\"") !=
+        std::string::npos);
+  CHECK(e.permanent == pgc::k_no_hba_entry);
+  CHECK(e.message.find("28000") == std::string::npos);
+  CHECK(e.message.find("LOCATION") == std::string::npos);
+
+  auto nobody = primary();
+  nobody.port = free_port();  // nothing listens: the server may be starting, a wait may retry
+  auto closed = observe_postgres(nobody);
+  REQUIRE_FALSE(closed);
+  CHECK(closed.error().message.find("Connection refused") != std::string::npos);
+  CHECK_FALSE(closed.error().is_permanent());
+  CHECK(eventually([] { return observe_postgres(primary()).has_value(); }));  // pg_hba.conf restored
 }
 
 TEST_CASE("postgres: a slow query is cancelled at statement_timeout, server side too") {

@@ -462,6 +462,7 @@ TEST_CASE("ssh: a changed host key is refused before logging in", "[ssh][integra
   auto r = pgc::providers::connect_ssh(options);
   REQUIRE_FALSE(r);
   CHECK(r.error().message == changed_key_message(options));
+  CHECK(r.error().permanent == pgc::k_host_key_mismatch);
   CHECK(g_sshd->accepted_logins() == logins);
   CHECK(slurp(options.known_hosts_file).find(pgc::split(slurp(g_sshd->dir() / "host_key.pub"), ' ').at(1)) ==
         std::string::npos);  // never written
@@ -476,6 +477,7 @@ TEST_CASE("ssh: an unknown host key is refused", "[ssh][integration]") {
                                  g_sshd->fingerprint("host_key.pub") + ") for [127.0.0.1]:" +
                                  std::to_string(empty.port) + " is not in " + empty.known_hosts_file +
                                  "; refusing to connect");
+  CHECK(r.error().is_permanent());
   CHECK(slurp(empty.known_hosts_file).empty());
 
   auto missing = g_sshd->options("known_hosts_missing");
@@ -653,6 +655,9 @@ TEST_CASE("ssh: a key the server does not accept is a clear error", "[ssh][integ
   REQUIRE_FALSE(r);
   CHECK(r.error().message == "host lab (127.0.0.1): ssh: authentication as root with key " +
                                  options.identity_file + " was refused");
+  // The server said no: a wait or a new pass would only be refused again (util/expected.hpp).
+  CHECK(r.error().is_permanent());
+  CHECK(r.error().permanent == pgc::k_auth_refused);
 
   options.identity_file = (g_sshd->dir() / "no-such-key").string();
   auto missing = pgc::providers::connect_ssh(options);
@@ -961,6 +966,7 @@ TEST_CASE("ssh: a host key of another type than known_hosts lists is refused", "
   auto r = pgc::providers::connect_ssh(options);
   REQUIRE_FALSE(r);
   CHECK(r.error().message == other_type_message(options));
+  CHECK(r.error().permanent == pgc::k_host_key_mismatch);
 }
 
 TEST_CASE("ssh: timings", "[ssh][integration][timing]") {
