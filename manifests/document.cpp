@@ -120,6 +120,26 @@ void read_replication(const YamlValue* replication, SGCluster& c, Reader& r) {
   }
 }
 
+// A SecretKeySelector map ({name, key}); nullopt when absent or not a map (the schema reported it).
+std::optional<SecretKeySelector> read_selector(const YamlValue* node) {
+  if (!node || node->kind != YamlValue::Kind::map) return std::nullopt;
+  return SecretKeySelector{read_text(node->find("name")).value_or(""), read_text(node->find("key")).value_or("")};
+}
+
+void read_ssl(const YamlValue* ssl, SGCluster& c, Reader& r) {
+  if (!ssl || ssl->kind != YamlValue::Kind::map) return;
+  c.ssl.enabled = read_bool(ssl->find("enabled")).value_or(true);
+  if (auto duration = read_text(ssl->find("duration"))) {
+    if (auto seconds = parse_iso8601_duration(*duration)) c.ssl.duration_seconds = *seconds;
+    else
+      r.error("spec.postgres.ssl.duration",
+              "must be an ISO 8601 duration PnDTnHnMn.nS of at most 100 years, e.g. P395D or PT720H (got \"" +
+                  *duration + "\")");
+  }
+  c.ssl.certificate = read_selector(ssl->find("certificateSecretKeySelector"));
+  c.ssl.private_key = read_selector(ssl->find("privateKeySecretKeySelector"));
+}
+
 }  // namespace
 
 // The kinds' readers (kind_parts.hpp), for the kinds table.
@@ -131,6 +151,7 @@ SGCluster read_cluster(const YamlValue& document, ManifestBase base, Diagnostics
   const YamlValue* spec = document.find("spec");
   c.postgres_version = read_text(find_path(spec, {"postgres", "version"})).value_or("");
   c.postgres_flavor = read_text(find_path(spec, {"postgres", "flavor"})).value_or("vanilla");
+  read_ssl(find_path(spec, {"postgres", "ssl"}), c, r);
   c.instances = read_int(find_path(spec, {"instances"})).value_or(1);
   c.sg_instance_profile = read_text(find_path(spec, {"sgInstanceProfile"})).value_or("");
   c.sg_postgres_config = read_text(find_path(spec, {"configurations", "sgPostgresConfig"})).value_or("");

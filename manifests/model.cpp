@@ -78,4 +78,65 @@ const Host* ManifestSet::find_host(const std::string& name) const {
   return nullptr;
 }
 
+namespace {
+
+// One "<digits>[.digits]<unit>" of an ISO 8601 duration at text[pos]: the number (fraction
+// dropped) and its unit; nullopt when there is none or it is malformed.
+struct DurationPart {
+  long long value = 0;
+  char unit = 0;
+  bool fraction = false;
+};
+std::optional<DurationPart> duration_part(std::string_view text, std::size_t& pos) {
+  DurationPart part;
+  std::size_t start = pos;
+  while (pos < text.size() && text[pos] >= '0' && text[pos] <= '9') {
+    if (pos - start >= 9) return std::nullopt;
+    part.value = part.value * 10 + (text[pos++] - '0');
+  }
+  if (pos == start) return std::nullopt;
+  if (pos < text.size() && (text[pos] == '.' || text[pos] == ',')) {
+    std::size_t fraction_start = ++pos;
+    while (pos < text.size() && text[pos] >= '0' && text[pos] <= '9') ++pos;
+    if (pos == fraction_start) return std::nullopt;
+    part.fraction = true;
+  }
+  if (pos == text.size()) return std::nullopt;
+  part.unit = text[pos++];
+  return part;
+}
+
+}  // namespace
+
+std::optional<long long> parse_iso8601_duration(const std::string& text) {
+  constexpr long long day = 24 * 3600;
+  std::string_view rest(text);
+  if (rest.size() < 3 || rest[0] != 'P') return std::nullopt;
+  std::size_t pos = 1;
+  bool in_time = false;
+  std::string_view units = "YMWD";  // what may still come, in order
+  long long total = 0;
+  while (pos < rest.size()) {
+    if (rest[pos] == 'T') {
+      if (in_time || pos + 1 == rest.size()) return std::nullopt;
+      in_time = true;
+      units = "HMS";
+      ++pos;
+      continue;
+    }
+    auto part = duration_part(rest, pos);
+    auto unit_at = part ? units.find(part->unit) : std::string_view::npos;
+    if (unit_at == std::string_view::npos || (part->fraction && part->unit != 'S')) return std::nullopt;
+    units = units.substr(unit_at + 1);
+    static const std::string_view date_units = "YMWD", time_units = "HMS";
+    static constexpr long long date_seconds[] = {365 * day, 30 * day, 7 * day, day};
+    static constexpr long long time_seconds[] = {3600, 60, 1};
+    long long unit_seconds = in_time ? time_seconds[time_units.find(part->unit)]
+                                     : date_seconds[date_units.find(part->unit)];
+    total += part->value * unit_seconds;
+  }
+  if (total <= 0 || total > 100 * 365 * day) return std::nullopt;
+  return total;
+}
+
 }  // namespace pgc::manifests

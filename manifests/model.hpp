@@ -85,10 +85,40 @@ struct Replication {
   std::string initialization_mode = "FromExistingBackup";
 };
 
+// A StackGres SecretKeySelector ({name, key} of a Kubernetes Secret). On VMs a Secret is a
+// directory on the controller and each of its keys a file in it: `name` is that directory
+// (absolute, or relative to the directory of the manifest that names it) and `key` a file name
+// in it (docs/manifests.md, "TLS").
+struct SecretKeySelector {
+  std::string name;
+  std::string key;
+};
+
+// The certificate duration StackGres gives generated certificates when spec.postgres.ssl.duration
+// is absent: 13 months, counted as 395 days.
+inline constexpr long long k_default_ssl_duration_seconds = 395LL * 24 * 3600;
+
+// spec.postgres.ssl: TLS for PostgreSQL (StackGres: enabled by default; certificates generated
+// unless both selectors are given).
+struct PostgresSsl {
+  bool enabled = true;
+  // spec.postgres.ssl.duration (ISO 8601, "P395D", "PT720H") in seconds: how long a generated
+  // certificate is valid.
+  long long duration_seconds = k_default_ssl_duration_seconds;
+  std::optional<SecretKeySelector> certificate;  // certificateSecretKeySelector
+  std::optional<SecretKeySelector> private_key;  // privateKeySecretKeySelector
+};
+
+// An ISO 8601 duration as StackGres's `duration` takes it, PnDTnHnMn.nS (also PnW, and Y and M
+// counted as 365 and 30 days), in whole seconds (a fraction of a second is dropped); nullopt
+// unless the whole text is one, or when it is zero or longer than 100 years.
+std::optional<long long> parse_iso8601_duration(const std::string& text);
+
 // stackgres.io/v1 SGCluster: the fields pgconverge acts on.
 struct SGCluster : ManifestBase {
   std::string postgres_version;  // "15" or "16.1"
   std::string postgres_flavor = "vanilla";
+  PostgresSsl ssl;                           // spec.postgres.ssl
   int instances = 1;
   std::string sg_instance_profile;           // empty → none referenced
   std::string sg_postgres_config;            // spec.configurations.sgPostgresConfig

@@ -79,6 +79,14 @@ FieldSchema metadata_schema() {
   });
 }
 
+// A StackGres SecretKeySelector: on VMs a directory and a file in it (model.hpp).
+FieldSchema secret_key_selector() {
+  return object({
+      {"name", str()},
+      {"key", str()},
+  });
+}
+
 }  // namespace
 
 // SGCluster.spec (stackgres-k8s/src/common/src/main/resources/crds/SGCluster.yaml).
@@ -89,7 +97,12 @@ FieldSchema sgcluster_spec() {
            {"version", str()},
            {"flavor", str()},
            {"extensions", ignored("extensions come from the hosts' packages, not deployed at runtime")},
-           {"ssl", ignored("TLS certificates are not managed by pgconverge yet")},
+           {"ssl", object({
+                {"enabled", boolean()},
+                {"duration", str()},
+                {"certificateSecretKeySelector", secret_key_selector()},
+                {"privateKeySecretKeySelector", secret_key_selector()},
+            })},
        })},
       {"instances", integer()},
       {"autoscaling", ignored("there is no autoscaler")},

@@ -340,9 +340,36 @@ void check_dynamic_config(const SGCluster& c, Reporter& r) {
     r.error(finding.field, std::move(finding.message));
 }
 
+// spec.postgres.ssl's selectors: both or neither, each a directory and a file name in it. Their
+// files are read and checked by the compiler (reconciler/postgres_ssl.cpp): this layer knows
+// nothing of files or certificates.
+void check_ssl_selector(const std::optional<SecretKeySelector>& selector, const std::string& field, Reporter& r) {
+  if (!selector || r.invalid(field)) return;
+  if (selector->name.empty()) r.error(field + ".name", "is required (on VMs: the directory that holds the file)");
+  if (selector->key.empty()) {
+    r.error(field + ".key", "is required (on VMs: the file's name in the directory given by name)");
+  } else if (selector->key.find('/') != std::string::npos || selector->key == "." || selector->key == "..") {
+    r.error(field + ".key", "must be a file name in the directory given by name, without '/' (got " +
+                                quoted(selector->key) + ")");
+  }
+}
+
+void check_ssl(const SGCluster& c, Reporter& r) {
+  const std::string base = "spec.postgres.ssl";
+  const std::string cert = base + ".certificateSecretKeySelector", key = base + ".privateKeySecretKeySelector";
+  check_ssl_selector(c.ssl.certificate, cert, r);
+  check_ssl_selector(c.ssl.private_key, key, r);
+  if (r.invalid(cert) || r.invalid(key)) return;
+  if (c.ssl.certificate && !c.ssl.private_key)
+    r.error(cert, "needs privateKeySecretKeySelector too (both are given, or neither and pgconverge's CA signs)");
+  if (!c.ssl.certificate && c.ssl.private_key)
+    r.error(key, "needs certificateSecretKeySelector too (both are given, or neither and pgconverge's CA signs)");
+}
+
 void check_cluster(const SGCluster& c, const ManifestSet& set, Diagnostics& diagnostics) {
   Reporter r(c, diagnostics);
   check_postgres_version(c, r);
+  check_ssl(c, r);
   check_replication(c, r);
   check_references(c, set, r);
   check_dcs(c, set, r);

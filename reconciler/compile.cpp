@@ -2,6 +2,7 @@
 // member's patroni.yml, packages). Follows docs/replication-semantics.md §2 (mode → DCS) and §3
 // (role → tags).
 #include <algorithm>
+#include <chrono>
 #include <optional>
 #include <set>
 
@@ -480,6 +481,7 @@ class Compiler {
     m.data_dir = data_dir;
     m.host = host.metadata.name;
     m.address = host.address;
+    m.certificate = member_certificate(m.name, host.address);
     m.group = slot.group;
     m.role = slot.role;
     m.tags = tags_for(slot.role);
@@ -544,6 +546,8 @@ class Compiler {
     out.packages = {"postgresql-" + major, "postgresql-client-" + major, "patroni", "python3-etcd"};
     if (in.major != k_debian_postgres_major) out.repositories = {"pgdg"};
     out.where = cluster.locations.at("");
+    out.ssl = compile_ssl(cluster, std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now()),
+                          diagnostics_);
     if (in.profile) {
       out.profile_name = in.profile->metadata.name;
       out.memory_bytes = memory_bytes(in.profile->memory);

@@ -10,6 +10,7 @@
 
 #include "manifests/model.hpp"
 #include "reconciler/etcd_state.hpp"
+#include "reconciler/postgres_ssl.hpp"
 #include "util/source_location.hpp"
 
 namespace pgc::reconciler {
@@ -80,6 +81,8 @@ struct DesiredMember {
   std::string config_path;   // e.g. /etc/patroni/15-<cluster>.yml
   std::string service;       // systemd unit, e.g. patroni@15-<cluster>
   std::vector<ManagedFile> files;  // PgBouncer's and the exporter's files on this member's host
+  // What its certificate says when pgconverge's CA signs it (DesiredCluster::ssl.generated()).
+  MemberCertificate certificate;
 };
 
 
@@ -105,6 +108,7 @@ struct DesiredCluster {
   // values. Keys absent here are never touched (e.g. `pause`). `synchronous_node_count` is absent
   // when the mode leaves it untouched.
   nlohmann::json dynamic_config;
+  DesiredSsl ssl;                     // spec.postgres.ssl (reconciler/postgres_ssl.hpp)
   std::vector<DesiredMember> members;
   std::vector<std::string> packages;  // Debian packages each member host needs
   std::vector<ManagedService> services;  // PgBouncer, the exporter (reconciler/sidecars.hpp)

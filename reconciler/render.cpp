@@ -58,6 +58,37 @@ ordered member_tree(const DesiredMember& m) {
   return j;
 }
 
+// spec.postgres.ssl compiled: where certificates come from, and what the given one says (its
+// key's path only, never the key).
+ordered ssl_tree(const DesiredSsl& ssl) {
+  ordered j = ordered::object();
+  j["enabled"] = ssl.enabled;
+  if (!ssl.enabled) return j;
+  if (ssl.generated()) {
+    j["certificates"] = "generated: pgconverge's CA in the state dir signs one per member";
+    j["durationSeconds"] = ssl.duration.count();
+    j["renewBeforeSeconds"] = ssl.renew_before.count();
+    return j;
+  }
+  j["certificates"] = "given";
+  j["certificateFile"] = ssl.certificate_file;
+  j["privateKeyFile"] = ssl.private_key_file;
+  j["subject"] = "CN=" + ssl.given.subject_cn;
+  j["issuer"] = "CN=" + ssl.given.issuer_cn;
+  j["notAfter"] = format_utc(ssl.given.not_after);
+  return j;
+}
+
+// A member's certificate: the generated one's subject and names, or the given one (shared by
+// every member).
+ordered member_certificate_tree(const DesiredSsl& ssl, const MemberCertificate& certificate) {
+  if (!ssl.generated()) return ordered{{"subject", "CN=" + ssl.given.subject_cn}, {"notAfter", format_utc(ssl.given.not_after)}};
+  return ordered{{"subject", "CN=" + certificate.subject_cn},
+                 {"dnsNames", strings(certificate.dns_names)},
+                 {"ipAddresses", strings(certificate.ip_addresses)},
+                 {"validSeconds", ssl.duration.count()}};
+}
+
 ordered cluster_tree(const DesiredCluster& c) {
   ordered j = ordered::object();
   j["name"] = c.name;
@@ -71,7 +102,11 @@ ordered cluster_tree(const DesiredCluster& c) {
   j["binDir"] = c.bin_dir;
   j["dynamicConfig"] = redacted(c.dynamic_config);
   ordered members = ordered::array();
-  for (const auto& m : c.members) members.push_back(member_tree(m));
+  for (const auto& m : c.members) {
+    members.push_back(member_tree(m));
+    if (c.ssl.enabled) members.back()["certificate"] = member_certificate_tree(c.ssl, m.certificate);
+  }
+  j["ssl"] = ssl_tree(c.ssl);
   j["members"] = std::move(members);
   j["packages"] = strings(c.packages);
   if (!c.services.empty()) {

@@ -36,6 +36,9 @@ PY
 }
 
 cp -r "$corpus"/. "$work"/
+# git keeps no permission bits but the execute bit: the private keys of the certificate cases are
+# made 0600, as a user keeps them (a key readable by everyone is an error of its own).
+find "$work" -name '*.key' -exec chmod 0600 {} +
 generate "$work"
 cd "$work" || exit 2
 

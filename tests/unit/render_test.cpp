@@ -133,6 +133,10 @@ TEST_CASE("render: each seed example gives the settings the StackGres pages desc
     CHECK(c["members"].at(0)["files"].at(1)["content"] == "<redacted>");
     CHECK(c["repositories"] == json{"pgdg"});
     CHECK(c["dcs"] == json{"10.0.0.2:2379"});
+    // No spec.postgres.ssl: StackGres's default, TLS with generated certificates for 13 months.
+    CHECK(c["ssl"]["enabled"] == true);
+    CHECK(c["ssl"]["durationSeconds"] == 395 * 86400);
+    CHECK(c["ssl"]["renewBeforeSeconds"] == 395 * 86400 / 12);
     REQUIRE(c["members"].size() == static_cast<std::size_t>(seed.instances));
     for (std::size_t i = 0; i < c["members"].size(); ++i) {
       const auto& m = c["members"][i];
@@ -143,6 +147,9 @@ TEST_CASE("render: each seed example gives the settings the StackGres pages desc
       CHECK(m["tags"] == json{{"nofailover", false}, {"noloadbalance", false}});
       CHECK(m["configPath"] == "/etc/patroni/16-sync-cluster.yml");
       CHECK(m["service"] == "patroni@16-sync-cluster");
+      CHECK(m["certificate"]["subject"] == "CN=sync-cluster-" + std::to_string(i));
+      CHECK(m["certificate"]["dnsNames"] == json{"sync-cluster-" + std::to_string(i)});
+      CHECK(m["certificate"]["ipAddresses"] == json{"10.0.0." + std::to_string(11 + i)});
       // patroni.yml seeds the DCS non-strict: strict waits until a replica streams.
       const auto& bootstrap = m["patroniConfig"]["bootstrap"]["dcs"];
       CHECK(bootstrap["synchronous_mode"] == true);
@@ -236,12 +243,12 @@ TEST_CASE("render: keys come in a stable, readable order") {
   std::vector<std::string> keys;
   for (const auto& [key, value] : doc["clusters"][0].items()) keys.push_back(key);
   CHECK(keys == std::vector<std::string>{"name", "namespace", "mode", "role", "instances", "syncInstances",
-                                         "postgresVersion", "postgresMajor", "binDir", "dynamicConfig", "members",
+                                         "postgresVersion", "postgresMajor", "binDir", "dynamicConfig", "ssl", "members",
                                          "packages", "services", "roles", "repositories", "dcs", "etcdCluster"});
   std::vector<std::string> member_keys;
   for (const auto& [key, value] : doc["clusters"][0]["members"][0].items()) member_keys.push_back(key);
   CHECK(member_keys == std::vector<std::string>{"name", "slot", "host", "address", "role", "group", "tags",
-                                                "configPath", "service", "patroniConfig", "files"});
+                                                "configPath", "service", "patroniConfig", "files", "certificate"});
   CHECK(render(DesiredState{}, RenderFormat::json) == "{\n  \"clusters\": []\n}\n");
   CHECK(render(DesiredState{}, RenderFormat::yaml) == "clusters: []\n");
 }
