@@ -65,7 +65,7 @@ ordered ssl_tree(const DesiredSsl& ssl) {
   j["enabled"] = ssl.enabled;
   if (!ssl.enabled) return j;
   if (ssl.generated()) {
-    j["certificates"] = "generated: pgconverge's CA in the state dir signs one per member";
+    j["certificates"] = "generated: pgconverge's CA in the state dir is to sign one per member (not written to the hosts yet)";
     j["durationSeconds"] = ssl.duration.count();
     j["renewBeforeSeconds"] = ssl.renew_before.count();
     return j;
