@@ -12,6 +12,7 @@
 #include <netinet/tcp.h>
 #include <libssh/libssh.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -23,6 +24,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <list>
 #include <map>
 #include <mutex>
@@ -491,11 +493,36 @@ class SshTunnels final : public Tunnels {
   std::thread thread_;
 };
 
-// A private directory for the sockets: $TMPDIR (when the paths fit) or /tmp, mode 0700.
+constexpr std::string_view k_dir_prefix = "pgc-tunnel-";
+
+// Removes the socket directories in base that a pgconverge killed before its teardown left
+// (SIGKILL): named pgc-tunnel-<pid>-…, a directory (not a link) of this user, and no process
+// <pid> any more. A pid used again by another process keeps its directory: never a guess.
+void sweep_dead_socket_dirs(const std::string& base) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  for (fs::directory_iterator it(base, ec), end; !ec && it != end; it.increment(ec)) {
+    std::string name = it->path().filename().string();
+    if (!name.starts_with(k_dir_prefix)) continue;
+    std::string rest = name.substr(k_dir_prefix.size());
+    auto dash = rest.find('-');
+    if (dash == std::string::npos || dash == 0 || rest.find_first_not_of("0123456789") != dash) continue;
+    pid_t pid = static_cast<pid_t>(std::strtol(rest.substr(0, dash).c_str(), nullptr, 10));
+    struct stat st {};
+    if (::lstat(it->path().c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != ::geteuid()) continue;
+    if (pid <= 0 || pid == ::getpid() || ::kill(pid, 0) == 0 || errno != ESRCH) continue;
+    std::error_code ignored;
+    fs::remove_all(it->path(), ignored);  // a link inside is removed, never followed
+  }
+}
+
+// A private directory for the sockets: $TMPDIR (when the paths fit) or /tmp, mode 0700, named
+// by this process's id so that a later run can remove it if this one is killed.
 Result<std::string> make_socket_dir(const std::string& who) {
   std::string base = "/tmp";
-  if (const char* tmp = std::getenv("TMPDIR"); tmp != nullptr && *tmp == '/' && std::strlen(tmp) < 60) base = tmp;
-  std::string pattern = base + "/pgc-tunnel-XXXXXX";
+  if (const char* tmp = std::getenv("TMPDIR"); tmp != nullptr && *tmp == '/' && std::strlen(tmp) < 50) base = tmp;
+  sweep_dead_socket_dirs(base);
+  std::string pattern = base + "/" + std::string(k_dir_prefix) + std::to_string(::getpid()) + "-XXXXXX";
   if (::mkdtemp(pattern.data()) == nullptr)
     return fail(who + ": ssh: forwarding: cannot create a directory in " + base + ": " + errno_text(errno));
   if (::chmod(pattern.c_str(), 0700) != 0) {

@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
@@ -282,6 +283,30 @@ TEST_CASE("tunnels: teardown mid-transfer leaves no thread, socket, directory or
   // the forwarded connection.
   CHECK(eventually([&] { return thread_count() == threads_before; }));
   CHECK(eventually([&] { return g_sshd->connection_processes().size() == sshd_children_before; }));
+}
+
+TEST_CASE("tunnels: a killed run's socket directory is removed by the next, a living one's kept", "[tunnels]") {
+  FakeTcpServer server(echo);
+  auto first = open_or_fail(*g_sshd);
+  const fs::path dir = fs::path(local_socket_or_fail(*first, server.port())).parent_path().parent_path();
+  const fs::path base = dir.parent_path();
+  CHECK(dir.filename().string().starts_with("pgc-tunnel-" + std::to_string(::getpid()) + "-"));
+
+  pid_t child = ::fork();  // a process id that is surely gone once reaped
+  if (child == 0) ::_exit(0);
+  REQUIRE(child > 0);
+  ::waitpid(child, nullptr, 0);
+  const fs::path dead = base / ("pgc-tunnel-" + std::to_string(child) + "-killed");
+  const fs::path living = base / "pgc-tunnel-1-living";  // pid 1 runs
+  fs::create_directories(dead / "t1");
+  { std::FILE* f = std::fopen((dead / "t1" / ".s.PGSQL.5432").c_str(), "w"); if (f) std::fclose(f); }
+  fs::create_directories(living);
+
+  auto second = open_or_fail(*g_sshd);
+  CHECK_FALSE(fs::exists(dead));
+  CHECK(fs::exists(living));
+  CHECK(fs::exists(dir));  // this process's own, still in use
+  fs::remove_all(living);
 }
 
 // An HTTP server that answers every request with {"ok": true}.
