@@ -34,7 +34,7 @@ util_os_headers="sys/file.h sys/stat.h unistd.h fcntl.h"
 # World's interfaces (reconciler/world.hpp) and ownership's etcd client are for every core file;
 # the others are the documented exceptions that call a provider directly (the git source, the
 # daemon's HTTP server, HMAC and SCRAM). A provider header not listed here is implementation-only
-# (http_client, connection_table, command_line, git_credentials, commit_signature): no core file
+# (ssh_session, http_client, connection_table, command_line, git_credentials, commit_signature): no core file
 # includes it.
 provider_headers="
 providers/ssh/remote_host.hpp              *
