@@ -26,11 +26,13 @@ bool ConnectionTable::evict_one(const std::string& address, const TryEvict& try_
   // The busiest address first; within it, the oldest (the sort is stable).
   std::stable_sort(candidates.begin(), candidates.end(),
                    [this](Entries::iterator a, Entries::iterator b) { return count_[a->address] > count_[b->address]; });
-  for (auto it : candidates) {
-    if (!try_evict(it->id)) continue;
-    admission.evicted.push_back(it->id);
-    erase(it);
-    return true;
+  for (auto ask : {Ask::stalled, Ask::any}) {
+    for (auto it : candidates) {
+      if (!try_evict(it->id, ask)) continue;
+      admission.evicted.push_back(it->id);
+      erase(it);
+      return true;
+    }
   }
   return false;
 }

@@ -3,7 +3,8 @@
 // accept, one for the head (request line and headers) and one for the whole request (never
 // pushed back, so a client trickling bytes cannot keep it open), answers, and closes. Which
 // connections keep their place when the server is full is ConnectionTable's policy: a newcomer
-// evicts the stalest connection that is not running the handler. When a request
+// evicts the stalest connection that is not running the handler, one whose request head has not
+// arrived before one whose head has. When a request
 // is refused before it was read in full, the server stops sending and discards what still
 // arrives for a short while before closing, so that the client sees the answer rather than
 // a reset.
@@ -41,6 +42,8 @@
 #include <optional>
 #include <thread>
 #include <vector>
+
+#include <sys/socket.h>
 
 namespace pgc::providers::http {
 
@@ -184,6 +187,7 @@ class Session : public std::enable_shared_from_this<Session> {
     beast::error_code ec;
     auto remote = stream_.socket().remote_endpoint(ec);
     if (!ec) peer_ = format_endpoint(remote);
+    fd_ = stream_.socket().native_handle();
   }
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
@@ -191,9 +195,11 @@ class Session : public std::enable_shared_from_this<Session> {
 
   asio::any_io_executor executor() { return stream_.get_executor(); }
 
-  // From any thread: gives up this connection's place unless its handler is running; true when
-  // it did (the caller then posts on_evicted()).
-  bool try_evict() {
+  // From any thread: gives up this connection's place unless its handler is running, or (asked
+  // for stalled connections only) its request head has arrived in full; true when it did (the
+  // caller then posts on_evicted()).
+  bool try_evict(ConnectionTable::Ask ask) {
+    if (ask == ConnectionTable::Ask::stalled && has_head()) return false;
     int free = k_free;
     return hold_.compare_exchange_strong(free, k_evicted);
   }
@@ -211,6 +217,19 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
  private:
+  // Whether the request line and headers have arrived in full: parsed already, or waiting in
+  // the socket's receive buffer (a peek from the acceptor's thread; the strand may not have run
+  // since they arrived). A crowd that reconnects as fast as it is evicted therefore cannot push
+  // out a request that is in, however many connections it opens before the strand reads it.
+  [[nodiscard]] bool has_head() const {
+    if (head_seen_.load()) return true;
+    std::array<char, k_header_limit + 4> peeked;
+    auto got = ::recv(fd_, peeked.data(), peeked.size(), MSG_PEEK | MSG_DONTWAIT);
+    if (got <= 0) return false;
+    std::string_view text(peeked.data(), static_cast<std::size_t>(got));
+    return text.find("\r\n\r\n") != std::string_view::npos || text.find("\n\n") != std::string_view::npos;
+  }
+
   enum class Phase { reading, responding, lingering, closed };
   static constexpr int k_free = 0, k_handling = 1, k_evicted = 2;  // hold_
 
@@ -229,6 +248,7 @@ class Session : public std::enable_shared_from_this<Session> {
   void on_header(beast::error_code ec) {
     if (ec) return read_failed(ec);
     in_head_ = false;
+    head_seen_.store(true);
     stream_.expires_at(accepted_at_ + server_.options().read_timeout);
     if (auto length = parser_->content_length(); length && *length > server_.options().max_body)
       return refuse_body();
@@ -353,6 +373,11 @@ class Session : public std::enable_shared_from_this<Session> {
   std::uint64_t id_;
   std::chrono::steady_clock::time_point accepted_at_;
   std::atomic<int> hold_{k_free};  // k_free, k_handling (the handler runs) or k_evicted
+  std::atomic<bool> head_seen_{false};  // the request head was parsed
+  // The socket's descriptor, for has_head()'s peek from another thread (asio's socket object
+  // is only touched on the strand). Read-only use: a descriptor already closed and reused by
+  // a later connection only misjudges which connection is stalled.
+  int fd_ = -1;
   bool in_head_ = true;            // still reading the request line and headers
   std::string peer_;
   beast::flat_buffer buffer_;
@@ -403,11 +428,11 @@ std::shared_ptr<Session> HttpServer::Impl::admit(tcp::socket& socket) {
     std::lock_guard lock(mutex_);
     if (stopping_) return nullptr;
     auto id = next_id_++;
-    auto admission = table_.admit(id, key, [&](std::uint64_t victim) {
+    auto admission = table_.admit(id, key, [&](std::uint64_t victim, ConnectionTable::Ask ask) {
       auto found = sessions_.find(victim);
       auto live = found == sessions_.end() ? nullptr : found->second.lock();
       if (!live) return true;  // already closing: its place is free
-      if (!live->try_evict()) return false;
+      if (!live->try_evict(ask)) return false;
       victims.push_back(std::move(live));
       return true;
     });

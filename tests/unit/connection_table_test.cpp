@@ -12,13 +12,17 @@ using pgc::providers::http::ConnectionTable;
 
 namespace {
 
-// Every connection may be evicted except those in busy; records who was asked.
+// Every connection may be evicted except those in busy (their handler runs); those in headed
+// have their whole request head and decline a round that asks only stalled ones. Records who
+// was asked.
 struct Evictor {
   std::set<std::uint64_t> busy;
+  std::set<std::uint64_t> headed;
   std::vector<std::uint64_t> asked;
   ConnectionTable::TryEvict fn() {
-    return [this](std::uint64_t id) {
+    return [this](std::uint64_t id, ConnectionTable::Ask ask) {
       asked.push_back(id);
+      if (ask == ConnectionTable::Ask::stalled && headed.contains(id)) return false;
       return !busy.contains(id);
     };
   }
@@ -45,7 +49,7 @@ TEST_CASE("connection table: over the per-address cap, the oldest connection of 
   e.busy = {3, 5};
   e.asked.clear();
   CHECK_FALSE(table.admit(6, "10.0.0.1", e.fn()).admitted);
-  CHECK(e.asked == std::vector<std::uint64_t>{3, 5});
+  CHECK(e.asked == std::vector<std::uint64_t>{3, 5, 3, 5});  // stalled ones first, then any
   table.remove(3);
   table.remove(3);  // idempotent
   CHECK(table.admit(7, "10.0.0.1", e.fn()).admitted);
@@ -67,6 +71,37 @@ TEST_CASE("connection table: over the total, the address holding the most places
   e.busy = {1, 4, 5, 6};
   CHECK_FALSE(table.admit(7, "late", e.fn()).admitted);
   CHECK(table.size() == 4);
+}
+
+TEST_CASE("connection table: a request whose head has arrived keeps its place against a reconnecting crowd") {
+  // serve's default: 8 places per address. A crowd of one address holds them and reconnects as
+  // fast as it is evicted; an honest request from the same address arrives among them.
+  ConnectionTable table(64, 8);
+  Evictor e;
+  std::uint64_t id = 1;
+  for (; id <= 8; ++id) REQUIRE(table.admit(id, "127.0.0.1", e.fn()).admitted);
+  const std::uint64_t probe = id++;
+  auto admitted = table.admit(probe, "127.0.0.1", e.fn());
+  REQUIRE(admitted.admitted);
+  CHECK(admitted.evicted == std::vector<std::uint64_t>{1});
+  e.headed.insert(probe);  // its request head is in: it is being read, or answered
+  // Many more newcomers than places: each takes a stalled one's place, never the probe's.
+  for (int i = 0; i < 100; ++i, ++id) {
+    auto newcomer = table.admit(id, "127.0.0.1", e.fn());
+    REQUIRE(newcomer.admitted);
+    REQUIRE(newcomer.evicted.size() == 1);
+    CHECK(newcomer.evicted.front() != probe);
+  }
+  // When every place holds a whole head, the oldest of them goes; a running handler never.
+  table.remove(probe);
+  std::vector<std::uint64_t> held;
+  for (int i = 0; i < 8; ++i, ++id) {
+    REQUIRE(table.admit(id, "127.0.0.1", e.fn()).admitted);
+    e.headed.insert(id);
+    held.push_back(id);
+  }
+  e.busy = {held[0]};
+  CHECK(table.admit(id++, "127.0.0.1", e.fn()).evicted == std::vector<std::uint64_t>{held[1]});
 }
 
 TEST_CASE("connection table: the per-address key is the IPv4 address, or the IPv6 /64") {

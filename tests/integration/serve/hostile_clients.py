@@ -22,6 +22,7 @@ with one line per failed check (and prints one line per case with its measured t
 import hashlib
 import hmac
 import json
+import multiprocessing
 import os
 import select
 import socket
@@ -441,16 +442,20 @@ def flood(port):
 
 
 class Crowd:
-    """Holds `count` connections to PORT from the source addresses `sources` (round robin) on
-    one thread, reconnecting each one the server closes, until stop(). Each sends `prefix` at
-    once and then `trickle` one byte every `interval` seconds (nothing when both are empty)."""
+    """Holds `count` connections to PORT from the source addresses `sources` (round robin),
+    reconnecting each one the server closes, until stop(). Each sends `prefix` at once and then
+    `trickle` one byte every `interval` seconds (nothing when both are empty).
+
+    It runs in a process of its own: as a thread beside the probes it could hold the interpreter
+    lock between a probe's connect and its send while the crowd kept reconnecting, so the probe
+    could lose its place before its request had left — a measure of this script's scheduling,
+    not of the server."""
 
     def __init__(self, port, count, sources, prefix=b"", trickle=b"", interval=0.1):
         self.port, self.count, self.sources = port, count, sources
         self.prefix, self.trickle, self.interval = prefix, trickle, interval
-        self.stopping = threading.Event()
-        self.reconnects = 0
-        self.thread = threading.Thread(target=self.run)
+        self.stopping = multiprocessing.Event()
+        self.process = multiprocessing.Process(target=self.run, daemon=True)
 
     def open(self, i):
         s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -490,7 +495,6 @@ class Crowd:
             for i, entry in enumerate(held):
                 if entry is None and not self.stopping.is_set():
                     held[i] = self.open(i)
-                    self.reconnects += 1
             if self.trickle and time.monotonic() >= next_trickle:
                 next_trickle = time.monotonic() + self.interval
                 for entry in held:
@@ -505,13 +509,16 @@ class Crowd:
                 entry[0].close()
 
     def __enter__(self):
-        self.thread.start()
+        self.process.start()
         time.sleep(1.0)  # every place the crowd can take is taken
         return self
 
     def __exit__(self, *exc):
         self.stopping.set()
-        self.thread.join()
+        self.process.join(10)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join()
 
 
 class Hammer:
@@ -557,7 +564,7 @@ class Hammer:
 
 def probe_healthz(port, count, limit, source="127.0.0.1"):
     """`count` GET /healthz from source, one after the other; their latencies (limit when not
-    answered 200) and the number not answered 200."""
+    answered 200) and the number not answered 200. Prints how each failed probe ended."""
     latencies, failed = [], 0
     for _ in range(count):
         start = time.monotonic()
@@ -573,6 +580,8 @@ def probe_healthz(port, count, limit, source="127.0.0.1"):
         took = time.monotonic() - start
         if got.status() != 200:
             failed += 1
+            how = "could not connect" if not got.connected else got.summary()
+            print(f"    probe from {source} not answered 200: {how} ({took:.2f}s)", flush=True)
             took = max(took, limit)
         latencies.append(took)
         time.sleep(0.1)
