@@ -110,10 +110,10 @@ for ip in "\${hosts[@]}"; do
   tail -n1 "\$out/\$ip.probe" | grep -qx end || { echo "ssh \$ip: probe incomplete" >&2; exit 1; }
 done
 auth="pgconverge:\$(cat "$WORK/restapi")"
-curl -sf --max-time 5 -u "\$auth" "http://\$first:8008/cluster" >"\$out/cluster.json"
-curl -sf --max-time 5 -u "\$auth" "http://\$first:8008/config" >"\$out/config.json"
+curl -sf --max-time 5 --cacert "$WORK/ca.pem" -u "\$auth" "https://\$first:8008/cluster" >"\$out/cluster.json"
+curl -sf --max-time 5 --cacert "$WORK/ca.pem" -u "\$auth" "https://\$first:8008/config" >"\$out/config.json"
 leader=\$(jq -r '.members[] | select(.role == "leader" or .role == "master") | .host' "\$out/cluster.json")
-curl -sf --max-time 5 -u "\$auth" "http://\$leader:8008/patroni" >"\$out/patroni.json"
+curl -sf --max-time 5 --cacert "$WORK/ca.pem" -u "\$auth" "https://\$leader:8008/patroni" >"\$out/patroni.json"
 export PGPASSWORD=\$(cat "$WORK/superuser") PGCONNECT_TIMEOUT=5
 for m in \$(jq -r '.members[].host' "\$out/cluster.json"); do
   psql -h "\$m" -U postgres -d postgres -XAtqc "$SQL" >"\$out/\$m.sql"
@@ -164,7 +164,8 @@ cat >"$WORK/observe.yml" <<YAML
   tasks:
     - name: Patroni cluster
       ansible.builtin.uri:
-        url: "http://{{ ansible_host }}:8008/cluster"
+        url: "https://{{ ansible_host }}:8008/cluster"
+        ca_path: "{{ patroni_ca }}"
         user: pgconverge
         password: "{{ restapi_password }}"
         force_basic_auth: true
@@ -173,7 +174,8 @@ cat >"$WORK/observe.yml" <<YAML
       run_once: true
     - name: Patroni dynamic configuration
       ansible.builtin.uri:
-        url: "http://{{ ansible_host }}:8008/config"
+        url: "https://{{ ansible_host }}:8008/config"
+        ca_path: "{{ patroni_ca }}"
         user: pgconverge
         password: "{{ restapi_password }}"
         force_basic_auth: true
@@ -182,7 +184,8 @@ cat >"$WORK/observe.yml" <<YAML
       run_once: true
     - name: Patroni member
       ansible.builtin.uri:
-        url: "http://{{ ansible_host }}:8008/patroni"
+        url: "https://{{ ansible_host }}:8008/patroni"
+        ca_path: "{{ patroni_ca }}"
         return_content: true
       register: patroni_member
     - name: PostgreSQL state
@@ -307,6 +310,8 @@ say "bootstrap of 3 members on $FIRST hosts: $(awk -v d="$((${EPOCHREALTIME/./} 
 jq -r .restapi "$WORK/state/secrets/default.$CLUSTER.json" >"$WORK/restapi"
 jq -r .superuser "$WORK/state/secrets/default.$CLUSTER.json" >"$WORK/superuser"
 chmod 0600 "$WORK/restapi" "$WORK/superuser"
+# Members serve Patroni's REST API over https with certificates of the cluster's CA (state dir).
+sed -n '/BEGIN CERTIFICATE/,/END CERTIFICATE/p' "$WORK/state/tls/default.$CLUSTER.ca.pem" >"$WORK/ca.pem"
 
 for n in $SIZES; do
   if ((n != FIRST)); then
@@ -332,6 +337,7 @@ for n in $SIZES; do
     echo "ansible_ssh_common_args='-o UserKnownHostsFile=$LAB_KNOWN_HOSTS -o StrictHostKeyChecking=yes'"
     echo "ansible_python_interpreter=/usr/bin/python3"
     echo "restapi_password=$(cat "$WORK/restapi")"
+    echo "patroni_ca=$WORK/ca.pem"
     echo "superuser_password=$(cat "$WORK/superuser")"
   } >"$WORK/inventory.$n"
   chmod 0600 "$WORK/inventory.$n"

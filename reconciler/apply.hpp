@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <memory>
@@ -37,6 +38,8 @@ struct ApplyOptions {
   // Called once a rotate-secrets step has set the new passwords on the leader, before any config
   // gets them: the run saves them as the cluster's secrets (apply_run.cpp). An error fails the step.
   std::function<Result<void>(const std::string& cluster)> secrets_rotated;
+  // --state-dir: where the clusters' CAs are (cluster_ca.hpp), for write-certificate steps.
+  std::filesystem::path state_dir{};
   // Who carries out the steps (step_runner.hpp); unset: the hosts (make_host_step_runner).
   std::function<std::unique_ptr<StepRunner>(const StepContext& context)> runner;
 };

@@ -44,6 +44,16 @@ std::filesystem::path ClusterCaStore::path_for(const std::string& ns, const std:
   return dir_ / "tls" / (ns + "." + cluster + ".ca.pem");
 }
 
+Result<std::optional<x509::KeyAndCertificate>> ClusterCaStore::load(const std::string& ns,
+                                                                     const std::string& cluster) const {
+  auto path = path_for(ns, cluster);
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) return std::optional<x509::KeyAndCertificate>{};
+  auto ca = read_ca(path);
+  if (!ca) return std::unexpected(ca.error().with_context("state dir: the cluster CA"));
+  return std::optional<x509::KeyAndCertificate>(std::move(*ca));
+}
+
 Result<x509::KeyAndCertificate> ClusterCaStore::ensure(const std::string& ns, const std::string& cluster,
                                                        std::chrono::sys_seconds now) const {
   auto path = path_for(ns, cluster);

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <optional>
 #include <string>
 
 #include "providers/crypto/x509.hpp"
@@ -24,6 +25,10 @@ class ClusterCaStore {
 
   // The file holding the cluster's CA key and certificate.
   [[nodiscard]] std::filesystem::path path_for(const std::string& ns, const std::string& cluster) const;
+
+  // The cluster's CA when its file exists (errors as ensure()'s), nullopt when it does not.
+  [[nodiscard]] Result<std::optional<providers::crypto::KeyAndCertificate>> load(const std::string& ns,
+                                                                                 const std::string& cluster) const;
 
   // The cluster's CA: read back when its file exists (an error, never a replacement, when the
   // file is damaged, its key does not match its certificate, or the file is readable by others),

@@ -1,7 +1,9 @@
 #include "reconciler/cluster_plan.hpp"
 
 #include <algorithm>
+#include <chrono>
 
+#include "reconciler/member_tls.hpp"
 #include "reconciler/sidecars.hpp"
 #include "reconciler/write_availability.hpp"
 #include "reconciler/yaml_json.hpp"
@@ -106,18 +108,23 @@ class ClusterPlanner {
     return true;
   }
 
-  // 1. Local configs (tags first: before any DCS change). 2. Reloads of running members whose
-  // config changed. Members not running or not enabled are remembered for the starts.
+  // 1. TLS files, then local configs (tags first: before any DCS change). 2. Reloads of running
+  // members whose config or TLS files changed. Members not running or not enabled are remembered
+  // for the starts.
   void plan_configs() {
     std::vector<Change> reloads;
     for (const auto* m : members_) {
       const auto& oh = observed_.hosts.at(m->host);
       bool active = service_is(oh.services, m->service, "active");
       bool enabled = service_is(oh.service_enabled, m->service, "enabled");
-      if (plan_config(*m, oh) == ConfigWrite::updated && active)
+      bool certificate = plan_certificate(*m, oh);
+      bool config = plan_config(*m, oh) == ConfigWrite::updated;
+      if ((config || certificate) && active)
         reloads.push_back(Change{.subject = member_subject(*m) + ": " + m->service,
                                  .action = Action::update,
-                                 .reason = "local config changed; Patroni re-reads it on reload",
+                                 .reason = config ? "local config changed; Patroni re-reads it on reload"
+                                                  : "new TLS certificate; PostgreSQL and Patroni's REST API load it on "
+                                                    "reload (no restart)",
                                  .step = steps::ReloadMember{},
                                  .cluster = desired_.name,
                                  .member = m->name,
@@ -125,6 +132,24 @@ class ClusterPlanner {
       if (!active || !enabled) to_start_.push_back(m);
     }
     plan_.changes.insert(plan_.changes.end(), reloads.begin(), reloads.end());
+  }
+
+  // One member's TLS files (member_tls.hpp): written when absent, not as wanted or due for
+  // renewal; the plan shows the certificate before and after (never a key).
+  bool plan_certificate(const DesiredMember& m, const ObservedHost& oh) {
+    auto now = std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now());
+    auto cert = plan_member_certificate(desired_, m, oh, secrets_.ca_certificate_pem, now);
+    if (!cert.write) return false;
+    plan_.changes.push_back(Change{.subject = member_subject(m) + ": " + m.tls.certificate,
+                                   .action = cert.before == "(none)" ? Action::create : Action::update,
+                                   .before = cert.before,
+                                   .after = cert.after,
+                                   .reason = cert.reason,
+                                   .step = steps::WriteCertificate{},
+                                   .cluster = desired_.name,
+                                   .member = m.name,
+                                   .host = m.host});
+    return true;
   }
 
   // One member's patroni.yml: written when absent or different, with the keys that drifted.

@@ -48,6 +48,7 @@ const std::set<std::string>& mode_keys() {
 std::optional<std::string> managed_parameter_reason(const std::string& name) {
   static const std::set<std::string> by_patroni{"synchronous_standby_names", "primary_conninfo", "primary_slot_name"};
   if (by_patroni.contains(name)) return "set by Patroni from the host's address and the cluster";
+  if (name == "ssl") return "set from spec.postgres.ssl";
   return std::nullopt;
 }
 
@@ -400,11 +401,18 @@ class Compiler {
   // pg_hba: peer for the local postgres user, replication from 127.0.0.1 (a rejoining former
   // primary connects that way), and scram-sha-256 from every host the cluster may use (so that
   // scaling within the pool never waits on a pg_hba change) and the declared clients.
+  // With TLS (spec.postgres.ssl.enabled, the default) every line for an address that crosses the
+  // network is hostssl: a replica or client without TLS finds no line and is refused. What stays
+  // `host` never leaves the host: replication from 127.0.0.1, and the superuser from the host's
+  // own addresses (samehost) — pgconverge, whose connection arrives through the host's SSH.
   static json pg_hba(const ClusterInputs& in) {
+    const bool tls = in.cluster->ssl.enabled;
+    const std::string network = tls ? "hostssl " : "host ";
     json lines = json::array();
     lines.push_back(std::string("local all ") + k_superuser + " peer");
     for (auto& line : sidecar_hba_lines(*in.cluster)) lines.push_back(std::move(line));  // PgBouncer, exporter
     lines.push_back(std::string("host replication ") + k_replication_user + " 127.0.0.1/32 scram-sha-256");
+    if (tls) lines.push_back(std::string("host all ") + k_superuser + " samehost scram-sha-256");
     std::vector<std::string> addresses;
     for (const auto* h : in.pool)
       if (!h->address.empty()) addresses.push_back(hba_address(h->address));
@@ -412,11 +420,11 @@ class Compiler {
       if (!h->address.empty() && std::find(addresses.begin(), addresses.end(), hba_address(h->address)) == addresses.end())
         addresses.push_back(hba_address(h->address));
     for (const auto& a : addresses)
-      lines.push_back(std::string("host replication ") + k_replication_user + " " + a + " scram-sha-256");
-    for (const auto& a : addresses) lines.push_back("host all all " + a + " scram-sha-256");
+      lines.push_back(network + "replication " + k_replication_user + " " + a + " scram-sha-256");
+    for (const auto& a : addresses) lines.push_back(network + "all all " + a + " scram-sha-256");
     // Clients: only the declared CIDRs. Never 0.0.0.0/0. pgconverge itself needs none: it observes
     // members through the host's SSH, from the host's address (the lines above).
-    for (const auto& c : in.client_cidrs) lines.push_back("host all all " + c + " scram-sha-256");
+    for (const auto& c : in.client_cidrs) lines.push_back(network + "all all " + c + " scram-sha-256");
     return lines;
   }
 
@@ -487,6 +495,7 @@ class Compiler {
     m.tags = tags_for(slot.role);
     m.config_path = "/etc/patroni/" + major + "-" + out.name + ".yml";
     m.service = "patroni@" + major + "-" + out.name;
+    if (out.ssl.enabled) m.tls = tls_files(out.postgres_major, out.name);
     m.patroni_config = {
         {"scope", out.name},
         {"namespace", k_patroni_namespace},
@@ -522,7 +531,30 @@ class Compiler {
           {"clonefrom", false},
           {"nosync", false}}},
     };
+    if (out.ssl.enabled) add_tls(m, out.ssl);
     return m;
+  }
+
+  // TLS on the links between hosts (docs/security.md "Links"): PostgreSQL serves TLS with the
+  // member's certificate, replicas and pg_rewind verify the primary's against the cluster's CA
+  // (and its address too when pgconverge issued it: a given certificate is one for every member),
+  // and Patroni's REST API serves https only, its calls to other members verifying them the same
+  // way (Patroni takes restapi.cafile as their CA and presents restapi.certfile).
+  static void add_tls(DesiredMember& m, const DesiredSsl& ssl) {
+    auto& pg = m.patroni_config["postgresql"];
+    pg["parameters"]["ssl"] = "on";
+    pg["parameters"]["ssl_cert_file"] = m.tls.certificate;
+    pg["parameters"]["ssl_key_file"] = m.tls.private_key;
+    pg["parameters"]["ssl_ca_file"] = m.tls.ca;
+    const std::string verify = ssl.generated() ? "verify-full" : "verify-ca";
+    for (const char* user : {"replication", "rewind"}) {
+      pg["authentication"][user]["sslmode"] = verify;
+      pg["authentication"][user]["sslrootcert"] = m.tls.ca;
+    }
+    auto& api = m.patroni_config["restapi"];
+    api["certfile"] = m.tls.certificate;
+    api["keyfile"] = m.tls.private_key;
+    api["cafile"] = m.tls.ca;
   }
 
   DesiredCluster build(const ClusterInputs& in, json dynamic) {

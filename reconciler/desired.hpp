@@ -83,6 +83,8 @@ struct DesiredMember {
   std::vector<ManagedFile> files;  // PgBouncer's and the exporter's files on this member's host
   // What its certificate says when pgconverge's CA signs it (DesiredCluster::ssl.generated()).
   MemberCertificate certificate;
+  // Where its TLS files are on its host; empty paths when the cluster's TLS is off.
+  TlsFiles tls;
 };
 
 

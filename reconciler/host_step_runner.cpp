@@ -3,6 +3,7 @@
 
 #include <type_traits>
 
+#include "reconciler/certificate_steps.hpp"
 #include "reconciler/etcd_apply.hpp"
 #include "reconciler/host_prep_steps.hpp"
 #include "reconciler/member_steps.hpp"
@@ -18,7 +19,7 @@ inline constexpr bool k_unrouted = false;
 class HostStepRunner final : public StepRunner {
  public:
   explicit HostStepRunner(const StepContext& context)
-      : host_prep_(context), members_(context), etcd_(context), sidecars_(context) {}
+      : host_prep_(context), members_(context), certificates_(context), etcd_(context), sidecars_(context) {}
 
   Result<void> check(const Change& change, const Progress::Token&) override {
     const auto* install = std::get_if<steps::InstallPackages>(&change.step);
@@ -31,6 +32,8 @@ class HostStepRunner final : public StepRunner {
         [&](const auto& step) -> Result<void> {
           if constexpr (requires { host_prep_.run(step, change, token); }) return host_prep_.run(step, change, token);
           else if constexpr (requires { members_.run(step, change, token); }) return members_.run(step, change, token);
+          else if constexpr (requires { certificates_.run(step, change, token); })
+            return certificates_.run(step, change, token);
           else if constexpr (requires { etcd_.run(step, change, token); }) return etcd_.run(step, change, token);
           else if constexpr (requires { sidecars_.run(step, change, token); }) return sidecars_.run(step, change, token);
           else static_assert(k_unrouted<std::decay_t<decltype(step)>>, "a step kind no concern runs");
@@ -41,6 +44,7 @@ class HostStepRunner final : public StepRunner {
  private:
   HostPrepSteps host_prep_;
   MemberSteps members_;
+  CertificateSteps certificates_;
   EtcdSteps etcd_;
   SidecarSteps sidecars_;
 };

@@ -271,6 +271,8 @@ HostProbe probe_for(const DesiredState& desired) {
     for (const auto& role : cluster.roles) roles.insert(role.name);
     for (const auto& member : cluster.members) {
       files.insert(member.config_path);
+      if (!member.tls.dir.empty())
+        for (const auto* path : {&member.tls.certificate, &member.tls.private_key, &member.tls.ca}) files.insert(*path);
       for (const auto& file : member.files) files.insert(file.path);
       services.insert(member.service);
       if (member.patroni_config.contains("postgresql")) {
@@ -317,6 +319,8 @@ providers::PatroniEndpoint patroni_endpoint(const std::string& address, const Cl
     endpoint.password = secrets->get(SecretKind::restapi);
   }
   endpoint.timeout = std::chrono::milliseconds(3000);
+  if (secrets && !secrets->rest_ca_pem.empty())
+    endpoint.tls = providers::PatroniTls{.ca_pem = secrets->rest_ca_pem, .server_name = address, .prefer = secrets->rest_tls};
   return endpoint;
 }
 

@@ -180,4 +180,13 @@ DesiredSsl compile_ssl(const manifests::SGCluster& cluster, std::chrono::sys_sec
   return out;
 }
 
+TlsFiles tls_files(int postgres_major, const std::string& cluster) {
+  TlsFiles files;
+  files.dir = "/etc/patroni/tls/" + std::to_string(postgres_major) + "-" + cluster;
+  files.certificate = files.dir + "/server.crt";
+  files.private_key = files.dir + "/server.key";
+  files.ca = files.dir + "/ca.crt";
+  return files;
+}
+
 }  // namespace pgc::reconciler

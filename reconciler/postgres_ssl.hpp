@@ -47,6 +47,19 @@ struct MemberCertificate {
 };
 MemberCertificate member_certificate(const std::string& member, const std::string& address);
 
+// A member's TLS files on its host: one directory per cluster (root:postgres 0750), its
+// certificate (then the chain, for given files), its key (root:postgres 0640, which PostgreSQL
+// accepts for a root-owned key) and the CA the members verify each other with. PostgreSQL and
+// Patroni's REST API present the same certificate; both load new files on a reload.
+struct TlsFiles {
+  std::string dir;
+  std::string certificate;
+  std::string private_key;
+  std::string ca;
+};
+// /etc/patroni/tls/<major>-<cluster>/{server.crt,server.key,ca.crt}.
+TlsFiles tls_files(int postgres_major, const std::string& cluster);
+
 // "2026-12-07 11:05:00 UTC".
 std::string format_utc(std::chrono::sys_seconds t);
 

@@ -65,7 +65,7 @@ ordered ssl_tree(const DesiredSsl& ssl) {
   j["enabled"] = ssl.enabled;
   if (!ssl.enabled) return j;
   if (ssl.generated()) {
-    j["certificates"] = "generated: pgconverge's CA in the state dir is to sign one per member (not written to the hosts yet)";
+    j["certificates"] = "generated: pgconverge's CA in the state dir signs one per member";
     j["durationSeconds"] = ssl.duration.count();
     j["renewBeforeSeconds"] = ssl.renew_before.count();
     return j;
@@ -104,7 +104,13 @@ ordered cluster_tree(const DesiredCluster& c) {
   ordered members = ordered::array();
   for (const auto& m : c.members) {
     members.push_back(member_tree(m));
-    if (c.ssl.enabled) members.back()["certificate"] = member_certificate_tree(c.ssl, m.certificate);
+    if (c.ssl.enabled) {
+      // PostgreSQL and Patroni's REST API present this certificate, from these files.
+      auto certificate = member_certificate_tree(c.ssl, m.certificate);
+      certificate["files"] = ordered{{"certificate", m.tls.certificate}, {"privateKey", m.tls.private_key}, {"ca", m.tls.ca}};
+      certificate["servedBy"] = strings({"postgresql", "patroni-restapi"});
+      members.back()["certificate"] = std::move(certificate);
+    }
   }
   j["ssl"] = ssl_tree(c.ssl);
   j["members"] = std::move(members);

@@ -18,6 +18,14 @@ namespace pgc::reconciler {
 
 struct ClusterSecrets {
   std::map<SecretKind, std::string> values;
+  // The certificate (PEM) of the cluster's CA in the state dir (cluster_ca.hpp), when its TLS
+  // certificates are generated and the CA exists; its key stays in the state dir.
+  std::string ca_certificate_pem;
+  // What the members' REST certificates must chain to (rest_ca_pem: the state dir's CA, else the
+  // CA files the hosts hold, read over their verified SSH — a lost state dir), and whether https
+  // is the scheme to try first (the cluster's TLS is on). Empty: plain http only.
+  std::string rest_ca_pem;
+  bool rest_tls = false;
   [[nodiscard]] const std::string& get(SecretKind kind) const;
   // Every kind a cluster has had from the start is present (later kinds may be missing).
   [[nodiscard]] bool complete() const;

@@ -52,6 +52,13 @@ struct WriteConfig {
   static constexpr const char* k_name = "write-config";
 };
 
+// Member: write its TLS files (postgres_ssl.hpp's TlsFiles): a certificate issued now by the
+// cluster's CA (created in the state dir at the first one), or the user's files. PostgreSQL and
+// Patroni's REST API load them at the next reload.
+struct WriteCertificate {
+  static constexpr const char* k_name = "write-certificate";
+};
+
 // Member: systemctl reload (Patroni re-reads its local config: tags…).
 struct ReloadMember {
   static constexpr const char* k_name = "reload";
@@ -201,7 +208,7 @@ struct EtcdStop {
 
 // What the executor does for a change.
 using Step = std::variant<steps::ConfigureRepository, steps::InstallPackages, steps::StopDebianCluster,
-                          steps::WriteConfig, steps::ReloadMember, steps::StartMember, steps::PatchDcs,
+                          steps::WriteCertificate, steps::WriteConfig, steps::ReloadMember, steps::StartMember, steps::PatchDcs,
                           steps::RestartMember, steps::Switchover, steps::StopMember, steps::WriteFile,
                           steps::Service, steps::EnsureRoles, steps::RotateSecrets, steps::EtcdWriteConfig,
                           steps::EtcdStart, steps::EtcdRestart, steps::EtcdMemberAdd, steps::EtcdMemberRemove,

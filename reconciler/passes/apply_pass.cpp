@@ -49,7 +49,8 @@ Result<void> claim_clusters(const ApplyRunOptions& options, ApplyPasses& passes)
   // this one takes over); new ones generated here are not kept.
   if (const auto& owned = passes.owned)
     std::erase_if(current.new_secrets, [&](const std::string& name) { return !owned->contains(name); });
-  return save_secrets(current, options.run.state_dir);
+  PGC_TRY(save_secrets(current, options.run.state_dir));
+  return ensure_cluster_cas(current, options.run.state_dir, passes.owned);
 }
 
 void apply_changes(const ApplyRunOptions& options, ApplyPasses& passes, World& world, Sessions& sessions,
@@ -64,6 +65,7 @@ void apply_changes(const ApplyRunOptions& options, ApplyPasses& passes, World& w
   for (const auto& cp : to_apply.clusters)
     if (!cp.changes.empty()) passes.changed.insert(cp.name);
   ApplyOptions apply_options = options.apply;
+  apply_options.state_dir = options.run.state_dir;
   apply_options.secrets_rotated = [&](const std::string& name) {
     return promote_rotation(current, name, options.run.state_dir);
   };

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 
+#include "reconciler/cluster_ca.hpp"
+#include "reconciler/member_tls.hpp"
 #include "reconciler/rotation.hpp"
 #include "reconciler/secret_source.hpp"
 #include "reconciler/sidecars.hpp"
@@ -48,6 +50,33 @@ Result<void> complete_kinds(const DesiredCluster& cluster, Prepared& p, ClusterS
 }
 
 // Secrets for one cluster (see secret_source.hpp), with a requested rotation's values on top.
+// The cluster's CA (state dir) and what its members' REST certificates are checked against:
+// the state dir's CA or the given chain's CA; when neither is known (a lost state dir), the CA
+// files on the member hosts, read as root over SSH whose host keys were verified.
+Result<void> load_tls_trust(const DesiredCluster& cluster, const Prepared& p, const SecretStore& store,
+                            ClusterSecrets& secrets) {
+  auto ca = ClusterCaStore(store.dir()).load(cluster.namespace_, cluster.name);
+  if (!ca) return std::unexpected(ca.error());
+  if (*ca) secrets.ca_certificate_pem = (*ca)->certificate_pem;
+  secrets.rest_tls = cluster.ssl.enabled;
+  if (cluster.ssl.enabled && !cluster.ssl.generated()) {
+    secrets.rest_ca_pem = last_certificate_block(read_given_chain(cluster.ssl.certificate_file));
+  } else {
+    secrets.rest_ca_pem = secrets.ca_certificate_pem;
+  }
+  if (!secrets.rest_ca_pem.empty()) return {};
+  auto on_host = tls_files(cluster.postgres_major, cluster.name);
+  for (const auto& m : cluster.members) {
+    auto host = p.observed.hosts.find(m.host);
+    if (host == p.observed.hosts.end()) continue;
+    auto file = host->second.files.find(on_host.ca);
+    if (file != host->second.files.end() && file->second &&
+        secrets.rest_ca_pem.find(*file->second) == std::string::npos)
+      secrets.rest_ca_pem += *file->second;
+  }
+  return {};
+}
+
 Result<void> resolve_one(const DesiredCluster& cluster, Prepared& p, const SecretStore& store, World& world) {
   auto stored = store.load(cluster.namespace_, cluster.name);
   PGC_TRY(stored);
@@ -77,6 +106,12 @@ Result<void> resolve_one(const DesiredCluster& cluster, Prepared& p, const Secre
   }
   if (working) p.working_secrets[cluster.name] = std::move(*working);
   else if (auto r = complete_kinds(cluster, p, secrets); !r) return r;
+  PGC_TRY(load_tls_trust(cluster, p, store, secrets));
+  if (auto w = p.working_secrets.find(cluster.name); w != p.working_secrets.end()) {
+    w->second.ca_certificate_pem = secrets.ca_certificate_pem;
+    w->second.rest_ca_pem = secrets.rest_ca_pem;
+    w->second.rest_tls = secrets.rest_tls;
+  }
   p.secrets[cluster.name] = std::move(secrets);
   return {};
 }
@@ -136,6 +171,27 @@ Result<void> promote_rotation(const Prepared& prepared, const std::string& clust
   SecretStore store(state_dir);
   if (auto r = store.save(dc->namespace_, cluster, s->second); !r) return r;
   return store.remove_rotation(dc->namespace_, cluster);
+}
+
+Result<void> ensure_cluster_cas(Prepared& prepared, const std::filesystem::path& state_dir,
+                                const std::optional<std::set<std::string>>& owned) {
+  ClusterCaStore store(state_dir);
+  auto now = std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now());
+  for (const auto& cluster : prepared.desired.clusters) {
+    if (!cluster.ssl.generated() || cluster.suspended || (owned && !owned->contains(cluster.name))) continue;
+    auto s = prepared.secrets.find(cluster.name);
+    if (s == prepared.secrets.end() || !s->second.ca_certificate_pem.empty()) continue;
+    auto ca = store.ensure(cluster.namespace_, cluster.name, now);
+    if (!ca) return std::unexpected(ca.error().with_context("cluster " + cluster.name));
+    for (auto* secrets : {&s->second, prepared.working_secrets.contains(cluster.name)
+                                          ? &prepared.working_secrets.at(cluster.name)
+                                          : static_cast<ClusterSecrets*>(nullptr)}) {
+      if (!secrets) continue;
+      secrets->ca_certificate_pem = ca->certificate_pem;
+      secrets->rest_ca_pem += ca->certificate_pem;  // beside CA files the hosts still hold
+    }
+  }
+  return {};
 }
 
 }  // namespace pgc::reconciler

@@ -4,6 +4,8 @@
 // values on top; what the plan needs of them; and when they are saved to the state dir.
 
 #include <filesystem>
+#include <optional>
+#include <set>
 #include <string>
 
 #include "reconciler/passes/run_state.hpp"
@@ -25,6 +27,12 @@ void plan_secrets(Prepared& p);
 // A rotation's new values are saved only once its step ran (promote_rotation), or at once for a
 // cluster being created.
 Result<void> save_secrets(const Prepared& prepared, const std::filesystem::path& state_dir);
+
+// Before apply: the CA of each cluster to apply whose certificates pgconverge issues, created in
+// the state dir when it has none yet (plan never creates one), so that the steps issue member
+// certificates with it and the waits verify the members' REST certificates against it.
+Result<void> ensure_cluster_cas(Prepared& prepared, const std::filesystem::path& state_dir,
+                                const std::optional<std::set<std::string>>& owned);
 
 // After a rotate-secrets step: the cluster's secrets with the rotated values become its secrets,
 // and the rotation file goes.

@@ -16,7 +16,7 @@ has_data() { "$LAB" exec "$1" test -s "$data/PG_VERSION"; }
 has_leader() {
   local h
   for h in 11 12 13; do
-    "$LAB" run curl -s --max-time 2 "http://$LAB_SUBNET.$h:8008/cluster" 2>/dev/null |
+    patroni_curl "$LAB_SUBNET.$h" /cluster --max-time 2 2>/dev/null |
       jq -e '[.members[]? | select(.role == "leader" or .role == "master")] | length == 1' >/dev/null 2>&1 && return 0
   done
   return 1

@@ -109,6 +109,15 @@ YAML
 
 secret() { jq -r ".$2" "$STATE/secrets/default.$1.json"; }
 
+# patroni_curl ADDRESS PATH [CURL ARGS...]: Patroni's REST API of the member at ADDRESS, from the
+# client namespace, over https verified against the clusters' CAs in the state dir (members serve
+# https only while spec.postgres.ssl is on, the default).
+patroni_curl() {
+  local address=$1 path=$2; shift 2
+  cat "$STATE"/tls/*.ca.pem 2>/dev/null | sed -n '/BEGIN CERTIFICATE/,/END CERTIFICATE/p' >"$WORK/patroni-ca.pem"
+  "$LAB" run curl -s --cacert "$WORK/patroni-ca.pem" "$@" "https://$address:8008$path"
+}
+
 # sql CLUSTER ADDRESS SQL [TIMEOUT]: runs SQL as postgres from the client namespace.
 sql() {
   local cluster=$1 address=$2 query=$3 limit=${4:-15}

@@ -8,7 +8,7 @@ groups='    groups:
     - {name: ro, role: readonly, instances: 1}
     - {name: hidden, role: none, instances: 1}'
 
-replica_code() { "$LAB" run curl -s -o /dev/null -w '%{http_code}' "http://$1:8008/replica"; }
+replica_code() { patroni_curl "$1" /replica -o /dev/null -w '%{http_code}'; }
 
 step "role ha with readonly and none groups"
 write_cluster tags async 4 1 ha "$groups"
@@ -22,17 +22,17 @@ leader=$(leader_address tags)
 [[ $(replica_code 10.250.0.13) == 200 ]] || fail "readonly member must serve reads"
 [[ $(replica_code 10.250.0.14) == 503 ]] || fail "none member must not serve reads"
 for addr in 10.250.0.13 10.250.0.14; do
-  t=$("$LAB" run curl -s "http://$addr:8008/patroni" | jq -c '.tags')
+  t=$(patroni_curl "$addr" /patroni | jq -c '.tags')
   echo "$addr tags $t"
   [[ $(jq '.nofailover' <<<"$t") == true ]] || fail "$addr must have nofailover true (a YAML boolean)"
 done
 
 step "switchover eligibility: a readonly member cannot lead, an ha member can"
 auth="pgconverge:$(secret tags restapi)"
-code=$("$LAB" run curl -s -o "$WORK/sw" -w '%{http_code}' -u "$auth" -XPOST -d '{"leader":"tags-0","candidate":"tags-2"}' http://10.250.0.11:8008/switchover)
+code=$(patroni_curl 10.250.0.11 /switchover -o "$WORK/sw" -w '%{http_code}' -u "$auth" -XPOST -d '{"leader":"tags-0","candidate":"tags-2"}')
 echo "switchover to readonly: $code $(cat "$WORK/sw")"
 [[ $code != 200 ]] || fail "switchover to a nofailover member was accepted"
-code=$("$LAB" run curl -s -o "$WORK/sw" -w '%{http_code}' -u "$auth" -XPOST -d '{"leader":"tags-0","candidate":"tags-1"}' http://10.250.0.11:8008/switchover)
+code=$(patroni_curl 10.250.0.11 /switchover -o "$WORK/sw" -w '%{http_code}' -u "$auth" -XPOST -d '{"leader":"tags-0","candidate":"tags-1"}')
 echo "switchover to ha: $code $(cat "$WORK/sw")"
 [[ $code == 200 ]] || fail "switchover to an ha member was refused"
 
@@ -42,7 +42,7 @@ expect_exit 2 pgc plan
 grep -q "tags.noloadbalance: true → false" "$WORK/out" || fail "plan does not show the tag change"
 expect_exit 0 pgc apply --progress log
 for addr in 10.250.0.11 10.250.0.12; do
-  t=$("$LAB" run curl -s "http://$addr:8008/patroni" | jq -c '.tags // {}')
+  t=$(patroni_curl "$addr" /patroni | jq -c '.tags // {}')
   [[ $(jq '.noloadbalance // false' <<<"$t") == false ]] || fail "$addr still has noloadbalance"
 done
 new_leader=$(leader_address tags)

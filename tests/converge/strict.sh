@@ -22,7 +22,7 @@ sync_settled() {
   local names syncs
   names=$(sql "$1" "$2" "show synchronous_standby_names" 5) || return 1
   names=$(sed -E 's/^[0-9]+ *\((.*)\)$/\1/; s/"//g; s/ //g' <<<"$names" | tr ',' '\n' | grep -v '^$' | sort | paste -sd,)
-  syncs=$("$LAB" run curl -s --max-time 3 "http://$2:8008/cluster" |
+  syncs=$(patroni_curl "$2" /cluster --max-time 3 |
     jq -r '[.members[] | select(.role=="sync_standby") | .name] | sort | join(",")') || return 1
   [[ $names == "$syncs" ]]
 }
@@ -65,8 +65,8 @@ t0=$SECONDS
 if ! sql guard "$leader" "insert into t values (2)" 40; then
   echo "--- synchronous_standby_names: $(sql guard "$leader" "show synchronous_standby_names" 5 || true)"
   echo "--- waiting backends: $(sql guard "$leader" "select pid, wait_event, left(query, 60) from pg_stat_activity where wait_event = 'SyncRep'" 5 || true)"
-  "$LAB" run curl -s --max-time 3 "http://$leader:8008/config" || true
-  "$LAB" run curl -s --max-time 3 "http://$leader:8008/cluster" || true
+  patroni_curl "$leader" /config --max-time 3 || true
+  patroni_curl "$leader" /cluster --max-time 3 || true
   echo "--- the leader's sync decisions:"
   "$LAB" ssh "pg-$(( ${leader##*.} - 10 ))" 'grep -E "ynchronous|standby|Assigning|nosync" /var/log/pgclab/patroni@15-guard.service.log | tail -n 40' 2>/dev/null || true
   fail "write in non-strict sync mode did not complete"
@@ -124,7 +124,7 @@ grep -q 'step="patch-dcs guard" duration=[0-9.]*s result=ok' "$WORK/apply.out" |
 t0=$SECONDS
 sql guard "$leader" "insert into t values (4)" 10 ||
   { cat "$WORK/apply.out"; echo "leader names '$(sql guard "$leader" "show synchronous_standby_names" 5 || true)'";
-    "$LAB" ssh "$leader_host" curl -s "http://$leader:8008/config" || true; fail "a write still waits after the release"; }
+    patroni_curl "$leader" /config || true; fail "a write still waits after the release"; }
 echo "released: a write completes ($((SECONDS - t0))s); leader names '$(sql guard "$leader" "show synchronous_standby_names" 5)'"
 for h in $replica_hosts; do "$LAB" restore "$h"; done
 PGC_SSH_CONNECT_TIMEOUT=10

@@ -41,5 +41,97 @@ roles=$(pgc status only-ssh -o json | jq -r '[.clusters[0].members[].role] | sor
 echo "roles: $roles"
 [[ $roles == Leader,*Sync\ Standby* && $(tr ',' '\n' <<<"$roles" | wc -l) -eq 3 ]] ||
   fail "expected a leader, a sync standby and 3 members: $roles"
+# TLS on the links between hosts (spec.postgres.ssl, on by default; docs/security.md "Links").
+host_of() {  # the lab host name (pg-N) at an address
+  local i=1 a
+  for a in $LAB_HOST_ADDRESSES; do
+    [[ $a == "$1" ]] && { echo "pg-$i"; return; }
+    i=$((i + 1))
+  done
+  fail "no lab host has address $1"
+}
+on_host() { local h=$1; shift; "$LAB" ssh "$h" "$@"; }
+local_sql() { on_host "$1" runuser -u postgres -- psql -h /var/run/postgresql -XAtqc "$2"; }
+TLS_DIR=/etc/patroni/tls/15-only-ssh
+leader=$(pgc status only-ssh -o json | jq -r '.clusters[0].members[] | select(.role=="Leader") | .host')
+leader_host=$(host_of "$leader")
+replica=$(pgc status only-ssh -o json | jq -r '[.clusters[0].members[] | select(.role!="Leader") | .host][0]')
+replica_host=$(host_of "$replica")
+echo "leader $leader ($leader_host), a replica $replica ($replica_host)"
+
+step "TLS: every streaming replica is on TLS (pg_stat_ssl)"
+counts=$(local_sql "$leader_host" "select count(*), count(*) filter (where s.ssl) from pg_stat_replication r join pg_stat_ssl s using (pid) where r.state = 'streaming'")
+echo "streaming replicas, on TLS: $counts"
+[[ $counts == "2|2" ]] || fail "want 2 streaming replicas, both on TLS: $counts"
+
+step "TLS: a replication connection without TLS is refused by pg_hba, one with TLS verifying the leader is let in"
+repl_password=$(secret only-ssh replication)
+out=$(on_host "$replica_host" env PGPASSWORD="$repl_password" psql "host=$leader user=replicator dbname=replication replication=true sslmode=disable connect_timeout=5" -XAtc IDENTIFY_SYSTEM 2>&1) &&
+  fail "a replication connection without TLS was let in: $out"
+echo "without TLS: $out"
+grep -q "no encryption" <<<"$out" || fail "the refusal is not pg_hba's for a connection without TLS: $out"
+out=$(on_host "$replica_host" env PGPASSWORD="$repl_password" psql "host=$leader user=replicator dbname=replication replication=true sslmode=verify-full sslrootcert=$TLS_DIR/ca.crt connect_timeout=5" -XAtc IDENTIFY_SYSTEM 2>&1) ||
+  fail "a replication connection with TLS (verify-full against the cluster's CA) failed: $out"
+echo "with TLS, the leader's certificate verified: ok"
+
+step "TLS: Patroni's REST API is https only, reads need no client certificate, an unauthenticated PATCH is refused"
+code=$(on_host "$replica_host" curl -s -o /dev/null -w '%{http_code}' --max-time 5 --cacert "$TLS_DIR/ca.crt" "https://$leader:8008/cluster")
+[[ $code == 200 ]] || fail "GET /cluster over https (verifying the member) answered $code"
+code=$(on_host "$replica_host" curl -s -o /dev/null -w '%{http_code}' --max-time 5 --cacert "$TLS_DIR/ca.crt" -X PATCH -d '{"ttl": 10}' "https://$leader:8008/config")
+[[ $code == 401 || $code == 403 ]] || fail "an unauthenticated PATCH /config answered $code, want 401 or 403"
+echo "unauthenticated PATCH: $code"
+if on_host "$replica_host" curl -s --max-time 5 -o /dev/null "http://$leader:8008/cluster"; then
+  fail "Patroni still answers plain http"
+fi
+echo "plain http: no answer"
+
+step "TLS: a certificate past its renewal threshold is renewed by apply, with a writable primary throughout"
+# Certificates issued now by the cluster's CA (the state dir's file holds its key and certificate),
+# valid for 2 days: under the 33-day threshold of the default 395-day duration.
+ca_file=$STATE/tls/default.only-ssh.ca.pem
+for h in "$leader_host" "$replica_host"; do
+  [[ $h == "$leader_host" ]] && a=$leader || a=$replica
+  member=$(pgc status only-ssh -o json | jq -r --arg a "$a" '.clusters[0].members[] | select(.host==$a) | .name')
+  openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$WORK/short.key" -subj "/CN=$member" \
+    -addext "subjectAltName=IP:$a,DNS:$member" -out "$WORK/short.csr" 2>/dev/null || fail "openssl req"
+  openssl x509 -req -in "$WORK/short.csr" -CA "$ca_file" -CAkey "$ca_file" -days 2 -copy_extensions copy \
+    -out "$WORK/short.crt" 2>/dev/null || fail "openssl x509"
+  on_host "$h" tee "$TLS_DIR/server.key" <"$WORK/short.key" >/dev/null
+  on_host "$h" tee "$TLS_DIR/server.crt" <"$WORK/short.crt" >/dev/null
+  on_host "$h" systemctl reload patroni@15-only-ssh
+done
+sleep 3
+expect_exit 2 pgc plan
+grep -q "write-certificate" "$WORK/out" && grep -q "expires" "$WORK/out" ||
+  fail "plan does not show the renewal of the two short certificates"
+[[ $(grep -c "write-certificate" "$WORK/out") -eq 2 ]] || fail "plan renews other certificates than the two short ones"
+# A writer on the leader during the apply: every insert must succeed within 2 s.
+local_sql "$leader_host" "create table if not exists tls_writes (at timestamptz)" >/dev/null
+on_host "$leader_host" bash -c 'end=$((SECONDS + 40)); fails=0; n=0
+  while ((SECONDS < end)) && [[ ! -e /tmp/tls-writer-stop ]]; do
+    runuser -u postgres -- psql -h /var/run/postgresql -XAtqc "set statement_timeout = 2000; insert into tls_writes values (now())" >/dev/null 2>&1 || fails=$((fails + 1))
+    n=$((n + 1)); sleep 0.1
+  done; echo "$n $fails" >/tmp/tls-writer-result' &
+writer=$!
+sleep 1
+expect_exit 0 pgc apply --progress log
+on_host "$leader_host" touch /tmp/tls-writer-stop
+wait "$writer"
+read -r writes failed < <(on_host "$leader_host" cat /tmp/tls-writer-result)
+on_host "$leader_host" rm -f /tmp/tls-writer-stop /tmp/tls-writer-result
+echo "writes during the renewal: $writes, failed: $failed"
+[[ $writes -gt 10 && $failed -eq 0 ]] || fail "writes failed during the renewal ($failed of $writes)"
+for h in "$leader_host" "$replica_host"; do
+  until_date=$(on_host "$h" openssl x509 -in "$TLS_DIR/server.crt" -noout -enddate | cut -d= -f2)
+  (( $(date -d "$until_date" +%s) > $(date +%s) + 300 * 86400 )) || fail "$h's certificate was not renewed (until $until_date)"
+done
+expect_exit 0 pgc plan
+grep -q "No changes" "$WORK/out" || fail "plan after the renewal is not empty"
+counts=$(local_sql "$leader_host" "select count(*), count(*) filter (where s.ssl) from pg_stat_replication r join pg_stat_ssl s using (pid) where r.state = 'streaming'")
+[[ $counts == "2|2" ]] || fail "after the renewal: want 2 streaming replicas on TLS: $counts"
+served=$(on_host "$replica_host" bash -c "openssl s_client -connect $leader:8008 -CAfile $TLS_DIR/ca.crt </dev/null 2>/dev/null | openssl x509 -noout -enddate" | cut -d= -f2)
+(( $(date -d "$served" +%s) > $(date +%s) + 300 * 86400 )) || fail "the REST API still serves the short certificate (until $served)"
+echo "renewed; PostgreSQL replicas on TLS, the REST API serves the new certificate (until $served)"
+
 "$LAB" run nft delete table inet pgc_tunnel_test
 echo "OK"

@@ -421,27 +421,46 @@ TEST_CASE("compile: max_wal_senders and slots grow with the cluster, and wal_lev
   CHECK(params["wal_level"] == "logical");
 }
 
-TEST_CASE("compile: pg_hba lets members (and declared clients) in with scram-sha-256, nothing wide open") {
+TEST_CASE("compile: pg_hba lets members (and declared clients) in with scram-sha-256 over TLS, nothing wide open") {
   Lab lab(3, 2);
   auto c = lab.compiled();
-  // Every host of the pool is listed, so scaling within it never waits on a pg_hba change.
+  // Every host of the pool is listed, so scaling within it never waits on a pg_hba change. What
+  // crosses the network is hostssl (spec.postgres.ssl is on by default): a replica or client
+  // without TLS finds no line. The superuser from the host's own addresses is pgconverge,
+  // arriving through the host's SSH.
   CHECK(c.dynamic_config["postgresql"]["pg_hba"] == json::array({
                                                        "local all postgres peer",
                                                        "host replication replicator 127.0.0.1/32 scram-sha-256",
-                                                       "host replication replicator 10.250.0.11/32 scram-sha-256",
-                                                       "host replication replicator 10.250.0.12/32 scram-sha-256",
-                                                       "host replication replicator 10.250.0.13/32 scram-sha-256",
-                                                       "host all all 10.250.0.11/32 scram-sha-256",
-                                                       "host all all 10.250.0.12/32 scram-sha-256",
-                                                       "host all all 10.250.0.13/32 scram-sha-256",
+                                                       "host all postgres samehost scram-sha-256",
+                                                       "hostssl replication replicator 10.250.0.11/32 scram-sha-256",
+                                                       "hostssl replication replicator 10.250.0.12/32 scram-sha-256",
+                                                       "hostssl replication replicator 10.250.0.13/32 scram-sha-256",
+                                                       "hostssl all all 10.250.0.11/32 scram-sha-256",
+                                                       "hostssl all all 10.250.0.12/32 scram-sha-256",
+                                                       "hostssl all all 10.250.0.13/32 scram-sha-256",
                                                    }));
+
+  // spec.postgres.ssl.enabled: false — plain host lines, as before TLS.
+  lab.cluster().ssl.enabled = false;
+  CHECK(lab.compiled().dynamic_config["postgresql"]["pg_hba"] ==
+        json::array({
+            "local all postgres peer",
+            "host replication replicator 127.0.0.1/32 scram-sha-256",
+            "host replication replicator 10.250.0.11/32 scram-sha-256",
+            "host replication replicator 10.250.0.12/32 scram-sha-256",
+            "host replication replicator 10.250.0.13/32 scram-sha-256",
+            "host all all 10.250.0.11/32 scram-sha-256",
+            "host all all 10.250.0.12/32 scram-sha-256",
+            "host all all 10.250.0.13/32 scram-sha-256",
+        }));
+  lab.cluster().ssl.enabled = true;
 
   // With declared clients, only those (and the pool) may connect.
   lab.cluster().metadata.annotations[k_client_cidrs_annotation] = "10.250.0.1, 192.168.7.0/24";
   auto with_clients = lab.compiled();
   const auto& hba = with_clients.dynamic_config["postgresql"]["pg_hba"];
-  CHECK(hba[hba.size() - 2] == "host all all 10.250.0.1/32 scram-sha-256");
-  CHECK(hba.back() == "host all all 192.168.7.0/24 scram-sha-256");
+  CHECK(hba[hba.size() - 2] == "hostssl all all 10.250.0.1/32 scram-sha-256");
+  CHECK(hba.back() == "hostssl all all 192.168.7.0/24 scram-sha-256");
   for (const auto& line : hba) {
     CHECK(line.get<std::string>().find("trust") == std::string::npos);
     CHECK(line.get<std::string>().find("0.0.0.0/0") == std::string::npos);
@@ -582,4 +601,33 @@ TEST_CASE("compile: an SGInstanceProfile's memory sizes shared_buffers and effec
   lab.cluster().sg_instance_profile.clear();
   CHECK_FALSE(params().contains("shared_buffers"));
   CHECK_FALSE(params().contains("effective_cache_size"));
+}
+
+TEST_CASE("compile: with TLS, each member serves PostgreSQL and the REST API with its certificate and verifies its peers") {
+  Lab lab(3, 2);
+  auto c = lab.compiled();
+  const auto& m = c.members.at(0);
+  CHECK(m.tls.dir == "/etc/patroni/tls/15-" + c.name);
+  const auto& p = m.patroni_config;
+  CHECK(p["postgresql"]["parameters"]["ssl"] == "on");
+  CHECK(p["postgresql"]["parameters"]["ssl_cert_file"] == m.tls.certificate);
+  CHECK(p["postgresql"]["parameters"]["ssl_key_file"] == m.tls.private_key);
+  CHECK(p["postgresql"]["parameters"]["ssl_ca_file"] == m.tls.ca);
+  // Generated certificates name each member's address: replicas and pg_rewind check it.
+  for (const char* user : {"replication", "rewind"}) {
+    CHECK(p["postgresql"]["authentication"][user]["sslmode"] == "verify-full");
+    CHECK(p["postgresql"]["authentication"][user]["sslrootcert"] == m.tls.ca);
+  }
+  CHECK(p["restapi"]["certfile"] == m.tls.certificate);
+  CHECK(p["restapi"]["keyfile"] == m.tls.private_key);
+  CHECK(p["restapi"]["cafile"] == m.tls.ca);
+  CHECK(p["restapi"].contains("authentication"));  // unsafe calls need the password
+
+  lab.cluster().ssl.enabled = false;
+  auto off = lab.compiled();
+  const auto& q = off.members.at(0).patroni_config;
+  CHECK(off.members.at(0).tls.dir.empty());
+  CHECK_FALSE(q["postgresql"]["parameters"].contains("ssl"));
+  CHECK_FALSE(q["restapi"].contains("certfile"));
+  CHECK_FALSE(q["postgresql"]["authentication"]["replication"].contains("sslmode"));
 }

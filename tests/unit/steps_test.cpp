@@ -16,6 +16,7 @@ TEST_CASE("steps: every kind prints the name plan output has always shown") {
       {steps::ConfigureRepository{}, "configure-repository"},
       {steps::InstallPackages{}, "install-packages"},
       {steps::StopDebianCluster{}, "stop-debian-cluster"},
+      {steps::WriteCertificate{}, "write-certificate"},
       {steps::WriteConfig{}, "write-config"},
       {steps::ReloadMember{}, "reload"},
       {steps::StartMember{}, "start"},
