@@ -32,6 +32,7 @@ class TlsTestServer {
     plain,       // plain HTTP only: a ClientHello gets "HTTP/1.0 400" (what Python's server sends)
     silent,      // accepts and never answers, not even a handshake
     tls_alert,   // answers anything with a TLS alert record (protocol_version), then closes
+    either,      // TLS when the first byte is a handshake record's, else plain HTTP (counted)
   };
   struct Options {
     Mode mode = Mode::tls;
@@ -43,7 +44,7 @@ class TlsTestServer {
   };
 
   explicit TlsTestServer(Options options) : options_(std::move(options)) {
-    if (options_.mode == Mode::tls) make_context();
+    if (options_.mode == Mode::tls || options_.mode == Mode::either) make_context();
     listen();
     acceptor_ = std::thread([this] { accept_loop(); });
   }
@@ -139,6 +140,15 @@ class TlsTestServer {
         return;
       case Mode::plain: serve_plain(fd); return;
       case Mode::tls: serve_tls(fd); return;
+      case Mode::either: {
+        pollfd p{fd, POLLIN, 0};
+        while (!stopping_ && ::poll(&p, 1, 20) == 0) {
+        }
+        char first = 0;
+        if (stopping_ || ::recv(fd, &first, 1, MSG_PEEK) != 1) return;
+        if (first == '\x16') serve_tls(fd); else serve_plain(fd);
+        return;
+      }
     }
   }
 
