@@ -52,6 +52,8 @@ inline constexpr const char* k_no_hba_entry = "a missing pg_hba.conf entry does 
 inline constexpr const char* k_auth_refused = "a refused authentication does not fix itself";
 inline constexpr const char* k_host_key_mismatch = "a host key mismatch does not fix itself";
 inline constexpr const char* k_http_forbidden = "the REST API refuses these credentials; waiting does not change them";
+inline constexpr const char* k_tls_verify = "a certificate that fails verification does not fix itself";
+inline constexpr const char* k_tls_handshake = "a TLS handshake the two sides cannot agree on does not fix itself";
 
 // Returns from the enclosing function with the error of a failed Result (evaluated once):
 //   auto s = session(host);  PGC_TRY(s);        PGC_TRY(write(path, text));

@@ -94,10 +94,23 @@ class BeastPatroniClient final : public PatroniClient {
     return parsed;
   }
 
-  // One request on a fresh connection; any HTTP status is a response, only transport failures
-  // are errors.
+  // One request on a fresh connection (two at most, with TLS: see PatroniClient); any HTTP status
+  // is a response, only transport failures are errors.
   Result<HttpResponse> send(const std::string& method, const std::string& target,
                             const std::optional<nlohmann::json>& body) {
+    auto req = make_request(method, target, body);
+    auto deadline = Clock::now() + endpoint_.timeout;
+    bool tls = endpoint_.tls && endpoint_.tls->prefer;
+    auto r = attempt(req, tls, deadline);
+    if (endpoint_.tls && speaks_other_scheme(r, tls)) {
+      tls = !tls;
+      r = attempt(req, tls, deadline);
+    }
+    return answer(method, target, std::move(r));
+  }
+
+  http_client::Request make_request(const std::string& method, const std::string& target,
+                                    const std::optional<nlohmann::json>& body) const {
     http_client::Request req;
     req.host = endpoint_.address;
     req.port = static_cast<unsigned short>(endpoint_.port);
@@ -111,9 +124,37 @@ class BeastPatroniClient final : public PatroniClient {
     }
     if (!is_safe(method) && !endpoint_.username.empty())
       req.headers.emplace_back("Authorization", "Basic " + base64_encode(endpoint_.username + ":" + endpoint_.password));
-    auto r = http_client::call(req, Clock::now() + endpoint_.timeout, {k_header_limit, k_body_limit});
-    if (r.failure != Failure::none) return fail(where_ + ": " + method + " " + target + ": " + describe(r) + tunnel_note());
-    return HttpResponse{r.status, std::move(r.body)};
+    return req;
+  }
+
+  // The request in https (verified against the endpoint's CA and name) or in plain http.
+  http_client::Response attempt(http_client::Request req, bool tls, Clock::time_point deadline) const {
+    if (tls) {
+      req.tls.emplace();
+      req.tls->ca_pem = endpoint_.tls->ca_pem;
+      req.tls->server_name = endpoint_.tls->server_name;
+    }
+    return http_client::call(req, deadline, {k_header_limit, k_body_limit});
+  }
+
+  // Whether a failed attempt says the member speaks the other scheme: in TLS, it answered in plain
+  // HTTP; in plain HTTP, it answered with TLS, or closed or reset the connection before any
+  // response — what a TLS server (OpenSSL's) does with a plain request, without an alert. The
+  // retry never downgrades a TLS connection that failed otherwise, and neither attempt can have
+  // been carried out by a member that refused it unread.
+  static bool speaks_other_scheme(const http_client::Response& r, bool tls) {
+    if (tls) return r.failure == Failure::tls_plain;
+    return r.failure == Failure::tls_expected || r.failure == Failure::closed || r.failure == Failure::reset;
+  }
+
+  // The response, or the failure as an error naming the endpoint and request; a certificate or
+  // handshake refused is permanent (a wrong CA or name does not change by waiting).
+  Result<HttpResponse> answer(const std::string& method, const std::string& target, http_client::Response r) const {
+    if (r.failure == Failure::none) return HttpResponse{r.status, std::move(r.body)};
+    auto message = where_ + ": " + method + " " + target + ": " + describe(r) + tunnel_note();
+    if (r.failure == Failure::tls_verify) return fail_permanent(std::move(message), k_tls_verify);
+    if (r.failure == Failure::tls_handshake) return fail_permanent(std::move(message), k_tls_handshake);
+    return fail(std::move(message));
   }
 
   // Why the tunnel (if any) dropped the connection, in parentheses, else "".
@@ -141,6 +182,11 @@ class BeastPatroniClient final : public PatroniClient {
       case Failure::header_limit: return "response headers larger than " + std::to_string(k_header_limit) + " bytes";
       // Beast's own words are short: "bad version", "bad chunk".
       case Failure::not_http: return "not an HTTP response (" + r.message + ")";
+      // OpenSSL's reason: "certificate verify failed: …", "hostname mismatch: …".
+      case Failure::tls_verify:
+      case Failure::tls_handshake: return "TLS: " + r.message;
+      case Failure::tls_plain: return "TLS: the member answered in plain HTTP";
+      case Failure::tls_expected: return "the member answered plain HTTP with TLS";
       case Failure::other: break;
     }
     auto text = r.message;

@@ -1,5 +1,6 @@
 #pragma once
-// The Patroni REST API (3.0.2 shapes) over HTTP with Boost.Beast (no Beast header here).
+// The Patroni REST API (3.0.2 shapes) over HTTP or verified HTTPS with Boost.Beast (no Beast or
+// OpenSSL header here).
 
 #include <chrono>
 #include <functional>
@@ -20,6 +21,15 @@ struct HttpResponse {
   [[nodiscard]] nlohmann::json json() const;
 };
 
+// The REST API's TLS (restapi.certfile/keyfile/cafile): what the member's certificate must chain
+// to and name. While a member's new config is not reloaded yet (TLS being turned on, or off) it
+// may still speak the other scheme: see PatroniClient.
+struct PatroniTls {
+  std::string ca_pem;       // the CA(s) the member's certificate must chain to
+  std::string server_name;  // what the certificate must name (the member's address)
+  bool prefer = true;       // https first (false: plain http first, e.g. TLS being turned off)
+};
+
 struct PatroniEndpoint {
   std::string address;
   int port = 8008;
@@ -31,6 +41,7 @@ struct PatroniEndpoint {
   std::string unix_socket;
   // Asked when a request got no response: why the tunnel dropped the connection, or "".
   std::function<std::string()> tunnel_failure;
+  std::optional<PatroniTls> tls;  // unset: plain http only
 };
 
 // A client for one member's REST API. Not thread-safe; cheap to create.
@@ -39,6 +50,13 @@ struct PatroniEndpoint {
 // use addresses). Errors read "patroni 10.250.0.12:8008: GET /cluster: connection refused"
 // (or "timed out after 5s", "HTTP 401: <start of the body>", "not an HTTP response (bad
 // version)", "response larger than 8388608 bytes"); the password never appears.
+// With tls set, each request tries the preferred scheme first and, when the member answered in the
+// other one, once more in it within the same timeout: https → http when the member answered in
+// plain HTTP; http → https when it answered with TLS or closed or reset the connection before any
+// response (what a TLS server does with a plain request). A TLS failure of verification or of the
+// handshake is never retried in plain HTTP: "patroni 10.0.0.5:8008: GET /cluster: TLS: certificate
+// verify failed: unable to get local issuer certificate", a permanent error (k_tls_verify,
+// k_tls_handshake).
 class PatroniClient {
  public:
   virtual ~PatroniClient() = default;

@@ -52,12 +52,14 @@ providers/http/http_server.hpp             reconciler/serve.cpp reconciler/serve
 "
 
 # The one library each provider wraps: its headers may appear in that provider's .cpp files only.
+# providers/http's client does TLS with Asio's ssl stream, which is OpenSSL's libssl underneath:
+# it names OpenSSL's verification calls itself (http_client.cpp).
 provider_libraries="
 ssh       libssh/
 postgres  libpq-fe.h
 git       git2.h git2/
 crypto    openssl/
-http      boost/
+http      boost/ openssl/
 process   boost/
 patroni
 etcd
