@@ -131,6 +131,10 @@ class ClusterPlanner {
                                  .host = m->host});
       if (!active || !enabled) to_start_.push_back(m);
     }
+    // The leader first: when TLS is being turned on, it serves TLS before the replicas reconnect
+    // with sslmode=verify-full.
+    if (const auto* leader = oc_.leader())
+      std::stable_partition(reloads.begin(), reloads.end(), [&](const Change& c) { return c.member == leader->name; });
     plan_.changes.insert(plan_.changes.end(), reloads.begin(), reloads.end());
   }
 

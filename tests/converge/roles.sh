@@ -17,11 +17,11 @@ grep -q "never become leader (nofailover): tags-2 and tags-3" "$WORK/out" || fai
 expect_exit 0 pgc apply --progress log
 # slots: tags-0,1 main group (ha) on pg-1,2; tags-2 readonly on pg-3; tags-3 none on pg-4
 leader=$(leader_address tags)
-[[ $leader == 10.250.0.11 ]] || fail "leader should be tags-0 on pg-1, is $leader"
-[[ $(replica_code 10.250.0.12) == 503 ]] || fail "ha replica must not serve reads (noloadbalance)"
-[[ $(replica_code 10.250.0.13) == 200 ]] || fail "readonly member must serve reads"
-[[ $(replica_code 10.250.0.14) == 503 ]] || fail "none member must not serve reads"
-for addr in 10.250.0.13 10.250.0.14; do
+[[ $leader == $LAB_SUBNET.11 ]] || fail "leader should be tags-0 on pg-1, is $leader"
+[[ $(replica_code $LAB_SUBNET.12) == 503 ]] || fail "ha replica must not serve reads (noloadbalance)"
+[[ $(replica_code $LAB_SUBNET.13) == 200 ]] || fail "readonly member must serve reads"
+[[ $(replica_code $LAB_SUBNET.14) == 503 ]] || fail "none member must not serve reads"
+for addr in $LAB_SUBNET.13 $LAB_SUBNET.14; do
   t=$(patroni_curl "$addr" /patroni | jq -c '.tags')
   echo "$addr tags $t"
   [[ $(jq '.nofailover' <<<"$t") == true ]] || fail "$addr must have nofailover true (a YAML boolean)"
@@ -29,10 +29,10 @@ done
 
 step "switchover eligibility: a readonly member cannot lead, an ha member can"
 auth="pgconverge:$(secret tags restapi)"
-code=$(patroni_curl 10.250.0.11 /switchover -o "$WORK/sw" -w '%{http_code}' -u "$auth" -XPOST -d '{"leader":"tags-0","candidate":"tags-2"}')
+code=$(patroni_curl $LAB_SUBNET.11 /switchover -o "$WORK/sw" -w '%{http_code}' -u "$auth" -XPOST -d '{"leader":"tags-0","candidate":"tags-2"}')
 echo "switchover to readonly: $code $(cat "$WORK/sw")"
 [[ $code != 200 ]] || fail "switchover to a nofailover member was accepted"
-code=$(patroni_curl 10.250.0.11 /switchover -o "$WORK/sw" -w '%{http_code}' -u "$auth" -XPOST -d '{"leader":"tags-0","candidate":"tags-1"}')
+code=$(patroni_curl $LAB_SUBNET.11 /switchover -o "$WORK/sw" -w '%{http_code}' -u "$auth" -XPOST -d '{"leader":"tags-0","candidate":"tags-1"}')
 echo "switchover to ha: $code $(cat "$WORK/sw")"
 [[ $code == 200 ]] || fail "switchover to an ha member was refused"
 
@@ -41,12 +41,12 @@ write_cluster tags async 4 1 ha-read "$groups"
 expect_exit 2 pgc plan
 grep -q "tags.noloadbalance: true → false" "$WORK/out" || fail "plan does not show the tag change"
 expect_exit 0 pgc apply --progress log
-for addr in 10.250.0.11 10.250.0.12; do
+for addr in $LAB_SUBNET.11 $LAB_SUBNET.12; do
   t=$(patroni_curl "$addr" /patroni | jq -c '.tags // {}')
   [[ $(jq '.noloadbalance // false' <<<"$t") == false ]] || fail "$addr still has noloadbalance"
 done
 new_leader=$(leader_address tags)
-for addr in 10.250.0.11 10.250.0.12; do
+for addr in $LAB_SUBNET.11 $LAB_SUBNET.12; do
   [[ $addr == "$new_leader" ]] || [[ $(replica_code "$addr") == 200 ]] || fail "ha-read replica $addr must serve reads"
 done
 expect_exit 0 pgc plan

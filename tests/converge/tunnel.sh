@@ -102,9 +102,10 @@ for h in "$leader_host" "$replica_host"; do
 done
 sleep 3
 expect_exit 2 pgc plan
-grep -q "write-certificate" "$WORK/out" && grep -q "expires" "$WORK/out" ||
+[[ $(grep -c "reason: expires .*: renewed 32 days before" "$WORK/out") -eq 2 ]] ||
   fail "plan does not show the renewal of the two short certificates"
-[[ $(grep -c "write-certificate" "$WORK/out") -eq 2 ]] || fail "plan renews other certificates than the two short ones"
+[[ $(grep -c ": $TLS_DIR/server.crt\$" "$WORK/out") -eq 2 ]] || fail "plan renews other certificates than the two short ones"
+[[ $(grep -c "no restart" "$WORK/out") -eq 2 ]] || fail "plan does not reload the two renewed members"
 # A writer on the leader during the apply: every insert must succeed within 2 s.
 local_sql "$leader_host" "create table if not exists tls_writes (at timestamptz)" >/dev/null
 on_host "$leader_host" bash -c 'end=$((SECONDS + 40)); fails=0; n=0
