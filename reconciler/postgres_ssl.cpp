@@ -103,6 +103,10 @@ MemberCertificate member_certificate(const std::string& member, const std::strin
   MemberCertificate out{.subject_cn = member, .dns_names = {member}, .ip_addresses = {}};
   if (is_ipv4(address) || is_ipv6(address)) out.ip_addresses.push_back(address);
   else if (address != member) out.dns_names.push_back(address);
+  // Patroni reads a member's own timeline over a replication connection to localhost with the
+  // replication settings (sslmode=verify-full): the certificate names the loopback too.
+  out.dns_names.emplace_back("localhost");
+  out.ip_addresses.emplace_back("127.0.0.1");
   return out;
 }
 

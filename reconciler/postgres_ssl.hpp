@@ -39,7 +39,7 @@ struct DesiredSsl {
 
 // The certificate a member's PostgreSQL presents when pgconverge's CA signs it: CN = the
 // member's name, subjectAltNames = its host's address (an IP address or a DNS name) and the
-// member's name.
+// member's name, and localhost / 127.0.0.1 (Patroni checks its own member over loopback).
 struct MemberCertificate {
   std::string subject_cn;
   std::vector<std::string> dns_names;

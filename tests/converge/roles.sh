@@ -34,7 +34,10 @@ echo "switchover to readonly: $code $(cat "$WORK/sw")"
 [[ $code != 200 ]] || fail "switchover to a nofailover member was accepted"
 code=$(patroni_curl $LAB_SUBNET.11 /switchover -o "$WORK/sw" -w '%{http_code}' -u "$auth" -XPOST -d '{"leader":"tags-0","candidate":"tags-1"}')
 echo "switchover to ha: $code $(cat "$WORK/sw")"
-[[ $code == 200 ]] || fail "switchover to an ha member was refused"
+if [[ $code != 200 ]]; then
+  for h in pg-1 pg-2; do echo "--- $h: Patroni's log"; "$LAB" ssh "$h" tail -n 40 /var/log/pgclab/patroni@15-tags.service.log || true; done
+  fail "switchover to an ha member was refused"
+fi
 
 step "role ha-read: main group replicas now serve reads"
 write_cluster tags async 4 1 ha-read "$groups"

@@ -93,7 +93,7 @@ for h in "$leader_host" "$replica_host"; do
   [[ $h == "$leader_host" ]] && a=$leader || a=$replica
   member=$(pgc status only-ssh -o json | jq -r --arg a "$a" '.clusters[0].members[] | select(.host==$a) | .name')
   openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$WORK/short.key" -subj "/CN=$member" \
-    -addext "subjectAltName=IP:$a,DNS:$member" -out "$WORK/short.csr" 2>/dev/null || fail "openssl req"
+    -addext "subjectAltName=IP:$a,IP:127.0.0.1,DNS:$member,DNS:localhost" -out "$WORK/short.csr" 2>/dev/null || fail "openssl req"
   openssl x509 -req -in "$WORK/short.csr" -CA "$ca_file" -CAkey "$ca_file" -days 2 -copy_extensions copy \
     -out "$WORK/short.crt" 2>/dev/null || fail "openssl x509"
   on_host "$h" tee "$TLS_DIR/server.key" <"$WORK/short.key" >/dev/null

@@ -89,7 +89,7 @@ TEST_CASE("cluster_ca: member certificates verify against the CA and renew by th
   auto info = x509::read_certificate(issued->certificate_pem);
   REQUIRE(info.has_value());
   CHECK(info->subject_cn == "c-1");
-  CHECK(info->ip_addresses == std::vector<std::string>{"10.0.0.12"});
+  CHECK(info->ip_addresses == std::vector<std::string>{"10.0.0.12", "127.0.0.1"});
   CHECK(info->not_after == ca_now() + days{395});
   CHECK(x509::verify_certificate(issued->certificate_pem, ca->certificate_pem, ca_now()).has_value());
   CHECK(x509::check_key_matches(issued->key_pem, issued->certificate_pem).has_value());

@@ -228,9 +228,13 @@ TEST_CASE("compile: each member's patroni.yml") {
   CHECK(p["scope"] == "sync-cluster");
   CHECK(p["namespace"] == "/service/");
   CHECK(p["name"] == "sync-cluster-1");
+  const std::string tls = "/etc/patroni/tls/15-sync-cluster/";
   CHECK(p["restapi"] == json{{"listen", "10.250.0.12:8008"},
                              {"connect_address", "10.250.0.12:8008"},
-                             {"authentication", {{"username", "pgconverge"}, {"password", "secret:restapi"}}}});
+                             {"authentication", {{"username", "pgconverge"}, {"password", "secret:restapi"}}},
+                             {"certfile", tls + "server.crt"},
+                             {"keyfile", tls + "server.key"},
+                             {"cafile", tls + "ca.crt"}});
   CHECK(p["etcd3"] == json{{"hosts", {"10.250.0.2:2379"}}});
   CHECK(p["bootstrap"]["initdb"] == json::array({{{"encoding", "UTF8"}}, "data-checksums"}));
   CHECK(p["bootstrap"]["pg_hba"] == c.dynamic_config["postgresql"]["pg_hba"]);
@@ -242,9 +246,21 @@ TEST_CASE("compile: each member's patroni.yml") {
   CHECK(pg["pgpass"] == "/var/lib/postgresql/15/sync-cluster.pgpass");
   CHECK(pg["authentication"] ==
         json{{"superuser", {{"username", "postgres"}, {"password", "secret:superuser"}}},
-             {"replication", {{"username", "replicator"}, {"password", "secret:replication"}}},
-             {"rewind", {{"username", "rewind_user"}, {"password", "secret:rewind"}}}});
-  CHECK(pg["parameters"] == json{{"unix_socket_directories", "/var/run/postgresql"}});
+             {"replication",
+              {{"username", "replicator"},
+               {"password", "secret:replication"},
+               {"sslmode", "verify-full"},
+               {"sslrootcert", tls + "ca.crt"}}},
+             {"rewind",
+              {{"username", "rewind_user"},
+               {"password", "secret:rewind"},
+               {"sslmode", "verify-full"},
+               {"sslrootcert", tls + "ca.crt"}}}});
+  CHECK(pg["parameters"] == json{{"unix_socket_directories", "/var/run/postgresql"},
+                                 {"ssl", "on"},
+                                 {"ssl_cert_file", tls + "server.crt"},
+                                 {"ssl_key_file", tls + "server.key"},
+                                 {"ssl_ca_file", tls + "ca.crt"}});
   CHECK(c.packages == std::vector<std::string>{"postgresql-15", "postgresql-client-15", "patroni", "python3-etcd"});
   CHECK(c.repositories.empty());
 }

@@ -75,7 +75,7 @@ TEST_CASE("member_tls: absent files are written; issued ones are then left alone
   auto info = x509::read_certificate(content.certificate);
   REQUIRE(info.has_value());
   CHECK(info->subject_cn == "c-0");
-  CHECK(info->ip_addresses == std::vector<std::string>{"10.0.0.1"});
+  CHECK(info->ip_addresses == std::vector<std::string>{"10.0.0.1", "127.0.0.1"});
   f.install(content);
   auto ok = f.plan(f.ca.certificate_pem);
   CHECK_FALSE(ok.write);

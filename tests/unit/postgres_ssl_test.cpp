@@ -91,12 +91,13 @@ TEST_CASE("postgres_ssl: absent means enabled with pgconverge's CA, StackGres's 
 TEST_CASE("postgres_ssl: a member's certificate names its member and its host's address") {
   auto by_ip = reconciler::member_certificate("c-0", "10.0.0.11");
   CHECK(by_ip.subject_cn == "c-0");
-  CHECK(by_ip.dns_names == std::vector<std::string>{"c-0"});
-  CHECK(by_ip.ip_addresses == std::vector<std::string>{"10.0.0.11"});
-  CHECK(reconciler::member_certificate("c-1", "fd00::12").ip_addresses == std::vector<std::string>{"fd00::12"});
+  // Patroni checks a member's own timeline over localhost with sslmode=verify-full.
+  CHECK(by_ip.dns_names == std::vector<std::string>{"c-0", "localhost"});
+  CHECK(by_ip.ip_addresses == std::vector<std::string>{"10.0.0.11", "127.0.0.1"});
+  CHECK(reconciler::member_certificate("c-1", "fd00::12").ip_addresses == std::vector<std::string>{"fd00::12", "127.0.0.1"});
   auto by_name = reconciler::member_certificate("c-2", "db3.example.internal");
-  CHECK(by_name.dns_names == std::vector<std::string>{"c-2", "db3.example.internal"});
-  CHECK(by_name.ip_addresses.empty());
+  CHECK(by_name.dns_names == std::vector<std::string>{"c-2", "db3.example.internal", "localhost"});
+  CHECK(by_name.ip_addresses == std::vector<std::string>{"127.0.0.1"});
   CHECK(reconciler::format_utc(sys_days{2026y / 12 / 7} + hours{11} + minutes{5}) == "2026-12-07 11:05:00 UTC");
 }
 

@@ -148,8 +148,8 @@ TEST_CASE("render: each seed example gives the settings the StackGres pages desc
       CHECK(m["configPath"] == "/etc/patroni/16-sync-cluster.yml");
       CHECK(m["service"] == "patroni@16-sync-cluster");
       CHECK(m["certificate"]["subject"] == "CN=sync-cluster-" + std::to_string(i));
-      CHECK(m["certificate"]["dnsNames"] == json{"sync-cluster-" + std::to_string(i)});
-      CHECK(m["certificate"]["ipAddresses"] == json{"10.0.0." + std::to_string(11 + i)});
+      CHECK(m["certificate"]["dnsNames"] == json{"sync-cluster-" + std::to_string(i), "localhost"});
+      CHECK(m["certificate"]["ipAddresses"] == json{"10.0.0." + std::to_string(11 + i), "127.0.0.1"});
       // patroni.yml seeds the DCS non-strict: strict waits until a replica streams.
       const auto& bootstrap = m["patroniConfig"]["bootstrap"]["dcs"];
       CHECK(bootstrap["synchronous_mode"] == true);
@@ -182,7 +182,7 @@ TEST_CASE("render: the lab examples with the lab's hosts") {
     CHECK(dcs["loop_wait"] == 1);
     CHECK(dcs["retry_timeout"] == 4);
     CHECK(dcs["postgresql"]["parameters"]["wal_sender_timeout"] == "5s");
-    CHECK(dcs["postgresql"]["pg_hba"].back() == "host all all 10.250.0.1/32 scram-sha-256");
+    CHECK(dcs["postgresql"]["pg_hba"].back() == "hostssl all all 10.250.0.1/32 scram-sha-256");
     REQUIRE(c["members"].size() == static_cast<std::size_t>(lab.instances));
     CHECK(c["members"][0]["patroniConfig"]["etcd3"]["hosts"] == json{"10.250.0.2:2379"});
     CHECK(c["members"][0]["patroniConfig"]["postgresql"]["bin_dir"] == "/usr/lib/postgresql/15/bin");

@@ -7,6 +7,8 @@
 
 #include "core_fixtures.hpp"
 #include "manifests_fixtures.hpp"
+#include "providers/crypto/x509.hpp"
+#include "reconciler/member_tls.hpp"
 #include "reconciler/observe.hpp"
 #include "reconciler/plan.hpp"
 #include "reconciler/plan_output.hpp"
@@ -86,6 +88,11 @@ struct Fixture {
   ObservedState observed;
 
   Fixture() {
+    // TLS as declared too: each member's files issued by the cluster's CA (member_tls_test).
+    auto now = std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now());
+    auto ca = *providers::crypto::create_ca("pgconverge CA default/c", now - std::chrono::days{1},
+                                            now + std::chrono::days{3650});
+    secrets.ca_certificate_pem = ca.certificate_pem;
     for (const auto& m : cluster.members) {
       manifests::Host h;
       h.metadata.name = m.host;
@@ -98,6 +105,11 @@ struct Fixture {
       oh.service_enabled[m.service] = "enabled";
       oh.data_dirs[m.patroni_config["postgresql"]["data_dir"].get<std::string>()] = true;
       for (const auto& f : m.files) oh.files[f.path] = std::nullopt;
+      auto tls = member_tls_content(cluster, m, &ca, now);
+      REQUIRE(tls.has_value());
+      oh.files[m.tls.certificate] = tls->certificate;
+      oh.files[m.tls.private_key] = tls->private_key;
+      oh.files[m.tls.ca] = tls->ca;
       for (const auto& s : cluster.services) {
         oh.services[s.unit] = "inactive";
         oh.service_enabled[s.unit] = "disabled";
