@@ -152,9 +152,12 @@ struct Forward {
 
 // More output than this on one stream is a runaway command, not something to hold in memory.
 constexpr std::size_t k_max_output = std::size_t{256} << 20;
-// Session channels open at once: OpenSSH's MaxSessions (10 by default) refuses more per
-// connection; further commands wait in the queue.
+// Session channels open at once, closing ones included: OpenSSH's MaxSessions (10 by default)
+// refuses more per connection, counting a session until both sides closed it; further commands
+// wait in the queue.
 constexpr std::size_t k_max_commands = 8;
+// How long a finished command's channel may wait for the server's close before it is freed.
+constexpr std::chrono::seconds k_close_wait{5};
 
 int signal_number(std::string_view name) {
   static constexpr std::array<std::pair<std::string_view, int>, 14> k_signals{{
@@ -234,7 +237,10 @@ struct Running {
   bool eof_sent = false;
   bool reused = false;  // the session was there before this command (it may have gone stale)
   std::optional<Result<CommandResult>> outcome;  // set when done
-  bool requeue = false;                          // … or to be tried again on a new session
+  bool requeue = false;                          // … or to be tried again (a new session, a free slot)
+  bool refused = false;                          // requeued because sshd had no session slot free
+  bool delivered = false;                        // the caller has the outcome; the channel is closing
+  Clock::time_point close_deadline;              // … and is freed by then at the latest
 };
 
 class SshLink final : public ssh_link::Link, public std::enable_shared_from_this<SshLink> {
@@ -374,7 +380,10 @@ class SshLink final : public ssh_link::Link, public std::enable_shared_from_this
       step_all();
     }
     forwards_.clear();  // channels before the event and the session
-    for (auto& r : running_) r.outcome = fail(login_.who + ": ssh: " + r.job.exec.what + ": the connection was closed");
+    for (auto& r : running_) {
+      if (!r.delivered) r.outcome = fail(login_.who + ": ssh: " + r.job.exec.what + ": the connection was closed");
+      r.close_deadline = Clock::now();
+    }
     finish_commands();
     fail_queued("the connection was closed");
     event_.reset();
@@ -418,7 +427,7 @@ class SshLink final : public ssh_link::Link, public std::enable_shared_from_this
     };
     for (const auto& f : forwards_)
       if (!f.open) until(f.open_deadline);
-    for (const auto& r : running_) until(r.job.deadline);
+    for (const auto& r : running_) until(r.delivered ? r.close_deadline : r.job.deadline);
     return static_cast<int>(sleep.count());
   }
 
@@ -451,6 +460,7 @@ class SshLink final : public ssh_link::Link, public std::enable_shared_from_this
     }
     finish_done();
     for (auto& r : running_) {
+      r.close_deadline = Clock::now();  // a closing channel goes with its session
       if (r.outcome) continue;
       if (r.phase == Running::Phase::opening && r.reused && r.job.attempt == 0) r.requeue = true;
       else r.outcome = fail(login_.who + ": ssh: " + r.job.exec.what + ": connection lost: " + detail);
@@ -612,12 +622,12 @@ class SshLink final : public ssh_link::Link, public std::enable_shared_from_this
 
   // ---- commands (the pump thread) ----
 
-  // Starts queued commands while fewer than k_max_commands run.
+  // Starts queued commands while fewer than max_commands_ run.
   void start_commands() {
     std::vector<Job> jobs;
     {
       std::lock_guard lock(mutex_);
-      while (!queue_.empty() && running_.size() + jobs.size() < k_max_commands) {
+      while (!queue_.empty() && running_.size() + jobs.size() < max_commands_) {
         jobs.push_back(std::move(queue_.front()));
         queue_.pop_front();
       }
@@ -661,7 +671,6 @@ class SshLink final : public ssh_link::Link, public std::enable_shared_from_this
   void abandon(Running& r) {
     ssh_channel channel = r.channel.get();
     if (channel == nullptr || ssh_channel_is_closed(channel) != 0) return;
-    ssh_remove_channel_callbacks(channel, &r.callbacks);
     if (options_.user != "root") ssh_channel_request_send_signal(channel, "TERM");
     ssh_channel_close(channel);
   }
@@ -674,9 +683,18 @@ class SshLink final : public ssh_link::Link, public std::enable_shared_from_this
     if (r.phase == Running::Phase::opening) {
       int rc = ssh_channel_open_session(channel);
       if (rc == SSH_ERROR) {
-        // A refusal (sshd's MaxSessions) leaves the session up; an error on it does not.
-        if (!session_alive() && r.reused && r.job.attempt == 0) r.requeue = true;
-        else r.outcome = transport_failure(r, "cannot open a channel");
+        if (session_alive() && running_.size() > 1) {
+          // Refused while other channels are open: sshd's MaxSessions (it counts a session until
+          // its process is reaped, a moment after the channel closed). Learn the limit; the
+          // command waits for a slot.
+          max_commands_ = std::max<std::size_t>(1, running_.size() - 1);
+          r.requeue = true;
+          r.refused = true;
+        } else if (!session_alive() && r.reused && r.job.attempt == 0) {
+          r.requeue = true;  // an error on a session that had gone stale: nothing ran
+        } else {
+          r.outcome = transport_failure(r, "cannot open a channel");
+        }
         return;
       }
       if (rc == SSH_OK) r.phase = Running::Phase::requesting;
@@ -753,11 +771,23 @@ class SshLink final : public ssh_link::Link, public std::enable_shared_from_this
     return result;
   }
 
-  // Hands finished commands their outcome and frees their channels; a command to try again goes
-  // to the front of the queue.
+  // Hands finished commands their outcome and frees their channels once the server closed them
+  // too (until then they count against k_max_commands); a command to try again goes to the front
+  // of the queue.
   void finish_commands() {
+    const auto now = Clock::now();
     for (auto it = running_.begin(); it != running_.end();) {
       if (!it->outcome && !it->requeue) {
+        ++it;
+        continue;
+      }
+      if (it->outcome && !it->delivered) {
+        it->job.promise.set_value(std::move(*it->outcome));
+        it->delivered = true;
+        if (it->close_deadline == Clock::time_point{}) it->close_deadline = now + k_close_wait;
+        if (it->channel && ssh_channel_is_closed(it->channel.get()) == 0) ssh_channel_close(it->channel.get());
+      }
+      if (it->delivered && !it->state.closed && it->channel && now < it->close_deadline && session_alive()) {
         ++it;
         continue;
       }
@@ -765,13 +795,11 @@ class SshLink final : public ssh_link::Link, public std::enable_shared_from_this
         ssh_remove_channel_callbacks(it->channel.get(), &it->callbacks);
         it->channel.reset();  // closes it if still open; libssh keeps it until the server's close
       }
-      if (it->requeue) {
+      if (it->requeue && !it->delivered) {
         Job job = std::move(it->job);
-        job.attempt += 1;
+        if (!it->refused) job.attempt += 1;
         std::lock_guard lock(mutex_);
         queue_.push_front(std::move(job));
-      } else {
-        it->job.promise.set_value(std::move(*it->outcome));
       }
       it = running_.erase(it);
     }
@@ -795,6 +823,7 @@ class SshLink final : public ssh_link::Link, public std::enable_shared_from_this
   std::vector<Target*> listening_;
   std::list<Forward> forwards_;
   std::list<Running> running_;
+  std::size_t max_commands_ = k_max_commands;  // lowered when sshd refuses a session channel
 
   std::atomic<bool> stopping_{false};
   std::thread thread_;

@@ -42,6 +42,7 @@ namespace {
 
 PrivateSshd* g_sshd = nullptr;
 PrivateSshd* g_no_forwarding_sshd = nullptr;
+PrivateSshd* g_two_sessions_sshd = nullptr;  // MaxSessions 2
 
 SshOptions options_for(const PrivateSshd& sshd) {
   SshOptions o;
@@ -537,6 +538,21 @@ TEST_CASE("one session: more commands at once than sshd's MaxSessions wait their
     });
   for (auto& t : threads) t.join();
   CHECK(std::count(statuses.begin(), statuses.end(), 0) == k_commands);
+
+  // A server that allows 2: the refusals teach the limit, and every command still runs.
+  auto small = pgc::providers::open_ssh(options_for(*g_two_sessions_sshd));
+  REQUIRE(small);
+  auto small_host = (*small)->remote_host();
+  std::vector<int> small_statuses(6, -1);
+  std::vector<std::thread> small_threads;
+  for (std::size_t i = 0; i < small_statuses.size(); ++i)
+    small_threads.emplace_back([&, i] {
+      auto r = small_host->run({"sleep", "0.3"}, 20s);
+      small_statuses[i] = r ? r->exit_status : -2;
+      if (!r) std::printf("command %zu: %s\n", i, r.error().message.c_str());
+    });
+  for (auto& t : small_threads) t.join();
+  CHECK(std::count(small_statuses.begin(), small_statuses.end(), 0) == 6);
 }
 
 TEST_CASE("one session: a lost session is opened again for the next command and connection", "[tunnels][session]") {
@@ -623,11 +639,17 @@ int main(int argc, char** argv) {
     refusing.extra_config = {"AllowTcpForwarding no"};
     refusing.temp_prefix = "pgc-sshd-nofwd";
     PrivateSshd no_forwarding(refusing);
+    PrivateSshdOptions two;
+    two.extra_config = {"MaxSessions 2"};
+    two.temp_prefix = "pgc-sshd-two";
+    PrivateSshd two_sessions(two);
     g_sshd = &sshd;
     g_no_forwarding_sshd = &no_forwarding;
+    g_two_sessions_sshd = &two_sessions;
     int result = pgc::test::run_catch(argc, argv);
     g_sshd = nullptr;
     g_no_forwarding_sshd = nullptr;
+    g_two_sessions_sshd = nullptr;
     return result;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "tunnels integration: %s\n", e.what());
