@@ -787,7 +787,8 @@ class SshLink final : public ssh_link::Link, public std::enable_shared_from_this
         if (it->close_deadline == Clock::time_point{}) it->close_deadline = now + k_close_wait;
         if (it->channel && ssh_channel_is_closed(it->channel.get()) == 0) ssh_channel_close(it->channel.get());
       }
-      if (it->delivered && !it->state.closed && it->channel && now < it->close_deadline && session_alive()) {
+      const bool opened = it->phase != Running::Phase::opening;  // only an open channel gets a close back
+      if (it->delivered && opened && !it->state.closed && it->channel && now < it->close_deadline && session_alive()) {
         ++it;
         continue;
       }
