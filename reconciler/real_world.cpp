@@ -1,6 +1,6 @@
 #include "reconciler/world.hpp"
 
-#include <future>
+#include <functional>
 #include <map>
 #include <mutex>
 
@@ -33,11 +33,12 @@ class UnreachablePatroni final : public providers::PatroniClient {
   Error error_;
 };
 
-// One host's tunnel, opened at first use; a failure to open is kept for the run (no retry storm).
+// One host's SSH connection (its commands and its tunnels share one session), opened at first
+// use; a failure to open is kept for the run (no retry storm).
 struct Forwarder {
   manifests::Host host;
   std::mutex mutex;
-  std::unique_ptr<providers::Tunnels> tunnels;
+  std::shared_ptr<providers::SshConnection> connection;
   std::optional<Error> failed;
 };
 
@@ -54,16 +55,13 @@ class RealWorld final : public World {
 
   // Every run's host probe connects to each host first (observe_hosts), so this is where the
   // world learns which host an address belongs to, and how to log in to it: from then on,
-  // Patroni's REST API and PostgreSQL at that address go through the host's SSH.
-  // The host's tunnel opens beside the command session (both are needed in every run that
-  // connects), so that the first Patroni and PostgreSQL calls do not wait for it one host after
-  // another.
+  // Patroni's REST API and PostgreSQL at that address go through the host's SSH. Commands and
+  // tunnels are channels of one session per host: one handshake and authentication.
   Result<std::unique_ptr<providers::RemoteHost>> connect(const manifests::Host& host) override {
     auto forwarder = route_through(host);
-    auto tunnel = std::async(std::launch::async, [this, forwarder] { (void)open(*forwarder); });
-    auto connected = providers::connect_ssh(ssh_options(host));
-    tunnel.wait();
-    return connected;
+    auto connection = open(*forwarder);
+    PGC_TRY(connection);
+    return (*connection)->remote_host();
   }
 
   std::unique_ptr<providers::PatroniClient> patroni(const providers::PatroniEndpoint& endpoint) override {
@@ -97,7 +95,8 @@ class RealWorld final : public World {
   }
 
   Result<bool> dcs_has_any(const std::vector<std::string>& endpoints, const std::vector<std::string>& keys) override {
-    auto client = providers::make_etcd_client(providers::EtcdOptions{endpoints, std::chrono::milliseconds(3000)});
+    auto client = providers::make_etcd_client(
+        providers::EtcdOptions{endpoints, std::chrono::milliseconds(3000), etcd_route()});
     PGC_TRY(client);
     for (const auto& key : keys) {
       auto kv = (*client)->get(key);
@@ -105,6 +104,19 @@ class RealWorld final : public World {
       if (*kv) return true;
     }
     return false;
+  }
+
+  // Where the etcd client connects: an endpoint at a known host's address (an EtcdCluster that
+  // pgconverge runs, spec.hosts) goes through that host's SSH, like Patroni and PostgreSQL; any
+  // other (spec.endpoints, an external etcd) directly.
+  std::function<Result<std::string>(const std::string&, int)> etcd_route() override {
+    return [this](const std::string& address, int port) -> Result<std::string> {
+      auto forwarder = forwarder_at(address);
+      if (!forwarder) return std::string();
+      auto connection = open(*forwarder);
+      PGC_TRY(connection);
+      return (*connection)->local_socket(address, port);
+    };
   }
 
  private:
@@ -130,7 +142,7 @@ class RealWorld final : public World {
     auto& slot = forwarders_[host.address];
     if (slot && same_login(slot->host, host)) {
       std::lock_guard forwarder_lock(slot->mutex);
-      if (!slot->tunnels) slot->failed.reset();
+      if (!slot->connection) slot->failed.reset();
       return slot;
     }
     slot = std::make_shared<Forwarder>();
@@ -145,19 +157,19 @@ class RealWorld final : public World {
     return it == forwarders_.end() ? nullptr : it->second;
   }
 
-  // The host's tunnels, opened at first use: callers for one host wait for one connection, other
-  // hosts' open in parallel.
-  Result<providers::Tunnels*> open(Forwarder& forwarder) {
+  // The host's connection, opened at first use: callers for one host wait for one connection,
+  // other hosts' open in parallel.
+  Result<providers::SshConnection*> open(Forwarder& forwarder) {
     std::lock_guard lock(forwarder.mutex);
-    if (forwarder.tunnels) return forwarder.tunnels.get();
+    if (forwarder.connection) return forwarder.connection.get();
     if (forwarder.failed) return std::unexpected(*forwarder.failed);
-    auto opened = providers::open_tunnels(ssh_options(forwarder.host));
+    auto opened = providers::open_ssh(ssh_options(forwarder.host));
     if (!opened) {
       forwarder.failed = opened.error();
       return std::unexpected(opened.error());
     }
-    forwarder.tunnels = std::move(*opened);
-    return forwarder.tunnels.get();
+    forwarder.connection = std::move(*opened);
+    return forwarder.connection.get();
   }
 
   SshSettings ssh_;

@@ -256,7 +256,7 @@ void read_ownership(ConfigReader& r, ServeConfig& c) {
         continue;
       }
       auto endpoint = e.get<std::string>();
-      if (!providers::make_etcd_client({{endpoint}, 1s})) r.error(where, "\"" + endpoint + "\" is not host:port");
+      if (!providers::make_etcd_client({{endpoint}, 1s, {}})) r.error(where, "\"" + endpoint + "\" is not host:port");
       own.etcd.push_back(endpoint);
     }
   }
@@ -316,7 +316,8 @@ class Daemon {
         log_.event("listening", {{"address", server->metrics_bound_address()}, {"serves", "/metrics /healthz"}});
     }
     if (config_.ownership) {
-      auto client = providers::make_etcd_client({config_.ownership->etcd, 2s});
+      // An endpoint on a host that runs are connected to goes through its SSH (World::etcd_route).
+      auto client = providers::make_etcd_client({config_.ownership->etcd, 2s, world_.etcd_route()});
       if (!client) {
         log_.event("error", {{"message", "serve: ownership: " + client.error().message}});
         return 1;

@@ -2,6 +2,7 @@
 // The outside world as the core sees it: factories for connections to hosts, Patroni and
 // PostgreSQL. The product uses make_real_world(); unit tests pass fakes.
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -28,6 +29,10 @@ class World {
   // Whether the DCS (etcd v3 at endpoints, "host:port") holds any of keys; asked only before
   // secrets would be generated for a cluster (reconciler/secret_source.hpp).
   virtual Result<bool> dcs_has_any(const std::vector<std::string>& endpoints, const std::vector<std::string>& keys) = 0;
+  // Where an etcd client connects to host:port (providers::EtcdOptions::route): through the SSH
+  // of the host at that address once this world has connected to it (an EtcdCluster that
+  // pgconverge runs), else directly. Empty: always directly.
+  virtual std::function<Result<std::string>(const std::string& host, int port)> etcd_route() { return {}; }
 };
 
 struct SshSettings {

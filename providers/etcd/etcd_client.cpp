@@ -47,8 +47,9 @@ struct Endpoint {
 
 class BeastEtcdClient final : public EtcdClient {
  public:
-  BeastEtcdClient(std::vector<Endpoint> endpoints, std::chrono::milliseconds timeout)
-      : endpoints_(std::move(endpoints)), timeout_(timeout) {}
+  BeastEtcdClient(std::vector<Endpoint> endpoints, std::chrono::milliseconds timeout,
+                  std::function<Result<std::string>(const std::string&, int)> route)
+      : endpoints_(std::move(endpoints)), timeout_(timeout), route_(std::move(route)) {}
 
   Result<std::int64_t> grant(std::chrono::seconds ttl) override {
     auto r = call("/v3/lease/grant", {{"TTL", std::to_string(ttl.count())}});
@@ -151,6 +152,11 @@ class BeastEtcdClient final : public EtcdClient {
     http_client::Request req;
     req.host = e.host;
     req.port = e.port;
+    if (route_) {
+      auto socket = route_(e.host, e.port);
+      PGC_TRY(socket);
+      req.unix_socket = *socket;
+    }
     req.method = "POST";
     req.target = target;
     req.headers.emplace_back("Content-Type", "application/json");
@@ -167,6 +173,7 @@ class BeastEtcdClient final : public EtcdClient {
 
   std::vector<Endpoint> endpoints_;
   std::chrono::milliseconds timeout_;
+  std::function<Result<std::string>(const std::string&, int)> route_;
 };
 
 }  // namespace
@@ -185,7 +192,7 @@ Result<std::unique_ptr<EtcdClient>> make_etcd_client(const EtcdOptions& options)
     endpoints.push_back({host, static_cast<unsigned short>(n)});
   }
   if (endpoints.empty()) return fail("no etcd endpoints");
-  return std::unique_ptr<EtcdClient>(std::make_unique<BeastEtcdClient>(std::move(endpoints), options.timeout));
+  return std::unique_ptr<EtcdClient>(std::make_unique<BeastEtcdClient>(std::move(endpoints), options.timeout, options.route));
 }
 
 }  // namespace pgc::providers

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -17,6 +18,10 @@ namespace pgc::providers {
 struct EtcdOptions {
   std::vector<std::string> endpoints;        // "host:port", tried in order until one answers
   std::chrono::milliseconds timeout{2000};   // per call and endpoint: connect, write, read together
+  // Where a connection to host:port goes: the path of a unix socket that reaches it (a tunnel
+  // through the host's SSH, providers/ssh/tunnels.hpp), or "" to connect to host:port directly.
+  // Asked at each call; empty function: every endpoint is direct. An error fails that endpoint.
+  std::function<Result<std::string>(const std::string& host, int port)> route;
 };
 
 struct EtcdKeyValue {

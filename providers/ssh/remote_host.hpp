@@ -26,7 +26,8 @@ struct FileMode {
   unsigned mode = 0644;
 };
 
-// One connection to one host, reused for a whole run. Not thread-safe: use one per thread.
+// One connection to one host, reused for a whole run. Thread-safe: each command is a channel of
+// the host's one SSH session (tunnels.hpp's SshConnection), and commands may run concurrently.
 class RemoteHost {
  public:
   virtual ~RemoteHost() = default;
@@ -108,7 +109,7 @@ struct SshOptions {
 // known_hosts_file is consulted (not the global /etc/ssh/ssh_known_hosts) and ~/.ssh/config is
 // not read: SshOptions is the whole configuration. If the connection is later lost, the call
 // that notices fails and the next call reconnects (verifying the host key again); a failed
-// command is never retried.
+// command is never retried. (open_ssh() in tunnels.hpp gives the same session's forwards too.)
 Result<std::unique_ptr<RemoteHost>> connect_ssh(const SshOptions& options);
 
 }  // namespace pgc::providers

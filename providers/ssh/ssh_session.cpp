@@ -1,6 +1,6 @@
 // Opening an authenticated libssh session: host key verification (strict, or accept-new when
 // asked, with both fingerprints on a mismatch) and authentication (the identity file, else the
-// agent and ~/.ssh/id_*). Used by ssh_host.cpp and tunnels.cpp.
+// agent and ~/.ssh/id_*). Used by ssh_link.cpp.
 
 #include "providers/ssh/ssh_session.hpp"
 

@@ -1,8 +1,8 @@
 #pragma once
 // Opening one authenticated libssh session with pgconverge's rules (strict host keys, accept-new
-// only when asked, the identity or the agent): shared by the command host (ssh_host.cpp) and the
-// forwarder (tunnels.cpp). Internal to providers/ssh; libssh's types are only declared here, so
-// the header stays free of the C library.
+// only when asked, the identity or the agent): used by the one session per host (ssh_link.cpp).
+// Internal to providers/ssh; libssh's types are only declared here, so the header stays free of
+// the C library.
 
 #include <memory>
 #include <string>

@@ -11,8 +11,8 @@
 
 namespace pgc::providers {
 
-// One SSH session to one host, owned by one pump thread (libssh sessions are not thread-safe),
-// that listens on unix sockets in a private directory (mkdtemp, 0700: no other local user can
+// One SSH session to one host (see SshConnection), owned by one pump thread (libssh sessions are
+// not thread-safe), that listens on unix sockets in a private directory (mkdtemp, 0700: no other local user can
 // use the forwarding) and, for each connection accepted there, opens a direct-tcpip channel from
 // the host to the target and carries bytes both ways. The destructor closes every channel and
 // connection, removes the sockets and the directory, and joins the thread. Thread-safe.
@@ -37,9 +37,23 @@ class Tunnels {
   [[nodiscard]] virtual std::string describe() const = 0;
 };
 
+// One SSH connection to one host for everything pgconverge does there: the forwards (Tunnels)
+// and the commands (remote_host()) are channels of ONE session, owned by one pump thread, so a
+// run makes one SSH handshake and authentication per host. Thread-safe; the connection lives
+// until its last user (this pointer, a RemoteHost from it) is gone.
+class SshConnection : public Tunnels {
+ public:
+  // A RemoteHost whose commands run on this connection's session (each its own channel;
+  // several threads may run commands at once). It keeps the connection open.
+  virtual std::unique_ptr<RemoteHost> remote_host() = 0;
+};
+
 // Connects and authenticates as connect_ssh() does (same host key and authentication rules and
 // messages), then starts the pump thread. A lost session is opened again when a new local
-// connection needs it.
+// connection or command needs it (connect_ssh()'s rules: the call that notices fails).
+Result<std::shared_ptr<SshConnection>> open_ssh(const SshOptions& options);
+
+// Tunnels alone (open_ssh() whose commands are not used).
 Result<std::unique_ptr<Tunnels>> open_tunnels(const SshOptions& options);
 
 }  // namespace pgc::providers

@@ -3,14 +3,18 @@
 # lab's hosts and nothing else (nftables inside that namespace), and the cluster's pg_hba admits no
 # client CIDR. pgconverge reaches Patroni's REST API and PostgreSQL through each host's SSH
 # (providers/ssh/tunnels), so a strict-sync cluster still converges and a plan afterwards is empty.
-# The DCS (the lab's etcd namespace, spec.endpoints) stays direct.
+# The DCS (the lab's etcd namespace, spec.endpoints) stays direct. Then the same with an etcd that
+# pgconverge runs on the hosts (EtcdCluster spec.hosts): its client port is filtered too, and the
+# first bootstrap's DCS check (does etcd hold the cluster already?) goes through the hosts' SSH.
 source "$(dirname "$0")/lib.sh"
 command -v nft >/dev/null || [[ -x /usr/sbin/nft ]] || skip "missing nft (apt-get install nftables)"
 lab_up 3
 
-step "the client namespace may reach the hosts on tcp/22 only"
-hosts=$(tr ' ' ',' <<<"$LAB_HOST_ADDRESSES")
-"$LAB" run nft -f - <<NFT
+# filter_to_ssh: the client namespace may open tcp/22 to the lab's hosts and nothing else.
+filter_to_ssh() {
+  local hosts
+  hosts=$(tr ' ' ',' <<<"$LAB_HOST_ADDRESSES")
+  "$LAB" run nft -f - <<NFT
 table inet pgc_tunnel_test {
   chain out {
     type filter hook output priority 0; policy accept;
@@ -19,6 +23,10 @@ table inet pgc_tunnel_test {
   }
 }
 NFT
+}
+
+step "the client namespace may reach the hosts on tcp/22 only"
+filter_to_ssh
 first=${LAB_HOST_ADDRESSES%% *}
 if "$LAB" run curl -s --max-time 3 "http://$first:8008/" >/dev/null 2>&1; then
   fail "Patroni's port on $first still answers from the client namespace"
@@ -134,5 +142,23 @@ served=$(on_host "$replica_host" bash -c "openssl s_client -connect $leader:8008
 (( $(date -d "$served" +%s) > $(date +%s) + 300 * 86400 )) || fail "the REST API still serves the short certificate (until $served)"
 echo "renewed; PostgreSQL replicas on TLS, the REST API serves the new certificate (until $served)"
 
+"$LAB" run nft delete table inet pgc_tunnel_test
+
+step "an etcd that pgconverge runs on the hosts, its client port filtered too"
+"$LAB" down >/dev/null 2>&1 || true
+"$LAB" up 3 --no-etcd
+# shellcheck source=/dev/null
+source "$PGC_LAB_DIR/lab.env"
+first=${LAB_HOST_ADDRESSES%% *}
+rm -rf "$CLUSTER_DIR" "$STATE"; mkdir -p "$CLUSTER_DIR"
+filter_to_ssh
+"$LAB" run bash -c "exec 3<>/dev/tcp/$first/2379" 2>/dev/null && fail "etcd's client port on $first answers"
+write_managed_etcd pg-1 pg-2 pg-3
+write_cluster ssh-etcd sync 3 1
+sed -i '/pgconverge.io\/client-cidrs/d' "$CLUSTER_DIR/cluster.yaml"
+expect_exit 0 pgc apply --progress log
+grep -q "cluster ssh-etcd: converged" "$WORK/out" || fail "apply did not report convergence"
+expect_exit 0 pgc plan
+grep -q "No changes" "$WORK/out" || fail "plan after apply is not empty"
 "$LAB" run nft delete table inet pgc_tunnel_test
 echo "OK"

@@ -51,15 +51,15 @@ LocalEtcd* g_etcd = nullptr;
 }  // namespace
 
 TEST_CASE("endpoints must be host:port") {
-  CHECK_FALSE(make_etcd_client({{"10.0.0.1"}, 1s}));
-  CHECK_FALSE(make_etcd_client({{"10.0.0.1:http"}, 1s}));
-  CHECK_FALSE(make_etcd_client({{":2379"}, 1s}));
-  CHECK_FALSE(make_etcd_client({{}, 1s}));
-  CHECK(make_etcd_client({{"[::1]:2379", "etcd.example:2379"}, 1s}));
+  CHECK_FALSE(make_etcd_client({{"10.0.0.1"}, 1s, {}}));
+  CHECK_FALSE(make_etcd_client({{"10.0.0.1:http"}, 1s, {}}));
+  CHECK_FALSE(make_etcd_client({{":2379"}, 1s, {}}));
+  CHECK_FALSE(make_etcd_client({{}, 1s, {}}));
+  CHECK(make_etcd_client({{"[::1]:2379", "etcd.example:2379"}, 1s, {}}));
 }
 
 TEST_CASE("create-if-absent with a lease, keepalive, replace, revoke") {
-  auto client = std::move(*make_etcd_client({{g_etcd->endpoint()}, 2s}));
+  auto client = std::move(*make_etcd_client({{g_etcd->endpoint()}, 2s, {}}));
   auto a = client->grant(10s);
   auto b = client->grant(10s);
   REQUIRE(a);
@@ -106,7 +106,7 @@ TEST_CASE("create-if-absent with a lease, keepalive, replace, revoke") {
 }
 
 TEST_CASE("a lease that is not kept alive expires with its keys") {
-  auto client = std::move(*make_etcd_client({{g_etcd->endpoint()}, 2s}));
+  auto client = std::move(*make_etcd_client({{g_etcd->endpoint()}, 2s, {}}));
   auto lease = client->grant(2s);
   REQUIRE(lease);
   REQUIRE(client->create("/it/owners/default/expiring", "x", *lease)->created);
@@ -121,10 +121,10 @@ TEST_CASE("a lease that is not kept alive expires with its keys") {
 
 TEST_CASE("a dead endpoint is skipped, a silent one times out, both named") {
   int dead = pgc::test::free_loopback_port();
-  auto client = std::move(*make_etcd_client({{"127.0.0.1:" + std::to_string(dead), g_etcd->endpoint()}, 2s}));
+  auto client = std::move(*make_etcd_client({{"127.0.0.1:" + std::to_string(dead), g_etcd->endpoint()}, 2s, {}}));
   CHECK(client->grant(5s));
   pgc::test::FakeTcpServer silent(pgc::test::hold_silently);
-  auto stuck = std::move(*make_etcd_client({{"127.0.0.1:" + std::to_string(silent.port())}, 500ms}));
+  auto stuck = std::move(*make_etcd_client({{"127.0.0.1:" + std::to_string(silent.port())}, 500ms, {}}));
   auto start = std::chrono::steady_clock::now();
   auto r = stuck->grant(5s);
   auto took = std::chrono::steady_clock::now() - start;
@@ -132,7 +132,7 @@ TEST_CASE("a dead endpoint is skipped, a silent one times out, both named") {
   CHECK(r.error().message.find("127.0.0.1:" + std::to_string(silent.port())) != std::string::npos);
   CHECK(r.error().message.find("timed out") != std::string::npos);
   CHECK(took < 2s);
-  auto none = std::move(*make_etcd_client({{"127.0.0.1:" + std::to_string(dead)}, 1s}));
+  auto none = std::move(*make_etcd_client({{"127.0.0.1:" + std::to_string(dead)}, 1s, {}}));
   auto refused = none->keepalive(1);
   REQUIRE_FALSE(refused);
   CHECK(refused.error().message.find("POST /v3/lease/keepalive") != std::string::npos);

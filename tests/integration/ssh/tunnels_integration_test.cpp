@@ -15,15 +15,18 @@
 #include <catch2/catch.hpp>
 #include "tests/support/catch_session.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 #include <thread>
 
 #include "providers/patroni/patroni_client.hpp"
 #include "providers/postgres/postgres_probe.hpp"
 #include "providers/ssh/tunnels.hpp"
+#include "reconciler/world.hpp"
 #include "tests/integration/support/fake_tcp_server.hpp"
 #include "tests/integration/support/test_support.hpp"
 #include "util/strings.hpp"
@@ -39,6 +42,7 @@ namespace {
 
 PrivateSshd* g_sshd = nullptr;
 PrivateSshd* g_no_forwarding_sshd = nullptr;
+PrivateSshd* g_two_sessions_sshd = nullptr;  // MaxSessions 2
 
 SshOptions options_for(const PrivateSshd& sshd) {
   SshOptions o;
@@ -449,6 +453,183 @@ TEST_CASE("tunnels: libpq reaches a real PostgreSQL through host=<socket dir>", 
   CHECK(tunnelled < 1000);
 }
 
+// ---- one session per host: commands and forwards together --------------------------------------
+
+namespace {
+
+pgc::providers::CommandResult run_or_fail(pgc::providers::RemoteHost& host, const std::vector<std::string>& argv) {
+  auto r = host.run(argv, 10s);
+  if (!r) FAIL(r.error().message);
+  return *r;
+}
+
+pgc::manifests::Host lab_host(const PrivateSshd& sshd) {
+  pgc::manifests::Host host;
+  host.metadata.name = "lab";
+  host.address = "127.0.0.1";
+  host.ssh_port = sshd.port();
+  return host;
+}
+
+pgc::reconciler::SshSettings lab_settings(const PrivateSshd& sshd) {
+  pgc::reconciler::SshSettings settings;
+  settings.identity_file = sshd.file("client_key").string();
+  settings.known_hosts_file = sshd.file("known_hosts").string();
+  settings.connect_timeout_ms = 5000;
+  return settings;
+}
+
+}  // namespace
+
+TEST_CASE("one session: commands and forwards run at once on one SSH login", "[tunnels][session]") {
+  FakeTcpServer server(echo);
+  REQUIRE(eventually([] { return g_sshd->connection_processes().empty(); }));
+  const int logins_before = g_sshd->accepted_logins();
+  auto connection = pgc::providers::open_ssh(options_for(*g_sshd));
+  REQUIRE(connection);
+  auto host = (*connection)->remote_host();
+  const std::string path = local_socket_or_fail(**connection, server.port());
+
+  // Six commands of 1 s each and four echoing connections, all at the same time.
+  constexpr int k_commands = 6;
+  std::vector<std::string> outputs(k_commands);
+  std::vector<std::string> answers(4);
+  std::vector<std::thread> threads;
+  const auto started = Clock::now();
+  for (int i = 0; i < k_commands; ++i)
+    threads.emplace_back([&, i] {
+      auto r = host->run_script("sleep 1; printf '%s' \"$1\"; cat", {"command " + std::to_string(i)}, 10s);
+      outputs[static_cast<std::size_t>(i)] = r ? r->out : "error: " + r.error().message;
+    });
+  for (std::size_t i = 0; i < answers.size(); ++i)
+    threads.emplace_back([&, i] {
+      int fd = connect_unix(path);
+      if (fd < 0) return;
+      answers[i] = converse(fd, pattern(256 * 1024, static_cast<unsigned>(i)));
+      ::close(fd);
+    });
+  for (auto& t : threads) t.join();
+  const auto took = Clock::now() - started;
+  for (int i = 0; i < k_commands; ++i) CHECK(outputs[static_cast<std::size_t>(i)] == "command " + std::to_string(i));
+  for (std::size_t i = 0; i < answers.size(); ++i) CHECK(answers[i] == pattern(256 * 1024, static_cast<unsigned>(i)));
+  CHECK(took < 3s);  // the commands ran side by side, not one after another
+  // Input on stdin and a file written while the forwards are open.
+  auto with_input = host->run_with_input({"cat"}, pattern(1 << 20, 3), 10s);
+  REQUIRE(with_input);
+  CHECK(with_input->out == pattern(1 << 20, 3));
+  CHECK(g_sshd->accepted_logins() == logins_before + 1);
+  CHECK(g_sshd->connection_processes().size() == 1);
+  std::printf("timing: %d commands of 1 s and 4 echoing forwards on one session: %.2f s\n", k_commands,
+              std::chrono::duration<double>(took).count());
+}
+
+TEST_CASE("one session: more commands at once than sshd's MaxSessions wait their turn", "[tunnels][session]") {
+  auto connection = pgc::providers::open_ssh(options_for(*g_sshd));
+  REQUIRE(connection);
+  auto host = (*connection)->remote_host();
+  constexpr int k_commands = 24;  // sshd allows 10 session channels per connection
+  std::vector<int> statuses(k_commands, -1);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < k_commands; ++i)
+    threads.emplace_back([&, i] {
+      auto r = host->run({"sleep", "0.3"}, 20s);
+      statuses[static_cast<std::size_t>(i)] = r ? r->exit_status : -2;
+      if (!r) std::printf("command %d: %s\n", i, r.error().message.c_str());
+    });
+  for (auto& t : threads) t.join();
+  CHECK(std::count(statuses.begin(), statuses.end(), 0) == k_commands);
+
+  // A server that allows 2: the refusals teach the limit, and every command still runs.
+  auto small = pgc::providers::open_ssh(options_for(*g_two_sessions_sshd));
+  REQUIRE(small);
+  auto small_host = (*small)->remote_host();
+  std::vector<int> small_statuses(6, -1);
+  std::vector<std::thread> small_threads;
+  for (std::size_t i = 0; i < small_statuses.size(); ++i)
+    small_threads.emplace_back([&, i] {
+      auto r = small_host->run({"sleep", "0.3"}, 20s);
+      small_statuses[i] = r ? r->exit_status : -2;
+      if (!r) std::printf("command %zu: %s\n", i, r.error().message.c_str());
+    });
+  for (auto& t : small_threads) t.join();
+  CHECK(std::count(small_statuses.begin(), small_statuses.end(), 0) == 6);
+}
+
+TEST_CASE("one session: a lost session is opened again for the next command and connection", "[tunnels][session]") {
+  FakeTcpServer server(echo);
+  REQUIRE(eventually([] { return g_sshd->connection_processes().empty(); }));
+  const int logins_before = g_sshd->accepted_logins();
+  auto connection = pgc::providers::open_ssh(options_for(*g_sshd));
+  REQUIRE(connection);
+  auto host = (*connection)->remote_host();
+  CHECK(run_or_fail(*host, {"echo", "before"}).out == "before\n");
+  const std::string path = local_socket_or_fail(**connection, server.port());
+
+  // A command in flight when the session goes: it fails, naming the host and the command.
+  std::optional<pgc::Result<pgc::providers::CommandResult>> in_flight;
+  std::thread waiting([&] { in_flight = host->run({"sleep", "5"}, 10s); });
+  std::this_thread::sleep_for(500ms);
+  auto processes = g_sshd->connection_processes();
+  REQUIRE(processes.size() == 1);
+  ::kill(processes.front(), SIGKILL);
+  waiting.join();
+  const bool failed = in_flight.has_value() && !in_flight->has_value();
+  REQUIRE(failed);
+  const std::string message = in_flight->error().message;
+  INFO(message);
+  CHECK(pgc::starts_with(message, "host lab (127.0.0.1): ssh: running sleep: connection lost"));
+
+  // The next command and the next forwarded connection log in again, once.
+  CHECK(run_or_fail(*host, {"echo", "after"}).out == "after\n");
+  int fd = connect_unix(path);
+  REQUIRE(fd >= 0);
+  CHECK(converse(fd, "again") == "again");
+  ::close(fd);
+  CHECK(g_sshd->accepted_logins() == logins_before + 2);
+}
+
+TEST_CASE("one session: a run's commands, Patroni calls and etcd reads share one login per host", "[tunnels][session]") {
+  FakeTcpServer server(answer_json);
+  REQUIRE(eventually([] { return g_sshd->connection_processes().empty(); }));
+  const int logins_before = g_sshd->accepted_logins();
+  auto world = pgc::reconciler::make_real_world(lab_settings(*g_sshd));
+  auto host = world->connect(lab_host(*g_sshd));
+  REQUIRE(host);
+  CHECK(run_or_fail(**host, {"echo", "probe"}).out == "probe\n");
+  pgc::providers::PatroniEndpoint endpoint;
+  endpoint.address = "127.0.0.1";
+  endpoint.port = server.port();
+  for (int i = 0; i < 3; ++i) {
+    auto answer = world->patroni(endpoint)->cluster();
+    REQUIRE(answer);
+    CHECK((*answer)["ok"] == true);
+  }
+  // An etcd endpoint at the host's address goes through the host's SSH too ({"ok": true} has no kvs).
+  auto has = world->dcs_has_any({"127.0.0.1:" + std::to_string(server.port())}, {"/service/x/config"});
+  REQUIRE(has);
+  CHECK_FALSE(*has);
+  CHECK(server.connections() == 4);
+  CHECK(g_sshd->accepted_logins() == logins_before + 1);
+  CHECK(g_sshd->connection_processes().size() == 1);
+}
+
+TEST_CASE("one session: etcd at a host's address goes through its SSH, another endpoint directly", "[tunnels][session]") {
+  FakeTcpServer server(answer_json);
+  // A host whose sshd refuses forwarding: the etcd read through it fails and says why…
+  auto world = pgc::reconciler::make_real_world(lab_settings(*g_no_forwarding_sshd));
+  auto host = world->connect(lab_host(*g_no_forwarding_sshd));
+  REQUIRE(host);
+  auto refused = world->dcs_has_any({"127.0.0.1:" + std::to_string(server.port())}, {"/service/x/config"});
+  REQUIRE_FALSE(refused);
+  CHECK(pgc::starts_with(refused.error().message, "etcd 127.0.0.1:" + std::to_string(server.port()) + ": POST /v3/kv/range: "));
+  CHECK(server.connections() == 0);
+  // … while an address that is no host's (an external etcd, spec.endpoints) is reached directly.
+  auto direct = world->dcs_has_any({"localhost:" + std::to_string(server.port())}, {"/service/x/config"});
+  REQUIRE(direct);
+  CHECK_FALSE(*direct);
+  CHECK(server.connections() == 1);
+}
+
 int main(int argc, char** argv) {
   if (auto missing = PrivateSshd::missing_prerequisite()) return skip_suite(*missing);
   signal(SIGPIPE, SIG_IGN);
@@ -458,11 +639,17 @@ int main(int argc, char** argv) {
     refusing.extra_config = {"AllowTcpForwarding no"};
     refusing.temp_prefix = "pgc-sshd-nofwd";
     PrivateSshd no_forwarding(refusing);
+    PrivateSshdOptions two;
+    two.extra_config = {"MaxSessions 2"};
+    two.temp_prefix = "pgc-sshd-two";
+    PrivateSshd two_sessions(two);
     g_sshd = &sshd;
     g_no_forwarding_sshd = &no_forwarding;
+    g_two_sessions_sshd = &two_sessions;
     int result = pgc::test::run_catch(argc, argv);
     g_sshd = nullptr;
     g_no_forwarding_sshd = nullptr;
+    g_two_sessions_sshd = nullptr;
     return result;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "tunnels integration: %s\n", e.what());
