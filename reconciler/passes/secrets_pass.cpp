@@ -51,8 +51,9 @@ Result<void> complete_kinds(const DesiredCluster& cluster, Prepared& p, ClusterS
 
 // Secrets for one cluster (see secret_source.hpp), with a requested rotation's values on top.
 // The cluster's CA (state dir) and what its members' REST certificates are checked against:
-// the state dir's CA or the given chain's CA; when neither is known (a lost state dir), the CA
-// files on the member hosts, read as root over SSH whose host keys were verified.
+// the state dir's CA or the given chain's CA, and the CA files the member hosts hold, read as
+// root over SSH whose host keys were verified — so that a lost or replaced state dir (another
+// CA) does not leave the members unobservable: the plan then issues their certificates again.
 Result<void> load_tls_trust(const DesiredCluster& cluster, const Prepared& p, const SecretStore& store,
                             ClusterSecrets& secrets) {
   auto ca = ClusterCaStore(store.dir()).load(cluster.namespace_, cluster.name);
@@ -64,7 +65,6 @@ Result<void> load_tls_trust(const DesiredCluster& cluster, const Prepared& p, co
   } else {
     secrets.rest_ca_pem = secrets.ca_certificate_pem;
   }
-  if (!secrets.rest_ca_pem.empty()) return {};
   auto on_host = tls_files(cluster.postgres_major, cluster.name);
   for (const auto& m : cluster.members) {
     auto host = p.observed.hosts.find(m.host);
