@@ -14,6 +14,8 @@
 #include <sys/un.h>
 
 #include <atomic>
+#include <chrono>
+#include <csignal>
 #include <cstring>
 #include <mutex>
 #include <stdexcept>
@@ -24,6 +26,20 @@
 #include "tests/integration/support/fake_tcp_server.hpp"
 
 namespace pgc::test {
+
+// How much later than its deadline a request may end in a timing check (an ASan build is slower).
+#if defined(__SANITIZE_ADDRESS__)
+inline constexpr std::chrono::milliseconds k_tls_timing_margin{3000};
+#else
+inline constexpr std::chrono::milliseconds k_tls_timing_margin{750};
+#endif
+
+// The server's writes to a client that went away must not kill the test: SIGPIPE is ignored
+// in every test program that includes this.
+inline const bool k_sigpipe_ignored = [] {
+  std::signal(SIGPIPE, SIG_IGN);
+  return true;
+}();
 
 class TlsTestServer {
  public:

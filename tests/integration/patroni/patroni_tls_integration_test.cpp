@@ -29,18 +29,8 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-#if defined(__SANITIZE_ADDRESS__)
-constexpr auto k_margin = 3000ms;
-#else
-constexpr auto k_margin = 750ms;
-#endif
 constexpr const char* k_password = "rest-api-password-never-shown";
 constexpr const char* k_cluster = R"({"members":[{"name":"member-1","role":"leader"}]})";
-
-const bool k_sigpipe_ignored = [] {
-  std::signal(SIGPIPE, SIG_IGN);
-  return true;
-}();
 
 struct Pki {
   crypto::KeyAndCertificate ca;
@@ -161,7 +151,7 @@ TEST_CASE("The timeout covers both attempts") {
   REQUIRE_FALSE(cluster);
   CHECK(cluster.error().message == "patroni 127.0.0.1:" + std::to_string(s.port()) + ": GET /cluster: timed out after 1s");
   CHECK_FALSE(cluster.error().is_permanent());
-  CHECK(took < 1000ms + k_margin);
+  CHECK(took < 1000ms + pgc::test::k_tls_timing_margin);
 }
 
 TEST_CASE("Figure: 100 GET /cluster over TLS and in plain against the same server") {
