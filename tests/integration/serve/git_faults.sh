@@ -109,13 +109,25 @@ for dir in "$STATE/sources" "$STATE"/sources/*; do
 done
 ls "$STATE/sources" | grep -Eqx '[0-9a-f]{64}' || fail "no cache directory named by a SHA-256: $(ls "$STATE/sources")"
 
+# fetch_child PID: the pid of PID's git fetch child. It appears once the sanitized binary has
+# started and forked: waited for (a busy CI machine once took longer than the 1.5 s slept here),
+# up to 20 s — far below the 60 s git timeout — then half a second more, so that the child's
+# request has reached the silent server before the signal.
+fetch_child() {
+  local child
+  for _ in $(seq 1 200); do
+    child=$(pgrep -f -- "__git-sync --parent $1" || true)
+    if [[ -n $child ]]; then sleep 0.5; echo "$child"; return 0; fi
+    sleep 0.1
+  done
+  return 1
+}
+
 "$PGC" apply -s "http://$USER_:$SECRET@127.0.0.1:$SILENT/r.git" --state-dir "$STATE" --git-timeout 60 \
   >"$WORK/apply-term.out" 2>"$WORK/apply-term.err" &
 APPLY=$!
 PIDS+=($APPLY)
-sleep 1.5
-CHILD=$(pgrep -f -- "__git-sync --parent $APPLY" || true)
-[[ -n $CHILD ]] || fail "apply runs no fetch child"
+CHILD=$(fetch_child "$APPLY") || fail "apply runs no fetch child (none within 20 s)"
 t0=$(now)
 kill -TERM "$APPLY"
 rc=0
@@ -137,9 +149,7 @@ no_secret "$WORK/apply-term.err" "$STATE/history.json"
 "$PGC" plan -s "http://127.0.0.1:$SILENT/r.git" --state-dir "$STATE" --git-timeout 60 >/dev/null 2>&1 &
 PLAN=$!
 PIDS+=($PLAN)
-sleep 1.5
-CHILD=$(pgrep -f -- "__git-sync --parent $PLAN" || true)
-[[ -n $CHILD ]] || fail "plan runs no fetch child"
+CHILD=$(fetch_child "$PLAN") || fail "plan runs no fetch child (none within 20 s)"
 t0=$(now)
 kill -TERM "$PLAN"
 wait "$PLAN" || true
