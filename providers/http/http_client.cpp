@@ -92,6 +92,33 @@ bool looks_like_tls(const beast::flat_buffer& buffer) {
   return (bytes[0] == 0x15 || bytes[0] == 0x16) && bytes[1] == 0x03 && bytes[2] <= 0x04;
 }
 
+// Whether text (a body so far) is one whole JSON object or array, maybe followed by white space:
+// brackets counted outside strings. Used only to end a read early; the caller parses the body.
+bool whole_json_value(std::string_view text) {
+  int depth = 0;
+  bool in_string = false, escaped = false, started = false;
+  for (char c : text) {
+    if (in_string) {
+      if (escaped) escaped = false;
+      else if (c == '\\') escaped = true;
+      else if (c == '"') in_string = false;
+      continue;
+    }
+    if (!started) {
+      if (c == ' ' || c == '\n' || c == '\r' || c == '\t') continue;
+      if (c != '{' && c != '[') return false;
+      started = true;
+    } else if (depth == 0) {
+      if (c != ' ' && c != '\n' && c != '\r' && c != '\t') return false;
+      continue;
+    }
+    if (c == '"') in_string = true;
+    else if (c == '{' || c == '[') ++depth;
+    else if (c == '}' || c == ']') --depth;
+  }
+  return started && depth == 0 && !in_string;
+}
+
 // The end of a plain connection: both directions shut down (the socket closes with the stream).
 template <class Protocol>
 void finish(asio::io_context&, beast::basic_stream<Protocol>& stream, Clock::time_point) {
@@ -147,6 +174,26 @@ Response exchange(asio::io_context& ioc, Stream& stream, const Request& request,
     return failed(nothing ? Failure::closed : Failure::partial, "connection closed without TLS close_notify");
   }
   if (ec) return failed(ec);
+  bool ended_early = false;
+  if (!parser.is_done() && request.json_body && parser.need_eof()) {
+    // Read piece by piece and stop once the body is one whole JSON value (Request::json_body).
+    lowest.expires_at(deadline);
+    while (!parser.is_done()) {
+      http::async_read_some(stream, buffer, parser, done);
+      run(ioc);
+      if (ec) break;
+      if (whole_json_value(parser.get().body())) {
+        parser.put_eof(ec);
+        ended_early = !ec;
+        break;
+      }
+    }
+    if (ec == ssl::error::stream_truncated || ec == http::error::end_of_stream || ec == asio::error::eof) {
+      if (parser.need_eof()) parser.put_eof(ec);
+    }
+    if (ec == ssl::error::stream_truncated) return failed(Failure::partial, "connection closed without TLS close_notify");
+    if (ec) return failed(ec);
+  }
   if (!parser.is_done()) {
     lowest.expires_at(deadline);
     http::async_read(stream, buffer, parser, done);
@@ -157,7 +204,8 @@ Response exchange(asio::io_context& ioc, Stream& stream, const Request& request,
     if (ec == ssl::error::stream_truncated) return failed(Failure::partial, "connection closed without TLS close_notify");
     if (ec) return failed(ec);
   }
-  finish(ioc, stream, deadline);
+  // Ended before the server's close: closing is enough (no close_notify exchange to wait for).
+  if (!ended_early) finish(ioc, stream, deadline);
   auto& res = parser.get();
   Response out;
   out.status = static_cast<int>(res.result_int());

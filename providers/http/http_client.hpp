@@ -37,6 +37,11 @@ struct Request {
   std::vector<std::pair<std::string, std::string>> headers;  // Host, User-Agent and Content-Length are set here
   std::string body;
   std::optional<Tls> tls;  // set → TLS on the connection (also over unix_socket)
+  // The answer's body, when it has no Content-Length, is one JSON object or array (Patroni's):
+  // the read ends once that value is whole, without waiting for the connection's end. Patroni
+  // ends a TLS connection with a close_notify that Nagle and the peer's delayed ACK hold ~40 ms
+  // after the body: waiting for it made every request over TLS that much slower.
+  bool json_body = false;
 };
 
 struct Limits {

@@ -118,6 +118,7 @@ class BeastPatroniClient final : public PatroniClient {
     req.method = method;
     req.target = target;
     req.headers.emplace_back("Accept", "application/json");
+    req.json_body = true;  // ends at the JSON value, not at Patroni's late TLS close (http_client.hpp)
     if (body) {
       req.headers.emplace_back("Content-Type", "application/json");
       req.body = body->dump();

@@ -57,6 +57,9 @@ class TlsTestServer {
     std::string body = R"({"members":[]})";
     std::string unix_socket;      // when set, listens there instead of 127.0.0.1
     bool close_notify = false;    // send a TLS close_notify before closing (Python's server does not)
+    // How long the connection stays open after the body (Patroni's close_notify comes ~40 ms
+    // late: Nagle and the peer's delayed ACK).
+    std::chrono::milliseconds close_after{0};
   };
 
   explicit TlsTestServer(Options options) : options_(std::move(options)) {
@@ -204,6 +207,7 @@ class TlsTestServer {
         ++tls_requests_;
         auto out = response(options_.body);
         ::SSL_write(ssl, out.data(), static_cast<int>(out.size()));
+        if (options_.close_after.count() > 0) std::this_thread::sleep_for(options_.close_after);
         if (options_.close_notify) ::SSL_shutdown(ssl);
       }
     }

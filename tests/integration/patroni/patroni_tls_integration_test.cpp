@@ -85,6 +85,19 @@ TEST_CASE("https preferred: answered in TLS, nothing in plain") {
   CHECK(s.connections() == 1);
 }
 
+TEST_CASE("A JSON answer ends at its value, not at Patroni's late close (~40 ms per request over TLS)") {
+  auto options = server(TlsTestServer::Mode::tls);
+  options.close_after = 3000ms;  // far beyond the endpoint's 1 s timeout
+  TlsTestServer s(options);
+  auto start = Clock::now();
+  auto cluster = make_patroni_client(endpoint(s))->cluster();
+  auto took = Clock::now() - start;
+  INFO((cluster ? "" : cluster.error().message));
+  REQUIRE(cluster.has_value());
+  CHECK((*cluster)["members"][0]["name"] == "member-1");
+  CHECK(took < 1000ms);  // waiting for the close would end at the timeout, with an error
+}
+
 TEST_CASE("A member still on plain http: one fallback, answered") {
   TlsTestServer s(server(TlsTestServer::Mode::plain));
   auto client = make_patroni_client(endpoint(s));
