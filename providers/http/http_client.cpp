@@ -92,32 +92,44 @@ bool looks_like_tls(const beast::flat_buffer& buffer) {
   return (bytes[0] == 0x15 || bytes[0] == 0x16) && bytes[1] == 0x03 && bytes[2] <= 0x04;
 }
 
-// Whether text (a body so far) is one whole JSON object or array, maybe followed by white space:
-// brackets counted outside strings. Used only to end a read early; the caller parses the body.
-bool whole_json_value(std::string_view text) {
-  int depth = 0;
-  bool in_string = false, escaped = false, started = false;
-  for (char c : text) {
-    if (in_string) {
-      if (escaped) escaped = false;
-      else if (c == '\\') escaped = true;
-      else if (c == '"') in_string = false;
-      continue;
-    }
-    if (!started) {
-      if (c == ' ' || c == '\n' || c == '\r' || c == '\t') continue;
-      if (c != '{' && c != '[') return false;
-      started = true;
-    } else if (depth == 0) {
-      if (c != ' ' && c != '\n' && c != '\r' && c != '\t') return false;
-      continue;
-    }
-    if (c == '"') in_string = true;
-    else if (c == '{' || c == '[') ++depth;
-    else if (c == '}' || c == ']') --depth;
+// Whether a body read piece by piece is one whole JSON object or array (maybe followed by white
+// space): brackets counted outside strings, each byte looked at once. Used only to end a read
+// early; the caller parses the body. Anything else (text, a bare value) is never "whole": the read
+// then ends as it would have, at the connection's end or a limit.
+class JsonEnd {
+ public:
+  // Looks at what was appended to body since the last call; true once the value is whole.
+  bool whole(std::string_view body) {
+    for (; seen_ < body.size() && !other_; ++seen_) step(body[seen_]);
+    return !other_ && started_ && depth_ == 0 && !in_string_;
   }
-  return started && depth == 0 && !in_string;
-}
+
+ private:
+  static bool space(char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; }
+  void step(char c) {
+    if (in_string_) {
+      if (escaped_) escaped_ = false;
+      else if (c == '\\') escaped_ = true;
+      else if (c == '"') in_string_ = false;
+      return;
+    }
+    if (!started_ || depth_ == 0) {
+      if (space(c)) return;
+      if (started_ || (c != '{' && c != '[')) {  // more after the value, or not an object/array
+        other_ = true;
+        return;
+      }
+      started_ = true;
+    }
+    if (c == '"') in_string_ = true;
+    else if (c == '{' || c == '[') ++depth_;
+    else if (c == '}' || c == ']') --depth_;
+  }
+
+  std::size_t seen_ = 0;
+  int depth_ = 0;
+  bool started_ = false, in_string_ = false, escaped_ = false, other_ = false;
+};
 
 // The end of a plain connection: both directions shut down (the socket closes with the stream).
 template <class Protocol>
@@ -178,11 +190,12 @@ Response exchange(asio::io_context& ioc, Stream& stream, const Request& request,
   if (!parser.is_done() && request.json_body && parser.need_eof()) {
     // Read piece by piece and stop once the body is one whole JSON value (Request::json_body).
     lowest.expires_at(deadline);
+    JsonEnd json_end;
     while (!parser.is_done()) {
       http::async_read_some(stream, buffer, parser, done);
       run(ioc);
       if (ec) break;
-      if (whole_json_value(parser.get().body())) {
+      if (json_end.whole(parser.get().body())) {
         parser.put_eof(ec);
         ended_early = !ec;
         break;
