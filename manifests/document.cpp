@@ -317,6 +317,10 @@ EtcdCluster read_etcd_cluster(const YamlValue& document, ManifestBase base, Diag
   e.client_port = read_int(find_path(spec, {"clientPort"})).value_or(2379);
   e.peer_port = read_int(find_path(spec, {"peerPort"})).value_or(2380);
   e.data_directory = read_text(find_path(spec, {"dataDirectory"})).value_or("");
+  e.tls_enabled = read_bool(find_path(spec, {"tls", "enabled"})).value_or(true);
+  e.tls_ca_file = read_text(find_path(spec, {"tls", "caFile"})).value_or("");
+  e.tls_certificate_file = read_text(find_path(spec, {"tls", "certFile"})).value_or("");
+  e.tls_key_file = read_text(find_path(spec, {"tls", "keyFile"})).value_or("");
   return e;
 }
 

@@ -50,6 +50,18 @@ std::string check_etcd_data_directory(const std::string& dir) {
   return "";
 }
 
+bool EtcdCluster::https_endpoints() const {
+  return !endpoints.empty() && std::all_of(endpoints.begin(), endpoints.end(), [](const std::string& e) {
+    return e.rfind("https://", 0) == 0;
+  });
+}
+
+std::string etcd_endpoint_address(const std::string& endpoint) {
+  for (const char* scheme : {"https://", "http://"})
+    if (endpoint.rfind(scheme, 0) == 0) return endpoint.substr(std::char_traits<char>::length(scheme));
+  return endpoint;
+}
+
 std::string etcd_data_directory(const EtcdCluster& etcd) {
   if (!etcd.data_directory.empty()) return etcd.data_directory;
   return "/var/lib/etcd/" + etcd.metadata.name;

@@ -22,6 +22,8 @@ class FieldLocations {
 
   // The location of path, or of its closest declared ancestor, or of the document.
   [[nodiscard]] SourceLocation at(const std::string& path) const;
+  // Whether path itself was declared.
+  [[nodiscard]] bool contains(const std::string& path) const { return by_path_.contains(path); }
 
  private:
   std::map<std::string, SourceLocation> by_path_;
@@ -181,6 +183,20 @@ struct EtcdCluster : ManifestBase {
   int client_port = 2379;      // spec.clientPort
   int peer_port = 2380;        // spec.peerPort
   std::string data_directory;  // spec.dataDirectory; empty → /var/lib/etcd/<name>
+  // spec.tls.enabled (spec.hosts only): peer and client TLS with client certificates from a CA
+  // pgconverge keeps in its state dir; false keeps plain HTTP (insecure: anyone who reaches the
+  // client port reads and writes the DCS).
+  bool tls_enabled = true;
+  // spec.tls.{caFile,certFile,keyFile} (spec.endpoints over https only): files on the controller,
+  // relative to the manifest's directory or below /etc/pgconverge/tls (as spec.postgres.ssl's);
+  // the CA that signed etcd's server certificate, and Patroni's and pgconverge's client
+  // certificate and key (both or neither). Empty when not given.
+  std::string tls_ca_file;
+  std::string tls_certificate_file;
+  std::string tls_key_file;
+
+  // spec.endpoints over https (every endpoint https://host:port).
+  [[nodiscard]] bool https_endpoints() const;
 
   // True when pgconverge runs this etcd (spec.hosts) rather than only pointing Patroni at it.
   [[nodiscard]] bool managed() const { return hosts_declared; }
@@ -199,6 +215,9 @@ inline constexpr const char* k_debian_etcd_data_dir = "/var/lib/etcd/default";
 // . or .., no trailing slash), and not be Debian's /var/lib/etcd/default or below it. pgconverge
 // creates it as root and gives it to the etcd user, so no other path may be named.
 std::string check_etcd_data_directory(const std::string& dir);
+
+// An endpoint of spec.endpoints without its scheme ("https://10.0.0.2:2379" → "10.0.0.2:2379").
+std::string etcd_endpoint_address(const std::string& endpoint);
 
 // Everything loaded from a source directory, each kind in file then document order.
 struct ManifestSet {

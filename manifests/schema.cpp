@@ -231,6 +231,7 @@ FieldSchema etcdcluster_spec() {
       {"clientPort", integer()},
       {"peerPort", integer()},
       {"dataDirectory", str()},
+      {"tls", object({{"enabled", boolean()}, {"caFile", str()}, {"certFile", str()}, {"keyFile", str()}})},
   });
 }
 

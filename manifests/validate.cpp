@@ -514,15 +514,49 @@ bool valid_endpoint(const std::string& endpoint) {
   return port >= 1 && port <= 65535;
 }
 
+// spec.tls of an external etcd: https endpoints (all of them) need the CA file, and a client
+// certificate and key come together; plain endpoints take no files; spec.tls.enabled is for
+// spec.hosts. The files themselves are read and checked when compiled (reconciler/etcd_tls.hpp).
+void check_etcd_endpoint_tls(const EtcdCluster& e, Reporter& r) {
+  std::size_t https = 0;
+  for (const auto& endpoint : e.endpoints) https += endpoint.rfind("https://", 0) == 0 ? 1 : 0;
+  if (https != 0 && https != e.endpoints.size()) {
+    r.error("spec.endpoints", "mixes https:// with plain endpoints: give every endpoint one scheme");
+    return;
+  }
+  if (e.locations.contains("spec.tls.enabled"))
+    r.error("spec.tls.enabled", "applies to spec.hosts (an etcd pgconverge runs); for spec.endpoints the scheme "
+                                "decides: https:// with spec.tls.caFile, certFile and keyFile");
+  bool files = !e.tls_ca_file.empty() || !e.tls_certificate_file.empty() || !e.tls_key_file.empty();
+  if (https == 0) {
+    if (files)
+      r.error("spec.tls", "names certificate files, but spec.endpoints are plain http: write them https://host:port");
+    return;
+  }
+  if (e.tls_ca_file.empty())
+    r.error(e.locations.contains("spec.tls") ? "spec.tls" : "spec.endpoints",
+            "https:// endpoints need spec.tls.caFile: the CA that signed etcd's certificate (pgconverge and Patroni "
+            "verify etcd against it)");
+  if (e.tls_certificate_file.empty() != e.tls_key_file.empty())
+    r.error(e.tls_certificate_file.empty() ? "spec.tls.keyFile" : "spec.tls.certFile",
+            "needs spec.tls." + std::string(e.tls_certificate_file.empty() ? "certFile" : "keyFile") +
+                " too: the client certificate and its key come together");
+}
+
 void check_etcd_endpoints(const EtcdCluster& e, Reporter& r) {
   if (r.invalid("spec.endpoints")) return;
   if (e.endpoints.empty()) {
     r.error("spec.endpoints", "must list at least one host:port");
     return;
   }
+  bool valid = true;
   for (std::size_t i = 0; i < e.endpoints.size(); ++i)
-    if (!valid_endpoint(e.endpoints[i]))
-      r.error(item_path("spec.endpoints", i), "must be host:port, e.g. 10.0.0.2:2379 (got " + quoted(e.endpoints[i]) + ")");
+    if (!valid_endpoint(etcd_endpoint_address(e.endpoints[i]))) {
+      r.error(item_path("spec.endpoints", i), "must be host:port, http://host:port or https://host:port, e.g. "
+                                              "https://10.0.0.2:2379 (got " + quoted(e.endpoints[i]) + ")");
+      valid = false;
+    }
+  if (valid) check_etcd_endpoint_tls(e, r);
 }
 
 std::string sorted_names(std::vector<const Host*> hosts) {
@@ -595,6 +629,10 @@ void check_etcd_cluster(const EtcdCluster& e, const ManifestSet& set, Diagnostic
     return;
   }
   if (e.hosts_declared) {
+    for (const char* field : {"spec.tls.caFile", "spec.tls.certFile", "spec.tls.keyFile"})
+      if (e.locations.contains(field))
+        r.error(field, "applies to spec.endpoints (an external etcd): an etcd pgconverge runs gets its certificates "
+                       "from pgconverge's CA (turn TLS off with spec.tls.enabled: false)");
     check_etcd_hosts(e, set, r);
     check_etcd_settings(e, r);
     return;

@@ -44,32 +44,50 @@ std::filesystem::path ClusterCaStore::path_for(const std::string& ns, const std:
   return dir_ / "tls" / (ns + "." + cluster + ".ca.pem");
 }
 
-Result<std::optional<x509::KeyAndCertificate>> ClusterCaStore::load(const std::string& ns,
-                                                                     const std::string& cluster) const {
-  auto path = path_for(ns, cluster);
+Result<std::optional<x509::KeyAndCertificate>> ClusterCaStore::load_at(const std::filesystem::path& path,
+                                                                        const std::string& what) {
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) return std::optional<x509::KeyAndCertificate>{};
   auto ca = read_ca(path);
-  if (!ca) return std::unexpected(ca.error().with_context("state dir: the cluster CA"));
+  if (!ca) return std::unexpected(ca.error().with_context("state dir: " + what));
   return std::optional<x509::KeyAndCertificate>(std::move(*ca));
 }
 
-Result<x509::KeyAndCertificate> ClusterCaStore::ensure(const std::string& ns, const std::string& cluster,
-                                                       std::chrono::sys_seconds now) const {
-  auto path = path_for(ns, cluster);
-  std::error_code ec;
-  if (std::filesystem::exists(path, ec)) {
-    auto ca = read_ca(path);
-    if (!ca) return std::unexpected(ca.error().with_context("state dir: the cluster CA"));
-    return ca;
-  }
-  auto ca = x509::create_ca("pgconverge CA " + ns + "/" + cluster, now - std::chrono::minutes{1},
-                            now + k_cluster_ca_validity);
-  if (!ca) return std::unexpected(ca.error().with_context("creating the cluster CA of " + ns + "/" + cluster));
+Result<x509::KeyAndCertificate> ClusterCaStore::ensure_at(const std::filesystem::path& path,
+                                                          const std::string& common_name, const std::string& what,
+                                                          std::chrono::sys_seconds now) {
+  auto existing = load_at(path, what);
+  PGC_TRY(existing);
+  if (*existing) return std::move(**existing);
+  auto ca = x509::create_ca(common_name, now - std::chrono::minutes{1}, now + k_cluster_ca_validity);
+  if (!ca) return std::unexpected(ca.error().with_context("creating " + what));
   auto written = write_file_atomically(path, ca->key_pem + ca->certificate_pem,
                                        std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
   if (!written) return std::unexpected(written.error().with_context("state dir"));
   return ca;
+}
+
+Result<std::optional<x509::KeyAndCertificate>> ClusterCaStore::load(const std::string& ns,
+                                                                     const std::string& cluster) const {
+  return load_at(path_for(ns, cluster), "the cluster CA");
+}
+
+Result<x509::KeyAndCertificate> ClusterCaStore::ensure(const std::string& ns, const std::string& cluster,
+                                                       std::chrono::sys_seconds now) const {
+  return ensure_at(path_for(ns, cluster), "pgconverge CA " + ns + "/" + cluster, "the cluster CA", now);
+}
+
+std::filesystem::path ClusterCaStore::etcd_path_for(const std::string& etcd) const {
+  return dir_ / "tls" / "etcd" / (etcd + ".ca.pem");
+}
+
+Result<std::optional<x509::KeyAndCertificate>> ClusterCaStore::load_etcd(const std::string& etcd) const {
+  return load_at(etcd_path_for(etcd), "the CA of etcd " + etcd);
+}
+
+Result<x509::KeyAndCertificate> ClusterCaStore::ensure_etcd(const std::string& etcd,
+                                                            std::chrono::sys_seconds now) const {
+  return ensure_at(etcd_path_for(etcd), "pgconverge etcd CA " + etcd, "the CA of etcd " + etcd, now);
 }
 
 Result<x509::KeyAndCertificate> issue_member_certificate(const x509::KeyAndCertificate& ca,

@@ -36,7 +36,21 @@ class ClusterCaStore {
   [[nodiscard]] Result<providers::crypto::KeyAndCertificate> ensure(const std::string& ns, const std::string& cluster,
                                                                     std::chrono::sys_seconds now) const;
 
+  // The CA of a managed EtcdCluster (a global kind): <state-dir>/tls/etcd/<name>.ca.pem, a
+  // directory of its own so that it never shares a file with an SGCluster's CA; CN "pgconverge
+  // etcd CA <name>". load and ensure as above.
+  [[nodiscard]] std::filesystem::path etcd_path_for(const std::string& etcd) const;
+  [[nodiscard]] Result<std::optional<providers::crypto::KeyAndCertificate>> load_etcd(const std::string& etcd) const;
+  [[nodiscard]] Result<providers::crypto::KeyAndCertificate> ensure_etcd(const std::string& etcd,
+                                                                         std::chrono::sys_seconds now) const;
+
  private:
+  [[nodiscard]] static Result<std::optional<providers::crypto::KeyAndCertificate>> load_at(
+      const std::filesystem::path& path, const std::string& what);
+  [[nodiscard]] static Result<providers::crypto::KeyAndCertificate> ensure_at(const std::filesystem::path& path,
+                                                                             const std::string& common_name,
+                                                                             const std::string& what,
+                                                                             std::chrono::sys_seconds now);
   std::filesystem::path dir_;
 };
 

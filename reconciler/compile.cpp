@@ -10,6 +10,7 @@
 #include "manifests/postgres_parameters.hpp"
 #include "reconciler/desired.hpp"
 #include "reconciler/etcd.hpp"
+#include "reconciler/etcd_tls.hpp"
 #include "reconciler/placement.hpp"
 #include "reconciler/sidecars.hpp"
 #include "util/booleans.hpp"
@@ -475,6 +476,21 @@ class Compiler {
     }
     json section = {{"hosts", hosts}};
     if (https) section["protocol"] = "https";
+    auto files = etcd_patroni_tls_files(dcs.metadata.name);
+    if (dcs.managed() && dcs.tls_enabled) {
+      // The etcd pgconverge runs asks every client for a certificate from its CA (etcd_tls.hpp).
+      section["protocol"] = "https";
+      section["cacert"] = files.ca;
+      section["cert"] = files.certificate;
+      section["key"] = files.private_key;
+    } else if (!dcs.managed() && https && !dcs.tls_ca_file.empty()) {
+      // An external etcd over https: its CA, and the client certificate when given, copied to the host.
+      section["cacert"] = files.ca;
+      if (!dcs.tls_certificate_file.empty()) {
+        section["cert"] = files.certificate;
+        section["key"] = files.private_key;
+      }
+    }
     return section;
   }
 
@@ -630,6 +646,8 @@ CompileResult compile(const manifests::ManifestSet& manifests, const PlacementHi
     if (auto compiled = compiler.compile_cluster(cluster, hosts)) result.state.clusters.push_back(std::move(*compiled));
   }
   result.state.etcds = compile_etcds(manifests, result.diagnostics);
+  result.state.external_etcds = compile_external_etcds(
+      manifests, std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now()), result.diagnostics);
   // Nothing partially compiled: one error anywhere and the desired state is empty.
   if (has_errors(result.diagnostics)) result.state = {};
   std::stable_sort(result.diagnostics.begin(), result.diagnostics.end(), [](const Diagnostic& a, const Diagnostic& b) {

@@ -134,6 +134,7 @@ struct DesiredCluster {
 struct DesiredState {
   std::vector<DesiredCluster> clusters;
   std::vector<DesiredEtcd> etcds{};  // the EtcdClusters pgconverge runs (spec.hosts)
+  std::vector<ExternalEtcdTls> external_etcds{};  // those given by https:// spec.endpoints
 
   // The cluster named name, or nullptr.
   [[nodiscard]] const DesiredCluster* find(const std::string& name) const;

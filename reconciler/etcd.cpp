@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <sstream>
 
+#include "reconciler/etcd_tls.hpp"
 #include "reconciler/observe.hpp"
 #include "reconciler/placement.hpp"
 #include "util/net_address.hpp"
@@ -14,8 +15,8 @@ namespace {
 using json = nlohmann::json;
 
 std::string url_host(const std::string& address) { return is_ipv6(address) ? "[" + address + "]" : address; }
-std::string http_url(const std::string& address, int port) {
-  return "http://" + url_host(address) + ":" + std::to_string(port);
+std::string url(const std::string& scheme, const std::string& address, int port) {
+  return scheme + "://" + url_host(address) + ":" + std::to_string(port);
 }
 
 // The selected Hosts in member order: the list form as written, the nodeSelector form in natural
@@ -102,9 +103,9 @@ struct MemberView {
 
 class EtcdPlanner {
  public:
-  EtcdPlanner(const manifests::ManifestSet& manifests, const DesiredEtcd& etcd, const ObservedState& observed,
-              EtcdPlan& out)
-      : manifests_(manifests), etcd_(etcd), observed_(observed), out_(out) {}
+  EtcdPlanner(const manifests::ManifestSet& manifests, const DesiredState& desired, const DesiredEtcd& etcd,
+              const ObservedState& observed, EtcdPlan& out)
+      : manifests_(manifests), desired_(desired), etcd_(etcd), observed_(observed), out_(out) {}
 
   void plan() {
     for (const auto& m : etcd_.members) {
@@ -128,6 +129,8 @@ class EtcdPlanner {
       }
       views_.push_back(std::move(v));
     }
+    if (!scheme_matches_running()) return;
+    plan_certificates();
     const MemberView* live = nullptr;
     for (const auto& v : views_)
       if (v.etcd.has_data && v.etcd.healthy && v.etcd.listed) {
@@ -146,6 +149,74 @@ class EtcdPlanner {
     return it == states.end() ? "unknown" : it->second;
   }
   void error(const std::string& message) { out_.errors.push_back("etcd " + etcd_.name + ": " + message); }
+
+  // A member that has data and runs another scheme than spec.tls asks (an etcd formed plain by an
+  // older pgconverge): refused, with the way forward — moving a running etcd between http and
+  // https changes every member's peer URL, and a Patroni configured for the other scheme would
+  // lose its leader key. Nothing of this etcd, or of the clusters on it, is planned.
+  bool scheme_matches_running() {
+    for (const auto& v : views_) {
+      if (!v.file || !v.etcd.has_data) continue;
+      auto env = parse_env_file(*v.file);
+      auto advertised = env.find("ETCD_ADVERTISE_CLIENT_URLS");
+      if (advertised == env.end()) continue;
+      bool https = starts_with(advertised->second, "https://");
+      if (https == etcd_.tls) continue;
+      error(std::string("member ") + v.desired->name + " (" + v.desired->host + ") serves " +
+            (https ? "https" : "plain http") + " (" + etcd_.config_path + ": " + advertised->second +
+            ") but spec.tls.enabled is " + (etcd_.tls ? "true" : "false") + " (EtcdCluster " + etcd_.name + " at " +
+            etcd_.where.str() + "): pgconverge does not switch a running etcd " +
+            (etcd_.tls ? "to TLS" : "off TLS") + "; set spec.tls.enabled: " + (https ? "true" : "false") +
+            " to keep it as it is" + (etcd_.tls ? " (plain: insecure, see docs/security.md)" : "") +
+            "; nothing of this etcd or its clusters is applied");
+      out_.refused.insert(etcd_.name);
+      return false;
+    }
+    return true;
+  }
+
+  // Every member's certificate, then every Patroni host's client certificate, written when absent,
+  // not as wanted or due for renewal (etcd_tls.hpp). A running healthy member's renewal waits for
+  // its /health through the new certificate before the next one is written.
+  void plan_certificates() {
+    if (!etcd_.tls) return;
+    auto now = std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now());
+    for (const auto& v : views_) {
+      auto wanted = etcd_member_certificate(etcd_, *v.desired);
+      bool running = v.active && v.etcd.healthy;
+      certificate_change(wanted, *v.host, v.desired->host, "member " + v.desired->name,
+                         running ? std::vector<std::string>{v.desired->host} : std::vector<std::string>{}, now);
+    }
+    std::set<std::string> patroni_hosts;
+    for (const auto& c : desired_.clusters)
+      if (c.dcs_name == etcd_.name)
+        for (const auto& m : c.members) patroni_hosts.insert(m.host);
+    for (const auto& host : patroni_hosts) {
+      auto h = observed_.hosts.find(host);
+      if (h == observed_.hosts.end() || !h->second.reachable) continue;  // its cluster reports it
+      certificate_change(etcd_patroni_certificate(etcd_, host), h->second, host, "Patroni's client", {}, now);
+    }
+  }
+
+  void certificate_change(const EtcdCertificate& wanted, const ObservedHost& oh, const std::string& host,
+                          const std::string& who, std::vector<std::string> wait_hosts, std::chrono::sys_seconds now) {
+    auto cert = plan_etcd_certificate(wanted, oh, etcd_.ca_certificate_pem, now);
+    if (!cert.write) return;
+    out_.changes.push_back(etcd_change(
+        etcd_, Change{.subject = who + " (" + host + "): " + wanted.files.certificate,
+                      .action = cert.before == "(none)" ? Action::create : Action::update,
+                      .before = cert.before,
+                      .after = cert.after,
+                      .reason = cert.reason + (wait_hosts.empty() ? "" : "; then /health on " + host),
+                      .step = steps::EtcdWriteCertificate{.etcd = etcd_.name,
+                                                          .files = wanted.files,
+                                                          .common_name = wanted.common_name,
+                                                          .dns_names = wanted.dns_names,
+                                                          .ip_addresses = wanted.ip_addresses,
+                                                          .wait_hosts = std::move(wait_hosts),
+                                                          .client_url = etcd_.local_client_url()},
+                      .host = host}));
+  }
 
   // Writes a member's file when it differs from text; true when a write was planned.
   bool write_if_needed(const MemberView& v, const std::string& text, const std::string& why) {
@@ -550,6 +621,7 @@ class EtcdPlanner {
   }
 
   const manifests::ManifestSet& manifests_;
+  const DesiredState& desired_;
   const DesiredEtcd& etcd_;
   const ObservedState& observed_;
   EtcdPlan& out_;
@@ -576,6 +648,7 @@ std::vector<DesiredEtcd> compile_etcds(const manifests::ManifestSet& manifests, 
     d.peer_port = e.peer_port;
     d.data_dir = manifests::etcd_data_directory(e);
     d.where = e.locations.at("");
+    d.tls = e.tls_enabled;
     bool ok = true;
     for (const auto* h : member_hosts(e, manifests.hosts)) {
       if (!is_ipv4(h->address) && !is_ipv6(h->address)) {
@@ -590,8 +663,8 @@ std::vector<DesiredEtcd> compile_etcds(const manifests::ManifestSet& manifests, 
       m.name = h->metadata.name;
       m.host = h->metadata.name;
       m.address = h->address;
-      m.peer_url = http_url(h->address, e.peer_port);
-      m.client_url = http_url(h->address, e.client_port);
+      m.peer_url = url(d.scheme(), h->address, e.peer_port);
+      m.client_url = url(d.scheme(), h->address, e.client_port);
       d.members.push_back(std::move(m));
     }
     if (ok) out.push_back(std::move(d));
@@ -618,6 +691,18 @@ std::string etcd_config_text(const DesiredEtcd& etcd, const DesiredEtcdMember& m
   out += "ETCD_INITIAL_CLUSTER=" + initial.cluster + "\n";
   out += "ETCD_INITIAL_CLUSTER_STATE=" + initial.state + "\n";
   out += "ETCD_INITIAL_CLUSTER_TOKEN=" + etcd.name + "\n";
+  if (!etcd.tls) return out;
+  // Clients and peers alike must present a certificate from the etcd's CA (a plain-HTTP client,
+  // or one without such a certificate, is refused); the member's certificate serves both.
+  auto f = etcd.member_tls();
+  out += "ETCD_CERT_FILE=" + f.certificate + "\n";
+  out += "ETCD_KEY_FILE=" + f.private_key + "\n";
+  out += "ETCD_TRUSTED_CA_FILE=" + f.ca + "\n";
+  out += "ETCD_CLIENT_CERT_AUTH=true\n";
+  out += "ETCD_PEER_CERT_FILE=" + f.certificate + "\n";
+  out += "ETCD_PEER_KEY_FILE=" + f.private_key + "\n";
+  out += "ETCD_PEER_TRUSTED_CA_FILE=" + f.ca + "\n";
+  out += "ETCD_PEER_CLIENT_CERT_AUTH=true\n";
   return out;
 }
 
@@ -640,12 +725,15 @@ std::map<std::string, std::string> parse_env_file(const std::string& text) {
 }
 
 std::vector<std::string> etcd_probe_args(const DesiredState& desired, const std::string& host_name) {
+  // etcdtls before etcd: the probe's etcdctl then presents the member's certificate (https only).
+  auto args = [](const DesiredEtcd& e) -> std::vector<std::string> {
+    return {"etcddir", e.data_dir, "etcdtls", e.member_tls().dir, "etcd", e.local_client_url()};
+  };
   for (const auto& e : desired.etcds)
-    if (e.member(host_name)) return {"etcddir", e.data_dir, "etcd", e.local_client_url()};
+    if (e.member(host_name)) return args(e);
   // Other hosts may hold a member being removed: their health decides whether removing it keeps a
   // quorum. The probe asks etcd only where etcd.service runs, so this costs one is-active elsewhere.
-  if (!desired.etcds.empty())
-    return {"etcddir", desired.etcds.front().data_dir, "etcd", desired.etcds.front().local_client_url()};
+  if (!desired.etcds.empty()) return args(desired.etcds.front());
   return {};
 }
 
@@ -686,9 +774,52 @@ Result<bool> parse_etcd_probe_line(const std::vector<std::string>& f, ObservedHo
   return true;
 }
 
+namespace {
+
+// The text a host's file should hold, read from the controller ("" when not given).
+std::string controller_text(const std::string& path) { return path.empty() ? std::string() : read_given_chain(path); }
+
+// An external etcd's files on each Patroni host using it: copied when absent or different.
+void plan_external_etcd_files(const DesiredState& desired, const ExternalEtcdTls& etcd, const ObservedState& observed,
+                              EtcdPlan& out) {
+  auto files = etcd_patroni_tls_files(etcd.name);
+  const std::string ca = controller_text(etcd.ca_file);
+  const std::string certificate = controller_text(etcd.certificate_file);
+  const std::string key = controller_text(etcd.key_file);
+  std::string shown = certificate_summary(certificate);
+  if (shown.empty()) shown = "CA " + etcd.ca_file;
+  std::set<std::string> hosts;
+  for (const auto& c : desired.clusters)
+    if (c.dcs_name == etcd.name)
+      for (const auto& m : c.members) hosts.insert(m.host);
+  for (const auto& host : hosts) {
+    auto h = observed.hosts.find(host);
+    if (h == observed.hosts.end() || !h->second.reachable) continue;  // its cluster reports it
+    auto same = [&](const std::string& path, const std::string& want) {
+      auto f = h->second.files.find(path);
+      return want.empty() || (f != h->second.files.end() && f->second && *f->second == want);
+    };
+    if (same(files.ca, ca) && same(files.certificate, certificate) && same(files.private_key, key)) continue;
+    auto f = h->second.files.find(files.ca);
+    bool absent = f == h->second.files.end() || !f->second;
+    out.changes.push_back(Change{
+        .subject = "etcd " + etcd.name + ": Patroni's client (" + host + "): " + files.ca,
+        .action = absent ? Action::create : Action::update,
+        .before = absent ? "(none)" : "other files",
+        .after = shown,
+        .reason = absent ? "absent" : "differ from " + etcd.ca_file +
+                                          (etcd.certificate_file.empty() ? "" : ", " + etcd.certificate_file),
+        .step = steps::EtcdWriteCertificate{.etcd = etcd.name, .files = files, .given = etcd},
+        .host = host});
+  }
+}
+
+}  // namespace
+
 EtcdPlan plan_etcd(const manifests::ManifestSet& manifests, const DesiredState& desired, const ObservedState& observed) {
   EtcdPlan out;
-  for (const auto& etcd : desired.etcds) EtcdPlanner(manifests, etcd, observed, out).plan();
+  for (const auto& etcd : desired.etcds) EtcdPlanner(manifests, desired, etcd, observed, out).plan();
+  for (const auto& etcd : desired.external_etcds) plan_external_etcd_files(desired, etcd, observed, out);
   return out;
 }
 

@@ -52,6 +52,7 @@ struct EtcdPlan {
   std::vector<Change> changes;
   std::vector<std::string> errors;
   std::map<std::string, std::set<std::string>> packages;  // host → etcd packages not installed
+  std::set<std::string> refused;  // etcds nothing is planned for: their clusters are not planned either
 };
 EtcdPlan plan_etcd(const manifests::ManifestSet& manifests, const DesiredState& desired, const ObservedState& observed);
 

@@ -4,7 +4,9 @@
 #include <sstream>
 #include <thread>
 
+#include "reconciler/cluster_ca.hpp"
 #include "reconciler/etcd.hpp"
+#include "reconciler/etcd_tls.hpp"
 #include "reconciler/step_support.hpp"
 #include "util/parallel.hpp"
 #include "util/strings.hpp"
@@ -33,6 +35,7 @@ class EtcdExecutor {
   Result<void> run(const steps::EtcdMemberAdd& step) { return member_add(step); }
   Result<void> run(const steps::EtcdMemberRemove& step) { return member_remove(step); }
   Result<void> run(const steps::EtcdStop&) { return stop(); }
+  Result<void> run(const steps::EtcdWriteCertificate& step) { return write_certificate(step); }
 
  private:
   Result<providers::RemoteHost*> session(const std::string& host_name) {
@@ -63,6 +66,8 @@ class EtcdExecutor {
   std::vector<std::string> etcdctl(std::vector<std::string> args) const {
     std::vector<std::string> argv{"env", "ETCDCTL_API=3", "etcdctl", "--endpoints=" + client_url_,
                                   "--dial-timeout=2s", "--command-timeout=5s"};
+    auto tls = etcdctl_tls_flags(client_url_);
+    argv.insert(argv.end(), tls.begin(), tls.end());
     argv.insert(argv.end(), args.begin(), args.end());
     return argv;
   }
@@ -206,6 +211,42 @@ class EtcdExecutor {
     return {};
   }
 
+  // The key first, the certificate last (a failure midway leaves a mismatch the next plan sees);
+  // the etcd's CA from the state dir, created there before apply (ensure_etcd_cas).
+  // The files' content: issued by the managed etcd's CA, or an external etcd's files read again.
+  Result<MemberTlsContent> certificate_content(const steps::EtcdWriteCertificate& step) {
+    if (!step.given.ca_file.empty()) {
+      auto client = external_etcd_client(step.given);
+      PGC_TRY(client);
+      return MemberTlsContent{.certificate = client->certificate_pem, .private_key = client->key_pem, .ca = client->ca_pem};
+    }
+    if (options_.state_dir.empty()) return fail("internal: no state dir for the CA of etcd " + step.etcd);
+    auto now = std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now());
+    auto ca = ClusterCaStore(options_.state_dir).load_etcd(step.etcd);
+    PGC_TRY(ca);
+    if (!*ca) return fail("internal: the state dir holds no CA of etcd " + step.etcd);
+    EtcdCertificate wanted{step.files, step.common_name, step.dns_names, step.ip_addresses};
+    return etcd_certificate_content(wanted, **ca, now);
+  }
+
+  Result<void> write_certificate(const steps::EtcdWriteCertificate& step) {
+    auto content = certificate_content(step);
+    PGC_TRY(content);
+    auto s = session(host_);
+    PGC_TRY(s);
+    const auto& f = step.files;
+    using Existing = providers::RemoteHost::ExistingDirectory;
+    if (auto made = (*s)->make_directory(f.dir, {"root", f.group, 0750}, Existing::owned); !made)
+      return fail(made.error().message + " (step: the etcd TLS directory)");
+    if (!content->private_key.empty())
+      PGC_TRY((*s)->write_file(f.private_key, content->private_key, providers::FileMode{"root", f.group, 0640}));
+    PGC_TRY((*s)->write_file(f.ca, content->ca, providers::FileMode{"root", f.group, 0644}));
+    if (!content->certificate.empty())
+      PGC_TRY((*s)->write_file(f.certificate, content->certificate, providers::FileMode{"root", f.group, 0644}));
+    if (step.wait_hosts.empty()) return {};
+    return wait_healthy(step.wait_hosts);
+  }
+
   Result<void> stop() {
     if (auto r = run_checked(host_, {"systemctl", "stop", "etcd.service"}, k_command_timeout); !r)
       return std::unexpected(r.error());
@@ -255,6 +296,10 @@ Result<void> EtcdSteps::run(const steps::EtcdMemberRemove& step, const Change& c
   return run_step(context_, step, change, token);
 }
 Result<void> EtcdSteps::run(const steps::EtcdStop& step, const Change& change, const Progress::Token& token) {
+  return run_step(context_, step, change, token);
+}
+Result<void> EtcdSteps::run(const steps::EtcdWriteCertificate& step, const Change& change,
+                            const Progress::Token& token) {
   return run_step(context_, step, change, token);
 }
 

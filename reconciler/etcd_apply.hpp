@@ -22,6 +22,7 @@ class EtcdSteps {
   Result<void> run(const steps::EtcdMemberAdd& step, const Change& change, const Progress::Token& token);
   Result<void> run(const steps::EtcdMemberRemove& step, const Change& change, const Progress::Token& token);
   Result<void> run(const steps::EtcdStop& step, const Change& change, const Progress::Token& token);
+  Result<void> run(const steps::EtcdWriteCertificate& step, const Change& change, const Progress::Token& token);
 
  private:
   StepContext context_;

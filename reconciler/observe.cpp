@@ -46,12 +46,17 @@ while [ "$#" -ge 2 ]; do
     role) roles="$roles $item" ;;
     etcddir)
       if [ -d "$item/member" ]; then echo "etcddir $item 1"; else echo "etcddir $item 0"; fi ;;
+    etcdtls)
+      # The member's TLS files (etcd_state.hpp's etcd_member_tls_files), used for an https URL.
+      etcd_tls="--cacert=$item/ca.crt --cert=$item/member.crt --key=$item/member.key" ;;
     etcd)
       # The managed etcd on this host, asked on its local client URL only when etcd.service runs
       # (a stopped etcd would cost etcdctl's timeouts).
       if [ "$(systemctl is-active etcd.service 2>/dev/null | head -n1)" = active ] && command -v etcdctl >/dev/null 2>&1; then
-        h=$(ETCDCTL_API=3 etcdctl --endpoints="$item" --dial-timeout=1s --command-timeout=2s endpoint health -w json 2>/dev/null | base64 -w0)
-        l=$(ETCDCTL_API=3 etcdctl --endpoints="$item" --dial-timeout=1s --command-timeout=2s member list -w json 2>/dev/null | base64 -w0)
+        case "$item" in https://*) t=${etcd_tls:-} ;; *) t="" ;; esac
+        # $t unquoted: its flags are separate words (paths without spaces).
+        h=$(ETCDCTL_API=3 etcdctl --endpoints="$item" $t --dial-timeout=1s --command-timeout=2s endpoint health -w json 2>/dev/null | base64 -w0)
+        l=$(ETCDCTL_API=3 etcdctl --endpoints="$item" $t --dial-timeout=1s --command-timeout=2s member list -w json 2>/dev/null | base64 -w0)
         echo "etcd $item 1 ${h:--} ${l:--}"
       else
         echo "etcd $item 0"
@@ -287,6 +292,13 @@ HostProbe probe_for(const DesiredState& desired) {
     packages.insert(etcd.packages.begin(), etcd.packages.end());
     files.insert(etcd.config_path);
     services.insert(etcd.service);
+    if (!etcd.tls) continue;
+    for (const auto& f : {etcd.member_tls(), etcd.patroni_tls()})
+      for (const auto* path : {&f.ca, &f.certificate, &f.private_key}) files.insert(*path);
+  }
+  for (const auto& etcd : desired.external_etcds) {
+    auto f = etcd_patroni_tls_files(etcd.name);
+    for (const auto* path : {&f.ca, &f.certificate, &f.private_key}) files.insert(*path);
   }
   return HostProbe{{packages.begin(), packages.end()}, {files.begin(), files.end()},
                    {services.begin(), services.end()}, {dirs.begin(), dirs.end()},

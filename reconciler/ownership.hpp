@@ -13,6 +13,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -28,6 +29,7 @@ struct OwnershipConfig {
   std::vector<std::string> etcd;        // host:port of etcd v3 endpoints
   std::string instance;                 // this instance's id (default hostname-pid)
   std::chrono::seconds lease_ttl{10};
+  std::optional<providers::EtcdTls> tls{};  // https endpoints: ownership.tls's files, read at start
 };
 
 // The key that records a cluster's owner; cluster "" is the shared key (changes of no cluster).

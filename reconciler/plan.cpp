@@ -259,6 +259,11 @@ Plan diff(const manifests::ManifestSet& manifests, const DesiredState& desired, 
       cp.errors.push_back("cluster " + cluster.name + ": not planned: a host of its etcd " + cluster.dcs_name +
                           " cannot be prepared (see the host errors)");
     }
+    if (blocked.empty() && etcd.refused.contains(cluster.dcs_name)) {
+      blocked.insert(cluster.dcs_name);
+      cp.errors.push_back("cluster " + cluster.name + ": not planned: its etcd " + cluster.dcs_name +
+                          " is refused (see the host errors)");
+    }
     if (!blocked.empty()) {
       cp.changes.clear();
       cp.impact.reset();

@@ -27,31 +27,6 @@ const std::string k_ssl_field = "spec.postgres.ssl";
 const std::string k_certificate_field = k_ssl_field + ".certificateSecretKeySelector";
 const std::string k_key_field = k_ssl_field + ".privateKeySecretKeySelector";
 
-// A PEM file's text, or why it cannot be used ("cannot read <path>: No such file or directory").
-Result<std::string> read_pem_file(const std::string& path) {
-  std::error_code ec;
-  auto status = fs::status(path, ec);
-  if (ec) return fail("cannot read " + path + ": " + ec.message());
-  if (status.type() == fs::file_type::not_found) return fail("cannot read " + path + ": no such file");
-  if (!fs::is_regular_file(status)) return fail(path + " is not a regular file");
-  if (auto size = fs::file_size(path, ec); !ec && size > k_max_pem_bytes)
-    return fail(path + " is larger than 1 MiB: not a PEM certificate or key");
-  auto text = read_whole_file(path);
-  if (!text) return fail("cannot open " + path + " for reading");
-  return text;
-}
-
-// The private key's file: readable, only by its owner, an unencrypted PEM key.
-Result<std::string> read_key_file(const std::string& path) {
-  auto text = read_pem_file(path);
-  PGC_TRY(text);
-  auto everyone = readable_by_everyone(path);
-  PGC_TRY(everyone);
-  if (*everyone) return fail(path + " is readable by every user: a private key must not be (chmod 600 it)");
-  if (auto key = x509::read_private_key(*text); !key) return fail(path + ": " + key.error().message);
-  return text;
-}
-
 // The certificates of the chain file, and the PEM of the CA the first must be signed by: the last
 // certificate of the chain, or the first itself when it is alone and self-signed.
 struct Chain {
@@ -98,6 +73,31 @@ void check_given_files(const manifests::SGCluster& cluster, DesiredSsl& out, std
 }
 
 }  // namespace
+
+// A PEM file's text, or why it cannot be used ("cannot read <path>: No such file or directory").
+Result<std::string> read_pem_file(const std::string& path) {
+  std::error_code ec;
+  auto status = fs::status(path, ec);
+  if (ec) return fail("cannot read " + path + ": " + ec.message());
+  if (status.type() == fs::file_type::not_found) return fail("cannot read " + path + ": no such file");
+  if (!fs::is_regular_file(status)) return fail(path + " is not a regular file");
+  if (auto size = fs::file_size(path, ec); !ec && size > k_max_pem_bytes)
+    return fail(path + " is larger than 1 MiB: not a PEM certificate or key");
+  auto text = read_whole_file(path);
+  if (!text) return fail("cannot open " + path + " for reading");
+  return text;
+}
+
+// The private key's file: readable, only by its owner, an unencrypted PEM key.
+Result<std::string> read_key_file(const std::string& path) {
+  auto text = read_pem_file(path);
+  PGC_TRY(text);
+  auto everyone = readable_by_everyone(path);
+  PGC_TRY(everyone);
+  if (*everyone) return fail(path + " is readable by every user: a private key must not be (chmod 600 it)");
+  if (auto key = x509::read_private_key(*text); !key) return fail(path + ": " + key.error().message);
+  return text;
+}
 
 MemberCertificate member_certificate(const std::string& member, const std::string& address) {
   MemberCertificate out{.subject_cn = member, .dns_names = {member}, .ip_addresses = {}};

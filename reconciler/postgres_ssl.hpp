@@ -79,6 +79,12 @@ std::string selector_path(const manifests::SecretKeySelector& selector, const st
 Result<void> check_confined(const manifests::SecretKeySelector& selector, const std::string& path,
                             const std::string& manifest_file);
 
+// A PEM file a user names, read on the controller: its text, or why it cannot be used
+// ("cannot read <path>: no such file", "<path> is not a regular file", larger than 1 MiB).
+Result<std::string> read_pem_file(const std::string& path);
+// A private key's file: as read_pem_file, readable by its owner only, an unencrypted PEM key.
+Result<std::string> read_key_file(const std::string& path);
+
 // Compiles cluster.spec.postgres.ssl. Given files are read and checked at time `now`: each
 // problem (missing or unreadable file, key readable by everyone, no PEM, a key of another
 // certificate, not yet valid or expired, not signed by its chain's CA, no CA) is an error in

@@ -94,9 +94,10 @@ class RealWorld final : public World {
     return why.empty() ? observed : fail(observed.error().message + " (" + why + ")");
   }
 
-  Result<bool> dcs_has_any(const std::vector<std::string>& endpoints, const std::vector<std::string>& keys) override {
+  Result<bool> dcs_has_any(const std::vector<std::string>& endpoints, const std::vector<std::string>& keys,
+                           const std::optional<providers::EtcdTls>& tls) override {
     auto client = providers::make_etcd_client(
-        providers::EtcdOptions{endpoints, std::chrono::milliseconds(3000), etcd_route()});
+        providers::EtcdOptions{endpoints, std::chrono::milliseconds(3000), etcd_route(), tls});
     PGC_TRY(client);
     for (const auto& key : keys) {
       auto kv = (*client)->get(key);

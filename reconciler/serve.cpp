@@ -7,10 +7,12 @@
 #include <sstream>
 #include <thread>
 
+#include "manifests/model.hpp"
 #include "providers/http/http_server.hpp"
 #include "reconciler/apply_run.hpp"
 #include "reconciler/metrics.hpp"
 #include "reconciler/passes/fetch_pass.hpp"
+#include "reconciler/etcd_tls.hpp"
 #include "reconciler/serve_http.hpp"
 #include "reconciler/webhook_triggers.hpp"
 #include "reconciler/yaml_json.hpp"
@@ -238,12 +240,40 @@ void read_webhooks(ConfigReader& r, ServeConfig& c) {
   }
 }
 
+// ownership.tls: https endpoints (all of them) with the CA that signed etcd's certificate and,
+// when etcd asks for one, a client certificate and key: files read and checked once, at start.
+void read_ownership_tls(ConfigReader& r, bool https, bool plain, OwnershipConfig& own) {
+  const json* t = r.at("ownership.tls");
+  bool given = t && !t->is_null();
+  if (given) r.only(*t, "ownership.tls", {"caFile", "certFile", "keyFile"});
+  if (https && plain) return r.error("ownership.etcd", "mixes https:// with plain endpoints: give every endpoint one scheme");
+  if (!https) {
+    if (given) r.error("ownership.tls", "needs https:// endpoints in ownership.etcd");
+    return;
+  }
+  std::string ca_file = r.string("ownership.tls.caFile");
+  std::string certificate_file = r.string("ownership.tls.certFile");
+  std::string key_file = r.string("ownership.tls.keyFile");
+  if (ca_file.empty()) return r.error("ownership.tls.caFile", "https:// endpoints need the CA that signed etcd's certificate");
+  if (certificate_file.empty() != key_file.empty())
+    return r.error("ownership.tls", "certFile and keyFile come together");
+  auto tls = read_etcd_client_files(ca_file, certificate_file, key_file,
+                                    std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now()));
+  if (!tls) {  // "keyFile: why": the key names the field
+    const std::string& why = tls.error().message;
+    auto colon = why.find(": ");
+    return r.error("ownership.tls." + why.substr(0, colon), why.substr(colon + 2));
+  }
+  own.tls = std::move(*tls);
+}
+
 // ownership: several instances sharing clusters through etcd leases.
 void read_ownership(ConfigReader& r, ServeConfig& c) {
   const json* o = r.at("ownership");
   if (!o || o->is_null()) return;
-  r.only(*o, "ownership", {"etcd", "instance", "leaseTtl"});
+  r.only(*o, "ownership", {"etcd", "instance", "leaseTtl", "tls"});
   OwnershipConfig own;
+  bool https = false, plain = false;
   const json* endpoints = r.at("ownership.etcd");
   if (!endpoints || !endpoints->is_array() || endpoints->empty()) {
     r.error("ownership.etcd", "must be a non-empty list of etcd endpoints (host:port)");
@@ -256,10 +286,14 @@ void read_ownership(ConfigReader& r, ServeConfig& c) {
         continue;
       }
       auto endpoint = e.get<std::string>();
-      if (!providers::make_etcd_client({{endpoint}, 1s, {}})) r.error(where, "\"" + endpoint + "\" is not host:port");
+      (endpoint.rfind("https://", 0) == 0 ? https : plain) = true;
+      endpoint = manifests::etcd_endpoint_address(endpoint);
+      if (!providers::make_etcd_client({{endpoint}, 1s, {}, {}}))
+        r.error(where, "\"" + e.get<std::string>() + "\" is not host:port, http://host:port or https://host:port");
       own.etcd.push_back(endpoint);
     }
   }
+  read_ownership_tls(r, https, plain, own);
   own.instance = r.string("ownership.instance", local_host_name() + "-" + std::to_string(local_process_id()));
   if (own.instance.empty() || own.instance.size() > 200) r.error("ownership.instance", "must be 1 to 200 characters");
   auto ttl = r.duration("ownership.leaseTtl", 10s, 2s);
@@ -317,7 +351,7 @@ class Daemon {
     }
     if (config_.ownership) {
       // An endpoint on a host that runs are connected to goes through its SSH (World::etcd_route).
-      auto client = providers::make_etcd_client({config_.ownership->etcd, 2s, world_.etcd_route()});
+      auto client = providers::make_etcd_client({config_.ownership->etcd, 2s, world_.etcd_route(), config_.ownership->tls});
       if (!client) {
         log_.event("error", {{"message", "serve: ownership: " + client.error().message}});
         return 1;

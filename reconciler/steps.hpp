@@ -162,6 +162,22 @@ struct EtcdWriteConfig {
   std::string data_dir{};
 };
 
+// Host: TLS files of an etcd (etcd_tls.hpp) — for a managed etcd, a new key and a certificate for common_name
+// and the names issued by the etcd's CA in the state dir, and that CA, in files.dir (root:
+// files.group, the key 0640). With wait_hosts (a running member renewed), then /health there
+// through the new certificate: etcd reads its certificate files at each new connection.
+struct EtcdWriteCertificate {
+  static constexpr const char* k_name = "etcd-write-certificate";
+  std::string etcd{};
+  EtcdTlsFiles files{};
+  std::string common_name{};
+  std::vector<std::string> dns_names{};
+  std::vector<std::string> ip_addresses{};
+  std::vector<std::string> wait_hosts{};
+  std::string client_url = "https://127.0.0.1:2379";
+  ExternalEtcdTls given{};  // an external etcd's files (ca_file set): copied from the controller instead
+};
+
 // The hosts together: enable + (re)start etcd.service, then /health on wait_hosts.
 struct EtcdStart {
   static constexpr const char* k_name = "etcd-start";
@@ -212,7 +228,7 @@ using Step = std::variant<steps::ConfigureRepository, steps::InstallPackages, st
                           steps::RestartMember, steps::Switchover, steps::StopMember, steps::WriteFile,
                           steps::Service, steps::EnsureRoles, steps::RotateSecrets, steps::EtcdWriteConfig,
                           steps::EtcdStart, steps::EtcdRestart, steps::EtcdMemberAdd, steps::EtcdMemberRemove,
-                          steps::EtcdStop>;
+                          steps::EtcdStop, steps::EtcdWriteCertificate>;
 
 // The step's name, as plan output prints it ("write-config").
 std::string to_string(const Step& step);

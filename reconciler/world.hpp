@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "manifests/model.hpp"
+#include "providers/etcd/etcd_client.hpp"
 #include "providers/patroni/patroni_client.hpp"
 #include "providers/postgres/postgres_probe.hpp"
 #include "providers/ssh/remote_host.hpp"
@@ -27,8 +28,10 @@ class World {
   // Observes one member's PostgreSQL over libpq.
   virtual Result<providers::PgObservation> postgres(const providers::PgConnection& connection) = 0;
   // Whether the DCS (etcd v3 at endpoints, "host:port") holds any of keys; asked only before
-  // secrets would be generated for a cluster (reconciler/secret_source.hpp).
-  virtual Result<bool> dcs_has_any(const std::vector<std::string>& endpoints, const std::vector<std::string>& keys) = 0;
+  // secrets would be generated for a cluster (reconciler/secret_source.hpp); tls: https with a
+  // client certificate (an etcd with client-cert-auth).
+  virtual Result<bool> dcs_has_any(const std::vector<std::string>& endpoints, const std::vector<std::string>& keys,
+                                   const std::optional<providers::EtcdTls>& tls) = 0;
   // Where an etcd client connects to host:port (providers::EtcdOptions::route): through the SSH
   // of the host at that address once this world has connected to it (an EtcdCluster that
   // pgconverge runs), else directly. Empty: always directly.

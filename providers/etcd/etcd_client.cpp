@@ -48,8 +48,8 @@ struct Endpoint {
 class BeastEtcdClient final : public EtcdClient {
  public:
   BeastEtcdClient(std::vector<Endpoint> endpoints, std::chrono::milliseconds timeout,
-                  std::function<Result<std::string>(const std::string&, int)> route)
-      : endpoints_(std::move(endpoints)), timeout_(timeout), route_(std::move(route)) {}
+                  std::function<Result<std::string>(const std::string&, int)> route, std::optional<EtcdTls> tls)
+      : endpoints_(std::move(endpoints)), timeout_(timeout), route_(std::move(route)), tls_(std::move(tls)) {}
 
   Result<std::int64_t> grant(std::chrono::seconds ttl) override {
     auto r = call("/v3/lease/grant", {{"TTL", std::to_string(ttl.count())}});
@@ -161,6 +161,11 @@ class BeastEtcdClient final : public EtcdClient {
     req.target = target;
     req.headers.emplace_back("Content-Type", "application/json");
     req.body = body;
+    if (tls_)
+      req.tls = http_client::Tls{.ca_pem = tls_->ca_pem,
+                                 .server_name = e.host,
+                                 .client_certificate_pem = tls_->certificate_pem,
+                                 .client_key_pem = tls_->key_pem};
     auto r = http_client::call(req, Clock::now() + timeout_, {k_header_limit, k_body_limit});
     using http_client::Failure;
     switch (r.failure) {
@@ -174,6 +179,7 @@ class BeastEtcdClient final : public EtcdClient {
   std::vector<Endpoint> endpoints_;
   std::chrono::milliseconds timeout_;
   std::function<Result<std::string>(const std::string&, int)> route_;
+  std::optional<EtcdTls> tls_;
 };
 
 }  // namespace
@@ -192,7 +198,7 @@ Result<std::unique_ptr<EtcdClient>> make_etcd_client(const EtcdOptions& options)
     endpoints.push_back({host, static_cast<unsigned short>(n)});
   }
   if (endpoints.empty()) return fail("no etcd endpoints");
-  return std::unique_ptr<EtcdClient>(std::make_unique<BeastEtcdClient>(std::move(endpoints), options.timeout, options.route));
+  return std::unique_ptr<EtcdClient>(std::make_unique<BeastEtcdClient>(std::move(endpoints), options.timeout, options.route, options.tls));
 }
 
 }  // namespace pgc::providers

@@ -15,6 +15,14 @@
 
 namespace pgc::providers {
 
+// TLS to etcd (https): the server's certificate must chain to ca_pem and name the endpoint's host;
+// the client certificate is presented when etcd asks (client-cert-auth).
+struct EtcdTls {
+  std::string ca_pem;
+  std::string certificate_pem;
+  std::string key_pem;
+};
+
 struct EtcdOptions {
   std::vector<std::string> endpoints;        // "host:port", tried in order until one answers
   std::chrono::milliseconds timeout{2000};   // per call and endpoint: connect, write, read together
@@ -22,6 +30,7 @@ struct EtcdOptions {
   // through the host's SSH, providers/ssh/tunnels.hpp), or "" to connect to host:port directly.
   // Asked at each call; empty function: every endpoint is direct. An error fails that endpoint.
   std::function<Result<std::string>(const std::string& host, int port)> route;
+  std::optional<EtcdTls> tls;  // set: every endpoint is https
 };
 
 struct EtcdKeyValue {

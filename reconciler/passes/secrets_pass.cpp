@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "reconciler/cluster_ca.hpp"
+#include "reconciler/etcd_tls.hpp"
 #include "reconciler/member_tls.hpp"
 #include "reconciler/rotation.hpp"
 #include "reconciler/secret_source.hpp"
@@ -13,11 +14,35 @@
 namespace pgc::reconciler {
 namespace {
 
+// How pgconverge reaches its DCS over TLS: a managed etcd with a client certificate issued in
+// memory by its CA in the state dir, an external one with its spec.tls files (etcd_tls.hpp);
+// nullopt for a plain etcd.
+Result<std::optional<providers::EtcdTls>> dcs_tls(const DesiredEtcd* etcd, const ExternalEtcdTls* external,
+                                                  const std::filesystem::path& state_dir) {
+  if (external) {
+    auto client = external_etcd_client(*external);
+    PGC_TRY(client);
+    return std::optional<providers::EtcdTls>(std::move(*client));
+  }
+  if (!etcd || !etcd->tls) return std::optional<providers::EtcdTls>{};
+  auto ca = ClusterCaStore(state_dir).load_etcd(etcd->name);
+  PGC_TRY(ca);
+  if (!*ca)
+    return fail("etcd " + etcd->name + " serves TLS with client certificates, but the state dir holds no CA of it (" +
+                ClusterCaStore(state_dir).etcd_path_for(etcd->name).string() + ")");
+  auto client = pgconverge_etcd_client(**ca, std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now()));
+  PGC_TRY(client);
+  return std::optional<providers::EtcdTls>(std::move(*client));
+}
+
 // Whether the cluster's DCS holds keys of it. An etcd pgconverge runs that no host has data for
 // yet is new: nothing to ask.
-void ask_dcs(const DesiredCluster& cluster, const Prepared& p, World& world, SecretEvidence& evidence) {
+void ask_dcs(const DesiredCluster& cluster, const Prepared& p, const SecretStore& store, World& world,
+             SecretEvidence& evidence) {
+  const DesiredEtcd* managed = nullptr;
   for (const auto& etcd : p.desired.etcds) {
     if (etcd.name != cluster.dcs_name) continue;
+    managed = &etcd;
     bool any_data = std::any_of(p.observed.hosts.begin(), p.observed.hosts.end(),
                                 [](const auto& h) { return h.second.etcd && h.second.etcd->has_data; });
     if (!any_data) {
@@ -25,9 +50,17 @@ void ask_dcs(const DesiredCluster& cluster, const Prepared& p, World& world, Sec
       return;
     }
   }
+  const ExternalEtcdTls* external = nullptr;
+  for (const auto& etcd : p.desired.external_etcds)
+    if (etcd.name == cluster.dcs_name) external = &etcd;
+  auto tls = dcs_tls(managed, external, store.dir());
+  if (!tls) {
+    evidence.dcs_error = tls.error().message;
+    return;
+  }
   std::vector<std::string> keys = dcs_cluster_keys(cluster);
   for (const auto& m : cluster.members) keys.push_back("/service/" + cluster.name + "/members/" + m.name);
-  auto found = world.dcs_has_any(cluster.etcd_endpoints, keys);
+  auto found = world.dcs_has_any(cluster.etcd_endpoints, keys, *tls);
   if (found) evidence.dcs_has_cluster = *found;
   else evidence.dcs_error = found.error().message;
 }
@@ -86,7 +119,7 @@ Result<void> resolve_one(const DesiredCluster& cluster, Prepared& p, const Secre
   if (!working && !(*rotation && std::all_of(all_secret_kinds().begin(), all_secret_kinds().end(),
                                             [&](SecretKind k) { return (*rotation)->values.contains(k); }))) {
     auto evidence = host_evidence(cluster, p.observed.hosts);
-    if (!hosts_decide(evidence)) ask_dcs(cluster, p, world, evidence);
+    if (!hosts_decide(evidence)) ask_dcs(cluster, p, store, world, evidence);
     auto decision = decide_missing_secrets(cluster, evidence, store.file(cluster.namespace_, cluster.name).string());
     if (decision.origin == SecretOrigin::refused) return fail(decision.error);
     working = std::move(decision.secrets);
@@ -122,8 +155,20 @@ Result<void> resolve_one(const DesiredCluster& cluster, Prepared& p, const Secre
 // and nothing of it is applied; the other clusters go on.
 void resolve_cluster_secrets(Prepared& p, const std::filesystem::path& state_dir, World& world) {
   SecretStore store(state_dir);
-  for (const auto& cluster : p.desired.clusters)
+  std::map<std::string, std::string> etcd_errors;
+  for (auto& etcd : p.desired.etcds) {
+    if (!etcd.tls) continue;
+    auto ca = ClusterCaStore(state_dir).load_etcd(etcd.name);
+    if (!ca) etcd_errors[etcd.name] = "etcd " + etcd.name + ": " + ca.error().message;
+    else if (*ca) etcd.ca_certificate_pem = (*ca)->certificate_pem;
+  }
+  for (const auto& cluster : p.desired.clusters) {
+    if (auto e = etcd_errors.find(cluster.dcs_name); e != etcd_errors.end()) {
+      p.secret_errors[cluster.name] = "cluster " + cluster.name + ": " + e->second;
+      continue;
+    }
     if (auto r = resolve_one(cluster, p, store, world); !r) p.secret_errors[cluster.name] = r.error().message;
+  }
 }
 
 // The plan with each refused cluster's reason, and each rotation's step.
@@ -177,6 +222,18 @@ Result<void> ensure_cluster_cas(Prepared& prepared, const std::filesystem::path&
                                 const std::optional<std::set<std::string>>& owned) {
   ClusterCaStore store(state_dir);
   auto now = std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now());
+  // The CA of each managed etcd on TLS whose plan issues a certificate (etcd steps are shared by
+  // every instance: created whoever applies; never for an etcd the plan refused).
+  std::set<std::string> issuing;
+  for (const auto& change : prepared.plan.host_changes)
+    if (const auto* write = std::get_if<steps::EtcdWriteCertificate>(&change.step); write && write->given.ca_file.empty())
+      issuing.insert(write->etcd);
+  for (auto& etcd : prepared.desired.etcds) {
+    if (!etcd.tls || !etcd.ca_certificate_pem.empty() || !issuing.contains(etcd.name)) continue;
+    auto ca = store.ensure_etcd(etcd.name, now);
+    if (!ca) return std::unexpected(ca.error().with_context("etcd " + etcd.name));
+    etcd.ca_certificate_pem = ca->certificate_pem;
+  }
   for (const auto& cluster : prepared.desired.clusters) {
     if (!cluster.ssl.generated() || cluster.suspended || (owned && !owned->contains(cluster.name))) continue;
     auto s = prepared.secrets.find(cluster.name);

@@ -65,8 +65,7 @@ echo "roles: $counts"
 [[ $counts == "Leader:1 Replica:1 Sync Standby:1" ]] || fail "roles are '$counts'"
 check_replication bare 1
 pgc status
-endpoints=$(printf 'http://%s:2379,' $LAB_HOST_ADDRESSES); endpoints=${endpoints%,}
-"$LAB" run env ETCDCTL_API=3 etcdctl --endpoints="$endpoints" --dial-timeout=2s endpoint health 2>&1 | tee "$WORK/health"
+managed_etcdctl endpoint health 2>&1 | tee "$WORK/health"
 [[ $(grep -c 'is healthy' "$WORK/health") -eq 3 ]] || fail "not every etcd member is healthy"
 
 step "PgBouncer and the exporter run on every member"

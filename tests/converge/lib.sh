@@ -94,7 +94,8 @@ $groups
 YAML
 }
 
-# write_managed_etcd HOST...: an EtcdCluster "dcs" that pgconverge runs on these lab hosts (spec.hosts).
+# write_managed_etcd HOST...: an EtcdCluster "dcs" that pgconverge runs on these lab hosts (spec.hosts),
+# on TLS (the default); ETCD_TLS=false writes spec.tls.enabled: false (plain HTTP).
 write_managed_etcd() {
   local hosts
   hosts=$(IFS=,; echo "$*")
@@ -105,6 +106,30 @@ metadata: {name: dcs}
 spec:
   hosts: [$hosts]
 YAML
+  [[ ${ETCD_TLS:-true} == true ]] || echo "  tls: {enabled: false}" >>"$CLUSTER_DIR/etcd.yaml"
+}
+
+# etcd_client_certificate NAME [CA-FILE]: $WORK/NAME.{crt,key}, a client certificate (clientAuth)
+# signed by the managed etcd's CA in the state dir (or CA-FILE, key and certificate in one file),
+# and $WORK/etcd-ca.crt, that CA's certificate: for etcdctl and curl from the client namespace.
+etcd_client_certificate() {
+  local name=$1 ca=${2:-$STATE/tls/etcd/dcs.ca.pem}
+  sed -n '/BEGIN CERTIFICATE/,/END CERTIFICATE/p' "$STATE/tls/etcd/dcs.ca.pem" >"$WORK/etcd-ca.crt"
+  openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$WORK/$name.key" \
+    -subj "/CN=$name" -out "$WORK/$name.csr" 2>/dev/null
+  printf 'extendedKeyUsage=clientAuth\n' >"$WORK/$name.ext"
+  openssl x509 -req -in "$WORK/$name.csr" -CA "$ca" -CAkey "$ca" -set_serial "$RANDOM$RANDOM" -days 1 \
+    -extfile "$WORK/$name.ext" -out "$WORK/$name.crt" 2>/dev/null
+}
+
+# managed_etcdctl ARGS...: etcdctl from the client namespace against every managed etcd member
+# (https), with a client certificate from its CA (made once).
+managed_etcdctl() {
+  local endpoints
+  endpoints=$(printf 'https://%s:2379,' $LAB_HOST_ADDRESSES); endpoints=${endpoints%,}
+  [[ -s $WORK/etcd-client.crt ]] || etcd_client_certificate etcd-client
+  "$LAB" run env ETCDCTL_API=3 etcdctl --endpoints="$endpoints" --cacert "$WORK/etcd-ca.crt" \
+    --cert "$WORK/etcd-client.crt" --key "$WORK/etcd-client.key" --dial-timeout=2s "$@"
 }
 
 secret() { jq -r ".$2" "$STATE/secrets/default.$1.json"; }

@@ -44,7 +44,7 @@ providers/etcd/etcd_client.hpp             *
 providers/ssh/file_programs.hpp            reconciler/observe.cpp
 providers/ssh/tunnels.hpp                  reconciler/real_world.cpp
 providers/crypto/crypto.hpp                reconciler/source.cpp reconciler/webhook.cpp reconciler/sidecars.cpp
-providers/crypto/x509.hpp                  reconciler/postgres_ssl.cpp reconciler/cluster_ca.hpp reconciler/cluster_ca.cpp reconciler/member_tls.hpp reconciler/member_tls.cpp
+providers/crypto/x509.hpp                  reconciler/postgres_ssl.cpp reconciler/cluster_ca.hpp reconciler/cluster_ca.cpp reconciler/member_tls.hpp reconciler/member_tls.cpp reconciler/etcd_tls.hpp reconciler/etcd_tls.cpp
 providers/git/git_source.hpp               reconciler/source.cpp reconciler/git_fetch.hpp reconciler/git_fetch.cpp reconciler/cli/command.cpp
 providers/process/process.hpp              reconciler/git_fetch.cpp
 providers/process/commit_verification.hpp  reconciler/source.cpp

@@ -9,6 +9,7 @@
 #include "manifests/loader.hpp"
 #include "manifests_fixtures.hpp"
 #include "reconciler/etcd.hpp"
+#include "reconciler/etcd_tls.hpp"
 #include "reconciler/observe.hpp"
 #include "reconciler/plan.hpp"
 #include "util/strings.hpp"
@@ -32,6 +33,8 @@ std::string hosts_yaml(int n = 5) {
 }
 
 const std::string k_etcd_head = "apiVersion: pgconverge.io/v1\nkind: EtcdCluster\nmetadata: {name: dcs}\nspec:\n";  // 1-4
+// The plain etcd (spec.tls.enabled false) the tests below TLS's own keep to.
+const std::string k_plain = "  tls: {enabled: false}\n";
 
 Lines errors_of(const std::string& etcd_text) {
   ManifestDir dir;
@@ -84,11 +87,12 @@ ObservedState observed_for(const manifests::ManifestSet& set, const DesiredState
   if (!live) return o;
   std::vector<ObservedEtcdMember> list;
   std::vector<std::string> initial;
+  const std::string scheme = etcd.scheme() + "://";
   for (const auto& name : live->members) {
     std::string address = "10.0.0.1" + name.substr(3);
-    list.push_back(ObservedEtcdMember{"a" + name.substr(3), name, {"http://" + address + ":2380"},
-                                      {"http://" + address + ":2379"}});
-    initial.push_back(name + "=http://" + address + ":2380");
+    list.push_back(ObservedEtcdMember{"a" + name.substr(3), name, {scheme + address + ":2380"},
+                                      {scheme + address + ":2379"}});
+    initial.push_back(name + "=" + scheme + address + ":2380");
   }
   for (const auto& name : live->members) {
     auto& oh = o.hosts.at(name);
@@ -102,8 +106,8 @@ ObservedState observed_for(const manifests::ManifestSet& set, const DesiredState
     if (!e.healthy) e.health_error = "context deadline exceeded";
     e.listed = e.healthy;
     e.members = list;
-    DesiredEtcdMember m{name, name, "10.0.0.1" + name.substr(3), "http://10.0.0.1" + name.substr(3) + ":2380",
-                        "http://10.0.0.1" + name.substr(3) + ":2379"};
+    DesiredEtcdMember m{name, name, "10.0.0.1" + name.substr(3), scheme + "10.0.0.1" + name.substr(3) + ":2380",
+                        scheme + "10.0.0.1" + name.substr(3) + ":2379"};
     oh.files[etcd.config_path] = etcd_config_text(etcd, m, EtcdInitial{join(initial, ","), "new"});
   }
   return o;
@@ -220,7 +224,7 @@ TEST_CASE("etcd: members, /etc/default/etcd and Patroni's etcd3 hosts", "[etcd][
   const std::string cluster =
       "apiVersion: stackgres.io/v1\nkind: SGCluster\nmetadata: {name: c}\n"
       "spec: {postgres: {version: '15'}, instances: 3}\n";
-  auto set = load_set(k_etcd_head + "  hosts:\n    nodeSelector: {etcd: \"yes\"}\n  clientPort: 2479\n", cluster);
+  auto set = load_set(k_etcd_head + "  hosts:\n    nodeSelector: {etcd: \"yes\"}\n  clientPort: 2479\n" + k_plain, cluster);
   auto desired = compiled(set);
   REQUIRE(desired.etcds.size() == 1);
   const auto& etcd = desired.etcds.front();
@@ -243,7 +247,8 @@ TEST_CASE("etcd: members, /etc/default/etcd and Patroni's etcd3 hosts", "[etcd][
   CHECK(desired.clusters[0].etcd_endpoints == std::vector<std::string>{"10.0.0.11:2479", "10.0.0.12:2479", "10.0.0.13:2479"});
   CHECK(desired.clusters[0].members[0].patroni_config["etcd3"]["hosts"].size() == 3);
   // The probe asks only member hosts, on the local client URL.
-  CHECK(etcd_probe_args(desired, "pg-2") == std::vector<std::string>{"etcddir", "/var/lib/etcd/dcs", "etcd", "http://127.0.0.1:2479"});
+  CHECK(etcd_probe_args(desired, "pg-2") == std::vector<std::string>{"etcddir", "/var/lib/etcd/dcs", "etcdtls", "/etc/etcd/tls",
+                                                                  "etcd", "http://127.0.0.1:2479"});
   // Other hosts too (a member being removed): etcd is asked only where etcd.service runs.
   CHECK(etcd_probe_args(desired, "pg-4") == etcd_probe_args(desired, "pg-2"));
   auto probe = probe_for(desired);
@@ -280,7 +285,7 @@ TEST_CASE("etcd: a new cluster is configured, started together, before any Patro
   const std::string cluster =
       "apiVersion: stackgres.io/v1\nkind: SGCluster\nmetadata: {name: c}\n"
       "spec: {postgres: {version: '15'}, instances: 3}\n";
-  auto set = load_set(k_etcd_head + "  hosts: [pg-1, pg-2, pg-3]\n", cluster);
+  auto set = load_set(k_etcd_head + "  hosts: [pg-1, pg-2, pg-3]\n" + k_plain, cluster);
   auto desired = compiled(set);
   auto observed = observed_for(set, desired, nullptr);
   for (auto& [name, h] : observed.hosts) h.packages["etcd-server"] = false;
@@ -302,7 +307,7 @@ TEST_CASE("etcd: a new cluster is configured, started together, before any Patro
 }
 
 TEST_CASE("etcd: a formed cluster plans nothing; a drifted file is rewritten and that member restarted", "[etcd][plan]") {
-  auto set = load_set(k_etcd_head + "  hosts: [pg-1, pg-2, pg-3]\n");
+  auto set = load_set(k_etcd_head + "  hosts: [pg-1, pg-2, pg-3]\n" + k_plain);
   auto desired = compiled(set);
   Live live{{"pg-1", "pg-2", "pg-3"}, {}};
   auto observed = observed_for(set, desired, &live);
@@ -330,7 +335,7 @@ TEST_CASE("etcd: a formed cluster plans nothing; a drifted file is rewritten and
 }
 
 TEST_CASE("etcd: adding members: member add before the new member's config and start", "[etcd][plan]") {
-  auto set = load_set(k_etcd_head + "  hosts: [pg-1, pg-2, pg-3]\n");
+  auto set = load_set(k_etcd_head + "  hosts: [pg-1, pg-2, pg-3]\n" + k_plain);
   auto desired = compiled(set);
   Live live{{"pg-1"}, {}};
   auto observed = observed_for(set, desired, &live);
@@ -364,7 +369,7 @@ TEST_CASE("etcd: adding members: member add before the new member's config and s
 }
 
 TEST_CASE("etcd: removing members: member remove before stop; refused below quorum", "[etcd][plan]") {
-  auto set = load_set(k_etcd_head + "  hosts: [pg-1, pg-2, pg-3]\n");
+  auto set = load_set(k_etcd_head + "  hosts: [pg-1, pg-2, pg-3]\n" + k_plain);
   auto desired = compiled(set);
   Live live{{"pg-1", "pg-2", "pg-3", "pg-4", "pg-5"}, {}};
   auto observed = observed_for(set, desired, &live);
@@ -399,7 +404,7 @@ TEST_CASE("etcd: removing members: member remove before stop; refused below quor
 }
 
 TEST_CASE("etcd: no quorum and unreachable hosts plan nothing but say why", "[etcd][plan]") {
-  auto set = load_set(k_etcd_head + "  hosts: [pg-1, pg-2, pg-3]\n");
+  auto set = load_set(k_etcd_head + "  hosts: [pg-1, pg-2, pg-3]\n" + k_plain);
   auto desired = compiled(set);
   Live live{{"pg-1", "pg-2", "pg-3"}, {"pg-1", "pg-2", "pg-3"}};
   auto observed = observed_for(set, desired, &live);
@@ -420,4 +425,224 @@ TEST_CASE("etcd: no quorum and unreachable hosts plan nothing but say why", "[et
   CHECK(plan.changes.empty());
   REQUIRE(plan.errors.size() == 1);
   CHECK(plan.errors[0].find("etcd dcs: member pg-3 on host pg-3: host pg-3: connection refused") == 0);
+}
+
+namespace {
+
+const std::string k_cluster_c =
+    "apiVersion: stackgres.io/v1\nkind: SGCluster\nmetadata: {name: c}\n"
+    "spec: {postgres: {version: '15'}, instances: 3}\n";
+
+// The files a host holds when wanted was issued by ca (valid from `from` for `days`).
+void hold_certificate(ObservedHost& host, const EtcdCertificate& wanted, const providers::crypto::KeyAndCertificate& ca,
+                      std::chrono::sys_seconds from) {
+  auto content = etcd_certificate_content(wanted, ca, from);
+  REQUIRE(content);
+  host.files[wanted.files.certificate] = content->certificate;
+  host.files[wanted.files.private_key] = content->private_key;
+  host.files[wanted.files.ca] = content->ca;
+}
+
+std::chrono::sys_seconds now_s() { return std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now()); }
+
+}  // namespace
+
+TEST_CASE("etcd TLS: /etc/default/etcd, Patroni's etcd3 section and the probe", "[etcd][tls][compile]") {
+  auto set = load_set(k_etcd_head + "  hosts:\n    nodeSelector: {etcd: \"yes\"}\n  clientPort: 2479\n", k_cluster_c);
+  auto desired = compiled(set);
+  const auto& etcd = desired.etcds.front();
+  CHECK(etcd.tls);
+  CHECK(etcd_config_text(etcd, etcd.members[0], new_cluster_initial(etcd)) ==
+        "# Managed by pgconverge (EtcdCluster dcs): local edits are reverted on the next apply.\n"
+        "# ETCD_INITIAL_* are read only on an empty data directory; they are kept as first written.\n"
+        "ETCD_NAME=pg-1\n"
+        "ETCD_DATA_DIR=/var/lib/etcd/dcs\n"
+        "ETCD_LISTEN_PEER_URLS=https://10.0.0.11:2380\n"
+        "ETCD_LISTEN_CLIENT_URLS=https://10.0.0.11:2479,https://127.0.0.1:2479\n"
+        "ETCD_INITIAL_ADVERTISE_PEER_URLS=https://10.0.0.11:2380\n"
+        "ETCD_ADVERTISE_CLIENT_URLS=https://10.0.0.11:2479\n"
+        "ETCD_INITIAL_CLUSTER=pg-1=https://10.0.0.11:2380,pg-2=https://10.0.0.12:2380,pg-3=https://10.0.0.13:2380\n"
+        "ETCD_INITIAL_CLUSTER_STATE=new\n"
+        "ETCD_INITIAL_CLUSTER_TOKEN=dcs\n"
+        "ETCD_CERT_FILE=/etc/etcd/tls/member.crt\n"
+        "ETCD_KEY_FILE=/etc/etcd/tls/member.key\n"
+        "ETCD_TRUSTED_CA_FILE=/etc/etcd/tls/ca.crt\n"
+        "ETCD_CLIENT_CERT_AUTH=true\n"
+        "ETCD_PEER_CERT_FILE=/etc/etcd/tls/member.crt\n"
+        "ETCD_PEER_KEY_FILE=/etc/etcd/tls/member.key\n"
+        "ETCD_PEER_TRUSTED_CA_FILE=/etc/etcd/tls/ca.crt\n"
+        "ETCD_PEER_CLIENT_CERT_AUTH=true\n");
+  const auto& etcd3 = desired.clusters[0].members[0].patroni_config["etcd3"];
+  CHECK(etcd3 == nlohmann::json{{"hosts", {"10.0.0.11:2479", "10.0.0.12:2479", "10.0.0.13:2479"}},
+                                {"protocol", "https"},
+                                {"cacert", "/etc/patroni/etcd-tls/dcs/ca.crt"},
+                                {"cert", "/etc/patroni/etcd-tls/dcs/client.crt"},
+                                {"key", "/etc/patroni/etcd-tls/dcs/client.key"}});
+  CHECK(etcd_probe_args(desired, "pg-2") ==
+        std::vector<std::string>{"etcddir", "/var/lib/etcd/dcs", "etcdtls", "/etc/etcd/tls", "etcd", "https://127.0.0.1:2479"});
+  auto probe = probe_for(desired);
+  for (const char* path : {"/etc/etcd/tls/member.crt", "/etc/etcd/tls/member.key", "/etc/etcd/tls/ca.crt",
+                           "/etc/patroni/etcd-tls/dcs/client.crt"})
+    CHECK(std::find(probe.files.begin(), probe.files.end(), path) != probe.files.end());
+  CHECK(etcdctl_tls_flags("https://127.0.0.1:2379") ==
+        std::vector<std::string>{"--cacert=/etc/etcd/tls/ca.crt", "--cert=/etc/etcd/tls/member.crt",
+                                 "--key=/etc/etcd/tls/member.key"});
+  CHECK(etcdctl_tls_flags("http://127.0.0.1:2379").empty());
+  // A member's certificate names what its clients dial: the Host's address and loopback (IP
+  // addresses only: a dNSName makes Patroni's python-etcd need the idna module).
+  auto wanted = etcd_member_certificate(etcd, etcd.members[1]);
+  CHECK(wanted.common_name == "pg-2");
+  CHECK(wanted.dns_names.empty());
+  CHECK(wanted.ip_addresses == std::vector<std::string>{"10.0.0.12", "127.0.0.1"});
+}
+
+TEST_CASE("etcd TLS: a new cluster's certificates come before its configuration and start", "[etcd][tls][plan]") {
+  auto set = load_set(k_etcd_head + "  hosts: [pg-1, pg-2, pg-3]\n", k_cluster_c);
+  auto desired = compiled(set);
+  auto observed = observed_for(set, desired, nullptr);
+  auto plan = plan_etcd(set, desired, observed);
+  CHECK(plan.errors.empty());
+  CHECK(steps_of(plan.changes) ==
+        std::vector<std::string>{"etcd-write-certificate pg-1", "etcd-write-certificate pg-2",
+                                 "etcd-write-certificate pg-3", "etcd-write-certificate pg-1",
+                                 "etcd-write-certificate pg-2", "etcd-write-certificate pg-3",
+                                 "etcd-write-config pg-1", "etcd-write-config pg-2", "etcd-write-config pg-3",
+                                 R"(etcd-start ["pg-1","pg-2","pg-3"])"});
+  const auto& member = std::get<steps::EtcdWriteCertificate>(plan.changes[0].step);
+  CHECK(member.files.private_key == "/etc/etcd/tls/member.key");
+  CHECK(member.files.group == "etcd");
+  CHECK(member.wait_hosts.empty());  // not running yet
+  CHECK(plan.changes[0].reason == "absent");
+  CHECK(plan.changes[0].before == "(none)");
+  CHECK(plan.changes[0].after.rfind("CN=pg-1, until ", 0) == 0);
+  const auto& patroni = std::get<steps::EtcdWriteCertificate>(plan.changes[3].step);
+  CHECK(patroni.files.private_key == "/etc/patroni/etcd-tls/dcs/client.key");
+  CHECK(patroni.files.group == "postgres");
+  CHECK(patroni.common_name == "patroni@pg-1");
+  CHECK(std::get<steps::EtcdStart>(plan.changes.back().step).client_url == "https://127.0.0.1:2379");
+}
+
+TEST_CASE("etcd TLS: certificates as wanted plan nothing; one due for renewal is renewed alone, then /health",
+          "[etcd][tls][plan]") {
+  auto set = load_set(k_etcd_head + "  hosts: [pg-1, pg-2, pg-3]\n", k_cluster_c);
+  auto desired = compiled(set);
+  auto ca = providers::crypto::create_ca("test etcd CA", now_s() - std::chrono::hours{1}, now_s() + std::chrono::days{3650});
+  REQUIRE(ca);
+  desired.etcds.front().ca_certificate_pem = ca->certificate_pem;
+  const auto& etcd = desired.etcds.front();
+  Live live{{"pg-1", "pg-2", "pg-3"}, {}};
+  auto observed = observed_for(set, desired, &live);
+  for (const auto& m : etcd.members) {
+    hold_certificate(observed.hosts.at(m.host), etcd_member_certificate(etcd, m), *ca, now_s());
+    hold_certificate(observed.hosts.at(m.host), etcd_patroni_certificate(etcd, m.host), *ca, now_s());
+  }
+  auto plan = plan_etcd(set, desired, observed);
+  CHECK(plan.errors.empty());
+  CHECK(steps_of(plan.changes).empty());
+
+  // pg-2's member certificate was issued 340 days ago: 25 days left, inside the 30-day threshold.
+  hold_certificate(observed.hosts.at("pg-2"), etcd_member_certificate(etcd, etcd.members[1]), *ca,
+                   now_s() - std::chrono::days{340});
+  plan = plan_etcd(set, desired, observed);
+  REQUIRE(steps_of(plan.changes) == std::vector<std::string>{"etcd-write-certificate pg-2"});
+  CHECK(plan.changes[0].reason.find("expires ") == 0);
+  CHECK(plan.changes[0].reason.find("renewed 30 days before; then /health on pg-2") != std::string::npos);
+  CHECK(std::get<steps::EtcdWriteCertificate>(plan.changes[0].step).wait_hosts == std::vector<std::string>{"pg-2"});
+
+  // Another CA's certificate (a replaced state dir) is issued again; so is one for other names.
+  auto other = providers::crypto::create_ca("other", now_s() - std::chrono::hours{1}, now_s() + std::chrono::days{10});
+  REQUIRE(other);
+  hold_certificate(observed.hosts.at("pg-2"), etcd_member_certificate(etcd, etcd.members[1]), *other, now_s());
+  hold_certificate(observed.hosts.at("pg-3"), etcd_member_certificate(etcd, etcd.members[0]), *ca, now_s());
+  plan = plan_etcd(set, desired, observed);
+  REQUIRE(plan.changes.size() == 2);
+  CHECK(plan.changes[0].reason.rfind("not signed by the etcd's CA", 0) == 0);
+  CHECK(plan.changes[1].reason.rfind("issued for other names (CN=pg-1)", 0) == 0);
+}
+
+TEST_CASE("etcd TLS: an etcd formed plain by an older pgconverge is refused, with the way forward",
+          "[etcd][tls][plan]") {
+  // Formed plain: the hosts' files and member list say http://.
+  auto plain_set = load_set(k_etcd_head + "  hosts: [pg-1, pg-2, pg-3]\n" + k_plain, k_cluster_c);
+  auto plain = compiled(plain_set);
+  Live live{{"pg-1", "pg-2", "pg-3"}, {}};
+  auto observed = observed_for(plain_set, plain, &live);
+  // Now the manifests ask for TLS (the default).
+  auto set = load_set(k_etcd_head + "  hosts: [pg-1, pg-2, pg-3]\n", k_cluster_c);
+  auto desired = compiled(set);
+  auto plan = plan_etcd(set, desired, observed);
+  CHECK(plan.changes.empty());
+  CHECK(plan.refused == std::set<std::string>{"dcs"});
+  REQUIRE(plan.errors.size() == 1);
+  CHECK(plan.errors[0].find("etcd dcs: member pg-1 (pg-1) serves plain http (/etc/default/etcd: "
+                            "http://10.0.0.11:2379) but spec.tls.enabled is true (EtcdCluster dcs at ") == 0);
+  CHECK(plan.errors[0].find("etcd.yaml:1:1): pgconverge does not switch a running etcd to TLS") != std::string::npos);
+  CHECK(plan.errors[0].find("set spec.tls.enabled: false to keep it as it is") != std::string::npos);
+  // The clusters on it are not planned either: a Patroni configured for https would lose its DCS.
+  std::map<std::string, ClusterSecrets> secrets{{"c", testing::fixed_secrets()}};
+  auto full = diff(set, desired, observed, secrets);
+  REQUIRE(full.clusters.size() == 1);
+  CHECK(full.clusters[0].changes.empty());
+  CHECK(std::find(full.clusters[0].errors.begin(), full.clusters[0].errors.end(),
+                  "cluster c: not planned: its etcd dcs is refused (see the host errors)") != full.clusters[0].errors.end());
+  // And the other way: a TLS etcd with spec.tls.enabled false.
+  auto tls_observed = observed_for(set, desired, &live);
+  auto back = plan_etcd(plain_set, plain, tls_observed);
+  REQUIRE(back.errors.size() == 1);
+  CHECK(back.errors[0].find("serves https") != std::string::npos);
+}
+
+TEST_CASE("etcd TLS: an external etcd over https: Patroni's etcd3, its files copied to each Patroni host",
+          "[etcd][tls][plan]") {
+  namespace x509 = providers::crypto;
+  ManifestDir dir;
+  auto ca = x509::create_ca("corp etcd CA", now_s() - std::chrono::hours{1}, now_s() + std::chrono::days{30});
+  REQUIRE(ca);
+  auto client = x509::issue_leaf(*ca, {.common_name = "patroni", .dns_names = {}, .ip_addresses = {},
+                                       .not_before = now_s() - std::chrono::hours{1},
+                                       .not_after = now_s() + std::chrono::days{20}});
+  REQUIRE(client);
+  dir.write("tls/ca.crt", ca->certificate_pem);
+  dir.write("tls/client.crt", client->certificate_pem);
+  dir.write("tls/client.key", client->key_pem);
+  std::filesystem::permissions(dir.path() / "tls/client.key", std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+  dir.write("hosts.yaml", hosts_yaml());
+  dir.write("etcd.yaml", k_etcd_head + "  endpoints: [\"https://10.0.0.2:2379\", \"https://10.0.0.3:2379\"]\n"
+                                       "  tls: {caFile: tls/ca.crt, certFile: tls/client.crt, keyFile: tls/client.key}\n");
+  dir.write("cluster.yaml", k_cluster_c);
+  auto loaded = dir.load();
+  for (const auto& d : loaded.diagnostics) INFO(d.str());
+  REQUIRE_FALSE(has_errors(loaded.diagnostics));
+  auto desired = compiled(loaded.manifests);
+  REQUIRE(desired.external_etcds.size() == 1);
+  CHECK(desired.external_etcds[0].endpoints == std::vector<std::string>{"10.0.0.2:2379", "10.0.0.3:2379"});
+  CHECK(desired.clusters[0].members[0].patroni_config["etcd3"] ==
+        nlohmann::json{{"hosts", {"10.0.0.2:2379", "10.0.0.3:2379"}},
+                       {"protocol", "https"},
+                       {"cacert", "/etc/patroni/etcd-tls/dcs/ca.crt"},
+                       {"cert", "/etc/patroni/etcd-tls/dcs/client.crt"},
+                       {"key", "/etc/patroni/etcd-tls/dcs/client.key"}});
+  auto probe = probe_for(desired);
+  CHECK(std::find(probe.files.begin(), probe.files.end(), "/etc/patroni/etcd-tls/dcs/client.key") != probe.files.end());
+
+  ObservedState observed;
+  for (const auto& h : loaded.manifests.hosts) observed.hosts[h.metadata.name] = testing::debian_host(h.metadata.name);
+  auto plan = plan_etcd(loaded.manifests, desired, observed);
+  CHECK(plan.errors.empty());
+  REQUIRE(steps_of(plan.changes) == std::vector<std::string>{"etcd-write-certificate pg-1", "etcd-write-certificate pg-2",
+                                                             "etcd-write-certificate pg-3"});
+  CHECK(plan.changes[0].after.rfind("CN=patroni, until ", 0) == 0);
+  const auto& step = std::get<steps::EtcdWriteCertificate>(plan.changes[0].step);
+  CHECK(step.given.ca_file == (dir.path() / "tls/ca.crt").generic_string());
+  // The files there: nothing to copy; a changed key on the controller is copied again.
+  for (auto& [name, h] : observed.hosts) {
+    h.files["/etc/patroni/etcd-tls/dcs/ca.crt"] = ca->certificate_pem;
+    h.files["/etc/patroni/etcd-tls/dcs/client.crt"] = client->certificate_pem;
+    h.files["/etc/patroni/etcd-tls/dcs/client.key"] = client->key_pem;
+  }
+  CHECK(plan_etcd(loaded.manifests, desired, observed).changes.empty());
+  observed.hosts.at("pg-2").files["/etc/patroni/etcd-tls/dcs/client.key"] = "old key";
+  plan = plan_etcd(loaded.manifests, desired, observed);
+  REQUIRE(steps_of(plan.changes) == std::vector<std::string>{"etcd-write-certificate pg-2"});
+  CHECK(plan.changes[0].reason.rfind("differ from ", 0) == 0);
 }

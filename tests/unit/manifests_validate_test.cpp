@@ -312,11 +312,13 @@ TEST_CASE("validate: EtcdCluster endpoints are a non-empty list of host:port", "
       "  - http://10.0.0.3:2379\n"                                                  // 7
       "  - 10.0.0.4\n"                                                              // 8
       "  - '[fd00::5]:2379'\n"                                                      // 9
-      "  - etcd-6.example:0\n";                                                     // 10
+      "  - etcd-6.example:0\n"                                                      // 10
+      "  - ftp://10.0.0.7:2379\n";                                                  // 11
+  const std::string form = "must be host:port, http://host:port or https://host:port, e.g. https://10.0.0.2:2379";
   CHECK(check({{"etcd.yaml", etcd}}, nullptr) ==
-        Lines{"etcd.yaml:7:5: spec.endpoints[1]: must be host:port, e.g. 10.0.0.2:2379 (got \"http://10.0.0.3:2379\")",
-              "etcd.yaml:8:5: spec.endpoints[2]: must be host:port, e.g. 10.0.0.2:2379 (got \"10.0.0.4\")",
-              "etcd.yaml:10:5: spec.endpoints[4]: must be host:port, e.g. 10.0.0.2:2379 (got \"etcd-6.example:0\")"});
+        Lines{"etcd.yaml:8:5: spec.endpoints[2]: " + form + " (got \"10.0.0.4\")",
+              "etcd.yaml:10:5: spec.endpoints[4]: " + form + " (got \"etcd-6.example:0\")",
+              "etcd.yaml:11:5: spec.endpoints[5]: " + form + " (got \"ftp://10.0.0.7:2379\")"});
   CHECK(check({{"etcd.yaml", "apiVersion: pgconverge.io/v1\nkind: EtcdCluster\nmetadata: {name: etcd}\nspec:\n"
                              "  endpoints: []\n"}},
               nullptr) == Lines{"etcd.yaml:5:3: spec.endpoints: must list at least one host:port"});

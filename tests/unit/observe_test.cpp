@@ -94,7 +94,8 @@ class OddWorld final : public World {
   pgc::Result<pgc::providers::PgObservation> postgres(const pgc::providers::PgConnection&) override {
     return pgc::fail("unused");
   }
-  pgc::Result<bool> dcs_has_any(const std::vector<std::string>&, const std::vector<std::string>&) override {
+  pgc::Result<bool> dcs_has_any(const std::vector<std::string>&, const std::vector<std::string>&,
+                                   const std::optional<pgc::providers::EtcdTls>&) override {
     return pgc::fail("unused");
   }
 

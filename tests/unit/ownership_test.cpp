@@ -11,6 +11,7 @@
 #include <string>
 #include <thread>
 
+#include "providers/crypto/x509.hpp"
 #include "reconciler/ownership.hpp"
 #include "reconciler/serve.hpp"
 #include "tests/support/temp_dir.hpp"
@@ -136,11 +137,60 @@ TEST_CASE("serve config: ownership errors name the file and the field") {
     CHECK(r.error().message == file.string() + ": " + message);
   };
   expect("{instance: a}", "ownership.etcd: must be a non-empty list of etcd endpoints (host:port)");
-  expect("{etcd: [\"10.250.5.2\"]}", "ownership.etcd[0]: \"10.250.5.2\" is not host:port");
+  expect("{etcd: [\"10.250.5.2\"]}",
+         "ownership.etcd[0]: \"10.250.5.2\" is not host:port, http://host:port or https://host:port");
   expect("{etcd: [2379]}", "ownership.etcd[0]: must be a string host:port");
   expect("{etcd: [\"e:2379\"], leaseTtl: 1s}", "ownership.leaseTtl: must be at least 2000ms");
   expect("{etcd: [\"e:2379\"], leaseTtl: 4500ms}", "ownership.leaseTtl: must be whole seconds (etcd leases count in seconds)");
   expect("{etcd: [\"e:2379\"], leaseTTL: 4s}", "ownership.leaseTTL: unknown field (did you mean 'leaseTtl'?)");
+}
+
+TEST_CASE("serve config: ownership over https: the CA, a client certificate and key, checked at start") {
+  TempDir dir;
+  namespace x509 = pgc::providers::crypto;
+  auto now = std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now());
+  auto ca = x509::create_ca("etcd CA", now - 1h, now + 24h);
+  auto other = x509::create_ca("other CA", now - 1h, now + 24h);
+  REQUIRE(ca);
+  REQUIRE(other);
+  auto client = x509::issue_leaf(*ca, {.common_name = "serve", .dns_names = {}, .ip_addresses = {},
+                                       .not_before = now - 1h, .not_after = now + 24h});
+  REQUIRE(client);
+  auto write = [&](const std::string& name, const std::string& text) {
+    auto path = dir.path() / name;
+    std::ofstream(path) << text;
+    std::filesystem::permissions(path, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+    return path.string();
+  };
+  auto ca_file = write("ca.crt", ca->certificate_pem);
+  auto cert_file = write("client.crt", client->certificate_pem);
+  auto key_file = write("client.key", client->key_pem);
+  auto other_key = write("other.key", other->key_pem);
+  auto tls = [&](const std::string& key) {
+    return "{etcd: [\"https://10.250.5.2:2379\"], tls: {caFile: " + ca_file + ", certFile: " + cert_file +
+           ", keyFile: " + key + "}}";
+  };
+  auto ok = load_serve_config(ownership_config(dir, tls(key_file)));
+  REQUIRE(ok);
+  CHECK(ok->ownership->etcd == std::vector<std::string>{"10.250.5.2:2379"});
+  REQUIRE(ok->ownership->tls);
+  CHECK(ok->ownership->tls->ca_pem == ca->certificate_pem);
+  CHECK(ok->ownership->tls->key_pem == client->key_pem);
+
+  auto expect = [&](const std::string& yaml, const std::string& message) {
+    auto file = ownership_config(dir, yaml);
+    auto r = load_serve_config(file);
+    REQUIRE_FALSE(r);
+    CHECK(r.error().message == file.string() + ": " + message);
+  };
+  expect(tls(other_key), "ownership.tls.keyFile: " + other_key + " is not the key of " + cert_file +
+                             ": the private key does not match the certificate");
+  expect("{etcd: [\"https://e:2379\"]}", "ownership.tls.caFile: https:// endpoints need the CA that signed etcd's certificate");
+  expect("{etcd: [\"https://e:2379\", \"e:2379\"], tls: {caFile: " + ca_file + "}}",
+         "ownership.etcd: mixes https:// with plain endpoints: give every endpoint one scheme");
+  expect("{etcd: [\"e:2379\"], tls: {caFile: " + ca_file + "}}", "ownership.tls: needs https:// endpoints in ownership.etcd");
+  expect("{etcd: [\"https://e:2379\"], tls: {caFile: " + dir.path().string() + "/missing.crt}}",
+         "ownership.tls.caFile: cannot read " + dir.path().string() + "/missing.crt: No such file or directory");
 }
 
 TEST_CASE("ownership: each cluster goes to the first instance; the other skips it and logs the owner") {

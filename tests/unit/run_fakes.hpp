@@ -85,7 +85,8 @@ class SilentWorld : public reconciler::World {
   Result<providers::PgObservation> postgres(const providers::PgConnection&) override {
     return fail("connection refused");
   }
-  Result<bool> dcs_has_any(const std::vector<std::string>&, const std::vector<std::string>&) override {
+  Result<bool> dcs_has_any(const std::vector<std::string>&, const std::vector<std::string>&,
+                                   const std::optional<pgc::providers::EtcdTls>&) override {
     return false;
   }
 };

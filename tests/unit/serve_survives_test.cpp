@@ -42,7 +42,8 @@ class ThrowingWorld : public World {
   pgc::Result<pgc::providers::PgObservation> postgres(const pgc::providers::PgConnection&) override {
     throw std::runtime_error("not reached");
   }
-  pgc::Result<bool> dcs_has_any(const std::vector<std::string>&, const std::vector<std::string>&) override {
+  pgc::Result<bool> dcs_has_any(const std::vector<std::string>&, const std::vector<std::string>&,
+                                   const std::optional<pgc::providers::EtcdTls>&) override {
     throw std::runtime_error("not reached");
   }
   std::atomic<int> connects{0};

@@ -34,6 +34,7 @@ TEST_CASE("steps: every kind prints the name plan output has always shown") {
       {steps::EtcdMemberAdd{}, "etcd-member-add"},
       {steps::EtcdMemberRemove{}, "etcd-member-remove"},
       {steps::EtcdStop{}, "etcd-stop"},
+      {steps::EtcdWriteCertificate{}, "etcd-write-certificate"},
   };
   REQUIRE(names.size() == std::variant_size_v<Step>);
   for (const auto& [step, name] : names) CHECK(to_string(step) == name);

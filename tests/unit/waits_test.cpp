@@ -76,7 +76,8 @@ class ScriptedWorld final : public World {
     ++pg_calls;
     return std::unexpected(pg_error);
   }
-  Result<bool> dcs_has_any(const std::vector<std::string>&, const std::vector<std::string>&) override { return false; }
+  Result<bool> dcs_has_any(const std::vector<std::string>&, const std::vector<std::string>&,
+                                   const std::optional<pgc::providers::EtcdTls>&) override { return false; }
 };
 
 const Error k_wrong_password_error{"postgres 10.0.0.11:5432: connect: FATAL:  password authentication failed",

@@ -605,7 +605,7 @@ TEST_CASE("one session: a run's commands, Patroni calls and etcd reads share one
     CHECK((*answer)["ok"] == true);
   }
   // An etcd endpoint at the host's address goes through the host's SSH too ({"ok": true} has no kvs).
-  auto has = world->dcs_has_any({"127.0.0.1:" + std::to_string(server.port())}, {"/service/x/config"});
+  auto has = world->dcs_has_any({"127.0.0.1:" + std::to_string(server.port())}, {"/service/x/config"}, std::nullopt);
   REQUIRE(has);
   CHECK_FALSE(*has);
   CHECK(server.connections() == 4);
@@ -619,12 +619,12 @@ TEST_CASE("one session: etcd at a host's address goes through its SSH, another e
   auto world = pgc::reconciler::make_real_world(lab_settings(*g_no_forwarding_sshd));
   auto host = world->connect(lab_host(*g_no_forwarding_sshd));
   REQUIRE(host);
-  auto refused = world->dcs_has_any({"127.0.0.1:" + std::to_string(server.port())}, {"/service/x/config"});
+  auto refused = world->dcs_has_any({"127.0.0.1:" + std::to_string(server.port())}, {"/service/x/config"}, std::nullopt);
   REQUIRE_FALSE(refused);
   CHECK(pgc::starts_with(refused.error().message, "etcd 127.0.0.1:" + std::to_string(server.port()) + ": POST /v3/kv/range: "));
   CHECK(server.connections() == 0);
   // … while an address that is no host's (an external etcd, spec.endpoints) is reached directly.
-  auto direct = world->dcs_has_any({"localhost:" + std::to_string(server.port())}, {"/service/x/config"});
+  auto direct = world->dcs_has_any({"localhost:" + std::to_string(server.port())}, {"/service/x/config"}, std::nullopt);
   REQUIRE(direct);
   CHECK_FALSE(*direct);
   CHECK(server.connections() == 1);
