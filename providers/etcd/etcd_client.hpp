@@ -30,7 +30,7 @@ struct EtcdOptions {
   // through the host's SSH, providers/ssh/tunnels.hpp), or "" to connect to host:port directly.
   // Asked at each call; empty function: every endpoint is direct. An error fails that endpoint.
   std::function<Result<std::string>(const std::string& host, int port)> route;
-  std::optional<EtcdTls> tls;  // set: every endpoint is https
+  std::optional<EtcdTls> tls{};  // set: every endpoint is https
 };
 
 struct EtcdKeyValue {
