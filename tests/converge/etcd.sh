@@ -142,8 +142,11 @@ grep -A4 "etcd dcs: member pg-2 (pg-2): /etc/etcd/tls/member.crt" "$WORK/out" | 
 grep -q "renewed 30 days before; then /health on pg-2" "$WORK/renewal" || fail "plan does not show the renewal"
 grep -q "CN=pg-2, until" "$WORK/renewal" || fail "plan does not show the certificate's subject and expiry"
 grep -qE "member pg-(1|3) \(pg-(1|3)\): /etc/etcd/tls/member.crt" "$WORK/out" && fail "plan renews a certificate not due"
-# Patroni's leader is sampled through the apply: it must be there, and the same, every time.
-( while [[ ! -e $WORK/stop-sampling ]]; do patronictl_leaders >>"$WORK/leaders" || echo "-" >>"$WORK/leaders"; sleep 0.5; done ) &
+# Patroni's leader key is read through the apply (over TLS, from the client namespace): it must
+# be there, and the same, every time.
+leader_key() { managed_etcdctl get /service/onetcd/leader --print-value-only 2>/dev/null; }
+[[ $(leader_key) == "$leader" ]] || fail "the leader key is not $leader: $(leader_key)"
+( while [[ ! -e $WORK/stop-sampling ]]; do k=$(leader_key) || true; echo "${k:--}" >>"$WORK/leaders"; sleep 0.1; done ) &
 sampler=$!
 expect_exit 0 pgc apply --progress log
 touch "$WORK/stop-sampling"; wait "$sampler"
