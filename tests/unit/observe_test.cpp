@@ -60,13 +60,12 @@ TEST_CASE("observe: placement history comes from the member names in configs fou
 }
 
 namespace {
-// Patroni answering JSON objects of the wrong shape (what a broken or future Patroni may send).
-class OddPatroni final : public pgc::providers::PatroniClient {
+// A Patroni client whose every call fails: the fakes below answer only what they are for.
+class UnusedPatroni : public pgc::providers::PatroniClient {
  public:
-  explicit OddPatroni(nlohmann::json cluster) : cluster_(std::move(cluster)) {}
-  pgc::Result<nlohmann::json> cluster() override { return cluster_; }
-  pgc::Result<nlohmann::json> patroni() override { return nlohmann::json{{"database_system_identifier", 7}}; }
-  pgc::Result<nlohmann::json> config() override { return nlohmann::json{{"synchronous_mode", "quorum"}}; }
+  pgc::Result<nlohmann::json> cluster() override { return pgc::fail("unused"); }
+  pgc::Result<nlohmann::json> patroni() override { return pgc::fail("unused"); }
+  pgc::Result<nlohmann::json> config() override { return pgc::fail("unused"); }
   pgc::Result<nlohmann::json> patch_config(const nlohmann::json&) override { return pgc::fail("unused"); }
   pgc::Result<pgc::providers::HttpResponse> reload() override { return pgc::fail("unused"); }
   pgc::Result<pgc::providers::HttpResponse> restart(bool) override { return pgc::fail("unused"); }
@@ -77,6 +76,15 @@ class OddPatroni final : public pgc::providers::PatroniClient {
                                                     const std::optional<nlohmann::json>&) override {
     return pgc::fail("unused");
   }
+};
+
+// Patroni answering JSON objects of the wrong shape (what a broken or future Patroni may send).
+class OddPatroni final : public UnusedPatroni {
+ public:
+  explicit OddPatroni(nlohmann::json cluster) : cluster_(std::move(cluster)) {}
+  pgc::Result<nlohmann::json> cluster() override { return cluster_; }
+  pgc::Result<nlohmann::json> patroni() override { return nlohmann::json{{"database_system_identifier", 7}}; }
+  pgc::Result<nlohmann::json> config() override { return nlohmann::json{{"synchronous_mode", "quorum"}}; }
 
  private:
   nlohmann::json cluster_;
@@ -127,7 +135,7 @@ TEST_CASE("observe: Patroni JSON of the wrong shape is read as absent fields, ne
 
 namespace {
 // A healthy two-member cluster that counts the REST requests it answers.
-class CountingPatroni final : public pgc::providers::PatroniClient {
+class CountingPatroni final : public UnusedPatroni {
  public:
   explicit CountingPatroni(std::vector<std::string>& calls) : calls_(calls) {}
   pgc::Result<nlohmann::json> cluster() override {
@@ -143,16 +151,6 @@ class CountingPatroni final : public pgc::providers::PatroniClient {
   pgc::Result<nlohmann::json> config() override {
     calls_.push_back("GET /config");
     return nlohmann::json{{"loop_wait", 1}};
-  }
-  pgc::Result<nlohmann::json> patch_config(const nlohmann::json&) override { return pgc::fail("unused"); }
-  pgc::Result<pgc::providers::HttpResponse> reload() override { return pgc::fail("unused"); }
-  pgc::Result<pgc::providers::HttpResponse> restart(bool) override { return pgc::fail("unused"); }
-  pgc::Result<pgc::providers::HttpResponse> switchover(const std::string&, const std::string&) override {
-    return pgc::fail("unused");
-  }
-  pgc::Result<pgc::providers::HttpResponse> request(const std::string&, const std::string&,
-                                                    const std::optional<nlohmann::json>&) override {
-    return pgc::fail("unused");
   }
 
  private:
