@@ -25,9 +25,7 @@ class MemberSteps {
   Result<void> await_streaming(const steps::AwaitStreamingExcept& except, const Change& change,
                                const Progress::Token& token);
   Result<void> release_standby_names(const DesiredCluster& c, const steps::PatchDcs& step, const Progress::Token& token);
-  // answer: what Patroni answered the PATCH with.
-  Result<void> verify_stored(const DesiredCluster& c, const nlohmann::json& patch, const nlohmann::json& answer,
-                            const Progress::Token& token);
+  Result<void> verify_stored(const DesiredCluster& c, const nlohmann::json& patch, const Progress::Token& token);
   Result<std::string> sync_candidate(const DesiredCluster& c, const steps::Switchover& step, const Progress::Token& token);
 
   StepSupport support_;
