@@ -50,7 +50,7 @@ auto on_any_member(StepSupport& support, const DesiredCluster& c, Call call, boo
     -> decltype(call(std::declval<providers::PatroniClient&>())) {
   auto& world = support.context().world;
   const auto& secrets = support.secrets(c.name);
-  auto oc = observe_cluster(c, member_addresses(c), &secrets, world, false, 4);
+  auto oc = observe_members(c, member_addresses(c), &secrets, world);
   if (!oc.api_reachable)
     return std::unexpected(Error{"cluster " + c.name + ": Patroni REST API not reachable: " +
                                      (oc.dcs_error.empty() ? oc.error : oc.dcs_error),
@@ -70,10 +70,31 @@ auto on_any_member(StepSupport& support, const DesiredCluster& c, Call call, boo
   return result;
 }
 
-Result<void> patch_config(StepSupport& support, const DesiredCluster& c, const json& body) {
-  auto r = on_any_member(support, c, [&](providers::PatroniClient& client) { return client.patch_config(body); });
-  PGC_TRY(r);
-  return {};
+// The configuration Patroni answers with.
+Result<json> patch_config(StepSupport& support, const DesiredCluster& c, const json& body) {
+  return on_any_member(support, c, [&](providers::PatroniClient& client) { return client.patch_config(body); });
+}
+
+// Every key of patch (flattened to JSON pointers) with its value.
+std::map<std::string, json> patched_keys(const json& patch) {
+  std::map<std::string, json> keys;
+  std::function<void(const json&, const std::string&)> flat = [&](const json& v, const std::string& p) {
+    if (v.is_object() && !v.empty()) {
+      for (auto it = v.begin(); it != v.end(); ++it) flat(it.value(), pointer_append(p, it.key()));
+    } else {
+      keys[p] = v;
+    }
+  };
+  flat(patch, "");
+  return keys;
+}
+
+bool holds(const json& config, const std::map<std::string, json>& keys) {
+  for (const auto& [p, v] : keys) {
+    json::json_pointer ptr(p);
+    if (!config.contains(ptr) || !same_setting(config.at(ptr), v)) return false;
+  }
+  return true;
 }
 
 }  // namespace
@@ -165,26 +186,14 @@ Result<void> MemberSteps::release_standby_names(const DesiredCluster& c, const s
   return {};
 }
 
-// A 200 is not proof (docs/replication-semantics.md §5.6): reads the configuration back until every patched key holds.
+// A 200 is not proof (docs/replication-semantics.md §5.6): reads the configuration back until
+// every patched key holds. (Patroni 3.0.2 answers a PATCH with the configuration it wrote, but
+// the read-back also gives the apply the moment, after the PATCH, at which a leader lost right
+// then is seen — converge_faults_ha fault 4b — before the verification starts.)
 Result<void> MemberSteps::verify_stored(const DesiredCluster& c, const json& patch, const Progress::Token& token) {
-  std::map<std::string, json> keys;
-  std::function<void(const json&, const std::string&)> flat = [&](const json& v, const std::string& p) {
-    if (v.is_object() && !v.empty()) {
-      for (auto it = v.begin(); it != v.end(); ++it) flat(it.value(), pointer_append(p, it.key()));
-    } else {
-      keys[p] = v;
-    }
-  };
-  flat(patch, "");
+  auto keys = patched_keys(patch);
   auto stored = support_.wait(
-      c, "Patroni to store the configuration", token,
-      [&](const ObservedCluster& oc) {
-        for (const auto& [p, v] : keys) {
-          json::json_pointer ptr(p);
-          if (!oc.dcs_config.contains(ptr) || !same_setting(oc.dcs_config.at(ptr), v)) return false;
-        }
-        return true;
-      },
+      c, "Patroni to store the configuration", token, [&](const ObservedCluster& oc) { return holds(oc.dcs_config, keys); },
       std::min(support_.options().wait_timeout, std::chrono::seconds(30)));
   if (!stored) return fail("Patroni answered the PATCH but did not store it (" + stored.error().message + ")");
   return {};

@@ -372,15 +372,13 @@ std::string dcs_unreachable(const DesiredCluster& cluster, const std::vector<std
   return "";
 }
 
-}  // namespace
-
-ObservedCluster observe_cluster(const DesiredCluster& cluster, const std::vector<std::string>& addresses,
-                                const ClusterSecrets* secrets, World& world, bool with_postgres,
-                                std::size_t workers) {
+// GET /cluster (and GET /config when with_config) from the first member that answers both; when
+// none does, why (ObservedCluster::error, permanent, dcs_error).
+ObservedCluster observe_api(const DesiredCluster& cluster, const std::vector<std::string>& addresses,
+                            const ClusterSecrets* secrets, World& world, bool with_config) {
   ObservedCluster observed;
   observed.name = cluster.name;
   std::vector<Error> errors;
-  std::string api_address;
   for (const auto& address : addresses) {
     auto client = world.patroni(patroni_endpoint(address, secrets));
     auto body = client->cluster();
@@ -388,18 +386,19 @@ ObservedCluster observe_cluster(const DesiredCluster& cluster, const std::vector
       errors.push_back(body.error());
       continue;
     }
-    auto cfg = client->config();
-    if (!cfg) {
-      errors.push_back(cfg.error());
-      continue;
+    if (with_config) {
+      auto cfg = client->config();
+      if (!cfg) {
+        errors.push_back(cfg.error());
+        continue;
+      }
+      observed.dcs_config = *cfg;
     }
     observed.api_reachable = true;
-    api_address = address;
     observed.paused = json_bool(*body, "pause", false);
     if (auto members = body->find("members"); members != body->end() && members->is_array())
       for (const auto& m : *members)
         if (m.is_object()) observed.members.push_back(parse_member(m));
-    observed.dcs_config = *cfg;
     break;
   }
   if (!observed.api_reachable) {
@@ -409,12 +408,24 @@ ObservedCluster observe_cluster(const DesiredCluster& cluster, const std::vector
                                                          [](const Error& e) { return e.is_permanent(); });
     if (all_permanent) observed.permanent = errors.front().permanent;
     observed.dcs_error = dcs_unreachable(cluster, addresses, secrets, world, observed.error);
-    return observed;
   }
-  if (const auto* leader = observed.leader()) {
-    auto info = world.patroni(patroni_endpoint(leader->host.empty() ? api_address : leader->host, secrets))->patroni();
-    if (info) observed.system_identifier = json_string(*info, "database_system_identifier");
-  }
+  return observed;
+}
+
+}  // namespace
+
+ObservedCluster observe_members(const DesiredCluster& cluster, const std::vector<std::string>& addresses,
+                                const ClusterSecrets* secrets, World& world) {
+  auto observed = observe_api(cluster, addresses, secrets, world, false);
+  for (const auto& m : observed.members) observed.member_tags[m.name] = m.tags;
+  return observed;
+}
+
+ObservedCluster observe_cluster(const DesiredCluster& cluster, const std::vector<std::string>& addresses,
+                                const ClusterSecrets* secrets, World& world, bool with_postgres,
+                                std::size_t workers) {
+  auto observed = observe_api(cluster, addresses, secrets, world, true);
+  if (!observed.api_reachable) return observed;
   // Tags as each member reports them (GET /cluster omits empty tags).
   for (const auto& m : observed.members) observed.member_tags[m.name] = m.tags;
 
@@ -444,8 +455,13 @@ ObservedCluster observe_cluster(const DesiredCluster& cluster, const std::vector
       for (const auto& row : pg->replication)
         if (row.state == "streaming") out.sync_states.emplace_back(row.application_name, row.sync_state);
       out.pending_restart = pg->pending_restart;
+      out.system_identifier = pg->system_identifier;
     });
     for (std::size_t i = 0; i < targets.size(); ++i) observed.postgres[targets[i].first] = results[i];
+    // The cluster's identity from its leader's PostgreSQL, in the same round trip as the rest
+    // (GET /patroni would be one more REST request per observation, each a TLS handshake).
+    if (const auto* leader = observed.leader(); leader && observed.postgres.contains(leader->name))
+      observed.system_identifier = observed.postgres.at(leader->name).system_identifier;
   }
   return observed;
 }

@@ -84,6 +84,12 @@ ObservedCluster observe_cluster(const DesiredCluster& cluster, const std::vector
                                 const ClusterSecrets* secrets, World& world, bool with_postgres,
                                 std::size_t workers);
 
+// Only who the members are and their roles (GET /cluster of the first member that answers, no
+// configuration, no PostgreSQL): what a call that goes to the leader first needs. When no member
+// answers, the same error fields as observe_cluster.
+ObservedCluster observe_members(const DesiredCluster& cluster, const std::vector<std::string>& addresses,
+                                const ClusterSecrets* secrets, World& world);
+
 // The REST endpoint of a member address for a cluster (port 8008, Basic auth when known).
 providers::PatroniEndpoint patroni_endpoint(const std::string& address, const ClusterSecrets* secrets);
 

@@ -95,6 +95,7 @@ struct ObservedPostgres {
   std::string synchronous_standby_names;
   std::vector<std::pair<std::string, std::string>> sync_states;  // application_name → sync_state (streaming only)
   std::vector<std::string> pending_restart;
+  std::string system_identifier;  // pg_control_system()
 };
 
 // One cluster as Patroni and PostgreSQL report it.
@@ -108,7 +109,7 @@ struct ObservedCluster {
   // Set when members answer GET /patroni but not GET /cluster: Patroni runs and cannot read its
   // DCS. Names the DCS and how long ago Patroni last reached it.
   std::string dcs_error;
-  std::string system_identifier;
+  std::string system_identifier;  // the leader's PostgreSQL (observed with it), else empty
   bool paused = false;
   nlohmann::json dcs_config = nlohmann::json::object();  // GET /config
   std::vector<ObservedMember> members;                    // GET /cluster

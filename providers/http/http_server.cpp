@@ -4,10 +4,11 @@
 // pushed back, so a client trickling bytes cannot keep it open), answers, and closes. Which
 // connections keep their place when the server is full is ConnectionTable's policy: a newcomer
 // evicts the stalest connection that is not running the handler, one whose request head has not
-// arrived before one whose head has. When a request
-// is refused before it was read in full, the server stops sending and discards what still
-// arrives for a short while before closing, so that the client sees the answer rather than
-// a reset.
+// arrived before one whose head has. Silent connections reach that table only after the kernel
+// has held them about a second (TCP_DEFER_ACCEPT); a request that comes with its connection, at
+// once. When a request is refused before it was read in full, the server stops sending and
+// discards what still arrives for a short while before closing, so that the client sees the
+// answer rather than a reset.
 
 #include "providers/http/http_server.hpp"
 
@@ -37,12 +38,17 @@
 #include <array>
 #include <atomic>
 #include <cctype>
+#include <cerrno>
+#include <cstdint>
 #include <map>
 #include <mutex>
 #include <optional>
+#include <system_error>
 #include <thread>
 #include <vector>
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 
 namespace pgc::providers::http {
@@ -120,6 +126,7 @@ class HttpServer::Impl {
     if (options_.max_connections == 0) return fail(what + "max_connections must be at least 1");
     if (options_.max_connections_per_address == 0) return fail(what + "max_connections_per_address must be at least 1");
     if (options_.threads == 0) return fail(what + "threads must be at least 1");
+    if (options_.defer_accept.count() < 0) return fail(what + "defer_accept must not be negative");
     auto endpoint = parse_listen(options_.listen);
     if (!endpoint) return fail(what + "want <IPv4>:<port> or [<IPv6>]:<port>");
     beast::error_code ec;
@@ -128,6 +135,7 @@ class HttpServer::Impl {
     if (!ec) acceptor_.bind(*endpoint, ec);
     if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
     if (ec) return fail(what + lower_first(ec.message()));
+    if (auto deferred = defer_accept(); !deferred) return fail(what + deferred.error().message);
     bound_ = format_endpoint(acceptor_.local_endpoint());
     accept();
     for (std::size_t i = 0; i < options_.threads; ++i) threads_.emplace_back([this] { ioc_.run(); });
@@ -135,6 +143,15 @@ class HttpServer::Impl {
   }
 
   void stop();
+
+  // TCP_DEFER_ACCEPT on the listening socket (see HttpServerOptions::defer_accept).
+  Result<void> defer_accept() {
+    if (options_.defer_accept.count() == 0) return {};
+    int seconds = static_cast<int>(std::min<std::int64_t>(options_.defer_accept.count(), 3600));
+    if (::setsockopt(acceptor_.native_handle(), IPPROTO_TCP, TCP_DEFER_ACCEPT, &seconds, sizeof seconds) != 0)
+      return fail("TCP_DEFER_ACCEPT: " + lower_first(std::system_category().message(errno)));
+    return {};
+  }
 
   const HttpServerOptions& options() const { return options_; }
   const HttpHandler& handler() const { return handler_; }

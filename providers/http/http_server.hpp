@@ -44,6 +44,15 @@ struct HttpServerOptions {
   // that is not running the handler (see connection_table.hpp); when there is none, it is
   // closed as soon as accepted.
   std::size_t threads = 2;  // threads running connections and the handler
+  // A connection that has sent nothing yet is handed to the server by the kernel only once its
+  // first bytes arrive or after about this long (Linux TCP_DEFER_ACCEPT: the kernel keeps it in
+  // its SYN queue, resending the SYN-ACK, and holds no descriptor for it); 0 hands every
+  // connection over at once. A crowd of silent connections, even one reconnecting as fast as it
+  // is evicted, then reaches the connection table about once a second per connection, while a
+  // request that arrives with its connection is read at once and keeps its place (see
+  // connection_table.hpp). An idle connection is therefore closed after up to defer_accept +
+  // head_timeout.
+  std::chrono::seconds defer_accept{1};
 };
 
 // What the server refused so far, for metrics; counters only grow.

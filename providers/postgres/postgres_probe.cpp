@@ -292,10 +292,10 @@ std::string value(const PGresult* r, int row, int column) {
   return PQgetvalue(r, row, column);
 }
 
-// Each observation is one round trip: five statements in one simple-protocol query.
+// Each observation is one round trip: three statements in one simple-protocol query.
 constexpr const char* k_observe_sql =
     "SELECT pg_is_in_recovery(), current_setting('server_version'), current_setting('server_version_num'),"
-    " current_setting('synchronous_standby_names');"
+    " current_setting('synchronous_standby_names'), (SELECT system_identifier::text FROM pg_control_system());"
     "SELECT application_name, state, sync_state FROM pg_stat_replication ORDER BY application_name;"
     "SELECT name FROM pg_settings WHERE pending_restart ORDER BY name;";
 
@@ -310,7 +310,7 @@ Result<PgObservation> observe_postgres(const PgConnection& connection) {
   if (results->size() != 3) return fail(where + "expected 3 results, got " + std::to_string(results->size()));
   PgObservation out;
   const PGresult* settings = (*results)[0].get();
-  if (PQntuples(settings) != 1 || PQnfields(settings) != 4) return fail(where + "unexpected settings row");
+  if (PQntuples(settings) != 1 || PQnfields(settings) != 5) return fail(where + "unexpected settings row");
   out.in_recovery = value(settings, 0, 0) == "t";
   out.server_version = value(settings, 0, 1);
   auto num = value(settings, 0, 2);
@@ -318,6 +318,7 @@ Result<PgObservation> observe_postgres(const PgConnection& connection) {
       ec != std::errc() || p != num.data() + num.size())
     return fail(where + "unexpected server_version_num '" + num + "'");
   out.synchronous_standby_names = value(settings, 0, 3);
+  out.system_identifier = value(settings, 0, 4);
   const PGresult* replication = (*results)[1].get();
   for (int i = 0; i < PQntuples(replication); ++i)
     out.replication.push_back({value(replication, i, 0), value(replication, i, 1), value(replication, i, 2)});

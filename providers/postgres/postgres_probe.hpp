@@ -35,6 +35,7 @@ struct PgObservation {
   std::string synchronous_standby_names;
   std::vector<ReplicationRow> replication; // pg_stat_replication (primary only)
   std::vector<std::string> pending_restart;  // pg_settings names with pending_restart
+  std::string system_identifier;             // pg_control_system(): the cluster's identity
 };
 
 // Errors read "postgres 10.0.0.12:5432: connect: <libpq's message on one line>",

@@ -131,6 +131,33 @@ ee 0 pgc plan
 grep -q "No changes" "$WORK/out" || fail "plan after the rotation is not empty"
 echo "ok: rotated superuser, replication, pgbouncer; replica streams again; PgBouncer authenticates; plan empty"
 
+step "the superuser's password changed by hand: apply ends at once (waiting cannot fix it), naming member and host"
+# A refusal that waiting cannot fix ends the wait at its first answer (docs/reliability.md):
+# a mode change's verification must not poll a wrong password until --wait-timeout.
+leader=$(leader_address sec)
+sql sec "$leader" "ALTER ROLE postgres PASSWORD 'changed-by-hand'" >/dev/null
+sed -i 's/^    mode: async$/    mode: sync/' "$CLUSTER_DIR/cluster.yaml"
+grep -q '^    mode: sync$' "$CLUSTER_DIR/cluster.yaml" || fail "the cluster's mode was not changed"
+t0=$SECONDS
+ee 1 pgc apply --progress log --wait-timeout 120
+took=$((SECONDS - t0))
+echo "apply ended after ${took}s"
+grep -q 'password authentication failed for user "postgres"' "$WORK/out" "$WORK/err" ||
+  fail "apply does not say PostgreSQL refused the password"
+grep -q "not retried" "$WORK/out" "$WORK/err" || fail "apply does not say the refusal is not retried"
+grep -qE "sec-[01].*host pg-[12]|host pg-[12].*sec-[01]" "$WORK/out" "$WORK/err" || fail "apply does not name the member and its host"
+((took < 40)) || fail "apply took ${took}s: it waited on a refusal that waiting cannot fix (--wait-timeout 120)"
+# Put the password back as the state dir has it (over the host's socket: nothing printed).
+for h in pg-1 pg-2; do
+  "$LAB" ssh "$h" "runuser -u postgres -- psql -h /var/run/postgresql -XAtqc 'select pg_is_in_recovery()'" 2>/dev/null | grep -qx f || continue
+  printf "ALTER ROLE postgres PASSWORD '%s';\n" "$(secret sec superuser)" |
+    "$LAB" ssh "$h" "runuser -u postgres -- psql -h /var/run/postgresql -XAtq" >/dev/null
+done
+ee 0 pgc apply --progress log
+ee 0 pgc plan
+grep -q "No changes" "$WORK/out" || fail "plan after the password was put back is not empty"
+echo "ok: ended after ${took}s with the member and host named; converged once the password was put back"
+
 step "no secret, old or new, in any output"
 for s in $(jq -r '.[]' "$WORK/secrets-before.json" "$STATE/secrets/default.sec.json" | sort -u); do
   if grep -lF -- "$s" "$WORK/all" "$STATE/history.json"; then fail "a secret was printed"; fi

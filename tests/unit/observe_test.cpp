@@ -60,13 +60,12 @@ TEST_CASE("observe: placement history comes from the member names in configs fou
 }
 
 namespace {
-// Patroni answering JSON objects of the wrong shape (what a broken or future Patroni may send).
-class OddPatroni final : public pgc::providers::PatroniClient {
+// A Patroni client whose every call fails: the fakes below answer only what they are for.
+class UnusedPatroni : public pgc::providers::PatroniClient {
  public:
-  explicit OddPatroni(nlohmann::json cluster) : cluster_(std::move(cluster)) {}
-  pgc::Result<nlohmann::json> cluster() override { return cluster_; }
-  pgc::Result<nlohmann::json> patroni() override { return nlohmann::json{{"database_system_identifier", 7}}; }
-  pgc::Result<nlohmann::json> config() override { return nlohmann::json{{"synchronous_mode", "quorum"}}; }
+  pgc::Result<nlohmann::json> cluster() override { return pgc::fail("unused"); }
+  pgc::Result<nlohmann::json> patroni() override { return pgc::fail("unused"); }
+  pgc::Result<nlohmann::json> config() override { return pgc::fail("unused"); }
   pgc::Result<nlohmann::json> patch_config(const nlohmann::json&) override { return pgc::fail("unused"); }
   pgc::Result<pgc::providers::HttpResponse> reload() override { return pgc::fail("unused"); }
   pgc::Result<pgc::providers::HttpResponse> restart(bool) override { return pgc::fail("unused"); }
@@ -77,6 +76,15 @@ class OddPatroni final : public pgc::providers::PatroniClient {
                                                     const std::optional<nlohmann::json>&) override {
     return pgc::fail("unused");
   }
+};
+
+// Patroni answering JSON objects of the wrong shape (what a broken or future Patroni may send).
+class OddPatroni final : public UnusedPatroni {
+ public:
+  explicit OddPatroni(nlohmann::json cluster) : cluster_(std::move(cluster)) {}
+  pgc::Result<nlohmann::json> cluster() override { return cluster_; }
+  pgc::Result<nlohmann::json> patroni() override { return nlohmann::json{{"database_system_identifier", 7}}; }
+  pgc::Result<nlohmann::json> config() override { return nlohmann::json{{"synchronous_mode", "quorum"}}; }
 
  private:
   nlohmann::json cluster_;
@@ -124,6 +132,70 @@ TEST_CASE("observe: Patroni JSON of the wrong shape is read as absent fields, ne
     }
     CHECK(oc.system_identifier.empty());
   }
+}
+
+namespace {
+// A healthy two-member cluster that counts the REST requests it answers.
+class CountingPatroni final : public UnusedPatroni {
+ public:
+  explicit CountingPatroni(std::vector<std::string>& calls) : calls_(calls) {}
+  pgc::Result<nlohmann::json> cluster() override {
+    calls_.push_back("GET /cluster");
+    return nlohmann::json::parse(R"({"members": [
+      {"name": "c-0", "host": "10.0.0.11", "role": "leader", "state": "running"},
+      {"name": "c-1", "host": "10.0.0.12", "role": "replica", "state": "streaming"}]})");
+  }
+  pgc::Result<nlohmann::json> patroni() override {
+    calls_.push_back("GET /patroni");
+    return nlohmann::json{{"database_system_identifier", "1"}};
+  }
+  pgc::Result<nlohmann::json> config() override {
+    calls_.push_back("GET /config");
+    return nlohmann::json{{"loop_wait", 1}};
+  }
+
+ private:
+  std::vector<std::string>& calls_;
+};
+
+class CountingWorld final : public World {
+ public:
+  std::vector<std::string> calls;
+  pgc::Result<std::unique_ptr<pgc::providers::RemoteHost>> connect(const pgc::manifests::Host&) override {
+    return pgc::fail("unused");
+  }
+  std::unique_ptr<pgc::providers::PatroniClient> patroni(const pgc::providers::PatroniEndpoint&) override {
+    return std::make_unique<CountingPatroni>(calls);
+  }
+  pgc::Result<pgc::providers::PgObservation> postgres(const pgc::providers::PgConnection& c) override {
+    pgc::providers::PgObservation out;
+    out.in_recovery = c.host != "10.0.0.11";
+    out.system_identifier = c.host == "10.0.0.11" ? "7301" : "7302";  // the leader's counts
+    return out;
+  }
+  pgc::Result<bool> dcs_has_any(const std::vector<std::string>&, const std::vector<std::string>&) override {
+    return pgc::fail("unused");
+  }
+};
+}  // namespace
+
+TEST_CASE("observe: one observation asks Patroni twice (GET /cluster, GET /config); the identity comes from PostgreSQL") {
+  // Each REST request is a TLS handshake through the host's SSH (docs/performance.md): the
+  // cluster's system identifier rides on the leader's PostgreSQL round trip instead of GET /patroni.
+  auto c = pgc::testing::make_cluster(2, pgc::manifests::ReplicationMode::sync);
+  auto secrets = pgc::testing::fixed_secrets();
+  CountingWorld world;
+  auto oc = observe_cluster(c, {"10.0.0.11", "10.0.0.12"}, &secrets, world, true, 2);
+  CHECK(oc.api_reachable);
+  CHECK(world.calls == std::vector<std::string>{"GET /cluster", "GET /config"});
+  CHECK(oc.system_identifier == "7301");
+  CHECK(oc.dcs_config == nlohmann::json{{"loop_wait", 1}});
+
+  world.calls.clear();
+  auto members = observe_members(c, {"10.0.0.11", "10.0.0.12"}, &secrets, world);
+  CHECK(world.calls == std::vector<std::string>{"GET /cluster"});
+  REQUIRE(members.leader() != nullptr);
+  CHECK(members.leader()->host == "10.0.0.11");
 }
 
 TEST_CASE("observed: synchronous_standby_names values give their member names") {

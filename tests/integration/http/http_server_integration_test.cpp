@@ -172,9 +172,12 @@ std::unique_ptr<HttpServer> start(HttpServerOptions options, HttpHandler handler
   return std::move(*server);
 }
 
+// The connection table's policy is tested with every connection handed over at once; the
+// kernel's deferral of silent connections has its own case ("defer_accept").
 HttpServerOptions loopback() {
   HttpServerOptions options;
   options.listen = "127.0.0.1:0";
+  options.defer_accept = 0s;
   return options;
 }
 
@@ -532,6 +535,35 @@ TEST_CASE("http: 64 and 70 idle connections from one address do not lock out /he
     CHECK(wait_for([&] { return idle.still_open() <= options_per_address(); }));
   }
   CHECK(wait_for([&] { return server->active_connections() == 0; }, 3000ms));
+}
+
+TEST_CASE("http: defer_accept: silent connections reach the server only after it, a request at once") {
+  auto options = loopback();
+  options.defer_accept = HttpServerOptions{}.defer_accept;  // serve's default, 1 s
+  REQUIRE(options.defer_accept == 1s);
+  auto server = start(options, healthz);
+  auto address = server->bound_address();
+  std::vector<std::unique_ptr<Socket>> silent;
+  for (int i = 0; i < 5; ++i) silent.push_back(std::make_unique<Socket>(address));
+  std::this_thread::sleep_for(300ms);
+  CHECK(server->stats().accepted == 0);  // held by the kernel, not by the server
+  Socket talking(address);
+  auto got = exchange(talking, get("/healthz"), 2000ms);
+  CHECK(got.status() == 200);
+  CHECK(got.elapsed < 1000ms);
+  CHECK(server->stats().accepted == 1);
+  // Handed over after the kernel's first SYN-ACK resend (about 1 s), then cut at head_timeout.
+  CHECK(wait_for([&] { return server->stats().accepted == 6; }, 3000ms));
+
+  // A crowd reconnecting as fast as it is evicted, from the probes' own address: with the
+  // deferral it reaches the table about once a second per connection, and a probe's request,
+  // there with its connection, is read at once.
+  Crowd idle(address, 70, {"127.0.0.1"});
+  std::this_thread::sleep_for(1500ms);
+  auto same = probe(address, "127.0.0.1", 15, [&] { idle.refill(); },
+                    "defer_accept 1 s, 70 idle connections (reconnecting), 127.0.0.1: /healthz from it");
+  CHECK(same.failed == 0);
+  CHECK(idle.reopened() > 0);
 }
 
 TEST_CASE("http: 256 idle connections from 64 addresses do not lock out /healthz") {

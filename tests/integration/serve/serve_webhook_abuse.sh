@@ -223,7 +223,7 @@ echo "ok: 300 replays in ${took}s → $added runs (at most $max_runs), $coalesce
 step "SIGTERM with a silent client connected"
 python3 "$CLIENTS" idle "$PORT" 30 &
 IDLE_PID=$!
-sleep 0.5
+sleep 1.5  # past the kernel's TCP_DEFER_ACCEPT (1 s): the daemon holds the connection
 start_ms=$(date +%s%3N)
 kill -TERM "$SERVE_PID"
 rc=0
