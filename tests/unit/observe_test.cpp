@@ -173,7 +173,8 @@ class CountingWorld final : public World {
     out.system_identifier = c.host == "10.0.0.11" ? "7301" : "7302";  // the leader's counts
     return out;
   }
-  pgc::Result<bool> dcs_has_any(const std::vector<std::string>&, const std::vector<std::string>&) override {
+  pgc::Result<bool> dcs_has_any(const std::vector<std::string>&, const std::vector<std::string>&,
+                                   const std::optional<pgc::providers::EtcdTls>&) override {
     return pgc::fail("unused");
   }
 };
