@@ -178,13 +178,9 @@ CertificatePlan plan_etcd_certificate(const EtcdCertificate& wanted, const Obser
 
 Result<MemberTlsContent> etcd_certificate_content(const EtcdCertificate& wanted, const x509::KeyAndCertificate& ca,
                                                   std::chrono::sys_seconds now) {
-  x509::LeafRequest request{.common_name = wanted.common_name,
-                            .dns_names = wanted.dns_names,
-                            .ip_addresses = wanted.ip_addresses,
-                            .not_before = now - std::chrono::minutes{1},
-                            .not_after = now + k_etcd_certificate_validity};
-  auto issued = x509::issue_leaf(ca, request);
-  if (!issued) return std::unexpected(issued.error().with_context("the etcd certificate " + wanted.common_name));
+  MemberCertificate member{wanted.common_name, wanted.dns_names, wanted.ip_addresses};
+  auto issued = issue_member_certificate(ca, member, now, k_etcd_certificate_validity);
+  if (!issued) return std::unexpected(issued.error().with_context("etcd"));
   return MemberTlsContent{.certificate = issued->certificate_pem, .private_key = issued->key_pem, .ca = ca.certificate_pem};
 }
 
