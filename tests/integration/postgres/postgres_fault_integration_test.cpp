@@ -76,8 +76,9 @@ const std::string k_ready = message('Z', "I");
 
 // What observe_postgres expects: settings, replication rows, pending restarts.
 const std::string k_observe_answer =
-    result({"pg_is_in_recovery", "server_version", "server_version_num", "synchronous_standby_names"},
-           {{"f", "15.99 (fake)", "150099", "ANY 1 (pg-2)"}}) +
+    result({"pg_is_in_recovery", "server_version", "server_version_num", "synchronous_standby_names",
+            "system_identifier"},
+           {{"f", "15.99 (fake)", "150099", "ANY 1 (pg-2)", "7301234567890123456"}}) +
     result({"application_name", "state", "sync_state"}, {{"pg-2", "streaming", "quorum"}}) +
     result({"name"}, {{"shared_buffers"}}) + k_ready;
 
@@ -201,6 +202,7 @@ TEST_CASE("postgres faults: the fake speaks enough of the protocol to be observe
   CHECK(got->server_version == "15.99 (fake)");
   CHECK(got->server_version_num == 150099);
   CHECK(got->synchronous_standby_names == "ANY 1 (pg-2)");
+  CHECK(got->system_identifier == "7301234567890123456");
   REQUIRE(got->replication.size() == 1);
   CHECK(got->replication[0].sync_state == "quorum");
   CHECK(got->pending_restart == std::vector<std::string>{"shared_buffers"});
@@ -384,10 +386,13 @@ TEST_CASE("postgres faults: results of the wrong shape are errors that say what 
            {result({"one"}, {{"1"}}) + k_ready, "observe: expected 3 results, got 1"},
            {result({"a", "b"}, {{"f", "15"}}) + result({"a"}, {}) + result({"a"}, {}) + k_ready,
             "observe: unexpected settings row"},
-           {result({"a", "b", "c", "d"}, {{"f", "15", "fifteen", ""}}) + result({"a", "b", "c"}, {}) +
+           {result({"a", "b", "c", "d", "e"}, {{"f", "15", "fifteen", "", "1"}}) + result({"a", "b", "c"}, {}) +
                 result({"a"}, {}) + k_ready,
             "observe: unexpected server_version_num 'fifteen'"},
-           {result({"a", "b", "c", "d"}, {}) + result({"a", "b", "c"}, {}) + result({"a"}, {}) + k_ready,
+           {result({"a", "b", "c", "d", "e"}, {}) + result({"a", "b", "c"}, {}) + result({"a"}, {}) + k_ready,
+            "observe: unexpected settings row"},
+           {result({"a", "b", "c", "d"}, {{"f", "15", "150099", ""}}) + result({"a", "b", "c"}, {}) +
+                result({"a"}, {}) + k_ready,
             "observe: unexpected settings row"},
        }) {
     auto answer = c.answer;

@@ -191,7 +191,7 @@ grep -q "has mode 0644" "$WORK/creds-open.err" || fail "no refusal of the file's
 no_secret "$WORK/creds-open.err"
 
 # --- serve: /healthz says stuck, SIGTERM within a second --------------------------------------------
-HTTP_PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+HTTP_PORT=$(python3 "$HERE/free_port.py")
 cat >"$WORK/serve.yaml" <<YAML
 source: {url: "http://$USER_:$SECRET@127.0.0.1:$SILENT/r.git", fetchTimeout: 60s}
 stateDir: "$WORK/serve-state"

@@ -71,7 +71,7 @@ for receiver in github gitlab generic; do
   python3 -c 'import secrets; print(secrets.token_urlsafe(32))' >"$WORK/secrets/$receiver.secret"
   chmod 600 "$WORK/secrets/$receiver.secret"
 done
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+free_port() { python3 "$HERE/free_port.py"; }
 PORT=$(free_port)
 MPORT=$(free_port)
 while [[ $MPORT == "$PORT" ]]; do MPORT=$(free_port); done
