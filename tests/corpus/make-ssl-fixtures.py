@@ -4,6 +4,9 @@
 The corpus compares exact diagnostics, so the fixtures are checked in (with fixed validity dates,
 2020-2099) rather than made at each run; this script is how they were made (python3-cryptography):
     python3 tests/corpus/make-ssl-fixtures.py tests/corpus/bad-manifests/ssl-bad-certificates/tls
+tests/corpus/bad-manifests/etcd-tls-bad-files/tls/ holds copies of the same files (an EtcdCluster's
+spec.tls files must lie below its manifest's directory, so that case cannot point at this one's);
+after running this script, copy the files that directory has over again.
 """
 import datetime
 import os
