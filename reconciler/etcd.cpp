@@ -19,6 +19,16 @@ std::string url(const std::string& scheme, const std::string& address, int port)
   return scheme + "://" + url_host(address) + ":" + std::to_string(port);
 }
 
+// The hosts of every member of the clusters that keep their state in the named etcd (the hosts
+// whose Patroni is its client).
+std::set<std::string> patroni_hosts_of(const DesiredState& desired, const std::string& etcd_name) {
+  std::set<std::string> hosts;
+  for (const auto& c : desired.clusters)
+    if (c.dcs_name == etcd_name)
+      for (const auto& m : c.members) hosts.insert(m.host);
+  return hosts;
+}
+
 // The selected Hosts in member order: the list form as written, the nodeSelector form in natural
 // name order (pg-2 before pg-10), as SGCluster placement orders them.
 std::vector<const manifests::Host*> member_hosts(const manifests::EtcdCluster& etcd,
@@ -187,11 +197,7 @@ class EtcdPlanner {
       certificate_change(wanted, *v.host, v.desired->host, "member " + v.desired->name,
                          running ? std::vector<std::string>{v.desired->host} : std::vector<std::string>{}, now);
     }
-    std::set<std::string> patroni_hosts;
-    for (const auto& c : desired_.clusters)
-      if (c.dcs_name == etcd_.name)
-        for (const auto& m : c.members) patroni_hosts.insert(m.host);
-    for (const auto& host : patroni_hosts) {
+    for (const auto& host : patroni_hosts_of(desired_, etcd_.name)) {
       auto h = observed_.hosts.find(host);
       if (h == observed_.hosts.end() || !h->second.reachable) continue;  // its cluster reports it
       certificate_change(etcd_patroni_certificate(etcd_, host), h->second, host, "Patroni's client", {}, now);
@@ -788,11 +794,7 @@ void plan_external_etcd_files(const DesiredState& desired, const ExternalEtcdTls
   const std::string key = controller_text(etcd.key_file);
   std::string shown = certificate_summary(certificate);
   if (shown.empty()) shown = "CA " + etcd.ca_file;
-  std::set<std::string> hosts;
-  for (const auto& c : desired.clusters)
-    if (c.dcs_name == etcd.name)
-      for (const auto& m : c.members) hosts.insert(m.host);
-  for (const auto& host : hosts) {
+  for (const auto& host : patroni_hosts_of(desired, etcd.name)) {
     auto h = observed.hosts.find(host);
     if (h == observed.hosts.end() || !h->second.reachable) continue;  // its cluster reports it
     auto same = [&](const std::string& path, const std::string& want) {

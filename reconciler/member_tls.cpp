@@ -1,10 +1,9 @@
 #include "reconciler/member_tls.hpp"
 
 #include <algorithm>
-#include <fstream>
-#include <sstream>
 
 #include "reconciler/cluster_ca.hpp"
+#include "util/atomic_file.hpp"
 
 namespace pgc::reconciler {
 namespace x509 = providers::crypto;
@@ -20,12 +19,11 @@ std::string summary(const x509::CertificateInfo& info) {
   return "CN=" + info.subject_cn + ", until " + x509::format_cert_time(info.not_after);
 }
 
+// A given file on the controller, or why not in the words the manifest errors use.
 Result<std::string> read_text(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return fail(path + ": cannot be read");
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
+  auto text = read_whole_file(path);
+  if (!text) return fail(path + ": cannot be read");
+  return text;
 }
 
 template <typename T>

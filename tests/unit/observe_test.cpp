@@ -1,7 +1,11 @@
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <chrono>
+#include <condition_variable>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -138,34 +142,40 @@ namespace {
 // A healthy two-member cluster that counts the REST requests it answers.
 class CountingPatroni final : public UnusedPatroni {
  public:
-  explicit CountingPatroni(std::vector<std::string>& calls) : calls_(calls) {}
+  CountingPatroni(std::vector<std::string>& calls, std::mutex& mutex) : calls_(calls), mutex_(mutex) {}
   pgc::Result<nlohmann::json> cluster() override {
-    calls_.push_back("GET /cluster");
+    count("GET /cluster");
     return nlohmann::json::parse(R"({"members": [
       {"name": "c-0", "host": "10.0.0.11", "role": "leader", "state": "running"},
       {"name": "c-1", "host": "10.0.0.12", "role": "replica", "state": "streaming"}]})");
   }
   pgc::Result<nlohmann::json> patroni() override {
-    calls_.push_back("GET /patroni");
+    count("GET /patroni");
     return nlohmann::json{{"database_system_identifier", "1"}};
   }
   pgc::Result<nlohmann::json> config() override {
-    calls_.push_back("GET /config");
+    count("GET /config");
     return nlohmann::json{{"loop_wait", 1}};
   }
 
  private:
+  void count(const char* request) {  // the observation may ask two at once
+    std::lock_guard lock(mutex_);
+    calls_.push_back(request);
+  }
   std::vector<std::string>& calls_;
+  std::mutex& mutex_;
 };
 
 class CountingWorld final : public World {
  public:
   std::vector<std::string> calls;
+  std::mutex mutex;
   pgc::Result<std::unique_ptr<pgc::providers::RemoteHost>> connect(const pgc::manifests::Host&) override {
     return pgc::fail("unused");
   }
   std::unique_ptr<pgc::providers::PatroniClient> patroni(const pgc::providers::PatroniEndpoint&) override {
-    return std::make_unique<CountingPatroni>(calls);
+    return std::make_unique<CountingPatroni>(calls, mutex);
   }
   pgc::Result<pgc::providers::PgObservation> postgres(const pgc::providers::PgConnection& c) override {
     pgc::providers::PgObservation out;
@@ -180,7 +190,7 @@ class CountingWorld final : public World {
 };
 }  // namespace
 
-TEST_CASE("observe: one observation asks Patroni twice (GET /cluster, GET /config); the identity comes from PostgreSQL") {
+TEST_CASE("observe: one observation asks Patroni twice (GET /cluster, GET /config, at once); the identity comes from PostgreSQL") {
   // Each REST request is a TLS handshake through the host's SSH (docs/performance.md): the
   // cluster's system identifier rides on the leader's PostgreSQL round trip instead of GET /patroni.
   auto c = pgc::testing::make_cluster(2, pgc::manifests::ReplicationMode::sync);
@@ -188,6 +198,7 @@ TEST_CASE("observe: one observation asks Patroni twice (GET /cluster, GET /confi
   CountingWorld world;
   auto oc = observe_cluster(c, {"10.0.0.11", "10.0.0.12"}, &secrets, world, true, 2);
   CHECK(oc.api_reachable);
+  std::sort(world.calls.begin(), world.calls.end());  // asked at once: either may come first
   CHECK(world.calls == std::vector<std::string>{"GET /cluster", "GET /config"});
   CHECK(oc.system_identifier == "7301");
   CHECK(oc.dcs_config == nlohmann::json{{"loop_wait", 1}});
@@ -197,6 +208,61 @@ TEST_CASE("observe: one observation asks Patroni twice (GET /cluster, GET /confi
   CHECK(world.calls == std::vector<std::string>{"GET /cluster"});
   REQUIRE(members.leader() != nullptr);
   CHECK(members.leader()->host == "10.0.0.11");
+}
+
+namespace {
+// Answers GET /cluster only while GET /config is in flight too (and the other way round): asked
+// one after the other, the first gives up after 2 s and the observation fails.
+class TogetherPatroni final : public UnusedPatroni {
+ public:
+  pgc::Result<nlohmann::json> cluster() override {
+    if (!meet()) return pgc::fail("GET /config was not asked at the same time");
+    return nlohmann::json::parse(R"({"members": [{"name": "c-0", "host": "10.0.0.11", "role": "leader", "state": "running"}]})");
+  }
+  pgc::Result<nlohmann::json> config() override {
+    if (!meet()) return pgc::fail("GET /cluster was not asked at the same time");
+    return nlohmann::json{{"loop_wait", 1}};
+  }
+
+ private:
+  bool meet() {
+    std::unique_lock lock(mutex_);
+    ++arrived_;
+    changed_.notify_all();
+    return changed_.wait_for(lock, std::chrono::seconds(2), [&] { return arrived_ >= 2; });
+  }
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  int arrived_ = 0;
+};
+
+class TogetherWorld final : public World {
+ public:
+  pgc::Result<std::unique_ptr<pgc::providers::RemoteHost>> connect(const pgc::manifests::Host&) override {
+    return pgc::fail("unused");
+  }
+  std::unique_ptr<pgc::providers::PatroniClient> patroni(const pgc::providers::PatroniEndpoint&) override {
+    return std::make_unique<TogetherPatroni>();
+  }
+  pgc::Result<pgc::providers::PgObservation> postgres(const pgc::providers::PgConnection&) override {
+    return pgc::fail("unused");
+  }
+  pgc::Result<bool> dcs_has_any(const std::vector<std::string>&, const std::vector<std::string>&,
+                                const std::optional<pgc::providers::EtcdTls>&) override {
+    return pgc::fail("unused");
+  }
+};
+}  // namespace
+
+TEST_CASE("observe: GET /cluster and GET /config are in flight together (their TLS waits overlap)") {
+  auto c = pgc::testing::make_cluster(1, pgc::manifests::ReplicationMode::async);
+  auto secrets = pgc::testing::fixed_secrets();
+  TogetherWorld world;
+  auto oc = observe_cluster(c, {"10.0.0.11"}, &secrets, world, false, 1);
+  INFO(oc.error);
+  CHECK(oc.api_reachable);
+  CHECK(oc.dcs_config == nlohmann::json{{"loop_wait", 1}});
+  REQUIRE(oc.leader() != nullptr);
 }
 
 TEST_CASE("observed: synchronous_standby_names values give their member names") {
