@@ -238,6 +238,9 @@ inline constexpr const char* k_dcs_annotation = "pgconverge.io/dcs";
 inline constexpr int k_max_instances = 64;
 // The annotation that suspends applying to a cluster ("true"); plan and status still report drift.
 inline constexpr const char* k_suspend_annotation = "pgconverge.io/suspend";
+// StackGres's own pause of a resource's reconciliation: "true" in any case pauses, any other value
+// does not (StackGres reads it with Java's Boolean.parseBoolean).
+inline constexpr const char* k_reconciliation_pause_annotation = "stackgres.io/reconciliation-pause";
 // The label that places a cluster's members when it has no nodeSelector.
 inline constexpr const char* k_cluster_label = "pgconverge.io/cluster";
 

@@ -301,9 +301,15 @@ void check_references(const SGCluster& c, const ManifestSet& set, Reporter& r) {
 
 void check_suspend(const SGCluster& c, Reporter& r) {
   auto it = c.metadata.annotations.find(k_suspend_annotation);
-  if (it == c.metadata.annotations.end() || it->second == "true" || it->second == "false") return;
-  r.error(std::string("metadata.annotations.") + k_suspend_annotation,
-          "must be \"true\" or \"false\" (got " + quoted(it->second) + ")");
+  if (it != c.metadata.annotations.end() && it->second != "true" && it->second != "false")
+    r.error(std::string("metadata.annotations.") + k_suspend_annotation,
+            "must be \"true\" or \"false\" (got " + quoted(it->second) + ")");
+  // StackGres's pause takes any value (only "true", in any case, pauses): one that reads like a
+  // wish to pause but does not pause is worth a word.
+  auto pause = c.metadata.annotations.find(k_reconciliation_pause_annotation);
+  if (pause != c.metadata.annotations.end() && lower(pause->second) != "true" && lower(pause->second) != "false")
+    r.warning(std::string("metadata.annotations.") + k_reconciliation_pause_annotation,
+              quoted(pause->second) + " does not pause (only \"true\" does, as in StackGres): the cluster is reconciled");
 }
 
 void check_dcs(const SGCluster& c, const ManifestSet& set, Reporter& r) {

@@ -91,6 +91,18 @@ std::optional<std::string> client_cidr(const std::string& entry) {
   return entry;
 }
 
+// Whether apply leaves the cluster alone, and which annotation says so: pgconverge's own
+// (validated "true"/"false") or StackGres's reconciliation pause ("true" in any case pauses).
+// Either one pauses.
+void suspension(const std::map<std::string, std::string>& annotations, DesiredCluster& out) {
+  if (auto it = annotations.find(manifests::k_suspend_annotation); it != annotations.end() && it->second == "true")
+    out.suspended_by = manifests::k_suspend_annotation;
+  else if (auto p = annotations.find(manifests::k_reconciliation_pause_annotation);
+           p != annotations.end() && lower(p->second) == "true")
+    out.suspended_by = manifests::k_reconciliation_pause_annotation;
+  out.suspended = !out.suspended_by.empty();
+}
+
 // A Kubernetes memory quantity ("512Mi", "2Gi", "1G", "1073741824") in bytes; nullopt when it is
 // not one (validation reports that).
 std::optional<long long> memory_bytes(const std::string& quantity) {
@@ -607,9 +619,7 @@ class Compiler {
       }
     }
     if (!cluster.persistent_volume_size.empty()) out.volume_bytes = memory_bytes(cluster.persistent_volume_size);
-    if (auto it = cluster.metadata.annotations.find(manifests::k_suspend_annotation);
-        it != cluster.metadata.annotations.end())
-      out.suspended = it->second == "true";
+    suspension(cluster.metadata.annotations, out);
 
     // Strict modes bootstrap non-strict: strict with no streaming replica blocks every write,
     // bootstrap included (docs/replication-semantics.md §5.4); apply enables strict once a replica streams.

@@ -118,7 +118,10 @@ struct DesiredCluster {
   // APT repositories the packages need beyond Debian 12 main ("pgdg" for PostgreSQL other than
   // 15); pgconverge does not configure them, compile() warns.
   std::vector<std::string> repositories;
-  bool suspended = false;             // annotation pgconverge.io/suspend: "true": apply leaves it alone
+  // Apply leaves it alone: annotation pgconverge.io/suspend: "true", or StackGres's
+  // stackgres.io/reconciliation-pause: "true" (any case); suspended_by names the one that did.
+  bool suspended = false;
+  std::string suspended_by;
   // What each member host must have (SGInstanceProfile, pods.persistentVolume.size); checked
   // against the host at plan time (host_prep.cpp).
   std::string profile_name;

@@ -207,7 +207,7 @@ std::vector<Condition> cluster_conditions(const DesiredCluster& desired, const O
   Condition ready{"Ready", "False", "", ""};
   if (desired.suspended && (pending > 0 || !diffs.empty())) {
     ready = {"Ready", "Unknown", "Suspended",
-             "apply is suspended by annotation pgconverge.io/suspend; " + std::to_string(pending) +
+             "apply is suspended by annotation " + desired.suspended_by + "; " + std::to_string(pending) +
                  " change(s) pending"};
   } else if (!errors.empty()) {
     ready.reason = "StepFailed";
@@ -251,7 +251,7 @@ std::vector<Condition> cluster_conditions(const DesiredCluster& desired, const O
   else if (have < want) degraded.push_back(std::to_string(have) + " of " + std::to_string(want) + " sync standby(s)");
   out.push_back({"Degraded", degraded.empty() ? "False" : "True", degraded.empty() ? "" : "BelowDeclared",
                  join(degraded, "; ")});
-  if (desired.suspended) out.push_back({"Suspended", "True", "Annotation", "pgconverge.io/suspend: \"true\""});
+  if (desired.suspended) out.push_back({"Suspended", "True", "Annotation", desired.suspended_by + ": \"true\""});
   return out;
 }
 

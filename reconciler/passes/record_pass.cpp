@@ -131,7 +131,7 @@ void RunRecorder::record_cluster(const DesiredCluster& dc, const ApplyPasses& pa
   }
   if (dc.suspended) {
     std::size_t pending = cp ? cp->changes.size() : 0;
-    out << "cluster " << dc.name << ": suspended (pgconverge.io/suspend), " << pending << " change(s) not applied\n";
+    out << "cluster " << dc.name << ": suspended (" << dc.suspended_by << "), " << pending << " change(s) not applied\n";
     record.clusters.push_back(cluster_record(dc, observed, cp, nullptr, options_.revision, prev));
     return;
   }

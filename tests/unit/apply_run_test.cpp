@@ -122,6 +122,24 @@ TEST_CASE("apply_run: a suspended cluster is planned and recorded, but none of i
   CHECK(record.cluster("default", "d"));
 }
 
+TEST_CASE("apply_run: StackGres's reconciliation pause suspends a cluster like pgconverge.io/suspend") {
+  ApplyRunCase run;
+  // "True": StackGres reads the annotation with Java's Boolean.parseBoolean, any case pauses.
+  run.manifests.cluster("c", 1, /*suspended=*/true, "stackgres.io/reconciliation-pause: \"True\"");
+  run.manifests.cluster("d", 3, /*suspended=*/true, "stackgres.io/reconciliation-pause: \"no\"");
+  run.options.max_passes = 1;
+  auto result = run();
+  INFO(run.out.str() << run.err.str());
+  CHECK(has_part(run.out.str(), "cluster c: suspended (stackgres.io/reconciliation-pause), "));
+  CHECK_FALSE(run.steps.clusters.contains("c"));
+  CHECK_FALSE(run.ran_on_host("h1"));
+  CHECK(run.steps.clusters.contains("d"));  // "no" does not pause, as in StackGres
+  CHECK(has_part(run.out.str() + run.err.str(), "metadata.annotations.stackgres.io/reconciliation-pause: \"no\" does not pause"));
+  auto record = run.last_recorded();
+  REQUIRE(record.cluster("default", "c"));
+  CHECK(record.cluster("default", "c")->suspended);
+}
+
 TEST_CASE("apply_run: owned limits which clusters are applied and recorded") {
   ApplyRunCase run;
   run.manifests.cluster("c", 1);

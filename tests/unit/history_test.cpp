@@ -100,6 +100,7 @@ TEST_CASE("history: status (no apply) reports pending changes; a suspended clust
   CHECK(status_of(cluster_conditions(c, o, &plan, nullptr), "Ready") == "False/ChangesPending");
   CHECK(status_of(cluster_conditions(c, o, nullptr, nullptr), "Ready") == "True/Converged");
   c.suspended = true;
+  c.suspended_by = "stackgres.io/reconciliation-pause";
   auto suspended = cluster_conditions(c, o, &plan, nullptr);
   CHECK(status_of(suspended, "Ready") == "Unknown/Suspended");
   CHECK(status_of(suspended, "Suspended") == "True/Annotation");

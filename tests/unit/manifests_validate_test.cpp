@@ -356,6 +356,19 @@ TEST_CASE("validate: the suspend annotation is \"true\" or \"false\"", "[manifes
         Lines{"c.yaml:6:5: metadata.annotations.pgconverge.io/suspend: must be \"true\" or \"false\" (got \"yes\")"});
 }
 
+TEST_CASE("validate: StackGres's reconciliation pause takes any value; one that does not pause is warned",
+          "[manifests][validate]") {
+  const std::string annotated = "apiVersion: stackgres.io/v1\nkind: SGCluster\nmetadata:\n  name: c\n"
+                                "  annotations:\n    stackgres.io/reconciliation-pause: ";
+  const std::string rest = "\nspec:\n  postgres: {version: '15'}\n";
+  CHECK(check({{"c.yaml", annotated + "'true'" + rest}}).empty());
+  CHECK(check({{"c.yaml", annotated + "'TRUE'" + rest}}).empty());
+  CHECK(check({{"c.yaml", annotated + "'False'" + rest}}).empty());
+  CHECK(check({{"c.yaml", annotated + "'yes'" + rest}}) ==
+        Lines{"c.yaml:6:5: warning: metadata.annotations.stackgres.io/reconciliation-pause: \"yes\" does not pause "
+              "(only \"true\" does, as in StackGres): the cluster is reconciled"});
+}
+
 TEST_CASE("validate: dynamicConfig values Patroni would silently drop, and keys pgconverge owns",
           "[manifests][validate]") {
   const std::string text = "apiVersion: stackgres.io/v1\nkind: SGCluster\nmetadata:\n  name: c\nspec:\n"  // 1-5

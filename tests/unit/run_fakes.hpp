@@ -152,8 +152,10 @@ class RunManifests : public test::TempDir {
           "apiVersion: pgconverge.io/v1\nkind: EtcdCluster\nmetadata:\n  name: etcd\n"
           "spec:\n  endpoints: [\"10.0.0.2:2379\"]\n");
   }
-  // A cluster and its two hosts; suspended: annotation pgconverge.io/suspend: "true".
-  void cluster(const std::string& name, int first_host, bool suspended = false) {
+  // A cluster and its two hosts; suspended: annotated with pause (pgconverge.io/suspend: "true"
+  // unless said otherwise).
+  void cluster(const std::string& name, int first_host, bool suspended = false,
+               const std::string& pause = "pgconverge.io/suspend: \"true\"") {
     for (int i = first_host; i < first_host + 2; ++i) {
       std::string host = "h" + std::to_string(i);
       write(host + ".yaml", "apiVersion: pgconverge.io/v1\nkind: Host\nmetadata:\n  name: " + host +
@@ -161,7 +163,7 @@ class RunManifests : public test::TempDir {
                                 std::to_string(10 + i) + "\n");
     }
     write(name + ".yaml", "apiVersion: stackgres.io/v1\nkind: SGCluster\nmetadata:\n  name: " + name +
-                              (suspended ? "\n  annotations:\n    pgconverge.io/suspend: \"true\"" : "") +
+                              (suspended ? "\n  annotations:\n    " + pause : "") +
                               "\nspec:\n  postgres:\n    version: '15'\n  instances: 2\n"
                               "  replication:\n    mode: async\n");
   }
