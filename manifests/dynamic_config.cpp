@@ -5,6 +5,7 @@
 #include <regex>
 
 #include "manifests/line_break_scan.hpp"
+#include "manifests/pg_hba_rules.hpp"
 #include "manifests/schema.hpp"
 #include "util/line_breaks.hpp"
 #include "util/strings.hpp"
@@ -15,7 +16,7 @@ namespace {
 
 using json = nlohmann::json;
 
-enum class KeyType { integer, boolean, slots, ignore_slots, owned, ignored };
+enum class KeyType { integer, boolean, slots, ignore_slots, postgresql, owned, ignored };
 
 struct KeyRule {
   KeyType type;
@@ -44,9 +45,9 @@ const std::map<std::string, KeyRule, std::less<>>& rules() {
       {"synchronous_mode", {KeyType::owned, "spec.replication.mode"}},
       {"synchronous_mode_strict", {KeyType::owned, "spec.replication.mode"}},
       {"synchronous_node_count", {KeyType::owned, "spec.replication.syncInstances"}},
-      {"postgresql",
-       {KeyType::ignored,
-        "PostgreSQL parameters come from the SGPostgresConfig; pg_hba, use_slots and use_pg_rewind from pgconverge"}},
+      // Only pg_hba is taken (StackGres's rule, manifests/pg_hba_rules.hpp); the compiler warns
+      // that the other keys are ignored (postgresql_key_ignored_reason).
+      {"postgresql", {KeyType::postgresql, ""}},
       {"standby_cluster", {KeyType::ignored, "standby clusters are not supported"}},
       {"pause", {KeyType::ignored, "maintenance mode is not declared; pgconverge never touches it"}},
   };
@@ -64,7 +65,7 @@ std::string describe(const json& value) {
 
 class Checker {
  public:
-  Checker(std::vector<DynamicConfigFinding>& out, bool scanned) : out_(out), scanned_(scanned) {}
+  Checker(std::vector<DynamicConfigFinding>& out, bool scanned, bool tls) : out_(out), scanned_(scanned), tls_(tls) {}
 
   // A key or string scan_line_breaks already reported.
   [[nodiscard]] bool reported_key(const std::string& key) const { return scanned_ && scan_refuses_key(key); }
@@ -163,6 +164,33 @@ class Checker {
     }
   }
 
+  // postgresql: a mapping; its pg_hba a list of rules (pg_hba_rules.hpp); other keys ignored.
+  void postgresql(const std::string& field, const json& value) {
+    if (!value.is_object()) {
+      refuse(field, "must be a mapping (got " + describe(value) + ")");
+      return;
+    }
+    auto hba = value.find("pg_hba");
+    if (hba == value.end() || hba->is_null()) return;
+    const std::string list = child_path(field, "pg_hba");
+    if (!hba->is_array()) {
+      refuse(list, "must be a list of pg_hba lines (got " + describe(*hba) + ")");
+      return;
+    }
+    for (std::size_t i = 0; i < hba->size(); ++i) {
+      const json& line = (*hba)[i];
+      const std::string item = item_path(list, i);
+      if (reported_value(line)) continue;
+      if (!line.is_string()) {
+        refuse(item, "must be a string (got " + describe(line) + ")");
+      } else if (auto found = find_line_break(line.get_ref<const std::string&>())) {
+        refuse(item, line_break_message(*found));
+      } else if (auto why = refuse_pg_hba_line(line.get_ref<const std::string&>(), tls_)) {
+        refuse(item, line.dump() + ": " + *why);
+      }
+    }
+  }
+
   void ignore_slots(const std::string& field, const json& value) {
     if (!value.is_array()) {
       refuse(field, "must be a list of {name, type, database, plugin} (got " + describe(value) + ")");
@@ -174,6 +202,7 @@ class Checker {
  private:
   std::vector<DynamicConfigFinding>& out_;
   bool scanned_;
+  bool tls_;
 };
 
 }  // namespace
@@ -195,13 +224,21 @@ std::optional<std::string> ignored_dynamic_key_reason(std::string_view key) {
 
 bool passed_dynamic_key(std::string_view key) {
   auto it = rules().find(key);
-  return it != rules().end() && it->second.type != KeyType::ignored && it->second.type != KeyType::owned;
+  return it != rules().end() && it->second.type != KeyType::ignored && it->second.type != KeyType::owned &&
+         it->second.type != KeyType::postgresql;
+}
+
+std::optional<std::string> postgresql_key_ignored_reason(std::string_view key) {
+  if (key == "pg_hba") return std::nullopt;
+  if (key == "parameters") return "PostgreSQL parameters come from the SGPostgresConfig";
+  if (key == "use_slots" || key == "use_pg_rewind") return "pgconverge sets it, as StackGres does";
+  return "StackGres takes only pg_hba from dynamicConfig.postgresql";
 }
 
 std::vector<DynamicConfigFinding> check_dynamic_config(const nlohmann::json& config, const std::string& base,
-                                                       bool scanned) {
+                                                       bool scanned, bool tls) {
   std::vector<DynamicConfigFinding> out;
-  Checker check(out, scanned);
+  Checker check(out, scanned, tls);
   if (!config.is_object()) {
     if (!config.is_null()) check.refuse(base, "must be a mapping (got " + describe(config) + ")");
     return out;
@@ -229,6 +266,7 @@ std::vector<DynamicConfigFinding> check_dynamic_config(const nlohmann::json& con
       case KeyType::boolean: check.boolean(field, value); break;
       case KeyType::slots: check.slots(field, value); break;
       case KeyType::ignore_slots: check.ignore_slots(field, value); break;
+      case KeyType::postgresql: check.postgresql(field, value); break;
       case KeyType::owned:
       case KeyType::ignored: break;
     }

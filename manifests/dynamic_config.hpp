@@ -26,15 +26,21 @@ struct DynamicConfigFinding {
 // pgconverge takes from elsewhere (ignored_dynamic_key_reason) are not checked here. scanned:
 // the document went through scan_line_breaks (line_break_scan.hpp), so keys and values it
 // reported are left out here (each finding once).
+// tls: the cluster's PostgreSQL TLS is on (postgresql.pg_hba lines may not admit the network
+// without it).
 std::vector<DynamicConfigFinding> check_dynamic_config(const nlohmann::json& config, const std::string& base,
-                                                       bool scanned = false);
+                                                       bool scanned = false, bool tls = true);
 
-// Documented keys pgconverge does not pass to Patroni from the manifest (postgresql,
-// standby_cluster, pause), and why; nullopt for any other key.
+// Documented keys pgconverge does not pass to Patroni from the manifest (standby_cluster, pause),
+// and why; nullopt for any other key. (postgresql is checked: its pg_hba is taken, the rest ignored.)
 std::optional<std::string> ignored_dynamic_key_reason(std::string_view key);
 
 // True for the keys passed to Patroni as written once check_dynamic_config found nothing.
 bool passed_dynamic_key(std::string_view key);
+
+// Why a key of dynamicConfig.postgresql is ignored; nullopt for pg_hba, which is taken (placed
+// after the lines pgconverge's and Patroni's own access need: reconciler/compile.cpp).
+std::optional<std::string> postgresql_key_ignored_reason(std::string_view key);
 
 // The documented keys, sorted (for messages and tests).
 const std::vector<std::string>& dynamic_config_keys();

@@ -342,7 +342,7 @@ void check_dcs(const SGCluster& c, const ManifestSet& set, Reporter& r) {
 void check_dynamic_config(const SGCluster& c, Reporter& r) {
   const std::string base = "spec.configurations.patroni.dynamicConfig";
   if (r.invalid(base)) return;
-  for (auto& finding : manifests::check_dynamic_config(c.patroni_dynamic_config, base, true))
+  for (auto& finding : manifests::check_dynamic_config(c.patroni_dynamic_config, base, true, c.ssl.enabled))
     r.error(finding.field, std::move(finding.message));
 }
 

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "manifests/dynamic_config.hpp"
+#include "manifests/pg_hba_rules.hpp"
 #include "manifests/postgres_parameters.hpp"
 #include "reconciler/desired.hpp"
 #include "reconciler/etcd.hpp"
@@ -324,7 +325,11 @@ class Compiler {
         warning(cluster, field, "ignored (" + *reason + ")");
         continue;
       }
-      auto findings = manifests::check_dynamic_config(json{{key, it.value()}}, base);
+      if (key == "postgresql" && it.value().is_object())
+        for (auto sub = it.value().begin(); sub != it.value().end(); ++sub)
+          if (auto reason = manifests::postgresql_key_ignored_reason(sub.key()))
+            warning(cluster, field + "." + sub.key(), "ignored (" + *reason + ")");
+      auto findings = manifests::check_dynamic_config(json{{key, it.value()}}, base, false, cluster.ssl.enabled);
       for (auto& finding : findings) error(cluster, finding.field, std::move(finding.message));
       if (findings.empty() && manifests::passed_dynamic_key(key)) out[key] = it.value();
     }
@@ -418,14 +423,19 @@ class Compiler {
   // network is hostssl: a replica or client without TLS finds no line and is refused. What stays
   // `host` never leaves the host: replication from 127.0.0.1, and the superuser from the host's
   // own addresses (samehost) — pgconverge, whose connection arrives through the host's SSH.
+  // The lines the SGCluster declares (dynamicConfig.postgresql.pg_hba, checked by
+  // manifests/pg_hba_rules.hpp) come after the lines that Patroni, the sidecars, replication and
+  // pgconverge's own access need, and before those that admit everyone else: StackGres puts
+  // them first of all, but then a declared `reject` could lock the controller or the replicas out.
   static json pg_hba(const ClusterInputs& in) {
     const bool tls = in.cluster->ssl.enabled;
     const std::string network = tls ? "hostssl " : "host ";
+    const auto declared = manifests::declared_pg_hba(in.cluster->patroni_dynamic_config);
     json lines = json::array();
     lines.push_back(std::string("local all ") + k_superuser + " peer");
     for (auto& line : sidecar_hba_lines(*in.cluster)) lines.push_back(std::move(line));  // PgBouncer, exporter
     lines.push_back(std::string("host replication ") + k_replication_user + " 127.0.0.1/32 scram-sha-256");
-    if (tls) lines.push_back(std::string("host all ") + k_superuser + " samehost scram-sha-256");
+    if (tls || !declared.empty()) lines.push_back(std::string("host all ") + k_superuser + " samehost scram-sha-256");
     std::vector<std::string> addresses;
     for (const auto* h : in.pool)
       if (!h->address.empty()) addresses.push_back(hba_address(h->address));
@@ -434,6 +444,7 @@ class Compiler {
         addresses.push_back(hba_address(h->address));
     for (const auto& a : addresses)
       lines.push_back(network + "replication " + k_replication_user + " " + a + " scram-sha-256");
+    for (const auto& line : declared) lines.push_back(line);
     for (const auto& a : addresses) lines.push_back(network + "all all " + a + " scram-sha-256");
     // Clients: only the declared CIDRs. Never 0.0.0.0/0. pgconverge itself needs none: it observes
     // members through the host's SSH, from the host's address (the lines above).

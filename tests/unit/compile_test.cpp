@@ -489,6 +489,53 @@ TEST_CASE("compile: pg_hba lets members (and declared clients) in with scram-sha
   CHECK(bad.diagnostics[0].message == "\"10.250.0.300\" is not an IPv4/IPv6 address or CIDR");
 }
 
+TEST_CASE("compile: declared pg_hba lines come after the control and replication lines, before everyone else's") {
+  Lab lab(2, 2);
+  lab.cluster().patroni_dynamic_config = json::parse(
+      R"({"postgresql": {"pg_hba": ["hostssl all bad 10.9.0.0/16 reject", "hostssl app app 10.9.0.0/16 scram-sha-256"],
+                         "parameters": {"work_mem": "8MB"}, "use_slots": false}})");
+  auto result = compile(lab.set);
+  REQUIRE_FALSE(has_errors(result.diagnostics));
+  CHECK(result.state.clusters.at(0).dynamic_config["postgresql"]["pg_hba"] ==
+        json::array({
+            "local all postgres peer",
+            "host replication replicator 127.0.0.1/32 scram-sha-256",
+            "host all postgres samehost scram-sha-256",
+            "hostssl replication replicator 10.250.0.11/32 scram-sha-256",
+            "hostssl replication replicator 10.250.0.12/32 scram-sha-256",
+            "hostssl all bad 10.9.0.0/16 reject",
+            "hostssl app app 10.9.0.0/16 scram-sha-256",
+            "hostssl all all 10.250.0.11/32 scram-sha-256",
+            "hostssl all all 10.250.0.12/32 scram-sha-256",
+        }));
+  // The other keys of postgresql are StackGres's to drop too: warned, not passed on.
+  std::vector<std::string> warned;
+  for (const auto& d : result.diagnostics) warned.push_back(d.field + ": " + d.message);
+  CHECK(std::find(warned.begin(), warned.end(),
+                  "spec.configurations.patroni.dynamicConfig.postgresql.parameters: ignored (PostgreSQL parameters "
+                  "come from the SGPostgresConfig)") != warned.end());
+  CHECK(std::find(warned.begin(), warned.end(),
+                  "spec.configurations.patroni.dynamicConfig.postgresql.use_slots: ignored (pgconverge sets it, as "
+                  "StackGres does)") != warned.end());
+  CHECK(result.state.clusters.at(0).dynamic_config["postgresql"]["use_slots"] == true);
+  CHECK_FALSE(result.state.clusters.at(0).dynamic_config["postgresql"]["parameters"].contains("work_mem"));
+
+  // TLS off: the superuser's samehost line stays ahead of them (a declared reject cannot lock
+  // pgconverge out), and plain host lines are allowed.
+  lab.cluster().ssl.enabled = false;
+  lab.cluster().patroni_dynamic_config = json::parse(R"({"postgresql": {"pg_hba": ["host all all 0.0.0.0/0 reject"]}})");
+  auto plain = compile(lab.set);
+  REQUIRE_FALSE(has_errors(plain.diagnostics));
+  const auto& hba = plain.state.clusters.at(0).dynamic_config["postgresql"]["pg_hba"];
+  INFO(hba.dump());
+  CHECK(hba[2] == "host all postgres samehost scram-sha-256");
+  CHECK(hba[5] == "host all all 0.0.0.0/0 reject");
+
+  // What validation refuses, the compiler refuses too.
+  lab.cluster().patroni_dynamic_config = json::parse(R"({"postgresql": {"pg_hba": ["local all all trust"]}})");
+  CHECK(has_errors(compile(lab.set).diagnostics));
+}
+
 TEST_CASE("compile: PostgreSQL 16 needs PGDG, which is noted as a repository and a warning") {
   Lab lab(3, 3);
   lab.cluster().postgres_version = "16.1";

@@ -91,6 +91,22 @@ TEST_CASE("dynamicConfig: generated variants of a hostile key are all refused", 
   CHECK(checked > 250);
 }
 
+TEST_CASE("dynamicConfig: postgresql.pg_hba lines are checked where they are written", "[manifests][dynamic_config]") {
+  CHECK(dynamic("        postgresql:\n          pg_hba:\n          - hostssl all app 10.0.0.0/8 scram-sha-256\n"
+                "          - local all all peer\n")
+            .empty());
+  CHECK(dynamic("        postgresql:\n          pg_hba:\n          - hostssl all app 10.0.0.0/8 scram-sha-256\n"
+                "          - host all all 0.0.0.0/0 trust\n") ==
+        Lines{"c.yaml:13:13: spec.configurations.patroni.dynamicConfig.postgresql.pg_hba[1]: \"host all all 0.0.0.0/0 "
+              "trust\": method trust logs in without a password pgconverge holds: a superuser's connection could run "
+              "programs on the host (COPY ... TO PROGRAM); use scram-sha-256"});
+  CHECK(dynamic("        postgresql: {pg_hba: [\"include /etc/shadow\"]}\n").size() == 1);
+  CHECK(dynamic("        postgresql: {pg_hba: \"hostssl all all 10.0.0.0/8 md5\"}\n") ==
+        Lines{"c.yaml:10:22: spec.configurations.patroni.dynamicConfig.postgresql.pg_hba: must be a list of pg_hba "
+              "lines (got the string \"hostssl all all 10.0.0.0/8 md5\")"});
+  CHECK(dynamic("        postgresql: [1]\n").size() == 1);
+}
+
 TEST_CASE("dynamicConfig: an unknown key gets a \"did you mean\"", "[manifests][dynamic_config]") {
   CHECK(dynamic("        loop_wiat: 1\n") ==
         Lines{"c.yaml:10:9: spec.configurations.patroni.dynamicConfig.loop_wiat: unknown key \"loop_wiat\": not one of "
@@ -139,7 +155,9 @@ TEST_CASE("dynamicConfig: the keys pgconverge owns or ignores", "[manifests][dyn
   CHECK(dynamic("        synchronous_mode: true\n") ==
         Lines{"c.yaml:10:9: spec.configurations.patroni.dynamicConfig.synchronous_mode: owned by pgconverge; set "
               "spec.replication.mode instead"});
-  CHECK(ignored_dynamic_key_reason("postgresql"));
+  CHECK_FALSE(ignored_dynamic_key_reason("postgresql"));  // checked: its pg_hba is taken
+  CHECK(postgresql_key_ignored_reason("parameters"));
+  CHECK_FALSE(postgresql_key_ignored_reason("pg_hba"));
   CHECK(ignored_dynamic_key_reason("standby_cluster"));
   CHECK(ignored_dynamic_key_reason("pause"));
   CHECK_FALSE(ignored_dynamic_key_reason("ttl"));
