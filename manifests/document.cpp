@@ -338,6 +338,23 @@ std::vector<std::string> kind_names() {
   return names;
 }
 
+// A Kubernetes object beside the manifests (helm output: a Secret, a ConfigMap, a Service…):
+// its apiVersion's group is neither StackGres's nor pgconverge's. It is skipped with a warning
+// that says why; a Secret's values are never read (pgconverge keeps the credentials in its state
+// directory, and no manifest may carry one) nor shown. nullopt for anything else.
+std::optional<std::string> foreign_object(const YamlValue& document, const std::string& kind) {
+  const YamlValue* api = document.find("apiVersion");
+  if (!api || api->kind != YamlValue::Kind::scalar) return std::nullopt;
+  const std::string& version = api->text;
+  auto slash = version.find('/');
+  const std::string group = slash == std::string::npos ? std::string() : version.substr(0, slash);
+  if (group == "stackgres.io" || group == "pgconverge.io") return std::nullopt;
+  std::string why = kind + " (apiVersion " + version + ") is not a StackGres or pgconverge kind; document skipped";
+  if (kind == "Secret")
+    why += " (its values are not read: pgconverge keeps the clusters' credentials in its state directory)";
+  return why;
+}
+
 }  // namespace
 
 void add_document(const YamlValue& document, ManifestSet& set, Diagnostics& diagnostics) {
@@ -368,8 +385,13 @@ void add_document(const YamlValue& document, ManifestSet& set, Diagnostics& diag
     return;
   }
   if (!known) {
+    auto hint = did_you_mean(kind, kind_names());
+    if (auto why = foreign_object(document, kind); why && !hint) {
+      report(Severity::warning, key_location(document, "kind"), "kind", *why);
+      return;
+    }
     std::string message = "unknown kind \"" + kind + "\"";
-    if (auto hint = did_you_mean(kind, kind_names())) message += " (did you mean '" + *hint + "'?)";
+    if (hint) message += " (did you mean '" + *hint + "'?)";
     else message += " (expected " + join_or(kind_names()) + ")";
     report(Severity::error, key_location(document, "kind"), "kind", message);
     return;

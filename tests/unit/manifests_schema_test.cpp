@@ -176,10 +176,13 @@ TEST_CASE("a duplicate key is an error naming the first one", "[manifests][schem
 TEST_CASE("kind and apiVersion select the schema", "[manifests][schema]") {
   CHECK(printed("apiVersion: stackgres.io/v1\nkind: SGClustr\nmetadata: {name: c}\n") ==
         std::vector<std::string>{"c.yaml:2:1: kind: unknown kind \"SGClustr\" (did you mean 'SGCluster'?)"});
-  CHECK(printed("apiVersion: apps/v1\nkind: Deployment\n") ==
+  CHECK(printed("apiVersion: stackgres.io/v1\nkind: Deployment\n") ==
         std::vector<std::string>{
             "c.yaml:2:1: kind: unknown kind \"Deployment\" (expected SGCluster, SGPostgresConfig, "
             "SGInstanceProfile, SGPoolingConfig, Host or EtcdCluster)"});
+  // A kind close to one of pgconverge's is a typo even under another group.
+  CHECK(printed("apiVersion: v1\nkind: SGClustr\nmetadata: {name: c}\n") ==
+        std::vector<std::string>{"c.yaml:2:1: kind: unknown kind \"SGClustr\" (did you mean 'SGCluster'?)"});
   CHECK(printed("apiVersion: stackgres.io/v1beta1\nkind: SGCluster\nmetadata: {name: c}\n") ==
         std::vector<std::string>{
             "c.yaml:1:1: apiVersion: must be stackgres.io/v1 for kind SGCluster (got \"stackgres.io/v1beta1\")"});
@@ -192,6 +195,26 @@ TEST_CASE("kind and apiVersion select the schema", "[manifests][schema]") {
         std::vector<std::string>{"c.yaml:1:1: kind: is required"});
   CHECK(printed("- a\n- b\n") ==
         std::vector<std::string>{"c.yaml:1:1: a manifest must be a mapping (got a list)"});
+}
+
+TEST_CASE("Kubernetes objects beside the manifests (helm output) are skipped with a warning", "[manifests][schema]") {
+  auto result = parse_text("apiVersion: v1\nkind: Secret\nmetadata: {name: creds}\n"
+                           "stringData: {superuser-password: hunter2}\n---\n"
+                           "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: app}\n---\n"
+                           "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: extra}\ndata: {a: b}\n",
+                           "c.yaml");
+  std::vector<std::string> printed_lines;
+  for (const auto& d : result.diagnostics) printed_lines.push_back(d.str());
+  CHECK(printed_lines ==
+        std::vector<std::string>{
+            "c.yaml:2:1: warning: kind: Secret (apiVersion v1) is not a StackGres or pgconverge kind; document skipped "
+            "(its values are not read: pgconverge keeps the clusters' credentials in its state directory)",
+            "c.yaml:7:1: warning: kind: Deployment (apiVersion apps/v1) is not a StackGres or pgconverge kind; "
+            "document skipped",
+            "c.yaml:11:1: warning: kind: ConfigMap (apiVersion v1) is not a StackGres or pgconverge kind; document "
+            "skipped"});
+  for (const auto& line : printed_lines) CHECK(line.find("hunter2") == std::string::npos);
+  CHECK(result.manifests.clusters.empty());
 }
 
 TEST_CASE("StackGres kinds pgconverge does not manage are skipped with a warning", "[manifests][schema]") {
