@@ -224,6 +224,12 @@ void check_replication(const SGCluster& c, Reporter& r) {
   const bool instances_ok = !r.invalid("spec.instances");
   if (instances_ok && c.instances < 0)
     r.error("spec.instances", "must be at least 0, got " + std::to_string(c.instances));
+  // StackGres scales a cluster to zero (its pods stop, its volumes stay). pgconverge cannot plan
+  // that yet: with no member declared it would find none to stop and none to ask. Refused rather
+  // than left running while the manifest says stopped.
+  if (instances_ok && c.instances == 0)
+    r.error("spec.instances", "0 (scaling to zero) is not supported by pgconverge yet: the members would keep "
+                              "running; to stop applying changes, annotate pgconverge.io/suspend: \"true\"");
   // Every member's bootstrap config lists the cluster's hosts (pg_hba): members × hosts grows
   // quadratically, and no Patroni cluster needs more members than this.
   if (instances_ok && c.instances > k_max_instances)
@@ -236,7 +242,7 @@ void check_replication(const SGCluster& c, Reporter& r) {
   if (sync_ok && rep.sync_instances && *rep.sync_instances < 1)
     r.error(sync_field, "must be at least 1, got " + std::to_string(*rep.sync_instances));
   const bool counted = rep.mode == ReplicationMode::sync || rep.mode == ReplicationMode::strict_sync;
-  if (sync_ok && instances_ok && counted && c.instances >= 0) {
+  if (sync_ok && instances_ok && counted && c.instances > 0) {  // 0 is refused above
     int sync = rep.sync_instances.value_or(1);
     if (sync >= 1 && c.instances <= sync) {
       std::string message = "must be less than spec.instances (" + std::to_string(c.instances) + "), got " +
@@ -267,7 +273,7 @@ void check_replication(const SGCluster& c, Reporter& r) {
       r.error(path + ".name", "duplicate group name " + quoted(g.name) + " (first declared at " +
                                   r.at(it->second + ".name").str() + ")");
   }
-  if (groups_ok && instances_ok && !rep.groups.empty() && c.instances >= 0 && c.instances <= in_groups) {
+  if (groups_ok && instances_ok && !rep.groups.empty() && c.instances > 0 && c.instances <= in_groups) {
     r.error("spec.instances", "must be greater than the sum of spec.replication.groups[].instances (" +
                                   std::to_string(in_groups) + "), got " + std::to_string(c.instances));
   }

@@ -97,11 +97,12 @@ TEST_CASE("validate: instances must exceed the sum of group instances", "[manife
   CHECK(check_cluster(cluster(3, "    groups:\n    - instances: 2\n    - instances: 1\n")) ==
         Lines{"c.yaml:12:3: spec.instances: must be greater than the sum of spec.replication.groups[].instances "
               "(3), got 3"});
-  CHECK(check_cluster(cluster(0, "    groups:\n    - instances: 1\n")) ==
-        Lines{"c.yaml:12:3: spec.instances: must be greater than the sum of spec.replication.groups[].instances "
-              "(1), got 0"});
-  // No groups: zero instances is a stopped cluster, not an error.
-  CHECK(check_cluster(cluster(0, "    role: ha\n")).empty());
+  // Zero instances: refused on its own (scaling to zero is not supported yet), the groups rule
+  // does not apply to it (StackGres skips it at 0 too).
+  const Lines zero{"c.yaml:12:3: spec.instances: 0 (scaling to zero) is not supported by pgconverge yet: the members "
+                   "would keep running; to stop applying changes, annotate pgconverge.io/suspend: \"true\""};
+  CHECK(check_cluster(cluster(0, "    groups:\n    - instances: 1\n")) == zero);
+  CHECK(check_cluster(cluster(0, "    role: ha\n")) == zero);
 }
 
 TEST_CASE("validate: each group has at least one instance, and instances is required", "[manifests][validate]") {
@@ -344,6 +345,14 @@ TEST_CASE("validate: the DCS is the only EtcdCluster or the one the annotation n
   CHECK(check({{"c.yaml", annotated + "etcd-c\nspec:\n  postgres: {version: '15'}\n"}, {"etcd-b.yaml", second_etcd}}) ==
         Lines{"c.yaml:6:5: metadata.annotations.pgconverge.io/dcs: EtcdCluster \"etcd-c\" not found (did you mean "
               "'etcd-b'?)"});
+}
+
+TEST_CASE("validate: instances 0 (StackGres's scale to zero) is refused, alone", "[manifests][validate]") {
+  const std::string zero = "apiVersion: stackgres.io/v1\nkind: SGCluster\nmetadata:\n  name: c\nspec:\n"
+                           "  postgres: {version: '15'}\n  instances: 0\n  replication: {mode: sync, syncInstances: 2}\n";
+  CHECK(check({{"c.yaml", zero}}) ==
+        Lines{"c.yaml:7:3: spec.instances: 0 (scaling to zero) is not supported by pgconverge yet: the members would "
+              "keep running; to stop applying changes, annotate pgconverge.io/suspend: \"true\""});
 }
 
 TEST_CASE("validate: the suspend annotation is \"true\" or \"false\"", "[manifests][validate]") {
