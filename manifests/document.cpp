@@ -140,6 +140,18 @@ void read_ssl(const YamlValue* ssl, SGCluster& c, Reader& r) {
   c.ssl.private_key = read_selector(ssl->find("privateKeySecretKeySelector"));
 }
 
+// StackGres's postgres.version "latest": the newest major pgconverge knows. The major names the
+// packages and the data directory, so a cluster should not follow it from one pgconverge to the
+// next: a warning says to pin it.
+void read_latest_version(SGCluster& c, Reader& r) {
+  if (c.postgres_version != "latest") return;
+  const std::string newest = std::to_string(known_postgres_majors().back());
+  c.postgres_version = newest;
+  r.warning("spec.postgres.version", "latest is read as " + newest + ", the newest major this pgconverge knows; write " +
+                                         newest + " to keep the cluster on it (a later pgconverge may read latest as a "
+                                         "newer major, and pgconverge does not upgrade a cluster's major)");
+}
+
 }  // namespace
 
 // The kinds' readers (kind_parts.hpp), for the kinds table.
@@ -150,6 +162,7 @@ SGCluster read_cluster(const YamlValue& document, ManifestBase base, Diagnostics
   Reader r{c, diagnostics};
   const YamlValue* spec = document.find("spec");
   c.postgres_version = read_text(find_path(spec, {"postgres", "version"})).value_or("");
+  read_latest_version(c, r);
   c.postgres_flavor = read_text(find_path(spec, {"postgres", "flavor"})).value_or("vanilla");
   read_ssl(find_path(spec, {"postgres", "ssl"}), c, r);
   c.instances = read_int(find_path(spec, {"instances"})).value_or(1);

@@ -18,12 +18,33 @@ namespace pgc::manifests {
 // string: any scalar (a number is read as its text). any: whatever content, not checked.
 enum class FieldType { string, integer, boolean, object, map, list, any };
 
+// What pgconverge does with a field: acts on it, accepts it with a warning, or refuses a value
+// that would matter (see Refusal).
+enum class Disposition { honoured, ignored, refused };
+
+// A real StackGres field pgconverge cannot honour on VMs and may not ignore either, because
+// ignoring it would change data, availability or security. A value that matters is an error
+// "not supported on VMs: <why>; <instead>"; any other value (null, an empty mapping or list, the
+// value pgconverge's behaviour already is) is accepted, with the ignored warning when the field is
+// also ignored.
+struct Refusal {
+  std::string why;
+  std::string instead;
+  // When a value matters, as the docs say it after "refused": "when not empty", "unless Always".
+  std::string when;
+  // Whether value (the map key it is declared under, or "") matters; document is the whole
+  // manifest. nullptr: every value but an empty mapping or list.
+  bool (*matters)(const YamlValue& value, std::string_view key, const YamlValue& document) = nullptr;
+};
+
 // One node of a kind's schema tree.
 struct FieldSchema {
   FieldType type = FieldType::any;
   // A real StackGres field that pgconverge accepts but does not act on; reason says why.
   bool ignored = false;
   std::string reason;
+  // A real StackGres field refused when set to a value that matters (see Refusal); nullopt: none.
+  std::optional<Refusal> refusal;
   std::vector<std::pair<std::string, FieldSchema>> fields;  // FieldType::object, in CRD order
   std::vector<FieldSchema> element;  // map values / list items: empty (any) or one schema
 
@@ -40,6 +61,8 @@ struct FieldSchema {
   [[nodiscard]] const FieldSchema* field(std::string_view name) const;
   // The names of an object's fields, in order.
   [[nodiscard]] std::vector<std::string> field_names() const;
+  // Refused when it has a refusal, else ignored or honoured (ancestors not considered).
+  [[nodiscard]] Disposition disposition() const;
 };
 
 // The kinds pgconverge reads, in documentation order, with their apiVersion (the managed rows
@@ -60,14 +83,15 @@ const FieldSchema* document_schema(std::string_view kind);
 
 // What a schema check of one document found.
 struct SchemaCheck {
-  Diagnostics diagnostics;         // unknown fields, wrong types, duplicate keys, ignored fields
+  Diagnostics diagnostics;         // unknown fields, wrong types, duplicate keys, ignored and refused fields
   FieldLocations locations;        // every field path seen → where it was declared
   std::set<std::string> invalid;   // paths whose value has the wrong type
 };
 
 // Checks value (declared at path; "" for the document) against schema, recording every field's
 // location. Unknown fields get a "did you mean" hint when a sibling name is close; the first
-// ignored field of a subtree gets one warning; null values count as absent.
+// ignored field of a subtree gets one warning; a refused field set to a value that matters is an
+// error (the outermost one of a subtree only); null values count as absent.
 void check_schema(const YamlValue& value, const FieldSchema& schema, const std::string& path,
                   SchemaCheck& out);
 

@@ -283,11 +283,13 @@ void check_references(const SGCluster& c, const ManifestSet& set, Reporter& r) {
   const std::string& ns = c.metadata.namespace_;
   if (!c.sg_instance_profile.empty() && !r.invalid("spec.sgInstanceProfile"))
     find_reference(set.instance_profiles, "SGInstanceProfile", c.sg_instance_profile, ns, "spec.sgInstanceProfile", r);
-  static const std::regex volume_size(R"([1-9][0-9]{0,11}(Ki|Mi|Gi|Ti|k|M|G|T)?)");
+  // Whole quantities as Kubernetes writes them, and StackGres's decimal form (its CRD's pattern
+  // ^[0-9]+(\.[0-9]+)?(Mi|Gi|Ti)$, e.g. 1.8Ti), bounded so that the bytes fit.
+  static const std::regex volume_size(R"([1-9][0-9]{0,11}(Ki|Mi|Gi|Ti|k|M|G|T)?|[0-9]{1,6}\.[0-9]{1,9}(Mi|Gi|Ti))");
   if (!c.persistent_volume_size.empty() && !r.invalid("spec.pods.persistentVolume.size") &&
       !std::regex_match(c.persistent_volume_size, volume_size))
     r.error("spec.pods.persistentVolume.size",
-            "must be a size such as 10Gi, 500Mi or 1Ti (got " + quoted(c.persistent_volume_size) + ")");
+            "must be a size such as 10Gi, 500Mi, 1Ti or 1.8Ti (got " + quoted(c.persistent_volume_size) + ")");
   if (!c.sg_pooling_config.empty() && !r.invalid("spec.configurations.sgPoolingConfig"))
     find_reference(set.pooling_configs, "SGPoolingConfig", c.sg_pooling_config, ns,
                    "spec.configurations.sgPoolingConfig", r);

@@ -3,6 +3,7 @@
 // (role → tags).
 #include <algorithm>
 #include <chrono>
+#include <limits>
 #include <optional>
 #include <set>
 
@@ -104,20 +105,44 @@ void suspension(const std::map<std::string, std::string>& annotations, DesiredCl
   out.suspended = !out.suspended_by.empty();
 }
 
-// A Kubernetes memory quantity ("512Mi", "2Gi", "1G", "1073741824") in bytes; nullopt when it is
-// not one (validation reports that).
+// A Kubernetes quantity ("512Mi", "1.5Gi", "1.8Ti", "1G", "1073741824") in bytes, a fraction
+// rounded down; nullopt when it is not one (validation reports that) or does not fit.
 std::optional<long long> memory_bytes(const std::string& quantity) {
-  std::size_t digits = 0;
-  while (digits < quantity.size() && quantity[digits] >= '0' && quantity[digits] <= '9') ++digits;
-  if (digits == 0 || digits > 12) return std::nullopt;
-  long long value = std::stoll(quantity.substr(0, digits));
+  auto digits_from = [&](std::size_t from) {
+    std::size_t end = from;
+    while (end < quantity.size() && quantity[end] >= '0' && quantity[end] <= '9') ++end;
+    return end;
+  };
+  const std::size_t whole_end = digits_from(0);
+  if (whole_end == 0 || whole_end > 12) return std::nullopt;
+  std::size_t end = whole_end;
+  std::string fraction;
+  if (end < quantity.size() && quantity[end] == '.') {
+    end = digits_from(whole_end + 1);
+    fraction = quantity.substr(whole_end + 1, end - whole_end - 1);
+    if (fraction.empty() || fraction.size() > 9) return std::nullopt;
+  }
   static const std::vector<std::pair<std::string, long long>> units{
       {"", 1},           {"k", 1000LL},          {"M", 1000LL * 1000},   {"G", 1000LL * 1000 * 1000},
       {"T", 1000LL * 1000 * 1000 * 1000},       {"Ki", 1024LL},         {"Mi", 1024LL * 1024},
       {"Gi", 1024LL * 1024 * 1024},              {"Ti", 1024LL * 1024 * 1024 * 1024}};
-  std::string suffix = quantity.substr(digits);
-  for (const auto& [unit, factor] : units)
-    if (suffix == unit) return value * factor;
+  const std::string suffix = quantity.substr(end);
+  for (const auto& [unit, factor] : units) {
+    if (suffix != unit) continue;
+    const long long whole = std::stoll(quantity.substr(0, whole_end));
+    if (whole > std::numeric_limits<long long>::max() / factor) return std::nullopt;
+    long long bytes = whole * factor;
+    if (!fraction.empty()) {
+      // Below one unit: at most 2^40 × 0.999999999, exact in a long double's 64-bit mantissa.
+      long double scale = 1;
+      for (std::size_t i = 0; i < fraction.size(); ++i) scale *= 10;
+      const auto part = static_cast<long long>(static_cast<long double>(std::stoll(fraction)) *
+                                               static_cast<long double>(factor) / scale);
+      if (bytes > std::numeric_limits<long long>::max() - part) return std::nullopt;
+      bytes += part;
+    }
+    return bytes;
+  }
   return std::nullopt;
 }
 

@@ -656,14 +656,30 @@ TEST_CASE("compile: an SGInstanceProfile's memory sizes shared_buffers and effec
   lab.pgconfig().parameters.erase("shared_buffers");
   CHECK(params()["shared_buffers"] == "512MB");
   for (const auto& [memory, shared] : std::vector<std::pair<std::string, std::string>>{
-           {"512Mi", "128MB"}, {"1G", "238MB"}, {"4294967296", "1024MB"}}) {
+           {"512Mi", "128MB"}, {"1G", "238MB"}, {"4294967296", "1024MB"}, {"1.5Gi", "384MB"}, {"0.5Gi", "128MB"}}) {
     lab.set.instance_profiles.front().memory = memory;
     CHECK(params()["shared_buffers"] == shared);
   }
+  // A decimal memory (StackGres's pattern allows 1.5Gi) counts as much as it says.
+  lab.set.instance_profiles.front().memory = "1.5Gi";
+  CHECK(lab.compiled().memory_bytes == 1536LL * 1024 * 1024);
   // Without a profile, nothing is derived.
   lab.cluster().sg_instance_profile.clear();
   CHECK_FALSE(params().contains("shared_buffers"));
   CHECK_FALSE(params().contains("effective_cache_size"));
+}
+
+TEST_CASE("compile: pods.persistentVolume.size in bytes, decimal quantities included") {
+  Lab lab(3, 2);
+  for (const auto& [size, bytes] : std::vector<std::pair<std::string, long long>>{
+           {"10Gi", 10LL << 30}, {"1.8Ti", 1979120929996LL}, {"0.5Gi", 1LL << 29}, {"5G", 5000000000LL}}) {
+    INFO(size);
+    lab.cluster().persistent_volume_size = size;
+    CHECK(lab.compiled().volume_bytes == bytes);
+  }
+  // Too big for 64 bits: no check at plan time rather than a wrapped figure.
+  lab.cluster().persistent_volume_size = "999999999999Ti";
+  CHECK_FALSE(lab.compiled().volume_bytes.has_value());
 }
 
 TEST_CASE("compile: with TLS, each member serves PostgreSQL and the REST API with its certificate and verifies its peers") {

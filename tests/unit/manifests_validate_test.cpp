@@ -182,8 +182,15 @@ TEST_CASE("validate: postgres.version is required, MAJOR or MAJOR.MINOR, with a 
   CHECK(check_cluster(versioned("  instances: 1\n")) == Lines{"c.yaml:5:1: spec.postgres.version: is required"});
   CHECK(check_cluster(versioned("  postgres:\n    flavor: vanilla\n")) ==
         Lines{"c.yaml:6:3: spec.postgres.version: is required"});
+  CHECK(check_cluster(versioned("  postgres:\n    version: newest\n")) ==
+        Lines{"c.yaml:7:5: spec.postgres.version: must be MAJOR or MAJOR.MINOR, e.g. 15 or 16.1 (got \"newest\")"});
+  // StackGres's latest: the newest major pgconverge knows, with a warning to pin it.
   CHECK(check_cluster(versioned("  postgres:\n    version: latest\n")) ==
-        Lines{"c.yaml:7:5: spec.postgres.version: must be MAJOR or MAJOR.MINOR, e.g. 15 or 16.1 (got \"latest\")"});
+        Lines{"c.yaml:7:5: warning: spec.postgres.version: latest is read as 17, the newest major this pgconverge "
+              "knows; write 17 to keep the cluster on it (a later pgconverge may read latest as a newer major, "
+              "and pgconverge does not upgrade a cluster's major)"});
+  CHECK(parse_text(versioned("  postgres:\n    version: latest\n"), "c.yaml").manifests.clusters.at(0).postgres_version ==
+        "17");
   CHECK(check_cluster(versioned("  postgres:\n    version: '11.2'\n")) ==
         Lines{"c.yaml:7:5: spec.postgres.version: major must be 12, 13, 14, 15, 16 or 17 (got \"11.2\")"});
   CHECK(check_cluster(versioned("  postgres:\n    version: 16.1\n")).empty());
@@ -426,6 +433,22 @@ TEST_CASE("validate: SGInstanceProfile cpu and memory follow StackGres' patterns
   CHECK(check({{"p.yaml", "apiVersion: stackgres.io/v1\nkind: SGInstanceProfile\nmetadata: {name: p}\nspec:\n"
                           "  cpu: 500m\n  memory: 1.5Gi\n"}})
             .empty());
+}
+
+TEST_CASE("validate: pods.persistentVolume.size takes whole quantities and StackGres's decimal ones",
+          "[manifests][validate]") {
+  auto with_size = [](const std::string& size) {
+    return check_cluster(k_head + "  pods:\n    persistentVolume:\n      size: '" + size + "'\n");
+  };
+  for (const char* size : {"10Gi", "500Mi", "1Ti", "1073741824", "5G", "1.8Ti", "0.5Gi", "2.25Mi"}) {
+    INFO(size);
+    CHECK(with_size(size).empty());
+  }
+  for (const char* size : {"ten", "1.8TB", "1.5", "1.8Ki", "1.Gi", ".5Gi", "1.8T", "1234567.5Ti"}) {
+    INFO(size);
+    CHECK(with_size(size) == Lines{"c.yaml:14:7: spec.pods.persistentVolume.size: must be a size such as 10Gi, "
+                                   "500Mi, 1Ti or 1.8Ti (got \"" + std::string(size) + "\")"});
+  }
 }
 
 TEST_CASE("validate: a field with the wrong type does not cascade into rule errors", "[manifests][validate]") {
