@@ -439,7 +439,14 @@ FieldSchema sgcluster_spec() {
       {"configurations", configurations_schema()},
       {"managedSql", managed_sql_schema()},
       {"initialData", initial_data_schema()},
-      {"replicateFrom", ignored("standby clusters are not supported; the cluster runs its own primary")},
+      // Ignoring it would bootstrap a writable, empty primary where a standby was declared.
+      {"replicateFrom", refused_field(any(), Refusal{"a standby cluster is not supported yet: pgconverge would "
+                                                     "bootstrap an empty, writable primary instead of a standby of "
+                                                     "the source",
+                                                     "remove replicateFrom, or leave this cluster out of the "
+                                                     "manifests pgconverge applies until standby clusters are "
+                                                     "supported",
+                                                     "when set", nullptr})},
       {"prometheusAutobind", boolean()},
       {"nonProductionOptions", non_production_options_schema()},
       {"distributedLogs", ignored(object({{"sgDistributedLogs", str()}, {"retention", str()}}),

@@ -316,6 +316,18 @@ TEST_CASE("a refused field set to a value that matters is an error naming why an
                                 "is not supported"));
 }
 
+TEST_CASE("replicateFrom is refused: ignoring it would bootstrap a writable primary where a standby is declared",
+          "[manifests][inventory]") {
+  auto messages = inventory_printed(k_inventory_cluster +
+                                    "  replicateFrom:\n"                           // 8
+                                    "    instance: {sgCluster: source}\n");        // 9
+  REQUIRE(messages.size() == 1);
+  CHECK(messages[0] == "c.yaml:8:3: spec.replicateFrom: not supported on VMs: a standby cluster is not supported "
+                       "yet: pgconverge would bootstrap an empty, writable primary instead of a standby of the "
+                       "source; remove replicateFrom, or leave this cluster out of the manifests pgconverge applies "
+                       "until standby clusters are supported");
+}
+
 TEST_CASE("a refused field set to a harmless value loads", "[manifests][inventory]") {
   auto result = parse_text(k_inventory_cluster +
                                "  pods:\n"                               // 8
